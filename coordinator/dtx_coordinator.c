@@ -1,0 +1,1253 @@
+/*  =========================================================================
+    dtx_coordinator - the coordinator engine
+
+    NOTES
+
+    One event loop drives everything (docs/architecture.md):
+
+      client ROUTER  <- BEGIN, EXECUTE, COMMIT, ROLLBACK, OUTCOME_QUERY
+      participant ROUTER <- REGISTER (also heartbeat), RESULT, ERROR,
+                            VOTE, DONE
+
+    Each loop turn: poll, drain both sockets, run timers, then the group
+    commit point: every COMMIT record appended during this turn is written
+    and made durable with one fdatasync, and only then does COMMIT PREPARED
+    go out for those transactions.
+
+    Life of a transaction that wrote to two or more databases:
+      ACTIVE     statements routed to participants, one at a time
+      PREPARING  PREPARE sent to every branch in parallel, votes awaited
+      LOGGING    every vote YES/READONLY; COMMIT record buffered
+      COMMITTING record durable; COMMIT PREPARED sent; acks awaited
+      (gone)     END buffered; outcome kept in the outcomes map
+    Any NO vote, error, vote timeout or transaction timeout: ABORTING,
+    ROLLBACK (PREPARED) to every branch, nothing logged (presumed abort).
+    One branch only: one-phase COMMIT, no PREPARE, no log record.
+
+    Participants replies are matched by gid and by the seq the coordinator
+    put in its request; a reply with another seq is stale (an earlier
+    attempt) and dropped.
+    =========================================================================
+*/
+#include "dtx_coordinator.h"
+#include "dtx_log.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+#include <inttypes.h>
+
+#define BRANCHES_MAX 64
+#define DRAIN_MAX 4096              //  messages per socket per loop turn
+#define TICK_MS 20                  //  timer granularity
+#define PHASE2_RETRY_MAX_MS 30000
+
+typedef struct {
+    char name [DTX_NAME_MAX + 1];
+    zframe_t *routing_id;           //  current connection, NULL until registered
+    int64_t last_seen;
+    bool connected;
+} participant_t;
+
+//  State of one transaction
+typedef enum {
+    TXN_ACTIVE,                     //  running statements
+    TXN_PREPARING,                  //  PREPARE sent, votes awaited
+    TXN_LOGGING,                    //  COMMIT record buffered, fsync pending
+    TXN_COMMITTING,                 //  decision durable (or one-phase); COMMIT sent
+    TXN_ABORTING                    //  ROLLBACK sent, acks awaited
+} txn_state_t;
+
+static const char *
+s_txn_state_name (txn_state_t state)
+{
+    switch (state) {
+        case TXN_ACTIVE:     return "active";
+        case TXN_PREPARING:  return "preparing";
+        case TXN_LOGGING:    return "logging";
+        case TXN_COMMITTING: return "committing";
+        case TXN_ABORTING:   return "aborting";
+    }
+    return "?";
+}
+
+//  State of one transaction's work on one participant
+typedef enum {
+    BRANCH_ACTIVE,                  //  enlisted, statements may have run
+    BRANCH_PREPARING,               //  PREPARE sent
+    BRANCH_PREPARED,                //  voted YES: a prepared transaction exists
+    BRANCH_FINISHING,               //  COMMIT / ROLLBACK (PREPARED) sent
+    BRANCH_DONE                     //  nothing left on this participant
+} branch_state_t;
+
+typedef struct {
+    participant_t *participant;
+    branch_state_t state;
+    bool awaiting;                  //  a request is outstanding
+    uint32_t seq;                   //  seq of the outstanding request
+    int request;                    //  its message id
+    uint8_t request_flags;
+    int64_t sent_at;
+    int retries;
+    int64_t next_retry;             //  0 = no retry scheduled
+    char last_error [256];
+} branch_t;
+
+typedef struct {
+    char gid [DTX_GID_MAX + 1];
+    txn_state_t state;
+    bool commit_decided;            //  COMMITTING means commit; ABORTING abort
+    bool one_phase;
+    bool abort_only;
+    int64_t started;
+    int64_t deadline;               //  transaction timeout
+    int64_t phase_deadline;         //  vote timeout, or reply timeout
+    zframe_t *client;               //  routing id of the client
+    uint32_t client_seq;            //  seq of the client request awaiting reply
+    int client_request;             //  its id, 0 = none pending
+    int busy_branch;                //  branch running a statement, -1 none
+    size_t nbranches;
+    branch_t branches [BRANCHES_MAX];
+    //  Why it aborted (or first statement error)
+    int err_code;
+    char err_database [DTX_NAME_MAX + 1];
+    char err_sqlstate [8];
+    char *err_text;
+} txn_t;
+
+//  A finished transaction's outcome, kept for OUTCOME_QUERY and for a
+//  client that asks again (commit twice, statement after abort)
+typedef struct {
+    uint8_t outcome;                //  DTX_COMMITTED or DTX_ABORTED
+    uint8_t err_code;
+    char err_database [DTX_NAME_MAX + 1];
+    char err_sqlstate [8];
+    char *err_text;
+} outcome_t;
+
+struct _dtx_coordinator_t {
+    dtx_coordinator_config_t config;
+    char id [DTX_NAME_MAX + 1];
+    zsock_t *clients;
+    zsock_t *participants_sock;
+    dtx_log_t *log;
+    uint64_t epoch;
+    uint64_t counter;               //  gids issued this epoch
+    uint32_t seq;                   //  requests to participants
+    zhashx_t *participants;         //  name -> participant_t
+    zhashx_t *txns;                 //  gid -> txn_t, live transactions
+    zhashx_t *outcomes;             //  gid -> outcome_t, finished
+    zlistx_t *outcome_order;        //  gids in insertion order, for eviction
+    zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
+    int64_t next_tick;
+    bool terminated;
+    //  Replay state
+    zhashx_t *replay_commits;       //  gid -> zlistx of participant names
+    uint64_t replay_epoch;
+    //  Counters
+    uint64_t committed;
+    uint64_t aborted;
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static void
+s_outcome_destroy (void **item_p)
+{
+    outcome_t *outcome = (outcome_t *) *item_p;
+    if (outcome) {
+        free (outcome->err_text);
+        free (outcome);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_participant_destroy (void **item_p)
+{
+    participant_t *participant = (participant_t *) *item_p;
+    if (participant) {
+        zframe_destroy (&participant->routing_id);
+        free (participant);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_txn_destroy (txn_t **txn_p)
+{
+    txn_t *txn = *txn_p;
+    if (txn) {
+        zframe_destroy (&txn->client);
+        free (txn->err_text);
+        free (txn);
+        *txn_p = NULL;
+    }
+}
+
+static void
+s_txn_destructor (void **item_p)
+{
+    s_txn_destroy ((txn_t **) item_p);
+}
+
+static participant_t *
+s_participant_require (dtx_coordinator_t *self, const char *name)
+{
+    participant_t *participant = (participant_t *) zhashx_lookup (self->participants, name);
+    if (!participant) {
+        participant = (participant_t *) calloc (1, sizeof (participant_t));
+        assert (participant);
+        snprintf (participant->name, sizeof participant->name, "%s", name);
+        zhashx_insert (self->participants, name, participant);
+    }
+    return participant;
+}
+
+static void
+s_remember_outcome (dtx_coordinator_t *self, txn_t *txn, uint8_t outcome_value)
+{
+    outcome_t *outcome = (outcome_t *) calloc (1, sizeof (outcome_t));
+    assert (outcome);
+    outcome->outcome = outcome_value;
+    outcome->err_code = txn->err_code;
+    memcpy (outcome->err_database, txn->err_database, sizeof outcome->err_database);
+    memcpy (outcome->err_sqlstate, txn->err_sqlstate, sizeof outcome->err_sqlstate);
+    outcome->err_text = txn->err_text? strdup (txn->err_text): NULL;
+    if (zhashx_insert (self->outcomes, txn->gid, outcome)) {
+        //  Already known (recovered from the log): keep the first
+        s_outcome_destroy ((void **) &outcome);
+        return;
+    }
+    zlistx_add_end (self->outcome_order, strdup (txn->gid));
+    while (zlistx_size (self->outcome_order) > (size_t) self->config.outcomes_max) {
+        char *oldest = (char *) zlistx_detach (self->outcome_order, NULL);
+        zhashx_delete (self->outcomes, oldest);
+        free (oldest);
+    }
+}
+
+static void
+s_set_error (txn_t *txn, int code, const char *database, const char *sqlstate, const char *text)
+{
+    txn->err_code = code;
+    snprintf (txn->err_database, sizeof txn->err_database, "%s", database? database: "");
+    snprintf (txn->err_sqlstate, sizeof txn->err_sqlstate, "%s", sqlstate? sqlstate: "");
+    free (txn->err_text);
+    txn->err_text = strdup (text? text: "");
+}
+
+//  Reply to a client: ERROR for a request
+static void
+s_client_error (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq, const char *gid,
+                int code, const char *database, const char *sqlstate, const char *text)
+{
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ERROR);
+    dtx_proto_set_routing_id (reply, client);
+    dtx_proto_set_seq (reply, seq);
+    dtx_proto_set_gid (reply, gid);
+    dtx_proto_set_status (reply, (uint8_t) code);
+    dtx_proto_set_name (reply, database);
+    dtx_proto_set_sqlstate (reply, sqlstate);
+    dtx_proto_set_text (reply, text);
+    dtx_proto_send (reply, sock);
+    dtx_proto_destroy (&reply);
+}
+
+static void
+s_client_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq, const char *gid,
+                  int outcome, int code, const char *database, const char *sqlstate,
+                  const char *text)
+{
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_OUTCOME);
+    dtx_proto_set_routing_id (reply, client);
+    dtx_proto_set_seq (reply, seq);
+    dtx_proto_set_gid (reply, gid);
+    dtx_proto_set_status (reply, (uint8_t) outcome);
+    dtx_proto_set_name (reply, database);
+    dtx_proto_set_sqlstate (reply, sqlstate);
+    dtx_proto_set_textf (reply, "%s%s%s", dtx_errcode_name ((dtx_errcode_t) code),
+                         text && *text? ": ": "", text? text: "");
+    if (outcome == DTX_COMMITTED)
+        dtx_proto_set_text (reply, "");
+    dtx_proto_send (reply, sock);
+    dtx_proto_destroy (&reply);
+}
+
+//  Send a request to a branch's participant; the branch awaits its reply
+static void
+s_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id, uint8_t flags)
+{
+    branch->seq = ++self->seq;
+    branch->request = id;
+    branch->request_flags = flags;
+    branch->awaiting = true;
+    branch->sent_at = dtx_clock_ms ();
+    branch->next_retry = 0;
+    participant_t *participant = branch->participant;
+    if (!participant->connected || !participant->routing_id) {
+        //  Not there now: the retry timer sends it when it comes back
+        branch->next_retry = branch->sent_at + self->config.phase2_retry_ms;
+        return;
+    }
+    dtx_proto_t *msg = dtx_proto_new (id);
+    dtx_proto_set_routing_id (msg, participant->routing_id);
+    dtx_proto_set_seq (msg, branch->seq);
+    dtx_proto_set_gid (msg, txn->gid);
+    if (id == DTX_PROTO_ROLLBACK)
+        dtx_proto_set_flags (msg, flags);
+    if (dtx_proto_send (msg, self->participants_sock))
+        branch->next_retry = branch->sent_at + self->config.phase2_retry_ms;
+    dtx_proto_destroy (&msg);
+}
+
+static branch_t *
+s_txn_branch (txn_t *txn, participant_t *participant)
+{
+    for (size_t i = 0; i < txn->nbranches; i++)
+        if (txn->branches [i].participant == participant)
+            return &txn->branches [i];
+    return NULL;
+}
+
+static bool
+s_txn_all_done (txn_t *txn)
+{
+    for (size_t i = 0; i < txn->nbranches; i++)
+        if (txn->branches [i].state != BRANCH_DONE)
+            return false;
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Ending transactions
+
+//  Answer the client's pending COMMIT / ROLLBACK / EXECUTE with the final
+//  outcome, if it still waits
+static void
+s_txn_reply_outcome (dtx_coordinator_t *self, txn_t *txn)
+{
+    if (!txn->client_request || !txn->client)
+        return;
+    int outcome = txn->state == TXN_COMMITTING? DTX_COMMITTED: DTX_ABORTED;
+    if (txn->client_request == DTX_PROTO_EXECUTE)
+        s_client_error (self, self->clients, txn->client, txn->client_seq, txn->gid, txn->err_code,
+                        txn->err_database, txn->err_sqlstate, txn->err_text);
+    else
+        s_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid, outcome,
+                          txn->err_code, txn->err_database, txn->err_sqlstate, txn->err_text);
+    txn->client_request = 0;
+}
+
+//  Every branch is done: remember the outcome, write END, forget the txn
+static void
+s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
+{
+    s_txn_reply_outcome (self, txn);
+    bool committed = txn->state == TXN_COMMITTING;
+    if (committed && !txn->one_phase) {
+        //  END needs no fsync of its own: losing it only means recovery
+        //  sends COMMIT PREPARED again, which is idempotent
+        if (dtx_log_append_end (self->log, txn->gid))
+            zsys_error ("%s: cannot append END record", txn->gid);
+    }
+    if (committed)
+        self->committed++;
+    else
+        self->aborted++;
+    zsys_debug ("%s: %s", txn->gid, committed? "committed": "aborted");
+    s_remember_outcome (self, txn, committed? DTX_COMMITTED: DTX_ABORTED);
+    zhashx_delete (self->txns, txn->gid);
+}
+
+//  Decide abort: roll back every branch that may hold work.  Never
+//  logged: presumed abort.
+static void
+s_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *database,
+             const char *sqlstate, const char *text)
+{
+    assert (txn->state != TXN_COMMITTING && txn->state != TXN_LOGGING);
+    if (txn->state == TXN_ABORTING)
+        return;
+    if (!txn->err_code)
+        s_set_error (txn, code, database, sqlstate, text);
+    zsys_info ("%s: aborting: %s%s%s%s%s", txn->gid, dtx_errcode_name ((dtx_errcode_t) txn->err_code),
+               *txn->err_database? " on ": "", txn->err_database,
+               txn->err_text? ": ": "", txn->err_text? txn->err_text: "");
+    txn->state = TXN_ABORTING;
+    txn->busy_branch = -1;
+    txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+    for (size_t i = 0; i < txn->nbranches; i++) {
+        branch_t *branch = &txn->branches [i];
+        if (branch->state == BRANCH_DONE)
+            continue;
+        //  A branch that was sent PREPARE may be prepared even if its vote
+        //  was lost: ROLLBACK PREPARED covers it
+        uint8_t flags = branch->state == BRANCH_ACTIVE? 0: DTX_ROLLBACK_PREPARED;
+        branch->state = BRANCH_FINISHING;
+        s_branch_send (self, txn, branch, DTX_PROTO_ROLLBACK, flags);
+    }
+    if (s_txn_all_done (txn))
+        s_txn_finish (self, txn);
+}
+
+//  The commit decision is durable (or not needed): phase 2
+static void
+s_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
+{
+    txn->state = TXN_COMMITTING;
+    txn->commit_decided = true;
+    txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+    for (size_t i = 0; i < txn->nbranches; i++) {
+        branch_t *branch = &txn->branches [i];
+        if (branch->state != BRANCH_PREPARED)
+            continue;
+        branch->state = BRANCH_FINISHING;
+        s_branch_send (self, txn, branch, DTX_PROTO_COMMIT_PREPARED, 0);
+    }
+    if (s_txn_all_done (txn))
+        s_txn_finish (self, txn);
+}
+
+//  Every vote is in
+static void
+s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
+{
+    size_t prepared = 0;
+    const char *names [BRANCHES_MAX];
+    for (size_t i = 0; i < txn->nbranches; i++)
+        if (txn->branches [i].state == BRANCH_PREPARED)
+            names [prepared++] = txn->branches [i].participant->name;
+    if (prepared == 0) {
+        //  Read-only everywhere: nothing to commit, nothing to log
+        txn->state = TXN_COMMITTING;
+        s_txn_finish (self, txn);
+        return;
+    }
+    if (dtx_log_append_commit (self->log, txn->gid, prepared, names)) {
+        s_txn_abort (self, txn, DTX_ERR_COORDINATOR, NULL, NULL, "cannot build COMMIT record");
+        return;
+    }
+    txn->state = TXN_LOGGING;
+    zlistx_add_end (self->logging, txn);
+}
+
+//  --------------------------------------------------------------------------
+//  Client requests
+
+static void
+s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
+    assert (txn);
+    dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
+    txn->state = TXN_ACTIVE;
+    txn->busy_branch = -1;
+    txn->started = dtx_clock_ms ();
+    int timeout = dtx_proto_timeout (msg)? (int) dtx_proto_timeout (msg): self->config.txn_timeout_ms;
+    txn->deadline = txn->started + timeout;
+    txn->client = zframe_dup (dtx_proto_routing_id (msg));
+    zhashx_insert (self->txns, txn->gid, txn);
+
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_BEGIN_OK);
+    dtx_proto_set_routing_id (reply, txn->client);
+    dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+    dtx_proto_set_gid (reply, txn->gid);
+    dtx_proto_send (reply, self->clients);
+    dtx_proto_destroy (&reply);
+}
+
+//  Find the live transaction a client request names, or answer the
+//  request with an error and return NULL
+static txn_t *
+s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    const char *gid = dtx_proto_gid (msg);
+    char err [256];
+    if (dtx_gid_validate (gid, err, sizeof err)) {
+        s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
+                        DTX_ERR_BAD_REQUEST, "", "", err);
+        return NULL;
+    }
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn) {
+        //  The client may have reconnected: answer where it is now
+        zframe_destroy (&txn->client);
+        txn->client = zframe_dup (dtx_proto_routing_id (msg));
+        return txn;
+    }
+    outcome_t *outcome = (outcome_t *) zhashx_lookup (self->outcomes, gid);
+    int id = dtx_proto_id (msg);
+    if (outcome && id == DTX_PROTO_ROLLBACK && outcome->outcome == DTX_ABORTED)
+        //  Rolling back an aborted transaction is harmless: say so
+        s_client_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                          DTX_ABORTED, outcome->err_code, outcome->err_database,
+                          outcome->err_sqlstate, outcome->err_text);
+    else
+    if (outcome) {
+        char text [512];
+        snprintf (text, sizeof text, "transaction %s already %s%s%s", gid,
+                  outcome->outcome == DTX_COMMITTED? "committed": "aborted",
+                  outcome->err_text? ": ": "", outcome->err_text? outcome->err_text: "");
+        s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                        outcome->outcome == DTX_ABORTED && id == DTX_PROTO_EXECUTE
+                            ? DTX_ERR_ABORT_ONLY: DTX_ERR_STATE,
+                        outcome->err_database, outcome->err_sqlstate, text);
+    }
+    else
+        s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                        DTX_ERR_NO_TXN, "", "", "no such transaction");
+    return NULL;
+}
+
+static void
+s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    zframe_t *client = dtx_proto_routing_id (msg);
+    uint32_t seq = dtx_proto_seq (msg);
+    if (txn->state != TXN_ACTIVE) {
+        char text [128];
+        snprintf (text, sizeof text, "transaction is %s: no more statements",
+                  s_txn_state_name (txn->state));
+        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_STATE, "", "", text);
+        return;
+    }
+    if (txn->client_request) {
+        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BUSY, "", "",
+                        "a statement is already running in this transaction");
+        return;
+    }
+    if (txn->abort_only) {
+        char text [512];
+        snprintf (text, sizeof text, "transaction is abort-only after an earlier error: %s",
+                  txn->err_text? txn->err_text: "");
+        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_ABORT_ONLY,
+                        txn->err_database, txn->err_sqlstate, text);
+        return;
+    }
+    const char *name = dtx_proto_name (msg);
+    char err [256];
+    participant_t *participant = NULL;
+    if (dtx_name_validate ("database", name, err, sizeof err) == 0) {
+        participant = (participant_t *) zhashx_lookup (self->participants, name);
+        if (!participant || !participant->connected)
+            snprintf (err, sizeof err, "unknown database '%s': no participant of that name %s",
+                      name, participant? "is connected": "has registered");
+    }
+    if (!participant || !participant->connected) {
+        //  Nothing reached a database: the transaction stays usable
+        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_UNKNOWN_DB, name, "", err);
+        return;
+    }
+    branch_t *branch = s_txn_branch (txn, participant);
+    bool first = branch == NULL;
+    if (!branch) {
+        if (txn->nbranches == BRANCHES_MAX) {
+            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BAD_REQUEST, name, "",
+                            "too many databases in one transaction");
+            return;
+        }
+        branch = &txn->branches [txn->nbranches++];
+        memset (branch, 0, sizeof *branch);
+        branch->participant = participant;
+        branch->state = BRANCH_ACTIVE;
+    }
+    //  Forward: same message, our seq, flag the branch's first statement
+    //  so that a participant that lost the session (restart) says so
+    //  instead of silently starting a new one
+    dtx_proto_set_routing_id (msg, participant->routing_id);
+    branch->seq = ++self->seq;
+    branch->request = DTX_PROTO_EXECUTE;
+    branch->awaiting = true;
+    branch->sent_at = dtx_clock_ms ();
+    dtx_proto_set_seq (msg, branch->seq);
+    dtx_proto_set_flags (msg, first? 1: 0);
+    txn->busy_branch = (int) (branch - txn->branches);
+    txn->client_request = DTX_PROTO_EXECUTE;
+    txn->client_seq = seq;
+    if (dtx_proto_send (msg, self->participants_sock)) {
+        txn->abort_only = true;
+        s_set_error (txn, DTX_ERR_PARTICIPANT, name, "", "cannot reach participant");
+        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_PARTICIPANT, name, "",
+                        "cannot reach participant");
+        txn->client_request = 0;
+        txn->busy_branch = -1;
+        branch->awaiting = false;
+    }
+}
+
+static void
+s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    zframe_t *client = dtx_proto_routing_id (msg);
+    uint32_t seq = dtx_proto_seq (msg);
+    if (txn->state != TXN_ACTIVE || txn->client_request) {
+        s_client_error (self, self->clients, client, seq, txn->gid,
+                        txn->client_request == DTX_PROTO_EXECUTE? DTX_ERR_BUSY: DTX_ERR_STATE,
+                        "", "", txn->client_request == DTX_PROTO_EXECUTE
+                            ? "a statement is still running"
+                            : "commit or rollback already in progress");
+        return;
+    }
+    txn->client_request = DTX_PROTO_COMMIT;
+    txn->client_seq = seq;
+    if (txn->abort_only) {
+        s_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, NULL);
+        return;
+    }
+    if (txn->nbranches == 0) {
+        txn->state = TXN_COMMITTING;
+        s_txn_finish (self, txn);
+    }
+    else
+    if (txn->nbranches == 1) {
+        //  One database: plain COMMIT, no PREPARE, no log record
+        txn->one_phase = true;
+        txn->state = TXN_COMMITTING;
+        txn->commit_decided = true;
+        txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+        branch_t *branch = &txn->branches [0];
+        branch->state = BRANCH_FINISHING;
+        s_branch_send (self, txn, branch, DTX_PROTO_COMMIT, 0);
+    }
+    else {
+        txn->state = TXN_PREPARING;
+        txn->phase_deadline = dtx_clock_ms () + self->config.vote_timeout_ms;
+        for (size_t i = 0; i < txn->nbranches; i++) {
+            txn->branches [i].state = BRANCH_PREPARING;
+            s_branch_send (self, txn, &txn->branches [i], DTX_PROTO_PREPARE, 0);
+        }
+    }
+}
+
+static void
+s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    if (txn->state != TXN_ACTIVE || txn->client_request) {
+        s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), txn->gid,
+                        DTX_ERR_STATE, "", "", "commit or rollback already in progress");
+        return;
+    }
+    txn->client_request = DTX_PROTO_ROLLBACK;
+    txn->client_seq = dtx_proto_seq (msg);
+    s_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, "rolled back by the client");
+}
+
+static void
+s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock)
+{
+    const char *gid = dtx_proto_gid (msg);
+    zframe_t *client = dtx_proto_routing_id (msg);
+    uint32_t seq = dtx_proto_seq (msg);
+    char err [256];
+    if (dtx_gid_validate (gid, err, sizeof err)) {
+        s_client_error (self, sock, client, seq, "", DTX_ERR_BAD_REQUEST, "", "", err);
+        return;
+    }
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn) {
+        //  LOGGING is not yet durable: still in progress
+        int outcome = txn->state == TXN_COMMITTING? DTX_COMMITTED
+                    : txn->state == TXN_ABORTING? DTX_ABORTED: DTX_IN_PROGRESS;
+        s_client_outcome (self, sock, client, seq, gid, outcome, txn->err_code,
+                          txn->err_database, txn->err_sqlstate, txn->err_text);
+        return;
+    }
+    outcome_t *outcome = (outcome_t *) zhashx_lookup (self->outcomes, gid);
+    if (outcome) {
+        s_client_outcome (self, sock, client, seq, gid, outcome->outcome, outcome->err_code,
+                          outcome->err_database, outcome->err_sqlstate, outcome->err_text);
+        return;
+    }
+    //  Not live, not remembered.  Ours and issued: presumed abort holds
+    //  only if the outcome could not have been evicted from memory.
+    char coordinator [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, coordinator, &epoch, &counter) || strcmp (coordinator, self->id)) {
+        s_client_error (self, sock, client, seq, gid, DTX_ERR_NO_TXN, "", "",
+                        "not a global id of this coordinator");
+        return;
+    }
+    bool evictable = epoch < self->epoch
+                  || self->counter > (uint64_t) self->config.outcomes_max;
+    if (epoch > self->epoch || (epoch == self->epoch && counter > self->counter))
+        s_client_error (self, sock, client, seq, gid, DTX_ERR_NO_TXN, "", "",
+                        "this global id was never issued");
+    else
+    if (evictable && epoch == self->epoch)
+        s_client_outcome (self, sock, client, seq, gid, DTX_UNKNOWN, DTX_ERR_NO_TXN, "", "",
+                          "outcome no longer retained");
+    else
+        //  Every COMMIT record ever written is replayed into outcomes at
+        //  start, and this epoch's are all remembered: not there = aborted
+        s_client_outcome (self, sock, client, seq, gid, DTX_ABORTED, DTX_ERR_NO_TXN, "", "",
+                          "no commit decision recorded (presumed abort)");
+}
+
+static void
+s_handle_client (dtx_coordinator_t *self)
+{
+    dtx_proto_t *msg;
+    char err [256];
+    int rc = dtx_proto_recv (&msg, self->clients, err, sizeof err);
+    if (rc == -2) {
+        zsys_warning ("client: dropped %s", err);
+        return;
+    }
+    if (rc)
+        return;
+    switch (dtx_proto_id (msg)) {
+        case DTX_PROTO_BEGIN:         s_handle_begin (self, msg); break;
+        case DTX_PROTO_EXECUTE:       s_handle_execute (self, msg); break;
+        case DTX_PROTO_COMMIT:        s_handle_commit (self, msg); break;
+        case DTX_PROTO_ROLLBACK:      s_handle_rollback (self, msg); break;
+        case DTX_PROTO_OUTCOME_QUERY: s_handle_outcome_query (self, msg, self->clients); break;
+        default:
+            zsys_warning ("client: unexpected %s message, dropped", dtx_proto_command (msg));
+            s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                            dtx_proto_gid (msg), DTX_ERR_BAD_REQUEST, "", "",
+                            "message not valid from a client");
+    }
+    dtx_proto_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Participant messages
+
+static void
+s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    const char *name = dtx_proto_name (msg);
+    char err [256];
+    if (dtx_name_validate ("participant", name, err, sizeof err)) {
+        zsys_warning ("participant: refused REGISTER: %s", err);
+        dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ERROR);
+        dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));
+        dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+        dtx_proto_set_status (reply, DTX_ERR_BAD_REQUEST);
+        dtx_proto_set_text (reply, err);
+        dtx_proto_send (reply, self->participants_sock);
+        dtx_proto_destroy (&reply);
+        return;
+    }
+    participant_t *participant = s_participant_require (self, name);
+    bool changed = !participant->connected || !participant->routing_id
+                || !zframe_eq (participant->routing_id, dtx_proto_routing_id (msg));
+    if (changed) {
+        zsys_info ("participant %s %s", name,
+                   participant->routing_id? "reconnected": "registered");
+        zframe_destroy (&participant->routing_id);
+        participant->routing_id = zframe_dup (dtx_proto_routing_id (msg));
+        participant->connected = true;
+        //  Phase-2 work waiting for it goes out on the next tick
+        txn_t *txn = (txn_t *) zhashx_first (self->txns);
+        while (txn) {
+            branch_t *branch = s_txn_branch (txn, participant);
+            if (branch && branch->state == BRANCH_FINISHING && branch->awaiting)
+                branch->next_retry = dtx_clock_ms ();
+            txn = (txn_t *) zhashx_next (self->txns);
+        }
+    }
+    participant->last_seen = dtx_clock_ms ();
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_REGISTER_OK);
+    dtx_proto_set_routing_id (reply, participant->routing_id);
+    dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+    dtx_proto_set_name (reply, name);
+    //  The instance lets a participant see that we restarted: the live
+    //  (unprepared) sessions it holds for us then belong to nobody
+    dtx_proto_set_textf (reply, "%s:%" PRIu64, self->id, self->epoch);
+    dtx_proto_send (reply, self->participants_sock);
+    dtx_proto_destroy (&reply);
+}
+
+//  Find the participant a message came from (by routing id)
+static participant_t *
+s_participant_of (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    participant_t *participant = (participant_t *) zhashx_first (self->participants);
+    while (participant) {
+        if (participant->routing_id
+        &&  zframe_eq (participant->routing_id, dtx_proto_routing_id (msg)))
+            return participant;
+        participant = (participant_t *) zhashx_next (self->participants);
+    }
+    return NULL;
+}
+
+static void
+s_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg)
+{
+    if (txn->state != TXN_ACTIVE || txn->client_request != DTX_PROTO_EXECUTE)
+        return;
+    txn->busy_branch = -1;
+    txn->client_request = 0;
+    if (dtx_proto_id (msg) == DTX_PROTO_ERROR) {
+        txn->abort_only = true;
+        s_set_error (txn, dtx_proto_status (msg)? dtx_proto_status (msg): DTX_ERR_SQL,
+                     branch->participant->name, dtx_proto_sqlstate (msg), dtx_proto_text (msg));
+        dtx_proto_set_name (msg, branch->participant->name);
+    }
+    dtx_proto_set_routing_id (msg, txn->client);
+    dtx_proto_set_seq (msg, txn->client_seq);
+    dtx_proto_send (msg, self->clients);
+}
+
+static void
+s_handle_vote (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg)
+{
+    if (branch->state != BRANCH_PREPARING)
+        return;
+    int vote = dtx_proto_status (msg);
+    if (vote == DTX_VOTE_YES)
+        branch->state = BRANCH_PREPARED;
+    else
+    if (vote == DTX_VOTE_READONLY)
+        branch->state = BRANCH_DONE;
+    else {
+        //  NO: that participant rolled back already.  Abort everywhere.
+        branch->state = BRANCH_DONE;
+        if (txn->state == TXN_PREPARING)
+            s_txn_abort (self, txn, DTX_ERR_SQL, branch->participant->name,
+                         dtx_proto_sqlstate (msg), dtx_proto_text (msg));
+        return;
+    }
+    if (txn->state != TXN_PREPARING)
+        return;         //  already aborting: the ROLLBACK sent covers it
+    for (size_t i = 0; i < txn->nbranches; i++)
+        if (txn->branches [i].state == BRANCH_PREPARING)
+            return;
+    s_txn_votes_complete (self, txn);
+}
+
+static void
+s_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg)
+{
+    if (branch->state != BRANCH_FINISHING)
+        return;
+    int status = dtx_proto_status (msg);
+    if (status == DTX_DONE_FAILED) {
+        if (txn->one_phase && branch->request == DTX_PROTO_COMMIT) {
+            //  COMMIT failed (e.g. deferred constraint): PostgreSQL rolled
+            //  it back.  The transaction aborted.
+            branch->state = BRANCH_DONE;
+            txn->state = TXN_ABORTING;
+            txn->commit_decided = false;
+            s_set_error (txn, DTX_ERR_SQL, branch->participant->name,
+                         dtx_proto_sqlstate (msg), dtx_proto_text (msg));
+            s_txn_finish (self, txn);
+            return;
+        }
+        //  Phase 2 must succeed eventually: retry with backoff, forever
+        branch->retries++;
+        snprintf (branch->last_error, sizeof branch->last_error, "%s %s",
+                  dtx_proto_sqlstate (msg), dtx_proto_text (msg));
+        int64_t delay = (int64_t) self->config.phase2_retry_ms << (branch->retries < 10? branch->retries: 10);
+        if (delay > PHASE2_RETRY_MAX_MS)
+            delay = PHASE2_RETRY_MAX_MS;
+        branch->next_retry = dtx_clock_ms () + delay;
+        zsys_warning ("%s: %s on %s failed (try %d, next in %" PRId64 " ms): %s", txn->gid,
+                      branch->request == DTX_PROTO_COMMIT_PREPARED? "COMMIT PREPARED": "ROLLBACK",
+                      branch->participant->name, branch->retries, delay, branch->last_error);
+        return;
+    }
+    if (status == DTX_DONE_NOT_FOUND && branch->request == DTX_PROTO_COMMIT_PREPARED
+    &&  branch->retries == 0)
+        //  It voted YES, we never asked before, and it is gone: someone
+        //  else ended it (an operator?).  Heuristic hazard: say so loudly.
+        zsys_error ("%s: COMMIT PREPARED on %s found no prepared transaction on the first"
+                    " try; it was ended outside dtx (heuristic outcome?)",
+                    txn->gid, branch->participant->name);
+    branch->state = BRANCH_DONE;
+    if (s_txn_all_done (txn))
+        s_txn_finish (self, txn);
+}
+
+static void
+s_handle_participant (dtx_coordinator_t *self)
+{
+    dtx_proto_t *msg;
+    char err [256];
+    int rc = dtx_proto_recv (&msg, self->participants_sock, err, sizeof err);
+    if (rc == -2) {
+        zsys_warning ("participant: dropped %s", err);
+        return;
+    }
+    if (rc)
+        return;
+    int id = dtx_proto_id (msg);
+    if (id == DTX_PROTO_REGISTER) {
+        s_handle_register (self, msg);
+        dtx_proto_destroy (&msg);
+        return;
+    }
+    participant_t *participant = s_participant_of (self, msg);
+    if (!participant) {
+        zsys_warning ("participant: %s from an unregistered peer, dropped", dtx_proto_command (msg));
+        dtx_proto_destroy (&msg);
+        return;
+    }
+    participant->last_seen = dtx_clock_ms ();
+    if (id == DTX_PROTO_OUTCOME_QUERY) {
+        //  In-doubt resolution by a participant: same answer as a client's
+        s_handle_outcome_query (self, msg, self->participants_sock);
+        dtx_proto_destroy (&msg);
+        return;
+    }
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, dtx_proto_gid (msg));
+    branch_t *branch = txn? s_txn_branch (txn, participant): NULL;
+    if (!branch || !branch->awaiting || branch->seq != dtx_proto_seq (msg)) {
+        zsys_debug ("participant %s: stale %s for %s, dropped", participant->name,
+                    dtx_proto_command (msg), dtx_proto_gid (msg));
+        dtx_proto_destroy (&msg);
+        return;
+    }
+    branch->awaiting = false;
+    switch (id) {
+        case DTX_PROTO_RESULT:
+        case DTX_PROTO_ERROR:
+            if (branch->request == DTX_PROTO_EXECUTE)
+                s_handle_statement_reply (self, txn, branch, msg);
+            else
+            if (branch->request == DTX_PROTO_PREPARE) {
+                //  An ERROR to PREPARE is a NO vote
+                dtx_proto_set_status (msg, DTX_VOTE_NO);
+                s_handle_vote (self, txn, branch, msg);
+            }
+            else {
+                dtx_proto_set_status (msg, DTX_DONE_FAILED);
+                s_handle_done (self, txn, branch, msg);
+            }
+            break;
+        case DTX_PROTO_VOTE:
+            s_handle_vote (self, txn, branch, msg);
+            break;
+        case DTX_PROTO_DONE:
+            s_handle_done (self, txn, branch, msg);
+            break;
+        default:
+            zsys_warning ("participant %s: unexpected %s, dropped", participant->name,
+                          dtx_proto_command (msg));
+    }
+    dtx_proto_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Timers
+
+static void
+s_tick (dtx_coordinator_t *self, int64_t now)
+{
+    participant_t *participant = (participant_t *) zhashx_first (self->participants);
+    while (participant) {
+        if (participant->connected
+        &&  now - participant->last_seen > self->config.participant_timeout_ms) {
+            zsys_warning ("participant %s: silent for %d ms, marked disconnected",
+                          participant->name, self->config.participant_timeout_ms);
+            participant->connected = false;
+        }
+        participant = (participant_t *) zhashx_next (self->participants);
+    }
+    //  Collect first: aborting or finishing changes the table
+    zlistx_t *due = zlistx_new ();
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        zlistx_add_end (due, txn);
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    txn = (txn_t *) zlistx_first (due);
+    while (txn) {
+        if (txn->state == TXN_ACTIVE && now >= txn->deadline) {
+            char text [128];
+            snprintf (text, sizeof text, "transaction timeout after %" PRId64 " ms",
+                      txn->deadline - txn->started);
+            s_txn_abort (self, txn, DTX_ERR_TIMEOUT, NULL, NULL, text);
+        }
+        else
+        if (txn->state == TXN_PREPARING && now >= txn->phase_deadline) {
+            char text [512] = "no vote within the vote timeout from:";
+            for (size_t i = 0; i < txn->nbranches; i++)
+                if (txn->branches [i].state == BRANCH_PREPARING) {
+                    strncat (text, " ", sizeof text - strlen (text) - 1);
+                    strncat (text, txn->branches [i].participant->name,
+                             sizeof text - strlen (text) - 1);
+                }
+            s_txn_abort (self, txn, DTX_ERR_TIMEOUT, NULL, NULL, text);
+        }
+        else
+        if (txn->state == TXN_COMMITTING || txn->state == TXN_ABORTING) {
+            //  Don't keep the client waiting on a slow phase 2: the
+            //  decision is final (durable for a 2PC commit)
+            if (txn->client_request && now >= txn->phase_deadline) {
+                if (txn->one_phase) {
+                    //  The one-phase COMMIT's fate is unknown until the
+                    //  participant answers
+                    s_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
+                                      DTX_UNKNOWN, DTX_ERR_PARTICIPANT,
+                                      txn->branches [0].participant->name, "",
+                                      "no answer to one-phase COMMIT yet");
+                    txn->client_request = 0;
+                }
+                else
+                    s_txn_reply_outcome (self, txn);
+            }
+            for (size_t i = 0; i < txn->nbranches; i++) {
+                branch_t *branch = &txn->branches [i];
+                if (branch->state != BRANCH_FINISHING || !branch->awaiting)
+                    continue;
+                //  A request unanswered for long, or a failure retry, is
+                //  sent again: phase-2 commands are idempotent (but a
+                //  one-phase COMMIT is not, so it is never resent)
+                bool resend = branch->next_retry? now >= branch->next_retry
+                            : now - branch->sent_at > PHASE2_RETRY_MAX_MS;
+                if (resend && !(txn->one_phase && branch->request == DTX_PROTO_COMMIT)
+                &&  branch->participant->connected) {
+                    branch->retries++;
+                    s_branch_send (self, txn, branch, branch->request, branch->request_flags);
+                }
+            }
+        }
+        txn = (txn_t *) zlistx_next (due);
+    }
+    zlistx_destroy (&due);
+}
+
+//  The group-commit point: one fdatasync for every COMMIT of this turn
+static void
+s_group_commit (dtx_coordinator_t *self)
+{
+    if (!dtx_log_pending (self->log))
+        return;
+    if (dtx_log_sync (self->log)) {
+        //  Never acknowledge an undurable decision, never retry an fsync
+        zsys_error ("FATAL: decision log %s: write/fdatasync failed: %s; stopping so that"
+                    " no commit is acknowledged that is not durable",
+                    dtx_log_path (self->log), strerror (errno));
+        _exit (3);
+    }
+    txn_t *txn = (txn_t *) zlistx_first (self->logging);
+    while (txn) {
+        s_txn_commit_phase2 (self, txn);
+        txn = (txn_t *) zlistx_next (self->logging);
+    }
+    zlistx_purge (self->logging);
+}
+
+//  --------------------------------------------------------------------------
+//  Start: replay, epoch, sockets
+
+static void
+s_replay (void *arg, const dtx_log_record_t *record)
+{
+    dtx_coordinator_t *self = (dtx_coordinator_t *) arg;
+    if (record->type == DTX_LOG_EPOCH) {
+        if (record->epoch > self->replay_epoch)
+            self->replay_epoch = record->epoch;
+    }
+    else
+    if (record->type == DTX_LOG_COMMIT) {
+        zlistx_t *names = zlistx_new ();
+        zlistx_set_destructor (names, (czmq_destructor *) zstr_free);
+        for (size_t i = 0; i < record->nparticipants; i++)
+            zlistx_add_end (names, strdup (record->participants [i]));
+        zhashx_update (self->replay_commits, record->gid, names);
+    }
+    else
+    if (record->type == DTX_LOG_END)
+        zhashx_delete (self->replay_commits, record->gid);
+}
+
+static void
+s_names_destroy (void **item_p)
+{
+    zlistx_destroy ((zlistx_t **) item_p);
+}
+
+//  Commits without END become COMMITTING transactions again: phase 2 is
+//  sent to each listed participant when it registers
+static void
+s_recover_commits (dtx_coordinator_t *self)
+{
+    size_t count = zhashx_size (self->replay_commits);
+    if (count)
+        zsys_info ("recovery: %zu committed transaction(s) without END; driving phase 2", count);
+    zlistx_t *names = (zlistx_t *) zhashx_first (self->replay_commits);
+    while (names) {
+        const char *gid = (const char *) zhashx_cursor (self->replay_commits);
+        txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
+        assert (txn);
+        snprintf (txn->gid, sizeof txn->gid, "%s", gid);
+        txn->state = TXN_COMMITTING;
+        txn->commit_decided = true;
+        txn->busy_branch = -1;
+        txn->started = dtx_clock_ms ();
+        const char *name = (const char *) zlistx_first (names);
+        while (name && txn->nbranches < BRANCHES_MAX) {
+            branch_t *branch = &txn->branches [txn->nbranches++];
+            branch->participant = s_participant_require (self, name);
+            branch->state = BRANCH_PREPARED;
+            name = (const char *) zlistx_next (names);
+        }
+        zhashx_insert (self->txns, txn->gid, txn);
+        s_txn_commit_phase2 (self, txn);
+        names = (zlistx_t *) zhashx_next (self->replay_commits);
+    }
+    zhashx_purge (self->replay_commits);
+}
+
+void
+dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->id = "main";
+    config->txn_timeout_ms = 60000;
+    config->vote_timeout_ms = 10000;
+    config->reply_timeout_ms = 5000;
+    config->participant_timeout_ms = 5000;
+    config->phase2_retry_ms = 100;
+    config->outcomes_max = 200000;
+}
+
+dtx_coordinator_t *
+dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
+{
+    if (dtx_name_validate ("coordinator", config->id, errbuf, errlen))
+        return NULL;
+    if (!config->client_endpoint || !config->participant_endpoint || !config->log_dir) {
+        snprintf (errbuf, errlen, "client endpoint, participant endpoint and log directory are required");
+        return NULL;
+    }
+    dtx_coordinator_t *self = (dtx_coordinator_t *) calloc (1, sizeof (dtx_coordinator_t));
+    assert (self);
+    self->config = *config;
+    snprintf (self->id, sizeof self->id, "%s", config->id);
+    self->participants = zhashx_new ();
+    zhashx_set_destructor (self->participants, s_participant_destroy);
+    self->txns = zhashx_new ();
+    zhashx_set_destructor (self->txns, s_txn_destructor);
+    self->outcomes = zhashx_new ();
+    zhashx_set_destructor (self->outcomes, s_outcome_destroy);
+    self->outcome_order = zlistx_new ();
+    zlistx_set_destructor (self->outcome_order, (czmq_destructor *) zstr_free);
+    self->logging = zlistx_new ();
+    self->replay_commits = zhashx_new ();
+    zhashx_set_destructor (self->replay_commits, s_names_destroy);
+
+    self->log = dtx_log_open (config->log_dir, s_replay, self, errbuf, errlen);
+    if (!self->log) {
+        dtx_coordinator_destroy (&self);
+        return NULL;
+    }
+    //  A new epoch, durable before the first gid of it is issued
+    self->epoch = self->replay_epoch + 1;
+    if (dtx_log_append_epoch (self->log, self->epoch) || dtx_log_sync (self->log)) {
+        snprintf (errbuf, errlen, "cannot write epoch to decision log %s: %s",
+                  dtx_log_path (self->log), strerror (errno));
+        dtx_coordinator_destroy (&self);
+        return NULL;
+    }
+    self->clients = dtx_sock_new (ZMQ_ROUTER, config->client_endpoint);
+    self->participants_sock = dtx_sock_new (ZMQ_ROUTER, config->participant_endpoint);
+    if (!self->clients || !self->participants_sock) {
+        snprintf (errbuf, errlen, "cannot bind %s endpoint %s", self->clients? "participant": "client",
+                  self->clients? config->participant_endpoint: config->client_endpoint);
+        dtx_coordinator_destroy (&self);
+        return NULL;
+    }
+    s_recover_commits (self);
+    zsys_info ("coordinator %s: epoch %" PRIu64 ", clients on %s, participants on %s, log %s",
+               self->id, self->epoch, config->client_endpoint, config->participant_endpoint,
+               dtx_log_path (self->log));
+    return self;
+}
+
+void
+dtx_coordinator_destroy (dtx_coordinator_t **self_p)
+{
+    assert (self_p);
+    dtx_coordinator_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->log && dtx_log_pending (self->log))
+        dtx_log_sync (self->log);       //  END records; harmless if it fails
+    zsock_destroy (&self->clients);
+    zsock_destroy (&self->participants_sock);
+    dtx_log_destroy (&self->log);
+    zlistx_destroy (&self->logging);
+    zhashx_destroy (&self->txns);
+    zhashx_destroy (&self->participants);
+    zhashx_destroy (&self->outcomes);
+    zlistx_destroy (&self->outcome_order);
+    zhashx_destroy (&self->replay_commits);
+    free (self);
+    *self_p = NULL;
+}
+
+static bool
+s_readable (zsock_t *sock)
+{
+    return (zsock_events (sock) & ZMQ_POLLIN) != 0;
+}
+
+int
+dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
+{
+    zmq_pollitem_t items [3] = {
+        { zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->participants_sock), 0, ZMQ_POLLIN, 0 },
+        { pipe? zsock_resolve (pipe): NULL, 0, ZMQ_POLLIN, 0 }
+    };
+    int nitems = pipe? 3: 2;
+    self->next_tick = dtx_clock_ms () + TICK_MS;
+    while (!self->terminated && !zsys_interrupted) {
+        int64_t wait = self->next_tick - dtx_clock_ms ();
+        if (wait < 0)
+            wait = 0;
+        int rc = zmq_poll (items, nitems, wait);
+        if (rc == -1 && errno != EINTR)
+            break;
+        //  Drain what is there, so that one fsync covers as many
+        //  decisions as possible
+        for (int i = 0; i < DRAIN_MAX && s_readable (self->participants_sock); i++)
+            s_handle_participant (self);
+        for (int i = 0; i < DRAIN_MAX && s_readable (self->clients); i++)
+            s_handle_client (self);
+        if (pipe && s_readable (pipe)) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                self->terminated = true;
+            zstr_free (&command);
+        }
+        int64_t now = dtx_clock_ms ();
+        if (now >= self->next_tick) {
+            s_tick (self, now);
+            self->next_tick = now + TICK_MS;
+        }
+        s_group_commit (self);
+    }
+    zsys_info ("coordinator %s: stopping (%" PRIu64 " committed, %" PRIu64 " aborted, %zu live)",
+               self->id, self->committed, self->aborted, zhashx_size (self->txns));
+    return 0;
+}
+
+void
+dtx_coordinator_actor (zsock_t *pipe, void *args)
+{
+    char err [512];
+    dtx_coordinator_t *self = dtx_coordinator_new ((dtx_coordinator_config_t *) args, err, sizeof err);
+    if (!self) {
+        zsys_error ("coordinator: %s", err);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    dtx_coordinator_run (self, pipe);
+    dtx_coordinator_destroy (&self);
+}

@@ -1,0 +1,53 @@
+/*  =========================================================================
+    dtx_coordinator - the coordinator engine
+
+    Owns the client ROUTER socket, the participant ROUTER socket and the
+    decision log, and runs the 2PC state machine of every transaction on
+    one event loop.  main () (dtx-coordinator.c) only parses options and
+    runs it; tests may run it in a thread as a zactor.
+    =========================================================================
+*/
+#ifndef DTX_COORDINATOR_H_INCLUDED
+#define DTX_COORDINATOR_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct {
+    const char *id;                     //  coordinator id, part of every gid
+    const char *client_endpoint;        //  e.g. tcp://127.0.0.1:7100
+    const char *participant_endpoint;   //  e.g. tcp://127.0.0.1:7101
+    const char *log_dir;                //  directory of the decision log
+    int txn_timeout_ms;                 //  default life of a transaction
+    int vote_timeout_ms;                //  PREPARE sent -> all votes in
+    int reply_timeout_ms;               //  phase 2 acks awaited before replying
+    int participant_timeout_ms;         //  silence before a participant is gone
+    int phase2_retry_ms;                //  first phase-2 retry interval (doubles, max 30 s)
+    int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY
+} dtx_coordinator_config_t;
+
+//  Fill a config with defaults (endpoints and log_dir NULL).
+void
+    dtx_coordinator_config_defaults (dtx_coordinator_config_t *config);
+
+typedef struct _dtx_coordinator_t dtx_coordinator_t;
+
+//  Open the decision log (replaying it), raise the epoch durably, bind both
+//  sockets.  Returns NULL with the reason in errbuf.  Caller owns result.
+dtx_coordinator_t *
+    dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen);
+
+void
+    dtx_coordinator_destroy (dtx_coordinator_t **self_p);
+
+//  Run the event loop until SIGINT/SIGTERM (zsys_interrupted) or, if pipe
+//  is not NULL, until "$TERM" arrives on it.  Returns 0, or exits the
+//  process if the decision log cannot be made durable.
+int
+    dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe);
+
+//  zactor body: args is a dtx_coordinator_config_t *.  Signals 0 on the
+//  pipe when serving, -1 if it could not start.
+void
+    dtx_coordinator_actor (zsock_t *pipe, void *args);
+
+#endif

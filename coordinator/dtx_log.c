@@ -1,0 +1,404 @@
+/*  =========================================================================
+    dtx_log - the coordinator's durable decision log
+
+    NOTES
+
+    The log is what makes "committed" mean committed.  A transaction that
+    wrote to two or more databases goes through these steps:
+
+    1.  Every participant has voted YES: each database holds a prepared
+        transaction named by the gid.
+    2.  The coordinator appends a COMMIT record (gid, participants) to the
+        in-memory buffer.
+    3.  At the end of the event loop turn, dtx_log_sync writes every
+        buffered record and calls fdatasync once (group commit).
+    4.  Only after fdatasync returns 0: COMMIT PREPARED goes to every
+        participant.
+    5.  The client is told "committed" once phase 2 is acknowledged (or,
+        if a participant is down, once the retry period for the reply has
+        passed: the decision is durable, so the answer is still true).
+    6.  When every participant has acknowledged, an END record is buffered.
+        It is written with the next sync; it is never forced on its own.
+
+    What a crash between the steps leaves behind:
+    - before 3 completes: no COMMIT record on disk (or a torn one, which
+      open truncates).  The databases hold prepared transactions whose gid
+      has no COMMIT record: presumed abort, recovery rolls them back.  The
+      client was never told "committed".
+    - between 3 and 6: COMMIT without END.  Recovery sends COMMIT PREPARED
+      to every listed participant until each acknowledges (42704 "does not
+      exist" then means an earlier COMMIT PREPARED got there first).
+    - after 6: nothing to do.
+
+    Aborts are never logged (presumed abort): a gid without a COMMIT record
+    is aborted, so a lost ROLLBACK record can't exist to lose.
+
+    A failed write or fdatasync ends the coordinator (Redis AOF and
+    PostgreSQL since 2018 do the same): after a failed fsync Linux may
+    have marked the dirty pages clean, so a retry could "succeed" with the
+    data gone.  Nothing buffered was acknowledged, so stopping loses
+    nothing that was promised.
+
+    Record layout (docs/log-format.md), little-endian:
+        magic u32 | payload length u32 | type u8 | version u8 | reserved u16
+        | crc32c u32 over the header (crc field zero) and the payload
+        | payload
+    =========================================================================
+*/
+#include "dtx_log.h"
+#include "dtx_util.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define LOG_VERSION 1
+
+struct _dtx_log_t {
+    char *path;
+    int fd;
+    uint64_t file_size;     //  bytes durable or written in the file
+    byte *buffer;           //  records waiting for the next sync
+    size_t buffer_used;
+    size_t buffer_size;
+    size_t buffer_records;
+    uint64_t syncs;
+    uint64_t records_synced;
+};
+
+const char *
+dtx_log_type_name (int type)
+{
+    switch (type) {
+        case DTX_LOG_EPOCH:  return "EPOCH";
+        case DTX_LOG_COMMIT: return "COMMIT";
+        case DTX_LOG_END:    return "END";
+        default:             return "?";
+    }
+}
+
+static void
+s_put32 (byte *p, uint32_t v)
+{
+    p [0] = v; p [1] = v >> 8; p [2] = v >> 16; p [3] = v >> 24;
+}
+
+static uint32_t
+s_get32 (const byte *p)
+{
+    return (uint32_t) p [0] | (uint32_t) p [1] << 8
+         | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
+}
+
+static uint32_t
+s_record_crc (const byte *header, const byte *payload, size_t size)
+{
+    byte copy [DTX_LOG_HEADER_SIZE];
+    memcpy (copy, header, DTX_LOG_HEADER_SIZE);
+    s_put32 (copy + 12, 0);
+    uint32_t crc = dtx_crc32c (0, copy, DTX_LOG_HEADER_SIZE);
+    return dtx_crc32c (crc, payload, size);
+}
+
+//  Is there a whole, valid record at offset?  Sets *length to its size.
+static bool
+s_record_valid (const byte *data, uint64_t size, uint64_t offset, uint64_t *length)
+{
+    if (size - offset < DTX_LOG_HEADER_SIZE)
+        return false;
+    const byte *h = data + offset;
+    if (s_get32 (h) != DTX_LOG_MAGIC)
+        return false;
+    uint32_t payload = s_get32 (h + 4);
+    if (payload > DTX_LOG_PAYLOAD_MAX || h [9] != LOG_VERSION)
+        return false;
+    if (size - offset - DTX_LOG_HEADER_SIZE < payload)
+        return false;
+    if (s_record_crc (h, h + DTX_LOG_HEADER_SIZE, payload) != s_get32 (h + 12))
+        return false;
+    *length = DTX_LOG_HEADER_SIZE + payload;
+    return true;
+}
+
+//  Decode a record's payload.  Returns 0, or -1 if the payload does not
+//  parse (a bug or corruption that the CRC did not catch).
+static int
+s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t names_size)
+{
+    uint32_t size = s_get32 (h + 4);
+    const byte *p = h + DTX_LOG_HEADER_SIZE;
+    const byte *end = p + size;
+    record->type = h [8];
+    size_t names_used = 0;
+    //  Strings are length-prefixed (1 byte); copy them NUL-terminated
+    #define TAKE_STRING(dest) do { \
+        if (p >= end || (size_t) (end - p - 1) < *p || names_used + *p + 1 > names_size) \
+            return -1; \
+        memcpy (names + names_used, p + 1, *p); \
+        names [names_used + *p] = 0; \
+        (dest) = names + names_used; \
+        names_used += *p + 1; \
+        p += 1 + *p; \
+    } while (0)
+    switch (record->type) {
+        case DTX_LOG_EPOCH:
+            if (size != 8)
+                return -1;
+            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            return 0;
+        case DTX_LOG_COMMIT:
+            TAKE_STRING (record->gid);
+            if (p >= end)
+                return -1;
+            record->nparticipants = *p++;
+            for (size_t i = 0; i < record->nparticipants; i++)
+                TAKE_STRING (record->participants [i]);
+            return p == end? 0: -1;
+        case DTX_LOG_END:
+            TAKE_STRING (record->gid);
+            return p == end? 0: -1;
+        default:
+            return -1;
+    }
+    #undef TAKE_STRING
+}
+
+static int
+s_fsync_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+dtx_log_t *
+dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
+              char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (stat (dir, &st) || !S_ISDIR (st.st_mode)) {
+        snprintf (errbuf, errlen, "decision log directory %s: %s", dir,
+                  errno? strerror (errno): "not a directory");
+        return NULL;
+    }
+    dtx_log_t *self = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
+    assert (self);
+    self->path = zsys_sprintf ("%s/%s", dir, DTX_LOG_FILENAME);
+    bool existed = access (self->path, F_OK) == 0;
+    self->fd = open (self->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->fd < 0) {
+        snprintf (errbuf, errlen, "cannot open decision log %s: %s", self->path, strerror (errno));
+        dtx_log_destroy (&self);
+        return NULL;
+    }
+    if (!existed && s_fsync_dir (dir)) {
+        snprintf (errbuf, errlen, "cannot fsync directory %s: %s", dir, strerror (errno));
+        dtx_log_destroy (&self);
+        return NULL;
+    }
+    //  Read the whole log.  Its size is bounded (see docs/log-format.md).
+    if (fstat (self->fd, &st)) {
+        snprintf (errbuf, errlen, "cannot stat %s: %s", self->path, strerror (errno));
+        dtx_log_destroy (&self);
+        return NULL;
+    }
+    uint64_t size = st.st_size;
+    byte *data = (byte *) malloc (size? size: 1);
+    assert (data);
+    uint64_t got = 0;
+    while (got < size) {
+        ssize_t n = pread (self->fd, data + got, size - got, got);
+        if (n <= 0) {
+            snprintf (errbuf, errlen, "cannot read %s at offset %" PRIu64 ": %s",
+                      self->path, got, n < 0? strerror (errno): "unexpected end of file");
+            free (data);
+            dtx_log_destroy (&self);
+            return NULL;
+        }
+        got += n;
+    }
+    uint64_t offset = 0;
+    char names [DTX_LOG_PAYLOAD_MAX + 256];
+    while (offset < size) {
+        uint64_t length;
+        if (!s_record_valid (data, size, offset, &length)) {
+            //  A torn write leaves garbage only at the tail.  If any valid
+            //  record follows, this is corruption in the middle: refuse.
+            for (uint64_t next = offset + 1; next + DTX_LOG_HEADER_SIZE <= size; next++) {
+                uint64_t ignored;
+                if (s_get32 (data + next) == DTX_LOG_MAGIC
+                &&  s_record_valid (data, size, next, &ignored)) {
+                    snprintf (errbuf, errlen,
+                              "decision log %s is corrupt at offset %" PRIu64
+                              " (bad record followed by a valid one at offset %" PRIu64
+                              "); refusing to start: restore the file or ask for help,"
+                              " do not delete it", self->path, offset, next);
+                    free (data);
+                    dtx_log_destroy (&self);
+                    return NULL;
+                }
+            }
+            zsys_warning ("decision log %s: torn record at offset %" PRIu64
+                          " (%" PRIu64 " bytes to end of file), truncating",
+                          self->path, offset, size - offset);
+            if (ftruncate (self->fd, offset) || fdatasync (self->fd)) {
+                snprintf (errbuf, errlen, "cannot truncate torn tail of %s: %s",
+                          self->path, strerror (errno));
+                free (data);
+                dtx_log_destroy (&self);
+                return NULL;
+            }
+            size = offset;
+            break;
+        }
+        dtx_log_record_t record;
+        memset (&record, 0, sizeof record);
+        record.offset = offset;
+        if (s_record_decode (data + offset, &record, names, sizeof names)) {
+            snprintf (errbuf, errlen, "decision log %s: record at offset %" PRIu64
+                      " has a valid checksum but an unreadable payload (type %d)",
+                      self->path, offset, data [offset + 8]);
+            free (data);
+            dtx_log_destroy (&self);
+            return NULL;
+        }
+        if (fn)
+            fn (arg, &record);
+        offset += length;
+    }
+    free (data);
+    self->file_size = size;
+    return self;
+}
+
+void
+dtx_log_destroy (dtx_log_t **self_p)
+{
+    assert (self_p);
+    dtx_log_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->fd >= 0)
+        close (self->fd);
+    free (self->path);
+    free (self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_append (dtx_log_t *self, int type, const byte *payload, size_t size)
+{
+    if (size > DTX_LOG_PAYLOAD_MAX)
+        return -1;
+    size_t need = DTX_LOG_HEADER_SIZE + size;
+    if (self->buffer_used + need > self->buffer_size) {
+        size_t new_size = self->buffer_size? self->buffer_size: 64 * 1024;
+        while (new_size < self->buffer_used + need)
+            new_size *= 2;
+        self->buffer = (byte *) realloc (self->buffer, new_size);
+        assert (self->buffer);
+        self->buffer_size = new_size;
+    }
+    byte *h = self->buffer + self->buffer_used;
+    s_put32 (h, DTX_LOG_MAGIC);
+    s_put32 (h + 4, (uint32_t) size);
+    h [8] = (byte) type;
+    h [9] = LOG_VERSION;
+    h [10] = h [11] = 0;
+    memcpy (h + DTX_LOG_HEADER_SIZE, payload, size);
+    s_put32 (h + 12, s_record_crc (h, h + DTX_LOG_HEADER_SIZE, size));
+    self->buffer_used += need;
+    self->buffer_records++;
+    return 0;
+}
+
+static size_t
+s_put_string (byte *p, const char *s)
+{
+    size_t len = strlen (s);
+    assert (len <= 255);
+    p [0] = (byte) len;
+    memcpy (p + 1, s, len);
+    return 1 + len;
+}
+
+int
+dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch)
+{
+    byte payload [8];
+    s_put32 (payload, (uint32_t) epoch);
+    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
+    return s_append (self, DTX_LOG_EPOCH, payload, 8);
+}
+
+int
+dtx_log_append_commit (dtx_log_t *self, const char *gid,
+                       size_t nparticipants, const char *const *participants)
+{
+    if (strlen (gid) > 255 || nparticipants > DTX_LOG_PARTICIPANTS_MAX)
+        return -1;
+    byte payload [256 + 1 + DTX_LOG_PARTICIPANTS_MAX * 256];
+    size_t used = s_put_string (payload, gid);
+    payload [used++] = (byte) nparticipants;
+    for (size_t i = 0; i < nparticipants; i++) {
+        if (strlen (participants [i]) > 255)
+            return -1;
+        used += s_put_string (payload + used, participants [i]);
+    }
+    return s_append (self, DTX_LOG_COMMIT, payload, used);
+}
+
+int
+dtx_log_append_end (dtx_log_t *self, const char *gid)
+{
+    if (strlen (gid) > 255)
+        return -1;
+    byte payload [256];
+    size_t used = s_put_string (payload, gid);
+    return s_append (self, DTX_LOG_END, payload, used);
+}
+
+bool
+dtx_log_pending (dtx_log_t *self)
+{
+    return self->buffer_used > 0;
+}
+
+int
+dtx_log_sync (dtx_log_t *self)
+{
+    if (self->buffer_used == 0)
+        return 0;
+    size_t done = 0;
+    while (done < self->buffer_used) {
+        ssize_t n = pwrite (self->fd, self->buffer + done, self->buffer_used - done,
+                            self->file_size + done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        done += n;
+    }
+    if (fdatasync (self->fd))
+        return -1;
+    self->file_size += self->buffer_used;
+    self->records_synced += self->buffer_records;
+    self->syncs++;
+    self->buffer_used = 0;
+    self->buffer_records = 0;
+    return 0;
+}
+
+uint64_t
+dtx_log_size (dtx_log_t *self)
+{
+    return self->file_size + self->buffer_used;
+}
+
+uint64_t dtx_log_syncs (dtx_log_t *self) { return self->syncs; }
+uint64_t dtx_log_records_synced (dtx_log_t *self) { return self->records_synced; }
+const char *dtx_log_path (dtx_log_t *self) { return self->path; }

@@ -1,0 +1,92 @@
+/*  =========================================================================
+    dtx_log - the coordinator's durable decision log
+
+    An append-only file of self-checking records (docs/log-format.md).
+    Appends go to a memory buffer; dtx_log_sync writes the buffer and
+    makes it durable with one fdatasync (group commit).  Nothing may act on
+    a record before the dtx_log_sync that covers it has returned 0.
+    =========================================================================
+*/
+#ifndef DTX_LOG_H_INCLUDED
+#define DTX_LOG_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+#define DTX_LOG_FILENAME     "dtx-decisions.log"
+#define DTX_LOG_MAGIC        0x4C585444u    //  "DTXL" read as little-endian
+#define DTX_LOG_HEADER_SIZE  16
+#define DTX_LOG_PAYLOAD_MAX  (64 * 1024)
+#define DTX_LOG_PARTICIPANTS_MAX 255
+
+//  Record types
+typedef enum {
+    DTX_LOG_EPOCH = 1,      //  a coordinator start: the epoch its gids carry
+    DTX_LOG_COMMIT = 2,     //  commit decision for gid on the listed participants
+    DTX_LOG_END = 3         //  every participant acknowledged phase 2 for gid
+} dtx_log_type_t;
+
+const char *
+    dtx_log_type_name (int type);
+
+//  A record as replay sees it.  Pointers are valid during the callback.
+typedef struct {
+    int type;
+    uint64_t offset;                //  where the record starts in the file
+    uint64_t epoch;                 //  EPOCH
+    const char *gid;                //  COMMIT, END
+    size_t nparticipants;           //  COMMIT
+    const char *participants [DTX_LOG_PARTICIPANTS_MAX];
+} dtx_log_record_t;
+
+//  Called for each valid record at open, in file order.
+typedef void (dtx_log_replay_fn) (void *arg, const dtx_log_record_t *record);
+
+typedef struct _dtx_log_t dtx_log_t;
+
+//  Open (creating if absent) the log in an existing directory, replaying
+//  every record through fn.  A torn record at the tail is truncated away
+//  (logged); a bad record followed by valid ones is corruption: returns
+//  NULL with errbuf naming the file and offset.  Caller owns return value.
+dtx_log_t *
+    dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
+                  char *errbuf, size_t errlen);
+
+void
+    dtx_log_destroy (dtx_log_t **self_p);
+
+//  Buffer records for the next sync.  Return 0, or -1 if a field is too big.
+int
+    dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch);
+int
+    dtx_log_append_commit (dtx_log_t *self, const char *gid,
+                           size_t nparticipants, const char *const *participants);
+int
+    dtx_log_append_end (dtx_log_t *self, const char *gid);
+
+//  True if records wait to be written.
+bool
+    dtx_log_pending (dtx_log_t *self);
+
+//  Write buffered records and fdatasync.  Returns 0 when durable, -1 on any
+//  write or fsync failure (errno kept).  After -1 the caller must stop:
+//  the kernel may have dropped the dirty pages, so retrying the fsync
+//  could report success for data that never reached the disk.
+int
+    dtx_log_sync (dtx_log_t *self);
+
+//  Bytes in the file (including buffered records not yet written).
+uint64_t
+    dtx_log_size (dtx_log_t *self);
+
+//  Count of dtx_log_sync calls that wrote something, and records synced.
+uint64_t
+    dtx_log_syncs (dtx_log_t *self);
+uint64_t
+    dtx_log_records_synced (dtx_log_t *self);
+
+//  Path of the log file.
+const char *
+    dtx_log_path (dtx_log_t *self);
+
+#endif

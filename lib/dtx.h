@@ -1,0 +1,187 @@
+/*  =========================================================================
+    dtx.h - libdtx, the transaction API of the dtx two-phase-commit
+    coordinator for PostgreSQL.
+
+    An application connects to a dtx-coordinator, begins a global
+    transaction, runs SQL on databases named by their participant names,
+    and commits or rolls back.  Commit returns a definite outcome:
+    committed, aborted (with the database, SQLSTATE and message of the
+    cause), or unknown when the coordinator could not be reached during
+    commit.  An unknown outcome is never a guess: ask the coordinator
+    again later with dtx_client_outcome ().
+
+    THREAD SAFETY
+    A dtx_client_t and everything made from it (transactions, results)
+    belong to one thread at a time.  Use one client per thread; different
+    clients may be used in different threads at once.  A client runs at
+    most one transaction at a time.
+
+    OWNERSHIP
+    Every function that returns a pointer says who owns it.  Destructors
+    take the address of the pointer and set it to NULL.
+    =========================================================================
+*/
+#ifndef DTX_H_INCLUDED
+#define DTX_H_INCLUDED
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DTX_VERSION_MAJOR 0
+#define DTX_VERSION_MINOR 1
+#define DTX_VERSION_PATCH 0
+
+//  The longest global id dtx issues or accepts (PostgreSQL allows 200
+//  bytes in PREPARE TRANSACTION, excluding the terminating NUL).
+#define DTX_GID_MAX 200
+
+//  Outcome of a global transaction
+typedef enum {
+    DTX_COMMITTED = 1,      //  committed on every database it wrote to
+    DTX_ABORTED = 2,        //  rolled back on every database
+    DTX_UNKNOWN = 3,        //  the coordinator could not be asked; ask again
+    DTX_IN_PROGRESS = 4     //  still running (only from dtx_client_outcome)
+} dtx_outcome_t;
+
+//  Error codes, as returned by dtx_txn_errcode () and dtx_result_errcode ()
+typedef enum {
+    DTX_OK = 0,
+    DTX_ERR_SQL = 1,            //  PostgreSQL reported an error (see SQLSTATE)
+    DTX_ERR_UNKNOWN_DB = 2,     //  no participant of that name is registered
+    DTX_ERR_NO_TXN = 3,         //  the coordinator has no such transaction
+    DTX_ERR_ABORT_ONLY = 4,     //  an earlier error doomed the transaction
+    DTX_ERR_BAD_REQUEST = 5,    //  malformed request, gid too long, ...
+    DTX_ERR_TIMEOUT = 6,        //  transaction or request timeout
+    DTX_ERR_BUSY = 7,           //  a statement is already running
+    DTX_ERR_PARTICIPANT = 8,    //  participant unreachable or failed
+    DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply
+    DTX_ERR_STATE = 10          //  e.g. commit after commit
+} dtx_errcode_t;
+
+typedef struct _dtx_client_t dtx_client_t;
+typedef struct _dtx_txn_t dtx_txn_t;
+typedef struct _dtx_result_t dtx_result_t;
+
+//  ---------------------------------------------------------------------
+//  Client: a connection to one coordinator
+
+//  Connect to a coordinator's client endpoint, e.g. "tcp://127.0.0.1:7100".
+//  request_timeout_ms bounds every wait for a reply (0 = 30000).
+//  Returns NULL if the endpoint is invalid.  Caller owns return value.
+dtx_client_t *
+    dtx_client_new (const char *endpoint, int request_timeout_ms);
+
+//  Destroy a client.  A transaction still open is abandoned; the
+//  coordinator aborts it when its timeout expires.
+void
+    dtx_client_destroy (dtx_client_t **self_p);
+
+//  Last error message on this client (never NULL).
+const char *
+    dtx_client_error (dtx_client_t *self);
+
+//  Ask the coordinator for the outcome of a transaction by global id.
+//  Returns DTX_COMMITTED, DTX_ABORTED, DTX_IN_PROGRESS, or DTX_UNKNOWN if
+//  the coordinator did not answer (see dtx_client_error).
+dtx_outcome_t
+    dtx_client_outcome (dtx_client_t *self, const char *gid);
+
+//  ---------------------------------------------------------------------
+//  Transactions
+
+//  Begin a global transaction.  timeout_ms bounds its whole life: when it
+//  expires, the coordinator aborts it (0 = the coordinator's default).
+//  Returns NULL on error (see dtx_client_error).  Caller owns return value
+//  and must destroy it after commit or rollback.
+dtx_txn_t *
+    dtx_begin (dtx_client_t *self, int timeout_ms);
+
+//  The transaction's global id, as used in PREPARE TRANSACTION.
+const char *
+    dtx_txn_gid (dtx_txn_t *self);
+
+//  Run one SQL statement with $1..$n text parameters (NULL values allowed)
+//  on the database the participant `database` fronts.  Always returns a
+//  result (check dtx_result_ok); NULL only when out of memory.  After an
+//  error the transaction is abort-only.  Caller owns return value.
+dtx_result_t *
+    dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
+              int nparams, const char *const *params);
+
+//  Commit.  Returns DTX_COMMITTED, DTX_ABORTED (see dtx_txn_error_*), or
+//  DTX_UNKNOWN if the coordinator did not answer in time; then use
+//  dtx_client_outcome () with the gid later.
+dtx_outcome_t
+    dtx_commit (dtx_txn_t *self);
+
+//  Roll back.  Returns DTX_ABORTED, or DTX_UNKNOWN on lost contact (the
+//  coordinator then aborts the transaction at its timeout).
+dtx_outcome_t
+    dtx_rollback (dtx_txn_t *self);
+
+//  Why the transaction aborted or failed: error code, database, SQLSTATE
+//  (5 characters or ""), and message.  Strings owned by the transaction.
+dtx_errcode_t
+    dtx_txn_errcode (dtx_txn_t *self);
+const char *
+    dtx_txn_error_database (dtx_txn_t *self);
+const char *
+    dtx_txn_error_sqlstate (dtx_txn_t *self);
+const char *
+    dtx_txn_error_message (dtx_txn_t *self);
+
+//  Destroy a transaction handle.  Destroying one that is still open rolls
+//  it back first.
+void
+    dtx_txn_destroy (dtx_txn_t **self_p);
+
+//  ---------------------------------------------------------------------
+//  Results
+
+//  True if the statement succeeded.
+int
+    dtx_result_ok (dtx_result_t *self);
+dtx_errcode_t
+    dtx_result_errcode (dtx_result_t *self);
+//  SQLSTATE of a failed statement ("" when not from PostgreSQL).
+const char *
+    dtx_result_sqlstate (dtx_result_t *self);
+//  Error message of a failed statement ("" on success).
+const char *
+    dtx_result_error (dtx_result_t *self);
+//  Command tag, e.g. "UPDATE 1".
+const char *
+    dtx_result_command (dtx_result_t *self);
+//  Rows affected by INSERT/UPDATE/DELETE (or returned by SELECT).
+uint64_t
+    dtx_result_affected (dtx_result_t *self);
+int
+    dtx_result_ntuples (dtx_result_t *self);
+int
+    dtx_result_nfields (dtx_result_t *self);
+//  Column name; NULL if out of range.
+const char *
+    dtx_result_fname (dtx_result_t *self, int column);
+//  Value as text; NULL if SQL NULL or out of range.
+const char *
+    dtx_result_value (dtx_result_t *self, int row, int column);
+int
+    dtx_result_isnull (dtx_result_t *self, int row, int column);
+void
+    dtx_result_destroy (dtx_result_t **self_p);
+
+//  Names for log lines
+const char *
+    dtx_outcome_name (dtx_outcome_t outcome);
+const char *
+    dtx_errcode_name (dtx_errcode_t code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

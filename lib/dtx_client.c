@@ -1,0 +1,426 @@
+/*  =========================================================================
+    dtx_client - libdtx: the transaction API (see dtx.h)
+
+    A client is a DEALER socket to the coordinator's client endpoint.  Each
+    request carries a fresh seq; a reply with any other seq is a late
+    answer to a request we already gave up on, and is dropped.  Every wait
+    is bounded by the request timeout.
+    =========================================================================
+*/
+#include "dtx.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+
+struct _dtx_client_t {
+    zsock_t *sock;
+    char *endpoint;
+    int timeout_ms;
+    uint32_t seq;
+    char error [1024];
+};
+
+typedef enum {
+    TXN_OPEN,               //  statements may run
+    TXN_ENDED               //  committed, aborted or unknown
+} txn_state_t;
+
+struct _dtx_txn_t {
+    dtx_client_t *client;
+    char gid [DTX_GID_MAX + 1];
+    txn_state_t state;
+    dtx_outcome_t outcome;
+    dtx_errcode_t errcode;
+    char database [DTX_NAME_MAX + 1];
+    char sqlstate [8];
+    char *message;
+};
+
+struct _dtx_result_t {
+    dtx_proto_t *msg;       //  RESULT, or NULL on error
+    dtx_errcode_t errcode;
+    char sqlstate [8];
+    char *error;
+    char **columns;
+    size_t ncolumns;
+    char **values;
+    size_t nvalues;
+};
+
+//  --------------------------------------------------------------------------
+//  Client
+
+dtx_client_t *
+dtx_client_new (const char *endpoint, int request_timeout_ms)
+{
+    assert (endpoint);
+    dtx_client_t *self = (dtx_client_t *) calloc (1, sizeof (dtx_client_t));
+    assert (self);
+    char *connect = zsys_sprintf (">%s", endpoint);
+    self->sock = dtx_sock_new (ZMQ_DEALER, *endpoint == '>' || *endpoint == '@'? endpoint: connect);
+    zstr_free (&connect);
+    if (!self->sock) {
+        free (self);
+        return NULL;
+    }
+    self->endpoint = strdup (endpoint);
+    self->timeout_ms = request_timeout_ms > 0? request_timeout_ms: 30000;
+    return self;
+}
+
+void
+dtx_client_destroy (dtx_client_t **self_p)
+{
+    assert (self_p);
+    dtx_client_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+dtx_client_error (dtx_client_t *self)
+{
+    return self->error;
+}
+
+//  Send a request and wait for its reply.  Returns the reply (caller owns
+//  it) or NULL on timeout / send failure (reason in self->error).
+static dtx_proto_t *
+s_request (dtx_client_t *self, dtx_proto_t **request_p, int timeout_ms)
+{
+    dtx_proto_t *request = *request_p;
+    uint32_t seq = ++self->seq;
+    dtx_proto_set_seq (request, seq);
+    int rc = dtx_proto_send (request, self->sock);
+    dtx_proto_destroy (request_p);
+    if (rc) {
+        snprintf (self->error, sizeof self->error, "cannot send to coordinator %s", self->endpoint);
+        return NULL;
+    }
+    int64_t deadline = dtx_clock_ms () + timeout_ms;
+    while (true) {
+        int64_t left = deadline - dtx_clock_ms ();
+        if (left <= 0)
+            break;
+        zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
+        int n = zmq_poll (&item, 1, left);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (n == 0)
+            break;
+        dtx_proto_t *reply;
+        char err [256];
+        rc = dtx_proto_recv (&reply, self->sock, err, sizeof err);
+        if (rc == -2) {
+            zsys_warning ("dtx client: dropped %s", err);
+            continue;
+        }
+        if (rc)
+            continue;
+        if (dtx_proto_seq (reply) == seq)
+            return reply;
+        dtx_proto_destroy (&reply);     //  late reply to an abandoned request
+    }
+    snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
+              self->endpoint, timeout_ms);
+    return NULL;
+}
+
+dtx_outcome_t
+dtx_client_outcome (dtx_client_t *self, const char *gid)
+{
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+    dtx_proto_set_gid (request, gid);
+    dtx_proto_t *reply = s_request (self, &request, self->timeout_ms);
+    if (!reply)
+        return DTX_UNKNOWN;
+    dtx_outcome_t outcome = DTX_UNKNOWN;
+    if (dtx_proto_id (reply) == DTX_PROTO_OUTCOME) {
+        outcome = (dtx_outcome_t) dtx_proto_status (reply);
+        snprintf (self->error, sizeof self->error, "%s", dtx_proto_text (reply));
+    }
+    else
+        snprintf (self->error, sizeof self->error, "%s", dtx_proto_text (reply));
+    dtx_proto_destroy (&reply);
+    return outcome;
+}
+
+//  --------------------------------------------------------------------------
+//  Transactions
+
+dtx_txn_t *
+dtx_begin (dtx_client_t *self, int timeout_ms)
+{
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_BEGIN);
+    dtx_proto_set_timeout (request, timeout_ms > 0? (uint32_t) timeout_ms: 0);
+    dtx_proto_t *reply = s_request (self, &request, self->timeout_ms);
+    if (!reply)
+        return NULL;
+    if (dtx_proto_id (reply) != DTX_PROTO_BEGIN_OK) {
+        snprintf (self->error, sizeof self->error, "begin refused: %s", dtx_proto_text (reply));
+        dtx_proto_destroy (&reply);
+        return NULL;
+    }
+    dtx_txn_t *txn = (dtx_txn_t *) calloc (1, sizeof (dtx_txn_t));
+    assert (txn);
+    txn->client = self;
+    snprintf (txn->gid, sizeof txn->gid, "%s", dtx_proto_gid (reply));
+    txn->state = TXN_OPEN;
+    dtx_proto_destroy (&reply);
+    return txn;
+}
+
+const char *
+dtx_txn_gid (dtx_txn_t *self)
+{
+    return self->gid;
+}
+
+static void
+s_txn_set_error (dtx_txn_t *self, dtx_errcode_t code, const char *database,
+                 const char *sqlstate, const char *message)
+{
+    self->errcode = code;
+    snprintf (self->database, sizeof self->database, "%s", database? database: "");
+    snprintf (self->sqlstate, sizeof self->sqlstate, "%s", sqlstate? sqlstate: "");
+    free (self->message);
+    self->message = strdup (message? message: "");
+}
+
+static dtx_result_t *
+s_result_error (dtx_errcode_t code, const char *sqlstate, const char *message)
+{
+    dtx_result_t *result = (dtx_result_t *) calloc (1, sizeof (dtx_result_t));
+    assert (result);
+    result->errcode = code;
+    snprintf (result->sqlstate, sizeof result->sqlstate, "%s", sqlstate? sqlstate: "");
+    result->error = strdup (message? message: "");
+    return result;
+}
+
+dtx_result_t *
+dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
+          int nparams, const char *const *params)
+{
+    assert (self);
+    if (self->state != TXN_OPEN)
+        return s_result_error (DTX_ERR_STATE, "", "transaction already ended");
+    if (!database || !sql || nparams < 0 || (nparams > 0 && !params))
+        return s_result_error (DTX_ERR_BAD_REQUEST, "", "database and sql are required");
+    if (strlen (database) > DTX_NAME_MAX)
+        return s_result_error (DTX_ERR_UNKNOWN_DB, "", "database name too long");
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_gid (request, self->gid);
+    dtx_proto_set_name (request, database);
+    dtx_proto_set_text (request, sql);
+    dtx_proto_set_params (request, (size_t) nparams, params);
+    dtx_proto_t *reply = s_request (self->client, &request, self->client->timeout_ms);
+    if (!reply) {
+        //  We don't know if it ran: the transaction can only abort now
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", self->client->error);
+        return s_result_error (DTX_ERR_COORDINATOR, "", self->client->error);
+    }
+    if (dtx_proto_id (reply) == DTX_PROTO_RESULT) {
+        dtx_result_t *result = (dtx_result_t *) calloc (1, sizeof (dtx_result_t));
+        assert (result);
+        result->msg = reply;
+        result->error = strdup ("");
+        result->ncolumns = dtx_proto_columns (reply, &result->columns);
+        result->nvalues = dtx_proto_values (reply, &result->values);
+        return result;
+    }
+    dtx_errcode_t code = dtx_proto_id (reply) == DTX_PROTO_ERROR
+                       ? (dtx_errcode_t) dtx_proto_status (reply): DTX_ERR_BAD_REQUEST;
+    dtx_result_t *result = s_result_error (code, dtx_proto_sqlstate (reply), dtx_proto_text (reply));
+    //  Errors that reached a database doom the transaction (the
+    //  coordinator agrees); a wrong database name or a busy transaction
+    //  does not
+    if (code == DTX_ERR_SQL || code == DTX_ERR_ABORT_ONLY || code == DTX_ERR_PARTICIPANT
+    ||  code == DTX_ERR_TIMEOUT)
+        if (!self->errcode)
+            s_txn_set_error (self, code, dtx_proto_name (reply), dtx_proto_sqlstate (reply),
+                             dtx_proto_text (reply));
+    if (code == DTX_ERR_NO_TXN || code == DTX_ERR_TIMEOUT) {
+        self->state = TXN_ENDED;
+        self->outcome = DTX_ABORTED;
+    }
+    dtx_proto_destroy (&reply);
+    return result;
+}
+
+//  Send COMMIT or ROLLBACK and read the outcome
+static dtx_outcome_t
+s_txn_end (dtx_txn_t *self, int id)
+{
+    if (self->state != TXN_OPEN) {
+        snprintf (self->client->error, sizeof self->client->error,
+                  "transaction %s already ended (%s)", self->gid, dtx_outcome_name (self->outcome));
+        if (!self->errcode)
+            s_txn_set_error (self, DTX_ERR_STATE, "", "", self->client->error);
+        return self->outcome;
+    }
+    dtx_proto_t *request = dtx_proto_new (id);
+    dtx_proto_set_gid (request, self->gid);
+    //  Commit may wait for votes and phase 2: allow for the coordinator's
+    //  vote and reply timeouts on top of the request timeout
+    dtx_proto_t *reply = s_request (self->client, &request, self->client->timeout_ms);
+    self->state = TXN_ENDED;
+    if (!reply) {
+        //  Lost contact while ending: the outcome is unknown, not guessed
+        self->outcome = DTX_UNKNOWN;
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", self->client->error);
+        return DTX_UNKNOWN;
+    }
+    if (dtx_proto_id (reply) == DTX_PROTO_OUTCOME) {
+        self->outcome = (dtx_outcome_t) dtx_proto_status (reply);
+        if (self->outcome != DTX_COMMITTED) {
+            //  Keep the first statement error if we saw one: it is the cause
+            if (!self->errcode || self->errcode == DTX_ERR_COORDINATOR)
+                s_txn_set_error (self, id == DTX_PROTO_ROLLBACK? DTX_OK: DTX_ERR_SQL,
+                                 dtx_proto_name (reply), dtx_proto_sqlstate (reply),
+                                 dtx_proto_text (reply));
+            if (*dtx_proto_sqlstate (reply) && self->errcode == DTX_ERR_SQL)
+                s_txn_set_error (self, DTX_ERR_SQL, dtx_proto_name (reply),
+                                 dtx_proto_sqlstate (reply), dtx_proto_text (reply));
+        }
+    }
+    else {
+        dtx_errcode_t code = (dtx_errcode_t) dtx_proto_status (reply);
+        s_txn_set_error (self, code, dtx_proto_name (reply), dtx_proto_sqlstate (reply),
+                         dtx_proto_text (reply));
+        //  The coordinator refused (e.g. already ended elsewhere): ask it
+        //  for the real outcome rather than guess
+        self->outcome = code == DTX_ERR_NO_TXN? DTX_ABORTED: dtx_client_outcome (self->client, self->gid);
+        if (self->outcome == DTX_IN_PROGRESS)
+            self->outcome = DTX_UNKNOWN;
+    }
+    dtx_proto_destroy (&reply);
+    return self->outcome;
+}
+
+dtx_outcome_t
+dtx_commit (dtx_txn_t *self)
+{
+    assert (self);
+    return s_txn_end (self, DTX_PROTO_COMMIT);
+}
+
+dtx_outcome_t
+dtx_rollback (dtx_txn_t *self)
+{
+    assert (self);
+    return s_txn_end (self, DTX_PROTO_ROLLBACK);
+}
+
+dtx_errcode_t dtx_txn_errcode (dtx_txn_t *self) { return self->errcode; }
+const char *dtx_txn_error_database (dtx_txn_t *self) { return self->database; }
+const char *dtx_txn_error_sqlstate (dtx_txn_t *self) { return self->sqlstate; }
+const char *dtx_txn_error_message (dtx_txn_t *self) { return self->message? self->message: ""; }
+
+void
+dtx_txn_destroy (dtx_txn_t **self_p)
+{
+    assert (self_p);
+    dtx_txn_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->state == TXN_OPEN)
+        dtx_rollback (self);
+    free (self->message);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Results
+
+int dtx_result_ok (dtx_result_t *self) { return self->msg != NULL; }
+dtx_errcode_t dtx_result_errcode (dtx_result_t *self) { return self->errcode; }
+const char *dtx_result_sqlstate (dtx_result_t *self) { return self->sqlstate; }
+const char *dtx_result_error (dtx_result_t *self) { return self->error; }
+const char *
+dtx_result_command (dtx_result_t *self)
+{
+    return self->msg? dtx_proto_text (self->msg): "";
+}
+uint64_t
+dtx_result_affected (dtx_result_t *self)
+{
+    return self->msg? dtx_proto_affected (self->msg): 0;
+}
+int
+dtx_result_ntuples (dtx_result_t *self)
+{
+    return self->msg? (int) dtx_proto_ntuples (self->msg): 0;
+}
+int
+dtx_result_nfields (dtx_result_t *self)
+{
+    return (int) self->ncolumns;
+}
+const char *
+dtx_result_fname (dtx_result_t *self, int column)
+{
+    return column >= 0 && (size_t) column < self->ncolumns? self->columns [column]: NULL;
+}
+const char *
+dtx_result_value (dtx_result_t *self, int row, int column)
+{
+    if (row < 0 || row >= dtx_result_ntuples (self) || column < 0 || (size_t) column >= self->ncolumns)
+        return NULL;
+    return self->values [(size_t) row * self->ncolumns + column];
+}
+int
+dtx_result_isnull (dtx_result_t *self, int row, int column)
+{
+    return dtx_result_value (self, row, column) == NULL;
+}
+void
+dtx_result_destroy (dtx_result_t **self_p)
+{
+    assert (self_p);
+    dtx_result_t *self = *self_p;
+    if (!self)
+        return;
+    dtx_proto_destroy (&self->msg);
+    free (self->error);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+dtx_outcome_name (dtx_outcome_t outcome)
+{
+    switch (outcome) {
+        case DTX_COMMITTED:   return "committed";
+        case DTX_ABORTED:     return "aborted";
+        case DTX_UNKNOWN:     return "unknown";
+        case DTX_IN_PROGRESS: return "in progress";
+    }
+    return "?";
+}
+
+const char *
+dtx_errcode_name (dtx_errcode_t code)
+{
+    switch (code) {
+        case DTX_OK:              return "ok";
+        case DTX_ERR_SQL:         return "SQL error";
+        case DTX_ERR_UNKNOWN_DB:  return "unknown database";
+        case DTX_ERR_NO_TXN:      return "no such transaction";
+        case DTX_ERR_ABORT_ONLY:  return "transaction aborted";
+        case DTX_ERR_BAD_REQUEST: return "bad request";
+        case DTX_ERR_TIMEOUT:     return "timeout";
+        case DTX_ERR_BUSY:        return "busy";
+        case DTX_ERR_PARTICIPANT: return "participant failure";
+        case DTX_ERR_COORDINATOR: return "coordinator unreachable";
+        case DTX_ERR_STATE:       return "wrong state";
+    }
+    return "?";
+}

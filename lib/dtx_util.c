@@ -1,0 +1,169 @@
+/*  =========================================================================
+    dtx_util - CRC32C, global ids, names, the socket helper
+    =========================================================================
+*/
+#include "dtx_util.h"
+#include <ctype.h>
+#include <inttypes.h>
+#include <time.h>
+
+//  --------------------------------------------------------------------------
+//  CRC-32C, slicing-by-8 tables built on first use (reflected polynomial
+//  0x82F63B78).  Fast enough that the decision log is bound by fsync.
+
+static uint32_t s_crc_table [8][256];
+static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
+
+static void
+s_crc_init (void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t crc = n;
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 1)? (crc >> 1) ^ 0x82F63B78u: crc >> 1;
+        s_crc_table [0][n] = crc;
+    }
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t crc = s_crc_table [0][n];
+        for (int k = 1; k < 8; k++) {
+            crc = s_crc_table [0][crc & 0xFF] ^ (crc >> 8);
+            s_crc_table [k][n] = crc;
+        }
+    }
+}
+
+uint32_t
+dtx_crc32c (uint32_t crc, const void *data, size_t size)
+{
+    pthread_once (&s_crc_once, s_crc_init);
+    const byte *p = (const byte *) data;
+    crc = ~crc;
+    while (size >= 8) {
+        uint32_t lo = crc ^ ((uint32_t) p [0] | (uint32_t) p [1] << 8
+                          | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24);
+        crc = s_crc_table [7][lo & 0xFF] ^ s_crc_table [6][(lo >> 8) & 0xFF]
+            ^ s_crc_table [5][(lo >> 16) & 0xFF] ^ s_crc_table [4][lo >> 24]
+            ^ s_crc_table [3][p [4]] ^ s_crc_table [2][p [5]]
+            ^ s_crc_table [1][p [6]] ^ s_crc_table [0][p [7]];
+        p += 8;
+        size -= 8;
+    }
+    while (size--)
+        crc = s_crc_table [0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+//  --------------------------------------------------------------------------
+//  Global ids and names
+
+static bool
+s_name_char (int c)
+{
+    return isalnum (c) || c == '_' || c == '.' || c == '-';
+}
+
+void
+dtx_gid_format (char *buf, const char *coordinator_id, uint64_t epoch, uint64_t counter)
+{
+    snprintf (buf, DTX_GID_MAX + 1, DTX_GID_PREFIX "%s:%" PRIu64 ":%" PRIu64,
+              coordinator_id, epoch, counter);
+}
+
+int
+dtx_gid_validate (const char *gid, char *errbuf, size_t errlen)
+{
+    size_t len = strlen (gid);
+    if (len == 0) {
+        snprintf (errbuf, errlen, "global id is empty");
+        return -1;
+    }
+    if (len > DTX_GID_MAX) {
+        snprintf (errbuf, errlen, "global id too long: %zu bytes, at most %d", len, DTX_GID_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!s_name_char ((unsigned char) gid [i]) && gid [i] != ':') {
+            snprintf (errbuf, errlen, "global id has a character outside [A-Za-z0-9_.:-] at byte %zu", i);
+            return -1;
+        }
+    return 0;
+}
+
+int
+dtx_gid_parse (const char *gid, char *coordinator_id, uint64_t *epoch, uint64_t *counter)
+{
+    char err [128];
+    if (dtx_gid_validate (gid, err, sizeof err)
+    ||  strncmp (gid, DTX_GID_PREFIX, strlen (DTX_GID_PREFIX)))
+        return -1;
+    const char *id = gid + strlen (DTX_GID_PREFIX);
+    const char *colon = strchr (id, ':');
+    if (!colon || colon == id || colon - id > DTX_NAME_MAX)
+        return -1;
+    memcpy (coordinator_id, id, colon - id);
+    coordinator_id [colon - id] = 0;
+    char *end;
+    if (!isdigit ((unsigned char) colon [1]))
+        return -1;
+    *epoch = strtoull (colon + 1, &end, 10);
+    if (*end != ':' || !isdigit ((unsigned char) end [1]))
+        return -1;
+    *counter = strtoull (end + 1, &end, 10);
+    return *end? -1: 0;
+}
+
+int
+dtx_name_validate (const char *what, const char *name, char *errbuf, size_t errlen)
+{
+    size_t len = name? strlen (name): 0;
+    if (len == 0 || len > DTX_NAME_MAX) {
+        snprintf (errbuf, errlen, "%s name must be 1 to %d characters, got %zu",
+                  what, DTX_NAME_MAX, len);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!s_name_char ((unsigned char) name [i])) {
+            snprintf (errbuf, errlen, "%s name '%s' has a character outside [A-Za-z0-9_.-]",
+                      what, name);
+            return -1;
+        }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sockets
+
+zsock_t *
+dtx_sock_new (int type, const char *endpoint)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    //  Never block shutdown on unsent messages; bound queues so a dead
+    //  peer cannot make us buffer without limit.
+    zsock_set_linger (sock, 0);
+    zsock_set_sndhwm (sock, 100000);
+    zsock_set_rcvhwm (sock, 100000);
+    if (type == ZMQ_ROUTER)
+        zsock_set_router_mandatory (sock, 1);   //  unroutable = error, not silent drop
+    //  ZMTP heartbeats detect dead TCP peers behind NATs and firewalls
+    zsock_set_heartbeat_ivl (sock, 1000);
+    zsock_set_heartbeat_timeout (sock, 5000);
+    //  CurveZMQ: the one place to switch it on.  Not enabled yet; see
+    //  docs/operations.md.  A server would call zcert_apply and
+    //  zsock_set_curve_server here, a client zsock_set_curve_serverkey.
+    bool serverish = type == ZMQ_ROUTER;
+    if (zsock_attach (sock, endpoint, serverish)) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+int64_t
+dtx_clock_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,55 @@
+/*  =========================================================================
+    dtx_util - small shared pieces: CRC32C, global ids, names, sockets,
+    clocks.  Private to dtx (not installed).
+    =========================================================================
+*/
+#ifndef DTX_UTIL_H_INCLUDED
+#define DTX_UTIL_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+#include "dtx.h"
+
+//  CRC-32C (Castagnoli), as used by iSCSI, ext4 and PostgreSQL's WAL.
+//  Start with crc = 0; feed pieces in order.
+uint32_t
+    dtx_crc32c (uint32_t crc, const void *data, size_t size);
+
+//  Global ids look like  dtx:<coordinator-id>:<epoch>:<counter>
+//  e.g. "dtx:main:7:1042".  The epoch is persisted in the decision log and
+//  raised at every coordinator start, so ids never repeat across restarts.
+#define DTX_GID_PREFIX "dtx:"
+
+//  Format a gid into buf (at least DTX_GID_MAX + 1 bytes).
+void
+    dtx_gid_format (char *buf, const char *coordinator_id, uint64_t epoch, uint64_t counter);
+
+//  Validate a gid from outside: 1..DTX_GID_MAX bytes of [A-Za-z0-9_.:-].
+//  Returns 0, or -1 with the reason in errbuf.
+int
+    dtx_gid_validate (const char *gid, char *errbuf, size_t errlen);
+
+//  Split a dtx gid.  Returns 0, or -1 if it is not a well-formed dtx gid.
+//  coordinator_id must hold DTX_NAME_MAX + 1 bytes.
+int
+    dtx_gid_parse (const char *gid, char *coordinator_id, uint64_t *epoch, uint64_t *counter);
+
+//  Names of coordinators and participants (databases): 1..64 bytes of
+//  [A-Za-z0-9_.-].  Returns 0, or -1 with the reason in errbuf.
+#define DTX_NAME_MAX 64
+int
+    dtx_name_validate (const char *what, const char *name, char *errbuf, size_t errlen);
+
+//  Every ZeroMQ socket in dtx is made here, so that transport security
+//  (CurveZMQ) can be switched on in one place.  endpoint follows CZMQ:
+//  "@tcp://..." binds, ">tcp://..." connects; without a prefix, ROUTER
+//  binds and DEALER connects.  Returns NULL on a bad endpoint.
+//  Caller owns return value.
+zsock_t *
+    dtx_sock_new (int type, const char *endpoint);
+
+//  Monotonic milliseconds
+int64_t
+    dtx_clock_ms (void);
+
+#endif

@@ -1,0 +1,938 @@
+/*  =========================================================================
+    dtx_participant - the participant engine
+
+    NOTES
+
+    A session binds one PostgreSQL connection to one global transaction
+    (gid) for as long as the transaction is live, and runs the operations
+    the coordinator asks for, in order, one at a time:
+
+        BEGIN + statements -> PREPARE (check write, PREPARE TRANSACTION)
+        -> the connection goes back to the pool; the prepared transaction
+        lives on in PostgreSQL, independent of any connection
+        -> COMMIT PREPARED / ROLLBACK PREPARED run later on any pooled
+        connection (a short session of their own)
+
+    Nothing blocks the loop on PostgreSQL: queries go out with PQsend*,
+    each busy connection's socket is polled with the coordinator socket,
+    and results are collected with PQconsumeInput / PQisBusy.  One slow
+    query holds its own session only.  (Opening a new pool connection is
+    the one blocking step; the pool is filled at start and grows only up
+    to pool_max.)
+
+    What a crash of this process leaves behind: live sessions die with
+    their connections, and PostgreSQL rolls them back.  Prepared
+    transactions survive in PostgreSQL; the coordinator resends phase 2
+    until it is acknowledged.  This process never decides the fate of a
+    prepared transaction on its own.
+    =========================================================================
+*/
+#include "dtx_participant.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+#include <libpq-fe.h>
+#include <inttypes.h>
+
+//  What a queued operation does
+typedef enum {
+    OP_BEGIN,               //  internal: open the transaction
+    OP_EXECUTE,             //  a client statement
+    OP_PREPARE,             //  stage 0: did it write?  stage 1: PREPARE or COMMIT
+    OP_COMMIT,              //  one-phase commit
+    OP_ROLLBACK,            //  roll back, live or prepared
+    OP_COMMIT_PREPARED      //  phase 2 commit
+} op_kind_t;
+
+typedef struct {
+    op_kind_t kind;
+    int stage;
+    bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
+    dtx_proto_t *request;   //  what asked for it; NULL for internal ops
+} op_t;
+
+typedef struct {
+    char gid [DTX_GID_MAX + 1];
+    PGconn *conn;           //  NULL until a pool connection is free
+    zlistx_t *ops;          //  queue; the head runs when `running`
+    bool running;
+    bool want_write;        //  PQflush has more to send
+    bool in_txn;            //  BEGIN sent and not yet ended
+    bool prepared;          //  PREPARE TRANSACTION succeeded
+    bool lost;              //  its connection died: the live txn is gone
+    bool waiting;           //  queued for a pool connection
+    char *begin_error;      //  BEGIN failed: why
+    PGresult *result;       //  result of the running op (first error wins)
+    int64_t last_active;
+    char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
+} session_t;
+
+struct _dtx_participant_t {
+    dtx_participant_config_t config;
+    char name [DTX_NAME_MAX + 1];
+    char *conninfo;
+    zsock_t *coordinator;
+    zhashx_t *sessions;             //  gid -> session_t
+    zlistx_t *idle;                 //  PGconn * ready for use
+    zlistx_t *waiting;              //  sessions waiting for a connection
+    int connections;                //  open, idle or busy
+    char instance [DTX_NAME_MAX + 32];  //  coordinator instance we registered with
+    int64_t next_heartbeat;
+    int64_t last_register_ok;
+    bool terminated;
+    uint32_t seq;
+};
+
+static void s_session_advance (dtx_participant_t *self, session_t *session);
+
+//  --------------------------------------------------------------------------
+//  Pool
+
+static PGconn *
+s_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
+{
+    PGconn *conn = PQconnectdb (self->conninfo);
+    if (PQstatus (conn) != CONNECTION_OK) {
+        snprintf (errbuf, errlen, "%s", PQerrorMessage (conn));
+        size_t len = strlen (errbuf);
+        if (len && errbuf [len - 1] == '\n')
+            errbuf [len - 1] = 0;
+        PQfinish (conn);
+        return NULL;
+    }
+    PQsetnonblocking (conn, 1);
+    self->connections++;
+    return conn;
+}
+
+static void
+s_conn_release (dtx_participant_t *self, PGconn *conn)
+{
+    if (PQstatus (conn) == CONNECTION_OK
+    &&  PQtransactionStatus (conn) == PQTRANS_IDLE)
+        zlistx_add_end (self->idle, conn);
+    else {
+        PQfinish (conn);
+        self->connections--;
+    }
+}
+
+//  Give the session a connection if one can be had now
+static bool
+s_session_acquire (dtx_participant_t *self, session_t *session)
+{
+    if (session->conn)
+        return true;
+    PGconn *conn = (PGconn *) zlistx_detach (self->idle, NULL);
+    if (!conn && self->connections < self->config.pool_max) {
+        char err [512];
+        conn = s_connect (self, err, sizeof err);
+        if (!conn)
+            zsys_warning ("%s: cannot open a connection: %s", self->name, err);
+    }
+    if (conn) {
+        session->conn = conn;
+        if (session->waiting) {
+            void *handle = zlistx_find (self->waiting, session);
+            if (handle)
+                zlistx_delete (self->waiting, handle);
+            session->waiting = false;
+        }
+        return true;
+    }
+    if (!session->waiting && self->connections > 0) {
+        zlistx_add_end (self->waiting, session);
+        session->waiting = true;
+    }
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Sessions
+
+static void
+s_op_destroy (void **item_p)
+{
+    op_t *op = (op_t *) *item_p;
+    if (op) {
+        dtx_proto_destroy (&op->request);
+        free (op);
+        *item_p = NULL;
+    }
+}
+
+static session_t *
+s_session_new (dtx_participant_t *self, const char *gid)
+{
+    session_t *session = (session_t *) calloc (1, sizeof (session_t));
+    assert (session);
+    snprintf (session->gid, sizeof session->gid, "%s", gid);
+    session->ops = zlistx_new ();
+    zlistx_set_destructor (session->ops, s_op_destroy);
+    session->last_active = dtx_clock_ms ();
+    snprintf (session->instance, sizeof session->instance, "%s", self->instance);
+    zhashx_insert (self->sessions, gid, session);
+    return session;
+}
+
+//  Forget a session; its connection goes back to the pool
+static void
+s_session_end (dtx_participant_t *self, session_t *session)
+{
+    if (session->waiting) {
+        void *handle = zlistx_find (self->waiting, session);
+        if (handle)
+            zlistx_delete (self->waiting, handle);
+    }
+    if (session->conn) {
+        s_conn_release (self, session->conn);
+        session->conn = NULL;
+    }
+    PQclear (session->result);
+    free (session->begin_error);
+    zlistx_destroy (&session->ops);
+    zhashx_delete (self->sessions, session->gid);
+    free (session);
+}
+
+static void
+s_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p)
+{
+    op_t *op = (op_t *) calloc (1, sizeof (op_t));
+    assert (op);
+    op->kind = kind;
+    if (request_p) {
+        op->request = *request_p;
+        *request_p = NULL;
+    }
+    zlistx_add_end (session->ops, op);
+}
+
+//  --------------------------------------------------------------------------
+//  Replies to the coordinator
+
+static void
+s_reply (dtx_participant_t *self, dtx_proto_t **reply_p)
+{
+    if (dtx_proto_send (*reply_p, self->coordinator))
+        zsys_warning ("%s: cannot send %s for %s", self->name,
+                      dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p));
+    dtx_proto_destroy (reply_p);
+}
+
+static dtx_proto_t *
+s_reply_new (int id, op_t *op, const char *gid)
+{
+    dtx_proto_t *reply = dtx_proto_new (id);
+    dtx_proto_set_seq (reply, op && op->request? dtx_proto_seq (op->request): 0);
+    dtx_proto_set_gid (reply, gid);
+    return reply;
+}
+
+//  Error text from a PGresult or a connection
+static void
+s_describe (PGresult *result, PGconn *conn, const char **sqlstate, char *text, size_t size)
+{
+    const char *state = result? PQresultErrorField (result, PG_DIAG_SQLSTATE): NULL;
+    const char *primary = result? PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY): NULL;
+    const char *detail = result? PQresultErrorField (result, PG_DIAG_MESSAGE_DETAIL): NULL;
+    if (primary)
+        snprintf (text, size, "%s%s%s", primary, detail? " DETAIL: ": "", detail? detail: "");
+    else {
+        snprintf (text, size, "%s", conn? PQerrorMessage (conn): "connection lost");
+        size_t len = strlen (text);
+        if (len && text [len - 1] == '\n')
+            text [len - 1] = 0;
+        if (!*text)
+            snprintf (text, size, "connection to the database lost");
+    }
+    //  No SQLSTATE from the server means the connection broke (class 08)
+    *sqlstate = state? state: "08006";
+}
+
+static void
+s_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
+               const char *sqlstate, const char *text)
+{
+    dtx_proto_t *reply = s_reply_new (id, op, gid);
+    dtx_proto_set_status (reply, (uint8_t) status);
+    dtx_proto_set_sqlstate (reply, sqlstate);
+    dtx_proto_set_text (reply, text);
+    s_reply (self, &reply);
+}
+
+static void
+s_reply_result (dtx_participant_t *self, op_t *op, const char *gid, PGresult *result)
+{
+    dtx_proto_t *reply = s_reply_new (DTX_PROTO_RESULT, op, gid);
+    dtx_proto_set_text (reply, PQcmdStatus (result));
+    const char *tuples = PQcmdTuples (result);
+    dtx_proto_set_affected (reply, *tuples? strtoull (tuples, NULL, 10): (uint64_t) PQntuples (result));
+    int ntuples = PQntuples (result);
+    int nfields = PQnfields (result);
+    if (nfields > 0) {
+        const char *names [nfields];
+        for (int c = 0; c < nfields; c++)
+            names [c] = PQfname (result, c);
+        dtx_proto_set_columns (reply, nfields, names);
+        size_t count = (size_t) ntuples * nfields;
+        char **values = count? (char **) calloc (count, sizeof (char *)): NULL;
+        for (int r = 0; r < ntuples; r++)
+            for (int c = 0; c < nfields; c++)
+                if (!PQgetisnull (result, r, c))
+                    values [(size_t) r * nfields + c] = strdup (PQgetvalue (result, r, c));
+        dtx_proto_take_values (reply, count, values);
+        dtx_proto_set_ntuples (reply, ntuples);
+    }
+    s_reply (self, &reply);
+}
+
+//  --------------------------------------------------------------------------
+//  Running operations
+
+static int
+s_send_sql (session_t *session, const char *sql)
+{
+    return PQsendQuery (session->conn, sql)? 0: -1;
+}
+
+static int
+s_send_sql_gid (session_t *session, const char *command)
+{
+    //  gids are validated to [A-Za-z0-9_.:-], but quote anyway
+    char *literal = PQescapeLiteral (session->conn, session->gid, strlen (session->gid));
+    if (!literal)
+        return -1;
+    char sql [DTX_GID_MAX * 2 + 64];
+    snprintf (sql, sizeof sql, "%s %s", command, literal);
+    PQfreemem (literal);
+    return s_send_sql (session, sql);
+}
+
+//  An op that cannot run (its transaction is gone): answer at once
+static void
+s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
+           const char *sqlstate, const char *text)
+{
+    switch (op->kind) {
+        case OP_BEGIN:
+            break;
+        case OP_EXECUTE:
+            s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
+            break;
+        case OP_PREPARE:
+            s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
+            break;
+        case OP_COMMIT:
+        case OP_ROLLBACK:
+        case OP_COMMIT_PREPARED:
+            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
+            break;
+    }
+}
+
+//  Start the head op.  Returns 0 if it was sent to PostgreSQL, 1 if it
+//  completed without a query, -1 if sending failed.
+static int
+s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
+{
+    switch (op->kind) {
+        case OP_BEGIN:
+            session->in_txn = true;
+            return s_send_sql (session, "BEGIN");
+        case OP_EXECUTE: {
+            char **params;
+            size_t nparams = dtx_proto_params (op->request, &params);
+            return PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
+                                      NULL, (const char *const *) params, NULL, NULL, 0)? 0: -1;
+        }
+        case OP_PREPARE:
+            if (op->stage == 0)
+                //  A transaction that never got an xid wrote nothing
+                return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned() IS NULL");
+            if (op->readonly)
+                return s_send_sql (session, "COMMIT");
+            return s_send_sql_gid (session, "PREPARE TRANSACTION");
+        case OP_COMMIT:
+            return s_send_sql (session, "COMMIT");
+        case OP_ROLLBACK:
+            if (session->in_txn)
+                return s_send_sql (session, "ROLLBACK");
+            if (session->prepared
+            || (op->request && (dtx_proto_flags (op->request) & DTX_ROLLBACK_PREPARED)))
+                return s_send_sql_gid (session, "ROLLBACK PREPARED");
+            return 1;       //  nothing was ever started here
+        case OP_COMMIT_PREPARED:
+            return s_send_sql_gid (session, "COMMIT PREPARED");
+    }
+    return -1;
+}
+
+//  The head op's query finished with `result` (NULL if the connection
+//  broke).  Reply, and update the session.  Returns true when the op is
+//  complete, false if it started another stage.
+static bool
+s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *result)
+{
+    ExecStatusType status = result? PQresultStatus (result): PGRES_FATAL_ERROR;
+    bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    const char *sqlstate = "";
+    char text [1024] = "";
+    if (!ok)
+        s_describe (result, session->conn, &sqlstate, text, sizeof text);
+    const char *tag = result? PQcmdStatus (result): "";
+
+    switch (op->kind) {
+        case OP_BEGIN:
+            if (!ok) {
+                session->in_txn = false;
+                free (session->begin_error);
+                session->begin_error = strdup (text);
+            }
+            return true;
+        case OP_EXECUTE:
+            if (ok)
+                s_reply_result (self, op, session->gid, result);
+            else
+                s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
+            return true;
+        case OP_PREPARE:
+            if (op->stage == 0 && ok && PQntuples (result) == 1) {
+                op->readonly = streq (PQgetvalue (result, 0, 0), "t");
+                op->stage = 1;
+                return false;
+            }
+            if (op->stage == 0) {
+                //  Could not even ask (the transaction failed earlier):
+                //  vote NO, roll back
+                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
+                s_enqueue (session, OP_ROLLBACK, NULL);
+                return true;
+            }
+            session->in_txn = false;
+            //  PREPARE TRANSACTION in a failed transaction reports ROLLBACK
+            //  without an error: check the tag, not just the status
+            if (ok && !op->readonly && streq (tag, "PREPARE TRANSACTION")) {
+                session->prepared = true;
+                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_YES, "", "");
+            }
+            else
+            if (ok && op->readonly && streq (tag, "COMMIT"))
+                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_READONLY, "", "");
+            else
+                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO,
+                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
+            return true;
+        case OP_COMMIT:
+            session->in_txn = false;
+            if (ok && streq (tag, "COMMIT"))
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            else
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED,
+                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
+            return true;
+        case OP_ROLLBACK:
+        case OP_COMMIT_PREPARED:
+            if (op->kind == OP_ROLLBACK && session->in_txn) {
+                session->in_txn = false;
+                if (!ok && PQstatus (session->conn) != CONNECTION_OK)
+                    ok = true;      //  connection gone: PostgreSQL rolled it back
+            }
+            if (ok) {
+                session->prepared = false;
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            }
+            else
+            if (streq (sqlstate, "42704"))
+                //  "prepared transaction does not exist".  For ROLLBACK it
+                //  is done either way (presumed abort).  For COMMIT
+                //  PREPARED the coordinator judges: it knows whether an
+                //  earlier attempt may have done it.
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_NOT_FOUND, sqlstate, text);
+            else
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
+            return true;
+    }
+    return true;
+}
+
+//  Run the session's queue as far as it goes without waiting
+static void
+s_session_advance (dtx_participant_t *self, session_t *session)
+{
+    while (!session->running) {
+        op_t *op = (op_t *) zlistx_first (session->ops);
+        if (!op) {
+            //  Nothing queued: a live transaction keeps its connection,
+            //  anything else is over
+            if (!session->in_txn || session->lost)
+                s_session_end (self, session);
+            return;
+        }
+        //  Ops that need the live transaction cannot run once it is gone
+        bool needs_txn = op->kind == OP_EXECUTE || op->kind == OP_PREPARE || op->kind == OP_COMMIT;
+        if (needs_txn && (session->lost || session->begin_error)) {
+            s_op_fail (self, session, op, session->lost? "08006": "25P01",
+                       session->lost? "connection to the database was lost; the transaction is gone"
+                                    : session->begin_error);
+            zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            continue;
+        }
+        if (op->kind == OP_ROLLBACK && session->lost && !session->prepared
+        &&  !(op->request && (dtx_proto_flags (op->request) & DTX_ROLLBACK_PREPARED))) {
+            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            continue;
+        }
+        if (!s_session_acquire (self, session)) {
+            if (self->connections == 0) {
+                //  Database unreachable: fail now, the coordinator retries
+                s_op_fail (self, session, op, "08001", "database unreachable");
+                zlistx_delete (session->ops, zlistx_cursor (session->ops));
+                continue;
+            }
+            return;     //  waits for a connection
+        }
+        int rc = s_op_start (self, session, op);
+        if (rc == 1) {
+            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            continue;
+        }
+        if (rc == -1) {
+            bool complete = s_op_complete (self, session, op, NULL);
+            assert (complete);
+            zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            if (PQstatus (session->conn) != CONNECTION_OK) {
+                PQfinish (session->conn);
+                self->connections--;
+                session->conn = NULL;
+                session->lost = true;
+                session->in_txn = false;
+            }
+            continue;
+        }
+        session->running = true;
+        session->want_write = PQflush (session->conn) == 1;
+        session->last_active = dtx_clock_ms ();
+    }
+}
+
+//  The session's connection has input (or can take output)
+static void
+s_session_io (dtx_participant_t *self, session_t *session, bool writable)
+{
+    if (writable && session->want_write)
+        session->want_write = PQflush (session->conn) == 1;
+    bool broken = !PQconsumeInput (session->conn);
+    while (!broken && !PQisBusy (session->conn)) {
+        PGresult *result = PQgetResult (session->conn);
+        if (!result) {
+            //  The op's query is complete
+            op_t *op = (op_t *) zlistx_first (session->ops);
+            session->running = false;
+            bool complete = s_op_complete (self, session, op, session->result);
+            PQclear (session->result);
+            session->result = NULL;
+            if (complete)
+                zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            s_session_advance (self, session);
+            return;
+        }
+        //  Keep the first error, else the last result
+        if (session->result && PQresultStatus (session->result) == PGRES_FATAL_ERROR)
+            PQclear (result);
+        else {
+            PQclear (session->result);
+            session->result = result;
+        }
+        if (PQresultStatus (result) == PGRES_COPY_IN)
+            PQputCopyEnd (session->conn, "COPY is not supported through dtx");
+    }
+    if (broken || PQstatus (session->conn) != CONNECTION_OK) {
+        zsys_warning ("%s: %s: connection to the database lost", self->name, session->gid);
+        op_t *op = (op_t *) zlistx_first (session->ops);
+        session->running = false;
+        PQclear (session->result);
+        session->result = NULL;
+        bool complete = s_op_complete (self, session, op, NULL);
+        if (!complete)
+            s_op_fail (self, session, op, "08006", "connection to the database lost");
+        zlistx_delete (session->ops, zlistx_cursor (session->ops));
+        PQfinish (session->conn);
+        self->connections--;
+        session->conn = NULL;
+        session->lost = true;
+        session->in_txn = false;
+        s_session_advance (self, session);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Coordinator messages
+
+static void
+s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
+{
+    dtx_proto_t *msg = *msg_p;
+    const char *gid = dtx_proto_gid (msg);
+    int id = dtx_proto_id (msg);
+    char err [256];
+    if (dtx_gid_validate (gid, err, sizeof err)) {
+        zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
+        op_t op = { OP_EXECUTE, 0, false, msg };
+        op.kind = id == DTX_PROTO_PREPARE? OP_PREPARE: id == DTX_PROTO_EXECUTE? OP_EXECUTE: OP_ROLLBACK;
+        session_t dummy = { .gid = "" };
+        s_op_fail (self, &dummy, &op, "", err);
+        dtx_proto_destroy (msg_p);
+        return;
+    }
+    session_t *session = (session_t *) zhashx_lookup (self->sessions, gid);
+    switch (id) {
+        case DTX_PROTO_EXECUTE:
+            if (dtx_proto_flags (msg) & 1) {
+                if (session) {
+                    s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid, DTX_PROTO_ERROR,
+                                   DTX_ERR_STATE, "", "transaction already has a session here");
+                    break;
+                }
+                session = s_session_new (self, gid);
+                s_enqueue (session, OP_BEGIN, NULL);
+            }
+            else
+            if (!session || !session->in_txn) {
+                s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid, DTX_PROTO_ERROR,
+                               DTX_ERR_PARTICIPANT, "08006",
+                               "participant has no live session for this transaction (restarted?)");
+                break;
+            }
+            s_enqueue (session, OP_EXECUTE, msg_p);
+            break;
+        case DTX_PROTO_PREPARE:
+        case DTX_PROTO_COMMIT:
+            if (!session || !session->in_txn) {
+                s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid,
+                               id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
+                               id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
+                               "participant has no live session for this transaction");
+                break;
+            }
+            s_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p);
+            break;
+        case DTX_PROTO_ROLLBACK:
+        case DTX_PROTO_COMMIT_PREPARED:
+            if (!session)
+                session = s_session_new (self, gid);
+            s_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
+            break;
+        default:
+            zsys_warning ("%s: unexpected %s from coordinator, dropped", self->name,
+                          dtx_proto_command (msg));
+    }
+    if (session)
+        s_session_advance (self, session);
+    dtx_proto_destroy (msg_p);
+}
+
+static void
+s_send_register (dtx_participant_t *self)
+{
+    dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_REGISTER);
+    dtx_proto_set_seq (msg, ++self->seq);
+    dtx_proto_set_name (msg, self->name);
+    s_reply (self, &msg);
+}
+
+static void
+s_handle_coordinator (dtx_participant_t *self)
+{
+    dtx_proto_t *msg;
+    char err [256];
+    int rc = dtx_proto_recv (&msg, self->coordinator, err, sizeof err);
+    if (rc == -2) {
+        zsys_warning ("%s: from coordinator: dropped %s", self->name, err);
+        return;
+    }
+    if (rc)
+        return;
+    int id = dtx_proto_id (msg);
+    if (id == DTX_PROTO_REGISTER_OK) {
+        const char *instance = dtx_proto_text (msg);
+        if (strcmp (instance, self->instance)) {
+            if (*self->instance) {
+                //  The coordinator restarted: it forgot every transaction
+                //  that had not reached a commit decision.  Live sessions
+                //  opened under the old instance are orphans: roll back.
+                zsys_info ("%s: coordinator restarted (%s -> %s): rolling back orphaned live sessions",
+                           self->name, self->instance, instance);
+                zlistx_t *orphans = zlistx_new ();
+                session_t *session = (session_t *) zhashx_first (self->sessions);
+                while (session) {
+                    if (session->in_txn && !session->prepared
+                    &&  strcmp (session->instance, instance))
+                        zlistx_add_end (orphans, session);
+                    session = (session_t *) zhashx_next (self->sessions);
+                }
+                session = (session_t *) zlistx_first (orphans);
+                while (session) {
+                    s_enqueue (session, OP_ROLLBACK, NULL);
+                    s_session_advance (self, session);
+                    session = (session_t *) zlistx_next (orphans);
+                }
+                zlistx_destroy (&orphans);
+            }
+            else
+                zsys_info ("%s: registered with coordinator %s", self->name, instance);
+            snprintf (self->instance, sizeof self->instance, "%s", instance);
+        }
+        self->last_register_ok = dtx_clock_ms ();
+        dtx_proto_destroy (&msg);
+    }
+    else
+    if (id == DTX_PROTO_ERROR) {
+        zsys_error ("%s: coordinator says: %s", self->name, dtx_proto_text (msg));
+        dtx_proto_destroy (&msg);
+    }
+    else
+        s_handle_request (self, &msg);
+}
+
+//  A live session nobody has touched for idle_timeout_ms is rolled back:
+//  the backstop for a coordinator that lost track of it
+static void
+s_reap_idle (dtx_participant_t *self, int64_t now)
+{
+    zlistx_t *idle = zlistx_new ();
+    session_t *session = (session_t *) zhashx_first (self->sessions);
+    while (session) {
+        if (session->in_txn && !session->running && zlistx_size (session->ops) == 0
+        &&  now - session->last_active > self->config.idle_timeout_ms)
+            zlistx_add_end (idle, session);
+        session = (session_t *) zhashx_next (self->sessions);
+    }
+    session = (session_t *) zlistx_first (idle);
+    while (session) {
+        zsys_warning ("%s: %s: idle for %d ms, rolling back", self->name, session->gid,
+                      self->config.idle_timeout_ms);
+        s_enqueue (session, OP_ROLLBACK, NULL);
+        s_session_advance (self, session);
+        session = (session_t *) zlistx_next (idle);
+    }
+    zlistx_destroy (&idle);
+}
+
+//  --------------------------------------------------------------------------
+//  Life
+
+void
+dtx_participant_config_defaults (dtx_participant_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->pool_min = 4;
+    config->pool_max = 200;
+    config->connect_window_ms = 30000;
+    config->heartbeat_ms = 1000;
+    config->idle_timeout_ms = 10 * 60 * 1000;
+}
+
+dtx_participant_t *
+dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_t errlen)
+{
+    if (dtx_name_validate ("participant", config->name, errbuf, errlen))
+        return NULL;
+    if (!config->conninfo || !config->coordinator_endpoint) {
+        snprintf (errbuf, errlen, "conninfo and coordinator endpoint are required");
+        return NULL;
+    }
+    //  A password in the conninfo would show in ps and in logs
+    char *parse_err = NULL;
+    PQconninfoOption *options = PQconninfoParse (config->conninfo, &parse_err);
+    if (!options) {
+        snprintf (errbuf, errlen, "bad conninfo: %s", parse_err? parse_err: "out of memory");
+        PQfreemem (parse_err);
+        return NULL;
+    }
+    bool has_password = false;
+    for (PQconninfoOption *option = options; option->keyword; option++)
+        if (streq (option->keyword, "password") && option->val && *option->val)
+            has_password = true;
+    PQconninfoFree (options);
+    if (has_password) {
+        snprintf (errbuf, errlen, "conninfo must not contain a password: use PGPASSFILE"
+                  " or PGPASSWORD in the environment");
+        return NULL;
+    }
+    dtx_participant_t *self = (dtx_participant_t *) calloc (1, sizeof (dtx_participant_t));
+    assert (self);
+    self->config = *config;
+    snprintf (self->name, sizeof self->name, "%s", config->name);
+    self->conninfo = strdup (config->conninfo);
+    self->sessions = zhashx_new ();
+    self->idle = zlistx_new ();
+    self->waiting = zlistx_new ();
+
+    //  First connection, within the retry window
+    int64_t give_up = dtx_clock_ms () + config->connect_window_ms;
+    char err [512] = "";
+    PGconn *conn = NULL;
+    while (!conn) {
+        conn = s_connect (self, err, sizeof err);
+        if (conn || dtx_clock_ms () >= give_up || zsys_interrupted)
+            break;
+        zsys_info ("%s: database not reachable yet (%s), retrying", self->name, err);
+        zclock_sleep (500);
+    }
+    if (!conn) {
+        snprintf (errbuf, errlen, "database for participant %s unreachable after %d ms: %s",
+                  self->name, config->connect_window_ms, err);
+        dtx_participant_destroy (&self);
+        return NULL;
+    }
+    PQsetnonblocking (conn, 0);
+    PGresult *result = PQexec (conn, "SELECT current_setting('max_prepared_transactions')::int");
+    int max_prepared = PQresultStatus (result) == PGRES_TUPLES_OK? atoi (PQgetvalue (result, 0, 0)): -1;
+    PQclear (result);
+    PQsetnonblocking (conn, 1);
+    zlistx_add_end (self->idle, conn);
+    if (max_prepared <= 0) {
+        snprintf (errbuf, errlen, max_prepared == 0
+                  ? "database for participant %s has max_prepared_transactions = 0: it cannot"
+                    " prepare transactions; set it above the number of concurrent transactions"
+                    " and restart PostgreSQL"
+                  : "cannot read max_prepared_transactions of the database for participant %s",
+                  self->name);
+        dtx_participant_destroy (&self);
+        return NULL;
+    }
+    while (self->connections < config->pool_min) {
+        PGconn *more = s_connect (self, err, sizeof err);
+        if (!more)
+            break;
+        zlistx_add_end (self->idle, more);
+    }
+    self->coordinator = dtx_sock_new (ZMQ_DEALER, config->coordinator_endpoint);
+    if (!self->coordinator) {
+        snprintf (errbuf, errlen, "bad coordinator endpoint %s", config->coordinator_endpoint);
+        dtx_participant_destroy (&self);
+        return NULL;
+    }
+    zsys_info ("participant %s: database ready (max_prepared_transactions=%d, pool %d..%d),"
+               " coordinator %s", self->name, max_prepared, self->connections,
+               config->pool_max, config->coordinator_endpoint);
+    return self;
+}
+
+void
+dtx_participant_destroy (dtx_participant_t **self_p)
+{
+    assert (self_p);
+    dtx_participant_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->sessions) {
+        session_t *session;
+        while ((session = (session_t *) zhashx_first (self->sessions)))
+            s_session_end (self, session);
+        zhashx_destroy (&self->sessions);
+    }
+    PGconn *conn;
+    while (self->idle && (conn = (PGconn *) zlistx_detach (self->idle, NULL)))
+        PQfinish (conn);
+    zlistx_destroy (&self->idle);
+    zlistx_destroy (&self->waiting);
+    zsock_destroy (&self->coordinator);
+    free (self->conninfo);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
+{
+    size_t capacity = 64;
+    zmq_pollitem_t *items = (zmq_pollitem_t *) calloc (capacity, sizeof (zmq_pollitem_t));
+    session_t **polled = (session_t **) calloc (capacity, sizeof (session_t *));
+    int64_t next_reap = dtx_clock_ms () + 1000;
+    bool coordinator_lost_logged = false;
+    while (!self->terminated && !zsys_interrupted) {
+        int64_t now = dtx_clock_ms ();
+        if (now >= self->next_heartbeat) {
+            s_send_register (self);
+            self->next_heartbeat = now + self->config.heartbeat_ms;
+            if (self->last_register_ok
+            &&  now - self->last_register_ok > 5 * self->config.heartbeat_ms) {
+                if (!coordinator_lost_logged)
+                    zsys_warning ("%s: no answer from coordinator for %" PRId64 " ms; waiting",
+                                  self->name, now - self->last_register_ok);
+                coordinator_lost_logged = true;
+            }
+            else
+                coordinator_lost_logged = false;
+        }
+        if (now >= next_reap) {
+            s_reap_idle (self, now);
+            next_reap = now + 1000;
+        }
+        //  Sessions waiting for a connection get one as they free up
+        session_t *waiter = (session_t *) zlistx_first (self->waiting);
+        if (waiter && zlistx_size (self->idle))
+            s_session_advance (self, waiter);
+
+        size_t count = zhashx_size (self->sessions) + 2;
+        if (count > capacity) {
+            while (capacity < count)
+                capacity *= 2;
+            items = (zmq_pollitem_t *) realloc (items, capacity * sizeof (zmq_pollitem_t));
+            polled = (session_t **) realloc (polled, capacity * sizeof (session_t *));
+        }
+        size_t n = 0;
+        items [n++] = (zmq_pollitem_t) { zsock_resolve (self->coordinator), 0, ZMQ_POLLIN, 0 };
+        if (pipe)
+            items [n++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+        size_t first_session = n;
+        session_t *session = (session_t *) zhashx_first (self->sessions);
+        while (session) {
+            if (session->running && session->conn) {
+                polled [n] = session;
+                items [n++] = (zmq_pollitem_t) { NULL, PQsocket (session->conn),
+                    (short) (ZMQ_POLLIN | (session->want_write? ZMQ_POLLOUT: 0)), 0 };
+            }
+            session = (session_t *) zhashx_next (self->sessions);
+        }
+        int64_t wait = self->next_heartbeat - dtx_clock_ms ();
+        if (wait < 0)
+            wait = 0;
+        if (zmq_poll (items, (int) n, wait) == -1 && errno != EINTR)
+            break;
+        //  PostgreSQL first: replies free connections for new work
+        for (size_t i = first_session; i < n; i++)
+            if (items [i].revents)
+                s_session_io (self, polled [i], (items [i].revents & ZMQ_POLLOUT) != 0);
+        for (int i = 0; i < 4096 && (zsock_events (self->coordinator) & ZMQ_POLLIN); i++)
+            s_handle_coordinator (self);
+        if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                self->terminated = true;
+            zstr_free (&command);
+        }
+    }
+    free (items);
+    free (polled);
+    zsys_info ("participant %s: stopping", self->name);
+    return 0;
+}
+
+void
+dtx_participant_actor (zsock_t *pipe, void *args)
+{
+    char err [512];
+    dtx_participant_t *self = dtx_participant_new ((dtx_participant_config_t *) args, err, sizeof err);
+    if (!self) {
+        zsys_error ("participant: %s", err);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    dtx_participant_run (self, pipe);
+    dtx_participant_destroy (&self);
+}

@@ -1,0 +1,47 @@
+/*  =========================================================================
+    dtx_participant - the participant engine
+
+    Fronts one PostgreSQL database for a coordinator: one PostgreSQL
+    session per live global transaction, taken from a pool, all driven by
+    non-blocking libpq on one event loop.
+    =========================================================================
+*/
+#ifndef DTX_PARTICIPANT_H_INCLUDED
+#define DTX_PARTICIPANT_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct {
+    const char *name;                   //  database name clients use
+    const char *coordinator_endpoint;   //  coordinator's participant endpoint
+    const char *conninfo;               //  libpq conninfo, without password
+    int pool_min;                       //  connections opened at start
+    int pool_max;                       //  most connections at once
+    int connect_window_ms;              //  retry window for the first connect
+    int heartbeat_ms;                   //  REGISTER interval
+    int idle_timeout_ms;                //  live session idle this long is rolled back
+} dtx_participant_config_t;
+
+void
+    dtx_participant_config_defaults (dtx_participant_config_t *config);
+
+typedef struct _dtx_participant_t dtx_participant_t;
+
+//  Connect to the database (retrying within the window), check that it
+//  can prepare transactions, open the pool, connect to the coordinator.
+//  Returns NULL with the reason in errbuf.  Caller owns return value.
+dtx_participant_t *
+    dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_t errlen);
+
+void
+    dtx_participant_destroy (dtx_participant_t **self_p);
+
+//  Run until SIGINT/SIGTERM, or "$TERM" on pipe if not NULL.
+int
+    dtx_participant_run (dtx_participant_t *self, zsock_t *pipe);
+
+//  zactor body: args is a dtx_participant_config_t *.
+void
+    dtx_participant_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,484 @@
+/*  test_integration - dtx end to end: libdtx -> dtx-coordinator ->
+    dtx-participant -> real PostgreSQL clusters started by the harness.
+    Every case ends by asserting that pg_prepared_xacts holds no dtx gid. */
+#include "testutil.h"
+#include "dtx.h"
+#include "dtx_proto.h"
+#include <czmq.h>
+#include <pthread.h>
+#include <signal.h>
+
+static dtx_client_t *client;
+
+//  Checked fixture: runs in the forked child of each case
+static void
+s_case_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    client = dtx_client_new (harness.client_endpoint, 20000);
+    ck_assert_ptr_nonnull (client);
+}
+
+static void
+s_case_teardown (void)
+{
+    dtx_client_destroy (&client);
+    ck_assert_msg (harness_wait_no_prepared (10000),
+                   "dtx prepared transactions left behind: %d", harness_prepared_dtx ());
+}
+
+static void
+s_suite_setup (void)
+{
+    harness_start (3);
+}
+
+static void
+s_suite_teardown (void)
+{
+    harness_stop ();
+}
+
+//  Run one statement, assert it succeeded
+static void
+s_exec_ok (dtx_txn_t *txn, const char *db, const char *sql, int nparams, const char *const *params)
+{
+    dtx_result_t *result = dtx_exec (txn, db, sql, nparams, params);
+    ck_assert_msg (dtx_result_ok (result), "%s on %s failed: %s %s", sql, db,
+                   dtx_result_sqlstate (result), dtx_result_error (result));
+    dtx_result_destroy (&result);
+}
+
+static long long
+s_count_items (int index, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM items WHERE id = %d", id);
+    return harness_pg_value (index, sql);
+}
+
+static void
+s_insert_item (dtx_txn_t *txn, int db_index, int id)
+{
+    char value [16];
+    snprintf (value, sizeof value, "%d", id);
+    const char *params [] = { value, dtx_txn_gid (txn) };
+    s_exec_ok (txn, harness.db_name [db_index], "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+               2, params);
+}
+
+//  --------------------------------------------------------------------------
+
+START_TEST (test_commit_two_databases)
+{
+    long long log_before = harness_log_size ();
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    ck_assert_ptr_nonnull (txn);
+    ck_assert (strncmp (dtx_txn_gid (txn), "dtx:test:", 9) == 0);
+    s_insert_item (txn, 0, 1001);
+    s_insert_item (txn, 1, 1001);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    //  Read-your-writes: visible on both as soon as commit returns
+    ck_assert_int_eq (s_count_items (0, 1001), 1);
+    ck_assert_int_eq (s_count_items (1, 1001), 1);
+    ck_assert_int_eq (s_count_items (2, 1001), 0);
+    //  A 2PC commit writes a COMMIT record (and END) to the decision log
+    ck_assert_int_gt (harness_log_size (), log_before);
+    ck_assert_int_eq (dtx_client_outcome (client, dtx_txn_gid (txn)), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_commit_three_databases_with_rows)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    for (int i = 0; i < 3; i++)
+        s_insert_item (txn, i, 1002);
+    //  Rows come back with names, values and NULLs
+    dtx_result_t *result = dtx_exec (txn, "db3",
+        "SELECT id, note, NULL::text AS nothing FROM items WHERE id = $1", 1,
+        (const char *[]) { "1002" });
+    ck_assert (dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_ntuples (result), 1);
+    ck_assert_int_eq (dtx_result_nfields (result), 3);
+    ck_assert_str_eq (dtx_result_fname (result, 1), "note");
+    ck_assert_str_eq (dtx_result_value (result, 0, 0), "1002");
+    ck_assert_str_eq (dtx_result_value (result, 0, 1), dtx_txn_gid (txn));
+    ck_assert (dtx_result_isnull (result, 0, 2));
+    ck_assert_ptr_null (dtx_result_value (result, 1, 0));
+    dtx_result_destroy (&result);
+    result = dtx_exec (txn, "db2", "UPDATE accounts SET balance = balance WHERE id <= 5", 0, NULL);
+    ck_assert_int_eq (dtx_result_affected (result), 5);
+    ck_assert_str_eq (dtx_result_command (result), "UPDATE 5");
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq (s_count_items (i, 1002), 1);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_statement_error_changes_nothing)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1003);
+    dtx_result_t *result = dtx_exec (txn, "db2", "INSERT INTO no_such_table VALUES (1)", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_SQL);
+    ck_assert_str_eq (dtx_result_sqlstate (result), "42P01");
+    ck_assert (strstr (dtx_result_error (result), "no_such_table"));
+    dtx_result_destroy (&result);
+    //  Statement after the error: refused, names the cause
+    result = dtx_exec (txn, "db3", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_ABORT_ONLY);
+    ck_assert_str_eq (dtx_result_sqlstate (result), "42P01");
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "42P01");
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db2");
+    ck_assert_int_eq (s_count_items (0, 1003), 0);
+    ck_assert_int_eq (dtx_client_outcome (client, dtx_txn_gid (txn)), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_no_vote_aborts_everywhere)
+{
+    //  The deferred unique constraint passes the INSERT and fails at
+    //  PREPARE TRANSACTION on db2 only: db2 votes NO
+    ck_assert_int_eq (harness_pg_exec (1, "INSERT INTO items (id, note) VALUES (1004, 'already')"), 0);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1004);
+    s_insert_item (txn, 1, 1004);
+    s_insert_item (txn, 2, 1004);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "23505");
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db2");
+    ck_assert_int_eq (s_count_items (0, 1004), 0);
+    ck_assert_int_eq (s_count_items (1, 1004), 1);   //  only the row from before
+    ck_assert_int_eq (s_count_items (2, 1004), 0);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_client_rollback)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1005);
+    s_insert_item (txn, 1, 1005);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    ck_assert_int_eq (s_count_items (0, 1005), 0);
+    ck_assert_int_eq (s_count_items (1, 1005), 0);
+    //  Commit after rollback: a clear refusal, not a commit
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_STATE);
+    ck_assert (strstr (dtx_txn_error_message (txn), "already ended"));
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_transaction_timeout)
+{
+    dtx_txn_t *txn = dtx_begin (client, 400);
+    s_insert_item (txn, 0, 1006);
+    s_insert_item (txn, 1, 1006);
+    zclock_sleep (1000);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert (strstr (dtx_result_error (result), "timeout"));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (s_count_items (0, 1006), 0);
+    ck_assert_int_eq (s_count_items (1, 1006), 0);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_unknown_database)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    dtx_result_t *result = dtx_exec (txn, "nosuchdb", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_UNKNOWN_DB);
+    ck_assert (strstr (dtx_result_error (result), "nosuchdb"));
+    dtx_result_destroy (&result);
+    result = dtx_exec (txn, "bad name!", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_UNKNOWN_DB);
+    dtx_result_destroy (&result);
+    //  Nothing reached a database: the transaction is still good
+    s_insert_item (txn, 0, 1007);
+    s_insert_item (txn, 1, 1007);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (0, 1007), 1);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_one_database_one_phase)
+{
+    long long log_before = harness_log_size ();
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 1008);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (2, 1008), 1);
+    ck_assert_int_eq (harness_prepared_dtx (), 0);
+    //  No PREPARE and no decision-log record
+    ck_assert_int_eq (harness_log_size (), log_before);
+    dtx_txn_destroy (&txn);
+    //  One-phase COMMIT failing at commit time (deferred constraint) aborts
+    ck_assert_int_eq (harness_pg_exec (2, "INSERT INTO items (id, note) VALUES (1009, 'x')"), 0);
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 1009);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "23505");
+    ck_assert_int_eq (s_count_items (2, 1009), 1);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_read_only_branch)
+{
+    long long log_before = harness_log_size ();
+    //  Reads on two databases, no writes: no PREPARE anywhere, no record
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_exec_ok (txn, "db1", "SELECT count(*) FROM accounts", 0, NULL);
+    s_exec_ok (txn, "db2", "SELECT count(*) FROM accounts", 0, NULL);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (harness_log_size (), log_before);
+    dtx_txn_destroy (&txn);
+    //  Read on one, write on two: commits
+    txn = dtx_begin (client, 10000);
+    s_exec_ok (txn, "db1", "SELECT count(*) FROM accounts", 0, NULL);
+    s_insert_item (txn, 1, 1010);
+    s_insert_item (txn, 2, 1010);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (1, 1010), 1);
+    ck_assert_int_eq (s_count_items (2, 1010), 1);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_bad_input_keeps_serving)
+{
+    //  gid too long, and with bad characters
+    char gid [400];
+    memset (gid, 'a', 300);
+    gid [300] = 0;
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_UNKNOWN);
+    ck_assert (strstr (dtx_client_error (client), "too long"));
+    ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:1:1'; DROP"), DTX_UNKNOWN);
+    ck_assert (strstr (dtx_client_error (client), "character"));
+    //  A gid never issued
+    ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
+    ck_assert (strstr (dtx_client_error (client), "never issued"));
+    //  Malformed frames straight onto both coordinator sockets
+    zsock_t *raw = zsock_new_dealer (harness.client_endpoint);
+    zsock_t *raw_participant = zsock_new_dealer (harness.participant_endpoint);
+    zstr_send (raw, "not a dtx frame");
+    zstr_send (raw_participant, "garbage");
+    byte truncated [] = { 0xAA, 0xD7, 1, DTX_PROTO_EXECUTE, 0, 0 };
+    zsock_send (raw, "b", truncated, sizeof truncated);
+    byte huge_list [] = { 0xAA, 0xD7, 1, DTX_PROTO_EXECUTE, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+                          0xFF, 0xFF, 0xFF, 0x00 };
+    zsock_send (raw, "b", huge_list, sizeof huge_list);
+    zsock_send (raw, "ss", "two", "frames");
+    zclock_sleep (100);
+    zsock_destroy (&raw);
+    zsock_destroy (&raw_participant);
+    //  Commit twice
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1011);
+    s_insert_item (txn, 1, 1011);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_STATE);
+    ck_assert (strstr (dtx_txn_error_message (txn), "already ended"));
+    dtx_txn_destroy (&txn);
+    //  Commit twice as the coordinator sees it (a second client sends it)
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1012);
+    s_insert_item (txn, 1, 1012);
+    char gid2 [DTX_GID_MAX + 1];
+    snprintf (gid2, sizeof gid2, "%s", dtx_txn_gid (txn));
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    zsock_t *raw2 = zsock_new_dealer (harness.client_endpoint);
+    dtx_proto_t *commit = dtx_proto_new (DTX_PROTO_COMMIT);
+    dtx_proto_set_seq (commit, 7);
+    dtx_proto_set_gid (commit, gid2);
+    dtx_proto_send (commit, raw2);
+    dtx_proto_destroy (&commit);
+    zsock_set_rcvtimeo (raw2, 5000);
+    dtx_proto_t *reply;
+    char err [256];
+    ck_assert_int_eq (dtx_proto_recv (&reply, raw2, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+    ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_STATE);
+    ck_assert (strstr (dtx_proto_text (reply), "already committed"));
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&raw2);
+    ck_assert_int_eq (s_count_items (0, 1012), 1);
+}
+END_TEST
+
+START_TEST (test_client_disconnect_releases_sessions)
+{
+    //  A client takes a row lock and vanishes without ending
+    dtx_client_t *gone = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_txn_t *txn = dtx_begin (gone, 600);
+    dtx_result_t *result = dtx_exec (txn, "db1", "UPDATE accounts SET balance = balance + 1 WHERE id = 100", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    s_insert_item (txn, 1, 1013);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    free (txn);     //  abandon without a word (no rollback)
+    dtx_client_destroy (&gone);
+    //  After its timeout the lock is released: this waits for it
+    long long before = harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 100");
+    dtx_txn_t *next = dtx_begin (client, 10000);
+    s_exec_ok (next, "db1", "UPDATE accounts SET balance = balance + 0 WHERE id = 100", 0, NULL);
+    ck_assert_int_eq (dtx_commit (next), DTX_COMMITTED);
+    dtx_txn_destroy (&next);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 100"), before);
+    ck_assert_int_eq (s_count_items (1, 1013), 0);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_ABORTED);
+    //  Its PostgreSQL sessions went back to the pool: none idle in transaction
+    zclock_sleep (200);
+    ck_assert_int_eq (harness_pg_value (1, "SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE state LIKE 'idle in transaction%'"), 0);
+}
+END_TEST
+
+//  16 clients, each in its own thread, moving money between databases
+typedef struct {
+    int index;
+    int committed;
+    int aborted;
+    int other;
+} worker_t;
+
+static void *
+s_transfer_worker (void *arg)
+{
+    worker_t *worker = (worker_t *) arg;
+    dtx_client_t *mine = dtx_client_new (harness.client_endpoint, 20000);
+    unsigned seed = 1234 + worker->index;
+    for (int i = 0; i < 25; i++) {
+        int from_db = rand_r (&seed) % 3, to_db = (from_db + 1 + rand_r (&seed) % 2) % 3;
+        char from [16], to [16], amount [16];
+        snprintf (from, sizeof from, "%d", 1 + rand_r (&seed) % 20);
+        snprintf (to, sizeof to, "%d", 1 + rand_r (&seed) % 20);
+        snprintf (amount, sizeof amount, "%d", 1 + rand_r (&seed) % 50);
+        dtx_txn_t *txn = dtx_begin (mine, 10000);
+        if (!txn) {
+            worker->other++;
+            continue;
+        }
+        const char *debit [] = { amount, from };
+        const char *credit [] = { amount, to };
+        dtx_result_t *r1 = dtx_exec (txn, harness.db_name [from_db],
+            "UPDATE accounts SET balance = balance - $1::bigint WHERE id = $2::int", 2, debit);
+        dtx_result_t *r2 = dtx_exec (txn, harness.db_name [to_db],
+            "UPDATE accounts SET balance = balance + $1::bigint WHERE id = $2::int", 2, credit);
+        dtx_outcome_t outcome = dtx_commit (txn);
+        if (outcome == DTX_COMMITTED)
+            worker->committed++;
+        else
+        if (outcome == DTX_ABORTED)
+            worker->aborted++;
+        else
+            worker->other++;
+        dtx_result_destroy (&r1);
+        dtx_result_destroy (&r2);
+        dtx_txn_destroy (&txn);
+    }
+    dtx_client_destroy (&mine);
+    return NULL;
+}
+
+static long long
+s_total_balance (void)
+{
+    long long total = 0;
+    for (int i = 0; i < harness.ndbs; i++)
+        total += harness_pg_value (i, "SELECT sum(balance) FROM accounts");
+    return total;
+}
+
+START_TEST (test_concurrent_transfers_conserve_total)
+{
+    long long before = s_total_balance ();
+    pthread_t threads [16];
+    worker_t workers [16];
+    for (int i = 0; i < 16; i++) {
+        workers [i] = (worker_t) { i, 0, 0, 0 };
+        pthread_create (&threads [i], NULL, s_transfer_worker, &workers [i]);
+    }
+    int committed = 0, aborted = 0, other = 0;
+    for (int i = 0; i < 16; i++) {
+        pthread_join (threads [i], NULL);
+        committed += workers [i].committed;
+        aborted += workers [i].aborted;
+        other += workers [i].other;
+    }
+    ck_assert_int_eq (other, 0);
+    ck_assert_int_eq (committed + aborted, 16 * 25);
+    ck_assert_int_gt (committed, 16 * 25 / 2);
+    ck_assert_int_eq (s_total_balance (), before);
+}
+END_TEST
+
+START_TEST (test_participant_lost_before_vote)
+{
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    s_insert_item (txn, 0, 1014);
+    s_insert_item (txn, 2, 1014);
+    harness_kill_participant (2, SIGKILL);
+    int64_t start = zclock_mono ();
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    //  The vote timeout (3 s in the harness) decided it
+    ck_assert_int_ge (zclock_mono () - start, 2500);
+    ck_assert (strstr (dtx_txn_error_message (txn), "db3"));
+    dtx_txn_destroy (&txn);
+    harness_start_participant (2);
+    ck_assert (harness_wait_ready (20000));
+    ck_assert_int_eq (s_count_items (0, 1014), 0);
+    ck_assert_int_eq (s_count_items (2, 1014), 0);
+}
+END_TEST
+
+Suite *
+suite_integration (void)
+{
+    Suite *suite = suite_create ("integration");
+    TCase *tc = tcase_create ("core");
+    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_checked_fixture (tc, s_case_setup, s_case_teardown);
+    tcase_set_timeout (tc, 120);
+    tcase_add_test (tc, test_commit_two_databases);
+    tcase_add_test (tc, test_commit_three_databases_with_rows);
+    tcase_add_test (tc, test_statement_error_changes_nothing);
+    tcase_add_test (tc, test_no_vote_aborts_everywhere);
+    tcase_add_test (tc, test_client_rollback);
+    tcase_add_test (tc, test_transaction_timeout);
+    tcase_add_test (tc, test_unknown_database);
+    tcase_add_test (tc, test_one_database_one_phase);
+    tcase_add_test (tc, test_read_only_branch);
+    tcase_add_test (tc, test_bad_input_keeps_serving);
+    tcase_add_test (tc, test_client_disconnect_releases_sessions);
+    tcase_add_test (tc, test_concurrent_transfers_conserve_total);
+    tcase_add_test (tc, test_participant_lost_before_vote);
+    suite_add_tcase (suite, tc);
+    return suite;
+}
+
+int
+main (void)
+{
+    SRunner *runner = srunner_create (suite_integration ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? 1: 0;
+}

@@ -1,0 +1,236 @@
+/*  test_log - decision log: append, replay, CRC, torn tails, corruption */
+#include <check.h>
+#include "dtx_log.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+static char s_dir [64];
+
+static void
+s_setup (void)
+{
+    snprintf (s_dir, sizeof s_dir, "/tmp/dtx-log-test-XXXXXX");
+    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+}
+
+static void
+s_teardown (void)
+{
+    char command [128];
+    snprintf (command, sizeof command, "rm -rf %s", s_dir);
+    ck_assert_int_eq (system (command), 0);
+}
+
+typedef struct {
+    int records;
+    int commits;
+    int ends;
+    uint64_t last_epoch;
+    char last_gid [256];
+    char participants [256];
+} tally_t;
+
+static void
+s_tally (void *arg, const dtx_log_record_t *record)
+{
+    tally_t *tally = (tally_t *) arg;
+    tally->records++;
+    if (record->type == DTX_LOG_EPOCH)
+        tally->last_epoch = record->epoch;
+    if (record->type == DTX_LOG_COMMIT) {
+        tally->commits++;
+        snprintf (tally->last_gid, sizeof tally->last_gid, "%s", record->gid);
+        tally->participants [0] = 0;
+        for (size_t i = 0; i < record->nparticipants; i++) {
+            strcat (tally->participants, record->participants [i]);
+            strcat (tally->participants, ",");
+        }
+    }
+    if (record->type == DTX_LOG_END)
+        tally->ends++;
+}
+
+static char *
+s_path (void)
+{
+    static char path [128];
+    snprintf (path, sizeof path, "%s/%s", s_dir, DTX_LOG_FILENAME);
+    return path;
+}
+
+static off_t
+s_file_size (void)
+{
+    struct stat st;
+    ck_assert_int_eq (stat (s_path (), &st), 0);
+    return st.st_size;
+}
+
+//  Write 1 epoch + n commits (+ ends for even ones)
+static void
+s_write_log (int n)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    ck_assert_int_eq (dtx_log_append_epoch (log, 5), 0);
+    for (int i = 0; i < n; i++) {
+        char gid [64];
+        snprintf (gid, sizeof gid, "dtx:t:5:%d", i);
+        const char *names [] = { "db1", "db2", "db3" };
+        ck_assert_int_eq (dtx_log_append_commit (log, gid, 1 + i % 3, names), 0);
+        if (i % 2 == 0)
+            ck_assert_int_eq (dtx_log_append_end (log, gid), 0);
+        //  Several syncs, several records per sync
+        if (i % 7 == 6)
+            ck_assert_int_eq (dtx_log_sync (log), 0);
+    }
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    ck_assert (!dtx_log_pending (log));
+    dtx_log_destroy (&log);
+}
+
+START_TEST (test_append_and_replay)
+{
+    s_write_log (20);
+    tally_t tally = { 0 };
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    ck_assert_ptr_nonnull (log);
+    ck_assert_int_eq (tally.records, 1 + 20 + 10);
+    ck_assert_int_eq (tally.commits, 20);
+    ck_assert_int_eq (tally.ends, 10);
+    ck_assert_uint_eq (tally.last_epoch, 5);
+    ck_assert_str_eq (tally.last_gid, "dtx:t:5:19");
+    ck_assert_str_eq (tally.participants, "db1,db2,");
+    ck_assert_uint_eq (dtx_log_size (log), (uint64_t) s_file_size ());
+    //  Appending after reopen continues the file
+    ck_assert_int_eq (dtx_log_append_end (log, "dtx:t:5:19"), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    ck_assert_uint_eq (dtx_log_syncs (log), 1);
+    ck_assert_uint_eq (dtx_log_records_synced (log), 1);
+    dtx_log_destroy (&log);
+    memset (&tally, 0, sizeof tally);
+    log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    ck_assert_int_eq (tally.ends, 11);
+    dtx_log_destroy (&log);
+}
+END_TEST
+
+START_TEST (test_torn_tail_every_offset)
+{
+    s_write_log (3);
+    off_t full = s_file_size ();
+    //  Find where the last record starts: replay offsets
+    char err [512];
+    tally_t tally = { 0 };
+    dtx_log_t *log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    dtx_log_destroy (&log);
+    int complete = tally.records;
+    //  Keep a pristine copy
+    int fd = open (s_path (), O_RDONLY);
+    char *pristine = malloc (full);
+    ck_assert_int_eq (read (fd, pristine, full), full);
+    close (fd);
+    //  The last record is an END of "dtx:t:5:2": 16 + 1 + 9 bytes
+    off_t last_start = full - (16 + 1 + 9);
+    for (off_t cut = last_start; cut < full; cut++) {
+        fd = open (s_path (), O_WRONLY | O_TRUNC);
+        ck_assert_int_eq (write (fd, pristine, cut), cut);
+        close (fd);
+        memset (&tally, 0, sizeof tally);
+        log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+        ck_assert_msg (log != NULL, "cut at %ld: %s", (long) cut, err);
+        ck_assert_int_eq (tally.records, complete - 1);
+        ck_assert_int_eq (s_file_size (), last_start);     //  truncated
+        dtx_log_destroy (&log);
+    }
+    //  A torn tail of garbage (not a prefix) is also truncated
+    fd = open (s_path (), O_WRONLY | O_APPEND);
+    ck_assert_int_eq (write (fd, "\x44\x54\x58\x4C garbage", 12), 12);
+    close (fd);
+    memset (&tally, 0, sizeof tally);
+    log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    ck_assert_ptr_nonnull (log);
+    ck_assert_int_eq (s_file_size (), last_start);
+    dtx_log_destroy (&log);
+    free (pristine);
+}
+END_TEST
+
+static void
+s_damage (off_t offset, const char *bytes, size_t size)
+{
+    int fd = open (s_path (), O_WRONLY);
+    ck_assert_int_eq (pwrite (fd, bytes, size, offset), (ssize_t) size);
+    close (fd);
+}
+
+START_TEST (test_corruption_mid_log_refused)
+{
+    s_write_log (10);
+    off_t size_before = s_file_size ();
+    //  Flip a byte in the payload of the second record (offset 24 + 16 + 2)
+    s_damage (24 + 16 + 2, "X", 1);
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (log);
+    ck_assert_msg (strstr (err, "corrupt at offset 24"), "%s", err);
+    ck_assert (strstr (err, s_path ()));
+    //  Nothing was truncated or changed
+    ck_assert_int_eq (s_file_size (), size_before);
+}
+END_TEST
+
+START_TEST (test_zeroed_bytes_mid_log_refused)
+{
+    s_write_log (10);
+    char zeros [40] = { 0 };
+    s_damage (24, zeros, sizeof zeros);
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (log);
+    ck_assert_msg (strstr (err, "corrupt at offset 24"), "%s", err);
+}
+END_TEST
+
+START_TEST (test_missing_directory_refused)
+{
+    char err [512];
+    char missing [128];
+    snprintf (missing, sizeof missing, "%s/does-not-exist", s_dir);
+    dtx_log_t *log = dtx_log_open (missing, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (log);
+    ck_assert (strstr (err, "does-not-exist"));
+}
+END_TEST
+
+START_TEST (test_oversized_fields_refused)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    char gid [300];
+    memset (gid, 'g', 299);
+    gid [299] = 0;
+    ck_assert_int_eq (dtx_log_append_end (log, gid), -1);
+    ck_assert (!dtx_log_pending (log));
+    dtx_log_destroy (&log);
+}
+END_TEST
+
+Suite *
+suite_log (void)
+{
+    Suite *suite = suite_create ("log");
+    TCase *tc = tcase_create ("decision-log");
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_add_test (tc, test_append_and_replay);
+    tcase_add_test (tc, test_torn_tail_every_offset);
+    tcase_add_test (tc, test_corruption_mid_log_refused);
+    tcase_add_test (tc, test_zeroed_bytes_mid_log_refused);
+    tcase_add_test (tc, test_missing_directory_refused);
+    tcase_add_test (tc, test_oversized_fields_refused);
+    suite_add_tcase (suite, tc);
+    return suite;
+}

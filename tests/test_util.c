@@ -1,0 +1,83 @@
+/*  test_util - CRC32C, gid format/validation, names */
+#include <check.h>
+#include "dtx_util.h"
+
+START_TEST (test_crc32c_known_values)
+{
+    //  Standard check value of CRC-32C
+    ck_assert_uint_eq (dtx_crc32c (0, "123456789", 9), 0xE3069283u);
+    //  Incremental equals one-shot, across the 8-byte fast path
+    const char *text = "The quick brown fox jumps over the lazy dog";
+    uint32_t whole = dtx_crc32c (0, text, strlen (text));
+    uint32_t part = dtx_crc32c (dtx_crc32c (0, text, 11), text + 11, strlen (text) - 11);
+    ck_assert_uint_eq (whole, part);
+    ck_assert_uint_eq (whole, 0x22620404u);
+}
+END_TEST
+
+START_TEST (test_gid_format_parse_validate)
+{
+    char gid [DTX_GID_MAX + 1];
+    dtx_gid_format (gid, "coord-1", 7, 123456789012ULL);
+    ck_assert_str_eq (gid, "dtx:coord-1:7:123456789012");
+    char err [256];
+    ck_assert_int_eq (dtx_gid_validate (gid, err, sizeof err), 0);
+    char id [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    ck_assert_int_eq (dtx_gid_parse (gid, id, &epoch, &counter), 0);
+    ck_assert_str_eq (id, "coord-1");
+    ck_assert_uint_eq (epoch, 7);
+    ck_assert_uint_eq (counter, 123456789012ULL);
+    //  The longest id with the largest numbers still fits PostgreSQL's 200
+    char longest [DTX_NAME_MAX + 1];
+    memset (longest, 'x', DTX_NAME_MAX);
+    longest [DTX_NAME_MAX] = 0;
+    dtx_gid_format (gid, longest, UINT64_MAX, UINT64_MAX);
+    ck_assert_int_eq (dtx_gid_validate (gid, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_gid_parse (gid, id, &epoch, &counter), 0);
+    ck_assert_uint_eq (counter, UINT64_MAX);
+
+    char too_long [DTX_GID_MAX + 2];
+    memset (too_long, 'a', DTX_GID_MAX + 1);
+    too_long [DTX_GID_MAX + 1] = 0;
+    ck_assert_int_eq (dtx_gid_validate (too_long, err, sizeof err), -1);
+    ck_assert (strstr (err, "too long"));
+    too_long [DTX_GID_MAX] = 0;
+    ck_assert_int_eq (dtx_gid_validate (too_long, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_gid_validate ("", err, sizeof err), -1);
+    ck_assert_int_eq (dtx_gid_validate ("dtx:a:1:1'", err, sizeof err), -1);
+    ck_assert_int_eq (dtx_gid_validate ("dtx:a b:1:1", err, sizeof err), -1);
+    //  Not dtx gids
+    ck_assert_int_eq (dtx_gid_parse ("other:a:1:1", id, &epoch, &counter), -1);
+    ck_assert_int_eq (dtx_gid_parse ("dtx:a:1", id, &epoch, &counter), -1);
+    ck_assert_int_eq (dtx_gid_parse ("dtx::1:1", id, &epoch, &counter), -1);
+    ck_assert_int_eq (dtx_gid_parse ("dtx:a:x:1", id, &epoch, &counter), -1);
+    ck_assert_int_eq (dtx_gid_parse ("dtx:a:1:1x", id, &epoch, &counter), -1);
+}
+END_TEST
+
+START_TEST (test_names)
+{
+    char err [256];
+    ck_assert_int_eq (dtx_name_validate ("database", "db_1.main-x", err, sizeof err), 0);
+    ck_assert_int_eq (dtx_name_validate ("database", "", err, sizeof err), -1);
+    ck_assert_int_eq (dtx_name_validate ("database", "a:b", err, sizeof err), -1);
+    ck_assert (strstr (err, "database name"));
+    char long_name [80];
+    memset (long_name, 'n', 65);
+    long_name [65] = 0;
+    ck_assert_int_eq (dtx_name_validate ("participant", long_name, err, sizeof err), -1);
+}
+END_TEST
+
+Suite *
+suite_util (void)
+{
+    Suite *suite = suite_create ("util");
+    TCase *tc = tcase_create ("util");
+    tcase_add_test (tc, test_crc32c_known_values);
+    tcase_add_test (tc, test_gid_format_parse_validate);
+    tcase_add_test (tc, test_names);
+    suite_add_tcase (suite, tc);
+    return suite;
+}

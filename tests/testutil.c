@@ -1,0 +1,289 @@
+/*  testutil - the integration harness (see testutil.h)
+
+    Runs in Check's parent process (unchecked fixtures), which must never
+    touch ZeroMQ: the test cases run in forked children, and a ZeroMQ
+    context does not survive fork.  Readiness is therefore checked in a
+    child of its own.  */
+#include "testutil.h"
+#include "dtx.h"
+#include <czmq.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+harness_t harness;
+static bool s_started = false;
+static pid_t s_owner = 0;
+
+static void
+s_run (const char *format, ...)
+{
+    char command [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    int rc = system (command);
+    if (rc != 0) {
+        fprintf (stderr, "harness: command failed (%d): %s\n", rc, command);
+        harness_stop ();
+        exit (2);
+    }
+}
+
+static pid_t
+s_spawn (const char *logfile, char *const argv [])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        FILE *log = freopen (logfile, "a", stderr);
+        (void) log;
+        dup2 (2, 1);
+        setpgid (0, 0);
+        execv (argv [0], argv);
+        fprintf (stderr, "cannot exec %s: %s\n", argv [0], strerror (errno));
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_kill_wait (pid_t *pid, int signal)
+{
+    if (*pid <= 0)
+        return;
+    kill (*pid, signal);
+    //  A process that ignores SIGTERM for 10 s gets SIGKILL
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid (*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0;
+            return;
+        }
+        usleep (10000);
+    }
+    kill (*pid, SIGKILL);
+    waitpid (*pid, NULL, 0);
+    *pid = 0;
+}
+
+void
+harness_start_coordinator (void)
+{
+    char binary [512], logfile [512], vote [32];
+    snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+    snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
+    snprintf (vote, sizeof vote, "%d", harness.vote_timeout_ms);
+    char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
+                            "--participants", harness.participant_endpoint,
+                            "--log-dir", harness.log_dir, "--vote-timeout", vote, NULL };
+    harness.coordinator = s_spawn (logfile, argv);
+}
+
+void
+harness_kill_coordinator (int signal)
+{
+    s_kill_wait (&harness.coordinator, signal);
+}
+
+void
+harness_start_participant (int index)
+{
+    char binary [512], logfile [512], conninfo [512];
+    snprintf (binary, sizeof binary, "%s/participant/dtx-participant", TOP_BUILDDIR);
+    snprintf (logfile, sizeof logfile, "%s/participant-%s.log", harness.dir, harness.db_name [index]);
+    snprintf (conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+              harness.pg_port [index]);
+    char *const argv [] = { binary, "--name", harness.db_name [index], "--conninfo", conninfo,
+                            "--coordinator", harness.participant_endpoint,
+                            "--pool-min", "2", NULL };
+    harness.participant [index] = s_spawn (logfile, argv);
+}
+
+void
+harness_kill_participant (int index, int signal)
+{
+    s_kill_wait (&harness.participant [index], signal);
+}
+
+static void
+s_on_signal (int signal)
+{
+    harness_stop ();
+    _exit (128 + signal);
+}
+
+static void
+s_at_exit (void)
+{
+    harness_stop ();
+}
+
+void
+harness_start (int ndbs)
+{
+    assert (ndbs >= 1 && ndbs <= HARNESS_DBS_MAX);
+    memset (&harness, 0, sizeof harness);
+    harness.ndbs = ndbs;
+    harness.vote_timeout_ms = 3000;
+    snprintf (harness.dir, sizeof harness.dir, "/tmp/dtx-test-XXXXXX");
+    if (!mkdtemp (harness.dir)) {
+        perror ("mkdtemp");
+        exit (2);
+    }
+    chmod (harness.dir, 0755);
+    s_owner = getpid ();
+    s_started = true;
+    atexit (s_at_exit);
+    signal (SIGINT, s_on_signal);
+    signal (SIGTERM, s_on_signal);
+    //  Ports: spread by pid so that parallel runs do not collide
+    int base = 20000 + (getpid () % 2000) * 10;
+    snprintf (harness.client_endpoint, sizeof harness.client_endpoint, "tcp://127.0.0.1:%d", base);
+    snprintf (harness.participant_endpoint, sizeof harness.participant_endpoint,
+              "tcp://127.0.0.1:%d", base + 1);
+    snprintf (harness.log_dir, sizeof harness.log_dir, "%s/log", harness.dir);
+    mkdir (harness.log_dir, 0700);
+    for (int i = 0; i < ndbs; i++) {
+        harness.pg_port [i] = base + 2 + i;
+        snprintf (harness.pg_dir [i], sizeof harness.pg_dir [i], "%s/pg%d", harness.dir, i + 1);
+        snprintf (harness.db_name [i], sizeof harness.db_name [i], "db%d", i + 1);
+        s_run ("PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
+               harness.pg_dir [i], harness.pg_port [i]);
+        s_run ("psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres -d postgres"
+               " -f %s/sql/test-schema.sql >/dev/null", harness.pg_port [i], TOP_SRCDIR);
+    }
+    harness_start_coordinator ();
+    for (int i = 0; i < ndbs; i++)
+        harness_start_participant (i);
+    if (!harness_wait_ready (30000)) {
+        fprintf (stderr, "harness: system did not become ready; logs in %s\n", harness.dir);
+        s_run ("tail -n 20 %s/*.log >&2", harness.dir);
+        harness_stop ();
+        exit (2);
+    }
+}
+
+void
+harness_stop (void)
+{
+    if (!s_started || getpid () != s_owner)
+        return;
+    s_started = false;
+    for (int i = 0; i < harness.ndbs; i++)
+        s_kill_wait (&harness.participant [i], SIGTERM);
+    s_kill_wait (&harness.coordinator, SIGTERM);
+    char command [1024];
+    for (int i = 0; i < harness.ndbs; i++) {
+        snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s immediate",
+                  PG_BINDIR, TOP_SRCDIR, harness.pg_dir [i]);
+        if (system (command) != 0)
+            fprintf (stderr, "harness: could not stop %s\n", harness.pg_dir [i]);
+    }
+    if (getenv ("DTX_KEEP_TEST_DIR"))
+        fprintf (stderr, "harness: kept %s\n", harness.dir);
+    else {
+        snprintf (command, sizeof command, "rm -rf %s", harness.dir);
+        if (system (command) != 0)
+            fprintf (stderr, "harness: could not remove %s\n", harness.dir);
+    }
+}
+
+bool
+harness_wait_ready (int timeout_ms)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        dtx_client_t *client = dtx_client_new (harness.client_endpoint, 1000);
+        int64_t deadline = zclock_mono () + timeout_ms;
+        int ready = 0;
+        while (zclock_mono () < deadline && ready < harness.ndbs) {
+            ready = 0;
+            dtx_txn_t *txn = dtx_begin (client, 5000);
+            for (int i = 0; txn && i < harness.ndbs; i++) {
+                dtx_result_t *result = dtx_exec (txn, harness.db_name [i], "SELECT 1", 0, NULL);
+                if (dtx_result_ok (result))
+                    ready++;
+                dtx_result_destroy (&result);
+            }
+            if (txn)
+                dtx_rollback (txn);
+            dtx_txn_destroy (&txn);
+            if (ready < harness.ndbs)
+                zclock_sleep (100);
+        }
+        dtx_client_destroy (&client);
+        _exit (ready == harness.ndbs? 0: 1);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+PGconn *
+harness_pg (int index)
+{
+    char conninfo [256];
+    snprintf (conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+              harness.pg_port [index]);
+    PGconn *conn = PQconnectdb (conninfo);
+    ck_assert_msg (PQstatus (conn) == CONNECTION_OK, "cannot connect to db%d: %s", index + 1,
+                   PQerrorMessage (conn));
+    return conn;
+}
+
+long long
+harness_pg_value (int index, const char *sql)
+{
+    PGconn *conn = harness_pg (index);
+    PGresult *result = PQexec (conn, sql);
+    long long value = -1;
+    if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) > 0
+    &&  !PQgetisnull (result, 0, 0))
+        value = atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+int
+harness_pg_exec (int index, const char *sql)
+{
+    PGconn *conn = harness_pg (index);
+    PGresult *result = PQexec (conn, sql);
+    int rc = PQresultStatus (result) == PGRES_COMMAND_OK
+          || PQresultStatus (result) == PGRES_TUPLES_OK? 0: -1;
+    PQclear (result);
+    PQfinish (conn);
+    return rc;
+}
+
+int
+harness_prepared_dtx (void)
+{
+    int total = 0;
+    for (int i = 0; i < harness.ndbs; i++)
+        total += (int) harness_pg_value (i, "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'dtx:%'");
+    return total;
+}
+
+bool
+harness_wait_no_prepared (int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        if (harness_prepared_dtx () == 0)
+            return true;
+        usleep (50000);
+    }
+    return false;
+}
+
+long long
+harness_log_size (void)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/dtx-decisions.log", harness.log_dir);
+    struct stat st;
+    return stat (path, &st) == 0? (long long) st.st_size: -1;
+}

@@ -1,0 +1,59 @@
+/*  testutil - the integration harness: real PostgreSQL clusters, a real
+    coordinator and real participants, as processes, in a temporary
+    directory; stopped again at the end, also when a test fails.  */
+#ifndef TESTUTIL_H_INCLUDED
+#define TESTUTIL_H_INCLUDED
+
+#include <check.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define HARNESS_DBS_MAX 3
+
+typedef struct {
+    char dir [256];                 //  temporary directory of everything
+    int ndbs;
+    int pg_port [HARNESS_DBS_MAX];
+    char pg_dir [HARNESS_DBS_MAX][300];
+    char db_name [HARNESS_DBS_MAX][16];     //  participant names: db1, db2, db3
+    pid_t participant [HARNESS_DBS_MAX];
+    pid_t coordinator;
+    char client_endpoint [64];
+    char participant_endpoint [64];
+    char log_dir [300];
+    int vote_timeout_ms;
+} harness_t;
+
+extern harness_t harness;
+
+//  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
+//  coordinator and a participant per cluster; wait until all serve.
+//  Aborts the test run (exit) if anything cannot start.
+void harness_start (int ndbs);
+//  Stop everything and remove the directory.  Safe to call twice.
+void harness_stop (void);
+
+//  Processes
+void harness_start_coordinator (void);
+void harness_kill_coordinator (int signal);
+void harness_start_participant (int index);
+void harness_kill_participant (int index, int signal);
+//  Wait until every participant answers a statement through dtx
+bool harness_wait_ready (int timeout_ms);
+
+//  A direct libpq connection to cluster index (caller PQfinish'es)
+PGconn *harness_pg (int index);
+//  Run SQL directly on cluster index and return the first value as a
+//  number (-1 on error)
+long long harness_pg_value (int index, const char *sql);
+//  Run SQL directly; returns 0 or -1
+int harness_pg_exec (int index, const char *sql);
+//  dtx gids in pg_prepared_xacts over all clusters
+int harness_prepared_dtx (void);
+//  Wait until no dtx gid is prepared anywhere (true) or timeout (false)
+bool harness_wait_no_prepared (int timeout_ms);
+//  Size of the coordinator's decision log in bytes
+long long harness_log_size (void);
+
+#endif
