@@ -137,6 +137,7 @@ struct _dtx_coordinator_t {
     zhashx_t *outcomes;             //  gid -> outcome_t, finished
     zlistx_t *outcome_order;        //  gids in insertion order, for eviction
     zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
+    int64_t end_pending_since;      //  END records buffered since (0 = none)
     int64_t next_tick;
     bool terminated;
     //  Replay state
@@ -1025,6 +1026,16 @@ s_group_commit (dtx_coordinator_t *self)
 {
     if (!dtx_log_pending (self->log))
         return;
+    if (zlistx_size (self->logging) == 0) {
+        //  Only END records wait: nobody waits on them.  They ride with
+        //  the next COMMIT's fsync, or go out after a quiet second.
+        int64_t now = dtx_clock_ms ();
+        if (!self->end_pending_since)
+            self->end_pending_since = now;
+        if (now - self->end_pending_since < 1000)
+            return;
+    }
+    self->end_pending_since = 0;
     if (dtx_log_sync (self->log)) {
         //  Never acknowledge an undurable decision, never retry an fsync
         zsys_error ("FATAL: decision log %s: write/fdatasync failed: %s; stopping so that"

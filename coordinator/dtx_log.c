@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <inttypes.h>
 
 #define LOG_VERSION 1
 
@@ -173,6 +174,96 @@ s_fsync_dir (const char *dir)
     return rc;
 }
 
+//  Replay the records in data.  Returns the offset where the valid
+//  records end (size if the log is clean, less if its tail is torn), or
+//  -1 with errbuf set if a bad record has valid records after it.
+static int64_t
+s_scan (const char *path, const byte *data, uint64_t size,
+        dtx_log_replay_fn *fn, void *arg, char *errbuf, size_t errlen)
+{
+    uint64_t offset = 0;
+    char names [DTX_LOG_PAYLOAD_MAX + 256];
+    while (offset < size) {
+        uint64_t length;
+        if (!s_record_valid (data, size, offset, &length)) {
+            //  A torn write leaves garbage only at the tail.  If any valid
+            //  record follows, this is corruption in the middle: refuse.
+            for (uint64_t next = offset + 1; next + DTX_LOG_HEADER_SIZE <= size; next++) {
+                uint64_t ignored;
+                if (s_get32 (data + next) == DTX_LOG_MAGIC
+                &&  s_record_valid (data, size, next, &ignored)) {
+                    snprintf (errbuf, errlen,
+                              "decision log %s is corrupt at offset %" PRIu64
+                              " (bad record followed by a valid one at offset %" PRIu64
+                              "); refusing to start: restore the file or ask for help,"
+                              " do not delete it", path, offset, next);
+                    return -1;
+                }
+            }
+            return (int64_t) offset;
+        }
+        dtx_log_record_t record;
+        memset (&record, 0, sizeof record);
+        record.offset = offset;
+        if (s_record_decode (data + offset, &record, names, sizeof names)) {
+            snprintf (errbuf, errlen, "decision log %s: record at offset %" PRIu64
+                      " has a valid checksum but an unreadable payload (type %d)",
+                      path, offset, data [offset + 8]);
+            return -1;
+        }
+        if (fn)
+            fn (arg, &record);
+        offset += length;
+    }
+    return (int64_t) offset;
+}
+
+static int
+s_read_file (int fd, const char *path, byte **data_p, uint64_t *size_p, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (fstat (fd, &st)) {
+        snprintf (errbuf, errlen, "cannot stat %s: %s", path, strerror (errno));
+        return -1;
+    }
+    uint64_t size = st.st_size;
+    byte *data = (byte *) malloc (size? size: 1);
+    assert (data);
+    uint64_t got = 0;
+    while (got < size) {
+        ssize_t n = pread (fd, data + got, size - got, got);
+        if (n <= 0) {
+            snprintf (errbuf, errlen, "cannot read %s at offset %" PRIu64 ": %s",
+                      path, got, n < 0? strerror (errno): "unexpected end of file");
+            free (data);
+            return -1;
+        }
+        got += n;
+    }
+    *data_p = data;
+    *size_p = size;
+    return 0;
+}
+
+int64_t
+dtx_log_read (const char *path, dtx_log_replay_fn *fn, void *arg, char *errbuf, size_t errlen)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (errbuf, errlen, "cannot open decision log %s: %s", path, strerror (errno));
+        return -1;
+    }
+    byte *data;
+    uint64_t size;
+    int64_t valid = -1;
+    if (s_read_file (fd, path, &data, &size, errbuf, errlen) == 0) {
+        valid = s_scan (path, data, size, fn, arg, errbuf, errlen);
+        free (data);
+    }
+    close (fd);
+    return valid;
+}
+
 dtx_log_t *
 dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
               char *errbuf, size_t errlen)
@@ -199,74 +290,30 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
         return NULL;
     }
     //  Read the whole log.  Its size is bounded (see docs/log-format.md).
-    if (fstat (self->fd, &st)) {
-        snprintf (errbuf, errlen, "cannot stat %s: %s", self->path, strerror (errno));
+    byte *data;
+    uint64_t size;
+    if (s_read_file (self->fd, self->path, &data, &size, errbuf, errlen)) {
         dtx_log_destroy (&self);
         return NULL;
     }
-    uint64_t size = st.st_size;
-    byte *data = (byte *) malloc (size? size: 1);
-    assert (data);
-    uint64_t got = 0;
-    while (got < size) {
-        ssize_t n = pread (self->fd, data + got, size - got, got);
-        if (n <= 0) {
-            snprintf (errbuf, errlen, "cannot read %s at offset %" PRIu64 ": %s",
-                      self->path, got, n < 0? strerror (errno): "unexpected end of file");
-            free (data);
-            dtx_log_destroy (&self);
-            return NULL;
-        }
-        got += n;
+    int64_t valid = s_scan (self->path, data, size, fn, arg, errbuf, errlen);
+    if (valid < 0) {
+        free (data);
+        dtx_log_destroy (&self);
+        return NULL;
     }
-    uint64_t offset = 0;
-    char names [DTX_LOG_PAYLOAD_MAX + 256];
-    while (offset < size) {
-        uint64_t length;
-        if (!s_record_valid (data, size, offset, &length)) {
-            //  A torn write leaves garbage only at the tail.  If any valid
-            //  record follows, this is corruption in the middle: refuse.
-            for (uint64_t next = offset + 1; next + DTX_LOG_HEADER_SIZE <= size; next++) {
-                uint64_t ignored;
-                if (s_get32 (data + next) == DTX_LOG_MAGIC
-                &&  s_record_valid (data, size, next, &ignored)) {
-                    snprintf (errbuf, errlen,
-                              "decision log %s is corrupt at offset %" PRIu64
-                              " (bad record followed by a valid one at offset %" PRIu64
-                              "); refusing to start: restore the file or ask for help,"
-                              " do not delete it", self->path, offset, next);
-                    free (data);
-                    dtx_log_destroy (&self);
-                    return NULL;
-                }
-            }
-            zsys_warning ("decision log %s: torn record at offset %" PRIu64
-                          " (%" PRIu64 " bytes to end of file), truncating",
-                          self->path, offset, size - offset);
-            if (ftruncate (self->fd, offset) || fdatasync (self->fd)) {
-                snprintf (errbuf, errlen, "cannot truncate torn tail of %s: %s",
-                          self->path, strerror (errno));
-                free (data);
-                dtx_log_destroy (&self);
-                return NULL;
-            }
-            size = offset;
-            break;
-        }
-        dtx_log_record_t record;
-        memset (&record, 0, sizeof record);
-        record.offset = offset;
-        if (s_record_decode (data + offset, &record, names, sizeof names)) {
-            snprintf (errbuf, errlen, "decision log %s: record at offset %" PRIu64
-                      " has a valid checksum but an unreadable payload (type %d)",
-                      self->path, offset, data [offset + 8]);
+    if ((uint64_t) valid < size) {
+        zsys_warning ("decision log %s: torn record at offset %" PRId64
+                      " (%" PRIu64 " bytes to end of file), truncating",
+                      self->path, valid, size - valid);
+        if (ftruncate (self->fd, valid) || fdatasync (self->fd)) {
+            snprintf (errbuf, errlen, "cannot truncate torn tail of %s: %s",
+                      self->path, strerror (errno));
             free (data);
             dtx_log_destroy (&self);
             return NULL;
         }
-        if (fn)
-            fn (arg, &record);
-        offset += length;
+        size = valid;
     }
     free (data);
     self->file_size = size;

@@ -55,6 +55,13 @@ dtx_log_t *
 void
     dtx_log_destroy (dtx_log_t **self_p);
 
+//  Read a log file without changing it (for tools and tests).  Returns the
+//  offset where valid records end (less than the file size if the tail is
+//  torn), or -1 with errbuf set if the file is corrupt or unreadable.
+int64_t
+    dtx_log_read (const char *path, dtx_log_replay_fn *fn, void *arg,
+                  char *errbuf, size_t errlen);
+
 //  Buffer records for the next sync.  Return 0, or -1 if a field is too big.
 int
     dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch);

@@ -31,6 +31,52 @@ s_run (const char *format, ...)
     }
 }
 
+//  Processes may be started from a test case (a forked child): their pids
+//  go to files, so that the parent's harness_stop finds them all
+static void
+s_write_pid (const char *role, pid_t pid)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.pid", harness.dir, role);
+    FILE *file = fopen (path, "w");
+    if (file) {
+        fprintf (file, "%d\n", (int) pid);
+        fclose (file);
+    }
+}
+
+static pid_t
+s_read_pid (const char *role)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.pid", harness.dir, role);
+    FILE *file = fopen (path, "r");
+    int pid = 0;
+    if (file) {
+        if (fscanf (file, "%d", &pid) != 1)
+            pid = 0;
+        fclose (file);
+    }
+    return (pid_t) pid;
+}
+
+//  Gone, or a zombie waiting for another process to reap it
+static bool
+s_gone (pid_t pid)
+{
+    if (kill (pid, 0) != 0)
+        return true;
+    char path [64], state = '?';
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return true;
+    if (fscanf (file, "%*d %*s %c", &state) != 1)
+        state = '?';
+    fclose (file);
+    return state == 'Z' || state == 'X';
+}
+
 static pid_t
 s_spawn (const char *logfile, char *const argv [])
 {
@@ -52,17 +98,24 @@ s_kill_wait (pid_t *pid, int signal)
 {
     if (*pid <= 0)
         return;
-    kill (*pid, signal);
-    //  A process that ignores SIGTERM for 10 s gets SIGKILL
+    if (kill (*pid, signal) != 0) {
+        *pid = 0;       //  gone already
+        return;
+    }
+    //  A process that ignores SIGTERM for 10 s gets SIGKILL.  It may be
+    //  another process's child (started in a test case): then waitpid
+    //  fails and kill (pid, 0) tells when it is gone.
     for (int i = 0; i < 1000; i++) {
-        if (waitpid (*pid, NULL, WNOHANG) == *pid) {
+        pid_t reaped = waitpid (*pid, NULL, WNOHANG);
+        if (reaped == *pid || (reaped == -1 && errno == ECHILD && s_gone (*pid))) {
             *pid = 0;
             return;
         }
         usleep (10000);
     }
     kill (*pid, SIGKILL);
-    waitpid (*pid, NULL, 0);
+    if (waitpid (*pid, NULL, 0) == -1)
+        usleep (100000);
     *pid = 0;
 }
 
@@ -77,6 +130,7 @@ harness_start_coordinator (void)
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote, NULL };
     harness.coordinator = s_spawn (logfile, argv);
+    s_write_pid ("coordinator", harness.coordinator);
 }
 
 void
@@ -97,6 +151,7 @@ harness_start_participant (int index)
                             "--coordinator", harness.participant_endpoint,
                             "--pool-min", "2", NULL };
     harness.participant [index] = s_spawn (logfile, argv);
+    s_write_pid (harness.db_name [index], harness.participant [index]);
 }
 
 void
@@ -169,8 +224,11 @@ harness_stop (void)
     if (!s_started || getpid () != s_owner)
         return;
     s_started = false;
-    for (int i = 0; i < harness.ndbs; i++)
+    for (int i = 0; i < harness.ndbs; i++) {
+        harness.participant [i] = s_read_pid (harness.db_name [i]);
         s_kill_wait (&harness.participant [i], SIGTERM);
+    }
+    harness.coordinator = s_read_pid ("coordinator");
     s_kill_wait (&harness.coordinator, SIGTERM);
     char command [1024];
     for (int i = 0; i < harness.ndbs; i++) {
