@@ -4,7 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
-if ! make -j2 check; then
-    for log in tests/*.log; do echo "== $log"; tail -n 60 "$log"; done
-    exit 1
+status=0
+make -j2 check || status=$?
+# Check's own summaries, then one closing line over all suites
+checks=0 failures=0 errors=0
+for log in tests/test_*.log; do
+    [ -f "$log" ] || continue
+    line=$(grep -h "Checks:" "$log" | tail -n 1 || true)
+    [ -n "$line" ] || { echo "$log: no Check summary"; status=1; continue; }
+    echo "$(basename "$log" .log): $line"
+    n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+    e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    checks=$((checks + n)) failures=$((failures + f)) errors=$((errors + e))
+done
+if [ $status -ne 0 ]; then
+    for log in tests/test_*.log; do echo "== $log"; tail -n 60 "$log"; done
 fi
+echo "tests: $((checks - failures - errors)) passed, $((failures + errors)) failed"
+exit $status
