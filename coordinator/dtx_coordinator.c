@@ -33,6 +33,7 @@
 #include "dtx_log.h"
 #include "dtx_proto.h"
 #include "dtx_util.h"
+#include "dtx_fault.h"
 #include <inttypes.h>
 
 #define BRANCHES_MAX 64
@@ -95,6 +96,7 @@ typedef struct {
     char gid [DTX_GID_MAX + 1];
     txn_state_t state;
     bool commit_decided;            //  COMMITTING means commit; ABORTING abort
+    bool logged;                    //  a COMMIT record for it is in the log
     bool one_phase;
     bool abort_only;
     int64_t started;
@@ -136,6 +138,7 @@ struct _dtx_coordinator_t {
     zhashx_t *txns;                 //  gid -> txn_t, live transactions
     zhashx_t *outcomes;             //  gid -> outcome_t, finished
     zlistx_t *outcome_order;        //  gids in insertion order, for eviction
+    bool outcomes_evicted;          //  some outcome was forgotten
     zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
     int64_t end_pending_since;      //  END records buffered since (0 = none)
     int64_t next_tick;
@@ -223,6 +226,7 @@ s_remember_outcome (dtx_coordinator_t *self, txn_t *txn, uint8_t outcome_value)
     while (zlistx_size (self->outcome_order) > (size_t) self->config.outcomes_max) {
         char *oldest = (char *) zlistx_detach (self->outcome_order, NULL);
         zhashx_delete (self->outcomes, oldest);
+        self->outcomes_evicted = true;
         free (oldest);
     }
 }
@@ -345,7 +349,8 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
 {
     s_txn_reply_outcome (self, txn);
     bool committed = txn->state == TXN_COMMITTING;
-    if (committed && !txn->one_phase) {
+    if (committed && txn->logged) {
+        dtx_fault ("coord-before-end");
         //  END needs no fsync of its own: losing it only means recovery
         //  sends COMMIT PREPARED again, which is idempotent
         if (dtx_log_append_end (self->log, txn->gid))
@@ -398,10 +403,13 @@ s_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
     txn->state = TXN_COMMITTING;
     txn->commit_decided = true;
     txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+    size_t sent = 0;
     for (size_t i = 0; i < txn->nbranches; i++) {
         branch_t *branch = &txn->branches [i];
         if (branch->state != BRANCH_PREPARED)
             continue;
+        if (sent++ == 1)
+            dtx_fault ("coord-after-some-commit-prepared");
         branch->state = BRANCH_FINISHING;
         s_branch_send (self, txn, branch, DTX_PROTO_COMMIT_PREPARED, 0);
     }
@@ -429,6 +437,7 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
         return;
     }
     txn->state = TXN_LOGGING;
+    txn->logged = true;
     zlistx_add_end (self->logging, txn);
 }
 
@@ -623,6 +632,7 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
             txn->branches [i].state = BRANCH_PREPARING;
             s_branch_send (self, txn, &txn->branches [i], DTX_PROTO_PREPARE, 0);
         }
+        dtx_fault ("coord-after-prepare-sent");
     }
 }
 
@@ -643,7 +653,8 @@ s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
 }
 
 static void
-s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock)
+s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock,
+                        bool from_participant)
 {
     const char *gid = dtx_proto_gid (msg);
     zframe_t *client = dtx_proto_routing_id (msg);
@@ -654,6 +665,12 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock
         return;
     }
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn && from_participant) {
+        //  A live transaction is ours to drive: the participant must not
+        //  act on it (that would race our own phase 2 or rollback)
+        s_client_outcome (self, sock, client, seq, gid, DTX_IN_PROGRESS, 0, "", "", "");
+        return;
+    }
     if (txn) {
         //  LOGGING is not yet durable: still in progress
         int outcome = txn->state == TXN_COMMITTING? DTX_COMMITTED
@@ -668,8 +685,7 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock
                           outcome->err_database, outcome->err_sqlstate, outcome->err_text);
         return;
     }
-    //  Not live, not remembered.  Ours and issued: presumed abort holds
-    //  only if the outcome could not have been evicted from memory.
+    //  Not live, not remembered.
     char coordinator [DTX_NAME_MAX + 1];
     uint64_t epoch, counter;
     if (dtx_gid_parse (gid, coordinator, &epoch, &counter) || strcmp (coordinator, self->id)) {
@@ -677,20 +693,22 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock
                         "not a global id of this coordinator");
         return;
     }
-    bool evictable = epoch < self->epoch
-                  || self->counter > (uint64_t) self->config.outcomes_max;
     if (epoch > self->epoch || (epoch == self->epoch && counter > self->counter))
         s_client_error (self, sock, client, seq, gid, DTX_ERR_NO_TXN, "", "",
                         "this global id was never issued");
     else
-    if (evictable && epoch == self->epoch)
-        s_client_outcome (self, sock, client, seq, gid, DTX_UNKNOWN, DTX_ERR_NO_TXN, "", "",
-                          "outcome no longer retained");
-    else
-        //  Every COMMIT record ever written is replayed into outcomes at
-        //  start, and this epoch's are all remembered: not there = aborted
+    if (from_participant || !self->outcomes_evicted)
+        //  Presumed abort.  For a participant's in-doubt gid this is always
+        //  sound: a COMMIT decision stays live here (and in the log) until
+        //  every participant has acknowledged phase 2, so a gid still
+        //  prepared somewhere and not live was never committed.  For a
+        //  client it is sound while no outcome was ever evicted: every
+        //  COMMIT record in the log is replayed into outcomes at start.
         s_client_outcome (self, sock, client, seq, gid, DTX_ABORTED, DTX_ERR_NO_TXN, "", "",
                           "no commit decision recorded (presumed abort)");
+    else
+        s_client_outcome (self, sock, client, seq, gid, DTX_UNKNOWN, DTX_ERR_NO_TXN, "", "",
+                          "outcome no longer retained");
 }
 
 static void
@@ -710,7 +728,7 @@ s_handle_client (dtx_coordinator_t *self)
         case DTX_PROTO_EXECUTE:       s_handle_execute (self, msg); break;
         case DTX_PROTO_COMMIT:        s_handle_commit (self, msg); break;
         case DTX_PROTO_ROLLBACK:      s_handle_rollback (self, msg); break;
-        case DTX_PROTO_OUTCOME_QUERY: s_handle_outcome_query (self, msg, self->clients); break;
+        case DTX_PROTO_OUTCOME_QUERY: s_handle_outcome_query (self, msg, self->clients, false); break;
         default:
             zsys_warning ("client: unexpected %s message, dropped", dtx_proto_command (msg));
             s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
@@ -898,7 +916,7 @@ s_handle_participant (dtx_coordinator_t *self)
     participant->last_seen = dtx_clock_ms ();
     if (id == DTX_PROTO_OUTCOME_QUERY) {
         //  In-doubt resolution by a participant: same answer as a client's
-        s_handle_outcome_query (self, msg, self->participants_sock);
+        s_handle_outcome_query (self, msg, self->participants_sock, true);
         dtx_proto_destroy (&msg);
         return;
     }
@@ -1036,6 +1054,8 @@ s_group_commit (dtx_coordinator_t *self)
             return;
     }
     self->end_pending_since = 0;
+    if (zlistx_size (self->logging))
+        dtx_fault ("coord-before-commit-durable");
     if (dtx_log_sync (self->log)) {
         //  Never acknowledge an undurable decision, never retry an fsync
         zsys_error ("FATAL: decision log %s: write/fdatasync failed: %s; stopping so that"
@@ -1043,6 +1063,8 @@ s_group_commit (dtx_coordinator_t *self)
                     dtx_log_path (self->log), strerror (errno));
         _exit (3);
     }
+    if (zlistx_size (self->logging))
+        dtx_fault ("coord-after-commit-durable");
     txn_t *txn = (txn_t *) zlistx_first (self->logging);
     while (txn) {
         s_txn_commit_phase2 (self, txn);
@@ -1071,8 +1093,13 @@ s_replay (void *arg, const dtx_log_record_t *record)
         zhashx_update (self->replay_commits, record->gid, names);
     }
     else
-    if (record->type == DTX_LOG_END)
+    if (record->type == DTX_LOG_END) {
+        //  Finished: only its outcome is kept, for OUTCOME_QUERY
         zhashx_delete (self->replay_commits, record->gid);
+        txn_t done = { .err_code = 0 };
+        snprintf (done.gid, sizeof done.gid, "%s", record->gid);
+        s_remember_outcome (self, &done, DTX_COMMITTED);
+    }
 }
 
 static void
@@ -1097,6 +1124,7 @@ s_recover_commits (dtx_coordinator_t *self)
         snprintf (txn->gid, sizeof txn->gid, "%s", gid);
         txn->state = TXN_COMMITTING;
         txn->commit_decided = true;
+        txn->logged = true;
         txn->busy_branch = -1;
         txn->started = dtx_clock_ms ();
         const char *name = (const char *) zlistx_first (names);

@@ -30,6 +30,7 @@
 #include "dtx_participant.h"
 #include "dtx_proto.h"
 #include "dtx_util.h"
+#include "dtx_fault.h"
 #include <libpq-fe.h>
 #include <inttypes.h>
 
@@ -40,15 +41,28 @@ typedef enum {
     OP_PREPARE,             //  stage 0: did it write?  stage 1: PREPARE or COMMIT
     OP_COMMIT,              //  one-phase commit
     OP_ROLLBACK,            //  roll back, live or prepared
-    OP_COMMIT_PREPARED      //  phase 2 commit
+    OP_COMMIT_PREPARED,     //  phase 2 commit
+    OP_RECOVER_SCAN         //  list this database's dtx prepared transactions
 } op_kind_t;
 
 typedef struct {
     op_kind_t kind;
     int stage;
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
+    bool resolving;         //  internal phase 2 of an in-doubt transaction
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
 } op_t;
+
+//  A prepared transaction found in the database and not being handled
+//  by a live session: its fate is asked of the coordinator, never guessed
+typedef struct {
+    char gid [DTX_GID_MAX + 1];
+    int64_t found;          //  when first seen
+    int64_t asked;          //  when last asked
+    int queries;            //  how often asked
+    int attempts;           //  resolution attempts that failed
+    char last_answer [256];
+} in_doubt_t;
 
 typedef struct {
     char gid [DTX_GID_MAX + 1];
@@ -80,6 +94,10 @@ struct _dtx_participant_t {
     int64_t last_register_ok;
     bool terminated;
     uint32_t seq;
+    zhashx_t *in_doubt;             //  gid -> in_doubt_t
+    bool scan_wanted;               //  list prepared transactions soon
+    bool db_down;                   //  a connection failed since the last success
+    int64_t next_scan;
 };
 
 static void s_session_advance (dtx_participant_t *self, session_t *session);
@@ -92,6 +110,7 @@ s_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
 {
     PGconn *conn = PQconnectdb (self->conninfo);
     if (PQstatus (conn) != CONNECTION_OK) {
+        self->db_down = true;
         snprintf (errbuf, errlen, "%s", PQerrorMessage (conn));
         size_t len = strlen (errbuf);
         if (len && errbuf [len - 1] == '\n')
@@ -101,6 +120,13 @@ s_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
     }
     PQsetnonblocking (conn, 1);
     self->connections++;
+    if (self->db_down) {
+        //  Back after a failure: PostgreSQL may have restarted with
+        //  prepared transactions that nobody is driving now
+        zsys_info ("%s: database reachable again; checking for in-doubt transactions", self->name);
+        self->db_down = false;
+        self->scan_wanted = true;
+    }
     return conn;
 }
 
@@ -253,6 +279,8 @@ static void
 s_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
                const char *sqlstate, const char *text)
 {
+    if (op && !op->request)
+        return;         //  internal: nobody waits for an answer
     dtx_proto_t *reply = s_reply_new (id, op, gid);
     dtx_proto_set_status (reply, (uint8_t) status);
     dtx_proto_set_sqlstate (reply, sqlstate);
@@ -287,6 +315,125 @@ s_reply_result (dtx_participant_t *self, op_t *op, const char *gid, PGresult *re
 }
 
 //  --------------------------------------------------------------------------
+//  In-doubt resolution
+//
+//  Prepared transactions found in the database with no live session here
+//  are asked of the coordinator (OUTCOME_QUERY).  Only a definite answer
+//  acts: committed -> COMMIT PREPARED, aborted -> ROLLBACK PREPARED.  "In
+//  progress" means the coordinator is driving it; no answer means wait
+//  and ask again.  Never decided here.
+
+static void
+s_in_doubt_ask (dtx_participant_t *self, in_doubt_t *entry)
+{
+    entry->asked = dtx_clock_ms ();
+    entry->queries++;
+    dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+    dtx_proto_set_seq (query, ++self->seq);
+    dtx_proto_set_gid (query, entry->gid);
+    s_reply (self, &query);
+}
+
+//  The scan's result: gids prepared in this database
+static void
+s_in_doubt_found (dtx_participant_t *self, PGresult *result)
+{
+    int found = 0;
+    for (int row = 0; row < PQntuples (result); row++) {
+        const char *gid = PQgetvalue (result, row, 0);
+        char err [256];
+        if (dtx_gid_validate (gid, err, sizeof err)
+        ||  zhashx_lookup (self->sessions, gid)         //  live here: not in doubt
+        ||  zhashx_lookup (self->in_doubt, gid))
+            continue;
+        in_doubt_t *entry = (in_doubt_t *) calloc (1, sizeof (in_doubt_t));
+        assert (entry);
+        snprintf (entry->gid, sizeof entry->gid, "%s", gid);
+        entry->found = dtx_clock_ms ();
+        zhashx_insert (self->in_doubt, gid, entry);
+        s_in_doubt_ask (self, entry);
+        found++;
+    }
+    if (found)
+        zsys_info ("%s: recovery: %d prepared transaction(s) in doubt, %zu in all; asking"
+                   " the coordinator", self->name, found, zhashx_size (self->in_doubt));
+}
+
+//  A phase-2 command for gid finished (from the coordinator or ours)
+static void
+s_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done, const char *text)
+{
+    in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
+    if (!entry)
+        return;
+    if (done) {
+        zsys_info ("%s: recovery: %s %s; %zu still in doubt", self->name, gid,
+                   op->kind == OP_COMMIT_PREPARED? "committed": "rolled back",
+                   zhashx_size (self->in_doubt) - 1);
+        zhashx_delete (self->in_doubt, gid);
+    }
+    else {
+        entry->attempts++;
+        snprintf (entry->last_answer, sizeof entry->last_answer, "%s", text);
+    }
+}
+
+//  The coordinator's answer about an in-doubt gid
+static void
+s_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg)
+{
+    const char *gid = dtx_proto_gid (msg);
+    in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
+    if (!entry)
+        return;
+    int outcome = dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_proto_status (msg): DTX_UNKNOWN;
+    snprintf (entry->last_answer, sizeof entry->last_answer, "%s %s",
+              dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_outcome_name ((dtx_outcome_t) outcome)
+                                                      : "error:", dtx_proto_text (msg));
+    if (outcome != DTX_COMMITTED && outcome != DTX_ABORTED) {
+        if (dtx_proto_id (msg) == DTX_PROTO_ERROR)
+            zsys_warning ("%s: recovery: coordinator cannot resolve %s: %s; it stays prepared"
+                          " (see docs/recovery.md)", self->name, gid, dtx_proto_text (msg));
+        return;         //  asked again later
+    }
+    if (zhashx_lookup (self->sessions, gid))
+        return;         //  something is already working on it
+    session_t *session = s_session_new (self, gid);
+    s_enqueue (session, outcome == DTX_COMMITTED? OP_COMMIT_PREPARED: OP_ROLLBACK, NULL);
+    op_t *op = (op_t *) zlistx_last (session->ops);
+    op->resolving = true;
+    session->prepared = true;
+    s_session_advance (self, session);
+}
+
+static void
+s_in_doubt_tick (dtx_participant_t *self, int64_t now)
+{
+    if (self->scan_wanted || now >= self->next_scan) {
+        self->scan_wanted = false;
+        //  Rescan often while something is in doubt, rarely otherwise
+        self->next_scan = now + (zhashx_size (self->in_doubt)? 10000: 60000);
+        if (!zhashx_lookup (self->sessions, "")) {
+            session_t *scan = s_session_new (self, "");
+            s_enqueue (scan, OP_RECOVER_SCAN, NULL);
+            s_session_advance (self, scan);
+        }
+    }
+    in_doubt_t *entry = (in_doubt_t *) zhashx_first (self->in_doubt);
+    while (entry) {
+        if (now - entry->asked >= 5000 && !zhashx_lookup (self->sessions, entry->gid)) {
+            if (entry->queries % 12 == 0)
+                zsys_warning ("%s: recovery: %s in doubt for %" PRId64 " s, asked %d times,"
+                              " last answer: %s", self->name, entry->gid,
+                              (now - entry->found) / 1000, entry->queries,
+                              *entry->last_answer? entry->last_answer: "none");
+            s_in_doubt_ask (self, entry);
+        }
+        entry = (in_doubt_t *) zhashx_next (self->in_doubt);
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Running operations
 
 static int
@@ -315,6 +462,7 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
 {
     switch (op->kind) {
         case OP_BEGIN:
+        case OP_RECOVER_SCAN:
             break;
         case OP_EXECUTE:
             s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
@@ -351,18 +499,22 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
                 return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned() IS NULL");
             if (op->readonly)
                 return s_send_sql (session, "COMMIT");
+            dtx_fault ("part-before-prepare");
             return s_send_sql_gid (session, "PREPARE TRANSACTION");
         case OP_COMMIT:
             return s_send_sql (session, "COMMIT");
         case OP_ROLLBACK:
             if (session->in_txn)
                 return s_send_sql (session, "ROLLBACK");
-            if (session->prepared
+            if (session->prepared || op->resolving
             || (op->request && (dtx_proto_flags (op->request) & DTX_ROLLBACK_PREPARED)))
                 return s_send_sql_gid (session, "ROLLBACK PREPARED");
             return 1;       //  nothing was ever started here
         case OP_COMMIT_PREPARED:
             return s_send_sql_gid (session, "COMMIT PREPARED");
+        case OP_RECOVER_SCAN:
+            return s_send_sql (session, "SELECT gid FROM pg_prepared_xacts"
+                                        " WHERE gid LIKE 'dtx:%' AND database = current_database()");
     }
     return -1;
 }
@@ -413,7 +565,9 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             //  without an error: check the tag, not just the status
             if (ok && !op->readonly && streq (tag, "PREPARE TRANSACTION")) {
                 session->prepared = true;
+                dtx_fault ("part-after-prepare-before-vote");
                 s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_YES, "", "");
+                dtx_fault ("part-after-vote");
             }
             else
             if (ok && op->readonly && streq (tag, "COMMIT"))
@@ -432,11 +586,14 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             return true;
         case OP_ROLLBACK:
         case OP_COMMIT_PREPARED:
+            if (op->kind == OP_COMMIT_PREPARED && ok)
+                dtx_fault ("part-after-commit-prepared-before-ack");
             if (op->kind == OP_ROLLBACK && session->in_txn) {
                 session->in_txn = false;
                 if (!ok && PQstatus (session->conn) != CONNECTION_OK)
                     ok = true;      //  connection gone: PostgreSQL rolled it back
             }
+            s_in_doubt_settle (self, session->gid, op, ok || streq (sqlstate, "42704"), text);
             if (ok) {
                 session->prepared = false;
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
@@ -450,6 +607,12 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_NOT_FOUND, sqlstate, text);
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
+            return true;
+        case OP_RECOVER_SCAN:
+            if (ok)
+                s_in_doubt_found (self, result);
+            else
+                zsys_warning ("%s: cannot list prepared transactions: %s", self->name, text);
             return true;
     }
     return true;
@@ -579,7 +742,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
         zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
-        op_t op = { OP_EXECUTE, 0, false, msg };
+        op_t op = { .kind = OP_EXECUTE, .request = msg };
         op.kind = id == DTX_PROTO_PREPARE? OP_PREPARE: id == DTX_PROTO_EXECUTE? OP_EXECUTE: OP_ROLLBACK;
         session_t dummy = { .gid = "" };
         s_op_fail (self, &dummy, &op, "", err);
@@ -591,7 +754,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         case DTX_PROTO_EXECUTE:
             if (dtx_proto_flags (msg) & 1) {
                 if (session) {
-                    s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid, DTX_PROTO_ERROR,
+                    s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid, DTX_PROTO_ERROR,
                                    DTX_ERR_STATE, "", "transaction already has a session here");
                     break;
                 }
@@ -600,7 +763,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
             }
             else
             if (!session || !session->in_txn) {
-                s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid, DTX_PROTO_ERROR,
+                s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid, DTX_PROTO_ERROR,
                                DTX_ERR_PARTICIPANT, "08006",
                                "participant has no live session for this transaction (restarted?)");
                 break;
@@ -610,7 +773,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         case DTX_PROTO_PREPARE:
         case DTX_PROTO_COMMIT:
             if (!session || !session->in_txn) {
-                s_reply_error (self, &(op_t) { OP_EXECUTE, 0, false, msg }, gid,
+                s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid,
                                id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
                                id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
                                "participant has no live session for this transaction");
@@ -679,12 +842,20 @@ s_handle_coordinator (dtx_participant_t *self)
                     session = (session_t *) zlistx_next (orphans);
                 }
                 zlistx_destroy (&orphans);
+                //  and transactions it prepared may be in doubt now
+                self->scan_wanted = true;
             }
             else
                 zsys_info ("%s: registered with coordinator %s", self->name, instance);
             snprintf (self->instance, sizeof self->instance, "%s", instance);
         }
         self->last_register_ok = dtx_clock_ms ();
+        dtx_proto_destroy (&msg);
+    }
+    else
+    if (id == DTX_PROTO_OUTCOME
+    || (id == DTX_PROTO_ERROR && zhashx_lookup (self->in_doubt, dtx_proto_gid (msg)))) {
+        s_in_doubt_answer (self, msg);
         dtx_proto_destroy (&msg);
     }
     else
@@ -767,6 +938,9 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     snprintf (self->name, sizeof self->name, "%s", config->name);
     self->conninfo = strdup (config->conninfo);
     self->sessions = zhashx_new ();
+    self->in_doubt = zhashx_new ();
+    zhashx_set_destructor (self->in_doubt, (czmq_destructor *) zstr_free);
+    self->scan_wanted = true;       //  at start: anything left from before?
     self->idle = zlistx_new ();
     self->waiting = zlistx_new ();
 
@@ -839,6 +1013,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
         PQfinish (conn);
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->waiting);
+    zhashx_destroy (&self->in_doubt);
     zsock_destroy (&self->coordinator);
     free (self->conninfo);
     free (self);
@@ -870,8 +1045,12 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         }
         if (now >= next_reap) {
             s_reap_idle (self, now);
+            s_in_doubt_tick (self, now);
             next_reap = now + 1000;
         }
+        else
+        if (self->scan_wanted)
+            s_in_doubt_tick (self, now);
         //  Sessions waiting for a connection get one as they free up
         session_t *waiter = (session_t *) zlistx_first (self->waiting);
         if (waiter && zlistx_size (self->idle))

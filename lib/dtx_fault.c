@@ -1,0 +1,32 @@
+/*  dtx_fault - named fault points for crash testing (see dtx_fault.h) */
+#include "dtx_fault.h"
+#include <czmq.h>
+#include <signal.h>
+
+static int s_state = -1;            //  -1 unread, 0 inert, 1 armed
+static char s_point [128];
+static long s_remaining = 1;
+
+void
+dtx_fault (const char *point)
+{
+    if (s_state == 0)
+        return;
+    if (s_state == -1) {
+        const char *spec = getenv ("DTX_FAULT");
+        s_state = spec && *spec? 1: 0;
+        if (!s_state)
+            return;
+        snprintf (s_point, sizeof s_point, "%s", spec);
+        char *colon = strchr (s_point, ':');
+        if (colon) {
+            *colon = 0;
+            s_remaining = atol (colon + 1) > 0? atol (colon + 1): 1;
+        }
+    }
+    if (strcmp (point, s_point) || --s_remaining > 0)
+        return;
+    zsys_error ("fault point %s reached: crashing now (DTX_FAULT)", point);
+    zclock_sleep (200);
+    raise (SIGKILL);
+}

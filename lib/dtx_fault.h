@@ -1,0 +1,19 @@
+/*  =========================================================================
+    dtx_fault - named fault points for crash testing
+
+    A fault point is a call dtx_fault ("name") at a place where a crash
+    matters (see docs/recovery.md for the list).  It does nothing unless
+    the environment variable DTX_FAULT names that point, as "name" or
+    "name:N" (crash at the N-th time the point is reached).  Then the
+    process logs the point, gives ZeroMQ's I/O thread 200 ms to send what
+    it already queued, and kills itself with SIGKILL: no cleanup, no
+    flush, no atexit, as in a power cut of this one process.
+    =========================================================================
+*/
+#ifndef DTX_FAULT_H_INCLUDED
+#define DTX_FAULT_H_INCLUDED
+
+void
+    dtx_fault (const char *point);
+
+#endif
