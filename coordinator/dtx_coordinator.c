@@ -151,6 +151,8 @@ struct _dtx_coordinator_t {
     uint64_t aborted;
 };
 
+static void s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const char *why);
+
 //  --------------------------------------------------------------------------
 //  Small helpers
 
@@ -547,7 +549,11 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
                       name, participant? "is connected": "has registered");
     }
     if (!participant || !participant->connected) {
-        //  Nothing reached a database: the transaction stays usable
+        //  Like any failed statement, this dooms the transaction: an
+        //  application that carried on regardless would otherwise commit
+        //  the other databases' part alone
+        txn->abort_only = true;
+        s_set_error (txn, DTX_ERR_UNKNOWN_DB, name, "", err);
         s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_UNKNOWN_DB, name, "", err);
         return;
     }
@@ -580,8 +586,14 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
     if (dtx_proto_send (msg, self->participants_sock)) {
         txn->abort_only = true;
         s_set_error (txn, DTX_ERR_PARTICIPANT, name, "", "cannot reach participant");
-        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_PARTICIPANT, name, "",
-                        "cannot reach participant");
+        //  Gone (ZeroMQ knows no such peer): until it registers again
+        participant->connected = false;
+        branch->awaiting = false;
+        txn->client_request = 0;
+        s_participant_lost (self, participant, "unreachable");
+        //  (msg's routing id is the participant's now: answer txn->client)
+        s_client_error (self, self->clients, txn->client, seq, txn->gid, DTX_ERR_PARTICIPANT,
+                        name, "", "cannot reach participant");
         txn->client_request = 0;
         txn->busy_branch = -1;
         branch->awaiting = false;
@@ -642,7 +654,10 @@ s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
     txn_t *txn = s_client_txn (self, msg);
     if (!txn)
         return;
-    if (txn->state != TXN_ACTIVE || txn->client_request) {
+    //  A running statement does not block a rollback (the client may have
+    //  given up waiting for it): its late result is dropped as stale
+    if (txn->state != TXN_ACTIVE
+    || (txn->client_request && txn->client_request != DTX_PROTO_EXECUTE)) {
         s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), txn->gid,
                         DTX_ERR_STATE, "", "", "commit or rollback already in progress");
         return;
@@ -741,6 +756,49 @@ s_handle_client (dtx_coordinator_t *self)
 //  --------------------------------------------------------------------------
 //  Participant messages
 
+//  A participant's connection is gone (silence, send failure, or it came
+//  back as a new peer): requests in flight on it are lost.  A statement
+//  fails (the transaction is then abort-only), an awaited vote counts as
+//  NO.  Phase-2 requests are simply resent later (idempotent).
+static void
+s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const char *why)
+{
+    zlistx_t *affected = zlistx_new ();
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        branch_t *branch = s_txn_branch (txn, participant);
+        if (branch && branch->awaiting
+        &&  (branch->request == DTX_PROTO_EXECUTE || branch->request == DTX_PROTO_PREPARE))
+            zlistx_add_end (affected, txn);
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    txn = (txn_t *) zlistx_first (affected);
+    while (txn) {
+        branch_t *branch = s_txn_branch (txn, participant);
+        branch->awaiting = false;
+        char text [256];
+        snprintf (text, sizeof text, "participant %s lost (%s)", participant->name, why);
+        if (branch->request == DTX_PROTO_EXECUTE && txn->state == TXN_ACTIVE) {
+            txn->abort_only = true;
+            txn->busy_branch = -1;
+            s_set_error (txn, DTX_ERR_PARTICIPANT, participant->name, "08006", text);
+            if (txn->client_request == DTX_PROTO_EXECUTE) {
+                s_client_error (self, self->clients, txn->client, txn->client_seq, txn->gid,
+                                DTX_ERR_PARTICIPANT, participant->name, "08006", text);
+                txn->client_request = 0;
+            }
+        }
+        else
+        if (branch->request == DTX_PROTO_PREPARE && txn->state == TXN_PREPARING) {
+            //  It may have prepared before it went: ROLLBACK PREPARED
+            //  reaches it when it is back (s_txn_abort marks the branch)
+            s_txn_abort (self, txn, DTX_ERR_PARTICIPANT, participant->name, "08006", text);
+        }
+        txn = (txn_t *) zlistx_next (affected);
+    }
+    zlistx_destroy (&affected);
+}
+
 static void
 s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
@@ -763,6 +821,8 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
     if (changed) {
         zsys_info ("participant %s %s", name,
                    participant->routing_id? "reconnected": "registered");
+        if (participant->routing_id && participant->connected)
+            s_participant_lost (self, participant, "it reconnected as a new peer");
         zframe_destroy (&participant->routing_id);
         participant->routing_id = zframe_dup (dtx_proto_routing_id (msg));
         participant->connected = true;
@@ -865,6 +925,7 @@ s_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_
             return;
         }
         //  Phase 2 must succeed eventually: retry with backoff, forever
+        branch->awaiting = true;        //  awaits the retry's answer
         branch->retries++;
         snprintf (branch->last_error, sizeof branch->last_error, "%s %s",
                   dtx_proto_sqlstate (msg), dtx_proto_text (msg));
@@ -971,6 +1032,7 @@ s_tick (dtx_coordinator_t *self, int64_t now)
             zsys_warning ("participant %s: silent for %d ms, marked disconnected",
                           participant->name, self->config.participant_timeout_ms);
             participant->connected = false;
+            s_participant_lost (self, participant, "silent");
         }
         participant = (participant_t *) zhashx_next (self->participants);
     }

@@ -238,11 +238,9 @@ dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
     dtx_errcode_t code = dtx_proto_id (reply) == DTX_PROTO_ERROR
                        ? (dtx_errcode_t) dtx_proto_status (reply): DTX_ERR_BAD_REQUEST;
     dtx_result_t *result = s_result_error (code, dtx_proto_sqlstate (reply), dtx_proto_text (reply));
-    //  Errors that reached a database doom the transaction (the
-    //  coordinator agrees); a wrong database name or a busy transaction
-    //  does not
-    if (code == DTX_ERR_SQL || code == DTX_ERR_ABORT_ONLY || code == DTX_ERR_PARTICIPANT
-    ||  code == DTX_ERR_TIMEOUT)
+    //  Every failed statement dooms the transaction (the coordinator
+    //  agrees), except a refusal to run it at all: busy, wrong state
+    if (code != DTX_ERR_BUSY && code != DTX_ERR_STATE && code != DTX_ERR_BAD_REQUEST)
         if (!self->errcode)
             s_txn_set_error (self, code, dtx_proto_name (reply), dtx_proto_sqlstate (reply),
                              dtx_proto_text (reply));
@@ -264,6 +262,16 @@ s_txn_end (dtx_txn_t *self, int id)
         if (!self->errcode)
             s_txn_set_error (self, DTX_ERR_STATE, "", "", self->client->error);
         return self->outcome;
+    }
+    //  A statement whose reply never came may or may not have run: the
+    //  transaction cannot commit.  Roll it back and say why.
+    if (id == DTX_PROTO_COMMIT && self->errcode == DTX_ERR_COORDINATOR) {
+        char why [512], database [DTX_NAME_MAX + 1];
+        snprintf (why, sizeof why, "%s", self->message? self->message: "");
+        snprintf (database, sizeof database, "%s", self->database);
+        dtx_outcome_t outcome = s_txn_end (self, DTX_PROTO_ROLLBACK);
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", why);
+        return outcome;
     }
     dtx_proto_t *request = dtx_proto_new (id);
     dtx_proto_set_gid (request, self->gid);

@@ -671,6 +671,7 @@ s_session_advance (dtx_participant_t *self, session_t *session)
                 session->conn = NULL;
                 session->lost = true;
                 session->in_txn = false;
+                self->db_down = true;
             }
             continue;
         }
@@ -712,7 +713,8 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
             PQputCopyEnd (session->conn, "COPY is not supported through dtx");
     }
     if (broken || PQstatus (session->conn) != CONNECTION_OK) {
-        zsys_warning ("%s: %s: connection to the database lost", self->name, session->gid);
+        zsys_warning ("%s: %s: connection to the database lost", self->name,
+                      *session->gid? session->gid: "recovery scan");
         op_t *op = (op_t *) zlistx_first (session->ops);
         session->running = false;
         PQclear (session->result);
@@ -726,6 +728,7 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
         session->conn = NULL;
         session->lost = true;
         session->in_txn = false;
+        self->db_down = true;       //  rescan for in-doubt work once it is back
         s_session_advance (self, session);
     }
 }

@@ -226,14 +226,21 @@ START_TEST (test_unknown_database)
     ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_UNKNOWN_DB);
     ck_assert (strstr (dtx_result_error (result), "nosuchdb"));
     dtx_result_destroy (&result);
+    dtx_txn_destroy (&txn);
+    //  Like any failed statement it dooms the transaction: what ran
+    //  elsewhere must not commit alone
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1007);
     result = dtx_exec (txn, "bad name!", "SELECT 1", 0, NULL);
     ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_UNKNOWN_DB);
     dtx_result_destroy (&result);
-    //  Nothing reached a database: the transaction is still good
-    s_insert_item (txn, 0, 1007);
-    s_insert_item (txn, 1, 1007);
-    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
-    ck_assert_int_eq (s_count_items (0, 1007), 1);
+    result = dtx_exec (txn, "db2", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_ABORT_ONLY);
+    ck_assert (strstr (dtx_result_error (result), "bad name!"));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_UNKNOWN_DB);
+    ck_assert_int_eq (s_count_items (0, 1007), 0);
     dtx_txn_destroy (&txn);
 }
 END_TEST

@@ -78,10 +78,14 @@ s_gone (pid_t pid)
 }
 
 static pid_t
-s_spawn (const char *logfile, char *const argv [])
+s_spawn (const char *logfile, char *const argv [], const char *fault)
 {
     pid_t pid = fork ();
     if (pid == 0) {
+        if (fault)
+            setenv ("DTX_FAULT", fault, 1);
+        else
+            unsetenv ("DTX_FAULT");
         FILE *log = freopen (logfile, "a", stderr);
         (void) log;
         dup2 (2, 1);
@@ -122,6 +126,12 @@ s_kill_wait (pid_t *pid, int signal)
 void
 harness_start_coordinator (void)
 {
+    harness_start_coordinator_fault (NULL);
+}
+
+void
+harness_start_coordinator_fault (const char *fault)
+{
     char binary [512], logfile [512], vote [32];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
@@ -129,18 +139,61 @@ harness_start_coordinator (void)
     char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote, NULL };
-    harness.coordinator = s_spawn (logfile, argv);
+    harness.coordinator = s_spawn (logfile, argv, fault);
     s_write_pid ("coordinator", harness.coordinator);
 }
 
 void
 harness_kill_coordinator (int signal)
 {
+    harness.coordinator = s_read_pid ("coordinator");
     s_kill_wait (&harness.coordinator, signal);
+}
+
+pid_t
+harness_coordinator_pid (void)
+{
+    return s_read_pid ("coordinator");
+}
+
+pid_t
+harness_participant_pid (int index)
+{
+    return s_read_pid (harness.db_name [index]);
+}
+
+bool
+harness_pid_gone (pid_t pid)
+{
+    if (pid <= 0)
+        return true;
+    int status;
+    if (waitpid (pid, &status, WNOHANG) == pid)
+        return true;
+    return s_gone (pid);
+}
+
+void
+harness_pg_stop_immediate (int index)
+{
+    s_run ("PG_BINDIR=%s %s/scripts/pgcluster.sh kill %s", PG_BINDIR, TOP_SRCDIR, harness.pg_dir [index]);
+}
+
+void
+harness_pg_start (int index)
+{
+    s_run ("PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
+           harness.pg_dir [index], harness.pg_port [index]);
 }
 
 void
 harness_start_participant (int index)
+{
+    harness_start_participant_fault (index, NULL);
+}
+
+void
+harness_start_participant_fault (int index, const char *fault)
 {
     char binary [512], logfile [512], conninfo [512];
     snprintf (binary, sizeof binary, "%s/participant/dtx-participant", TOP_BUILDDIR);
@@ -150,13 +203,14 @@ harness_start_participant (int index)
     char *const argv [] = { binary, "--name", harness.db_name [index], "--conninfo", conninfo,
                             "--coordinator", harness.participant_endpoint,
                             "--pool-min", "2", NULL };
-    harness.participant [index] = s_spawn (logfile, argv);
+    harness.participant [index] = s_spawn (logfile, argv, fault);
     s_write_pid (harness.db_name [index], harness.participant [index]);
 }
 
 void
 harness_kill_participant (int index, int signal)
 {
+    harness.participant [index] = s_read_pid (harness.db_name [index]);
     s_kill_wait (&harness.participant [index], signal);
 }
 
@@ -246,34 +300,43 @@ harness_stop (void)
     }
 }
 
+static bool
+s_check_ready (int timeout_ms)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 1000);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    int ready = 0;
+    while (zclock_mono () < deadline && ready < harness.ndbs) {
+        ready = 0;
+        dtx_txn_t *txn = dtx_begin (client, 5000);
+        for (int i = 0; txn && i < harness.ndbs; i++) {
+            dtx_result_t *result = dtx_exec (txn, harness.db_name [i], "SELECT 1", 0, NULL);
+            if (dtx_result_ok (result))
+                ready++;
+            dtx_result_destroy (&result);
+        }
+        if (txn)
+            dtx_rollback (txn);
+        dtx_txn_destroy (&txn);
+        if (ready < harness.ndbs)
+            zclock_sleep (100);
+    }
+    dtx_client_destroy (&client);
+    return ready == harness.ndbs;
+}
+
 bool
 harness_wait_ready (int timeout_ms)
 {
+    //  In a test case (a forked child) ZeroMQ is ours to use; in the
+    //  parent it must not be touched, so ask from a child of its own
+    if (getpid () != s_owner)
+        return s_check_ready (timeout_ms);
     pid_t pid = fork ();
-    if (pid == 0) {
-        zsys_init ();
-        zsys_set_logstream (NULL);
-        dtx_client_t *client = dtx_client_new (harness.client_endpoint, 1000);
-        int64_t deadline = zclock_mono () + timeout_ms;
-        int ready = 0;
-        while (zclock_mono () < deadline && ready < harness.ndbs) {
-            ready = 0;
-            dtx_txn_t *txn = dtx_begin (client, 5000);
-            for (int i = 0; txn && i < harness.ndbs; i++) {
-                dtx_result_t *result = dtx_exec (txn, harness.db_name [i], "SELECT 1", 0, NULL);
-                if (dtx_result_ok (result))
-                    ready++;
-                dtx_result_destroy (&result);
-            }
-            if (txn)
-                dtx_rollback (txn);
-            dtx_txn_destroy (&txn);
-            if (ready < harness.ndbs)
-                zclock_sleep (100);
-        }
-        dtx_client_destroy (&client);
-        _exit (ready == harness.ndbs? 0: 1);
-    }
+    if (pid == 0)
+        _exit (s_check_ready (timeout_ms)? 0: 1);
     int status;
     waitpid (pid, &status, 0);
     return WIFEXITED (status) && WEXITSTATUS (status) == 0;

@@ -36,6 +36,16 @@ void harness_stop (void);
 
 //  Processes
 void harness_start_coordinator (void);
+//  ... with DTX_FAULT set to fault (a fault point, "name" or "name:N")
+void harness_start_coordinator_fault (const char *fault);
+void harness_start_participant_fault (int index, const char *fault);
+pid_t harness_coordinator_pid (void);
+pid_t harness_participant_pid (int index);
+//  True once the process has exited (reaping it if it is our child)
+bool harness_pid_gone (pid_t pid);
+//  PostgreSQL of cluster index: immediate stop (as a crash) and start
+void harness_pg_stop_immediate (int index);
+void harness_pg_start (int index);
 void harness_kill_coordinator (int signal);
 void harness_start_participant (int index);
 void harness_kill_participant (int index, int signal);

@@ -1,0 +1,328 @@
+/*  test_recovery - the crash matrix.  A transfer workload runs while a
+    process dies at a named fault point (SIGKILL, by itself: DTX_FAULT), and
+    at two points PostgreSQL is stopped with -m immediate too.  After the
+    restart every case checks:
+      - atomicity per gid: each transfer's rows are on both its databases
+        or on neither;
+      - the total balance over all databases is conserved;
+      - every transaction the client saw committed is there, every one it
+        saw aborted is not, and every unknown one has a definite outcome
+        now that matches the data;
+      - no dtx gid is left in pg_prepared_xacts within 30 s of the restart.
+    A randomized variant kills a random process at a random moment; its
+    seed is printed (DTX_CRASH_SEED reproduces it, DTX_CRASH_ROUNDS runs it
+    longer). */
+#include "testutil.h"
+#include "dtx.h"
+#include <czmq.h>
+#include <pthread.h>
+#include <signal.h>
+
+#define WORKERS 4
+#define PER_WORKER_MAX 400
+#define RECORDS_MAX (WORKERS * PER_WORKER_MAX)
+
+typedef struct {
+    char gid [DTX_GID_MAX + 1];
+    int db [2];
+    dtx_outcome_t outcome;
+} record_t;
+
+static record_t s_records [RECORDS_MAX];
+static int s_nrecords;
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile bool s_stop;
+static unsigned s_seed_base;
+static int s_per_worker = 40;       //  fault cases; the random rounds run until stopped
+
+static void
+s_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    s_nrecords = 0;
+    s_stop = false;
+}
+
+static void
+s_suite_setup (void)
+{
+    harness_start (3);
+}
+
+static void
+s_suite_teardown (void)
+{
+    harness_stop ();
+}
+
+static void *
+s_worker (void *arg)
+{
+    unsigned seed = s_seed_base + (unsigned) (uintptr_t) arg * 977;
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
+    for (int i = 0; i < s_per_worker && !s_stop; i++) {
+        int a = rand_r (&seed) % 3, b = (a + 1 + rand_r (&seed) % 2) % 3;
+        char from [16], to [16], amount [16];
+        snprintf (from, sizeof from, "%d", 1 + rand_r (&seed) % 50);
+        snprintf (to, sizeof to, "%d", 1 + rand_r (&seed) % 50);
+        snprintf (amount, sizeof amount, "%d", 1 + rand_r (&seed) % 20);
+        dtx_txn_t *txn = dtx_begin (client, 20000);
+        if (!txn) {
+            zclock_sleep (200);     //  coordinator down: nothing was started
+            continue;
+        }
+        const char *debit [] = { dtx_txn_gid (txn), from, amount };
+        const char *credit [] = { dtx_txn_gid (txn), to, amount };
+        dtx_result_t *r1 = dtx_exec (txn, harness.db_name [a],
+            "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, -$3::bigint))"
+            " UPDATE accounts SET balance = balance - $3::bigint WHERE id = $2::int", 3, debit);
+        dtx_result_t *r2 = dtx_exec (txn, harness.db_name [b],
+            "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, $3::bigint))"
+            " UPDATE accounts SET balance = balance + $3::bigint WHERE id = $2::int", 3, credit);
+        dtx_outcome_t outcome = dtx_commit (txn);
+        pthread_mutex_lock (&s_lock);
+        record_t *record = &s_records [s_nrecords++];
+        snprintf (record->gid, sizeof record->gid, "%s", dtx_txn_gid (txn));
+        record->db [0] = a;
+        record->db [1] = b;
+        record->outcome = outcome;
+        pthread_mutex_unlock (&s_lock);
+        dtx_result_destroy (&r1);
+        dtx_result_destroy (&r2);
+        dtx_txn_destroy (&txn);
+    }
+    dtx_client_destroy (&client);
+    return NULL;
+}
+
+static long long
+s_total (void)
+{
+    long long total = 0;
+    for (int i = 0; i < harness.ndbs; i++)
+        total += harness_pg_value (i, "SELECT sum(balance) FROM accounts");
+    return total;
+}
+
+static int
+s_rows (PGconn *conn, const char *gid)
+{
+    const char *params [] = { gid };
+    PGresult *result = PQexecParams (conn, "SELECT count(*) FROM transfers WHERE gid = $1",
+                                     1, NULL, params, NULL, NULL, 0);
+    int n = PQresultStatus (result) == PGRES_TUPLES_OK? atoi (PQgetvalue (result, 0, 0)): -1;
+    PQclear (result);
+    return n;
+}
+
+//  After recovery: every invariant of the crash matrix
+static void
+s_check_invariants (long long total_before, const char *label)
+{
+    ck_assert_msg (harness_wait_ready (30000), "%s: system not ready after restart", label);
+    ck_assert_msg (harness_wait_no_prepared (30000),
+                   "%s: %d dtx prepared transactions left 30 s after restart",
+                   label, harness_prepared_dtx ());
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
+    PGconn *conn [3];
+    for (int db = 0; db < 3; db++)
+        conn [db] = harness_pg (db);
+    int committed = 0, aborted = 0, unknown = 0;
+    for (int i = 0; i < s_nrecords; i++) {
+        record_t *record = &s_records [i];
+        int on_a = s_rows (conn [record->db [0]], record->gid);
+        int on_b = s_rows (conn [record->db [1]], record->gid);
+        ck_assert_msg (on_a == on_b && (on_a == 0 || on_a == 1),
+                       "%s: %s not atomic: %d row(s) on db%d, %d on db%d", label, record->gid,
+                       on_a, record->db [0] + 1, on_b, record->db [1] + 1);
+        dtx_outcome_t outcome = record->outcome;
+        if (outcome == DTX_UNKNOWN) {
+            unknown++;
+            //  Still running at the coordinator (e.g. until its timeout
+            //  aborts it): the answer must come within a bounded time
+            int64_t deadline = zclock_mono () + 30000;
+            while ((outcome = dtx_client_outcome (client, record->gid)) == DTX_IN_PROGRESS
+            &&     zclock_mono () < deadline)
+                zclock_sleep (200);
+            if (outcome == DTX_COMMITTED || outcome == DTX_ABORTED) {
+                //  Its rows may have changed meanwhile: read them again
+                on_a = s_rows (conn [record->db [0]], record->gid);
+                on_b = s_rows (conn [record->db [1]], record->gid);
+                ck_assert_msg (on_a == on_b, "%s: %s not atomic after resolution", label, record->gid);
+            }
+            ck_assert_msg (outcome == DTX_COMMITTED || outcome == DTX_ABORTED,
+                           "%s: %s still has no definite outcome after recovery (%s: %s)", label,
+                           record->gid, dtx_outcome_name (outcome), dtx_client_error (client));
+        }
+        if (outcome == DTX_COMMITTED) {
+            committed++;
+            ck_assert_msg (on_a == 1, "%s: %s was reported committed but is missing", label, record->gid);
+        }
+        else {
+            aborted++;
+            ck_assert_msg (on_a == 0, "%s: %s was reported aborted but is present", label, record->gid);
+        }
+    }
+    for (int db = 0; db < 3; db++)
+        PQfinish (conn [db]);
+    dtx_client_destroy (&client);
+    ck_assert_int_eq (s_total (), total_before);
+    printf ("%s: %d transactions, %d committed, %d aborted, %d unknown to the client until asked\n",
+            label, s_nrecords, committed, aborted, unknown);
+    fflush (stdout);
+}
+
+//  Run the workload until the target dies (or the workload ends)
+static bool
+s_run_until_dead (pid_t target, int timeout_ms)
+{
+    pthread_t threads [WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        pthread_create (&threads [i], NULL, s_worker, (void *) (uintptr_t) i);
+    bool died = false;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (harness_pid_gone (target)) {
+            died = true;
+            break;
+        }
+        zclock_sleep (20);
+    }
+    s_stop = true;
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join (threads [i], NULL);
+    return died;
+}
+
+//  --------------------------------------------------------------------------
+//  The named fault points
+
+typedef struct {
+    const char *point;
+    bool coordinator;           //  else participant db2
+    int pg_kill;                //  also stop this PostgreSQL immediately (-1 none)
+} fault_case_t;
+
+static const fault_case_t s_faults [] = {
+    { "coord-after-prepare-sent:3",             true,  -1 },
+    { "coord-before-commit-durable:3",          true,  -1 },
+    { "coord-after-commit-durable:3",           true,   0 },
+    { "coord-after-some-commit-prepared:3",     true,  -1 },
+    { "coord-before-end:3",                     true,  -1 },
+    { "part-before-prepare:3",                  false, -1 },
+    { "part-after-prepare-before-vote:3",       false, -1 },
+    { "part-after-vote:3",                      false,  1 },
+    { "part-after-commit-prepared-before-ack:3", false, -1 },
+};
+#define FAULT_CASES (int) (sizeof s_faults / sizeof s_faults [0])
+
+START_TEST (test_fault_point)
+{
+    const fault_case_t *fault = &s_faults [_i];
+    s_seed_base = 1000 + _i;
+    long long total_before = s_total ();
+    //  Restart the target armed with its fault point
+    if (fault->coordinator) {
+        harness_kill_coordinator (SIGTERM);
+        harness_start_coordinator_fault (fault->point);
+    }
+    else {
+        harness_kill_participant (1, SIGTERM);
+        harness_start_participant_fault (1, fault->point);
+    }
+    ck_assert (harness_wait_ready (20000));
+    pid_t target = fault->coordinator? harness_coordinator_pid (): harness_participant_pid (1);
+    bool died = s_run_until_dead (target, 60000);
+    ck_assert_msg (died, "%s: the fault point was never reached", fault->point);
+    if (fault->pg_kill >= 0) {
+        harness_pg_stop_immediate (fault->pg_kill);
+        harness_pg_start (fault->pg_kill);
+    }
+    if (fault->coordinator)
+        harness_start_coordinator ();
+    else
+        harness_start_participant (1);
+    s_check_invariants (total_before, fault->point);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  Random process, random moment
+
+START_TEST (test_random_crashes)
+{
+    const char *env_seed = getenv ("DTX_CRASH_SEED");
+    const char *env_rounds = getenv ("DTX_CRASH_ROUNDS");
+    unsigned seed = env_seed? (unsigned) strtoul (env_seed, NULL, 10): (unsigned) time (NULL);
+    int rounds = env_rounds? atoi (env_rounds): 3;
+    printf ("random crashes: seed %u, %d rounds (DTX_CRASH_SEED=%u reproduces)\n", seed, rounds, seed);
+    fflush (stdout);
+    s_per_worker = PER_WORKER_MAX;
+    for (int round = 0; round < rounds; round++) {
+        s_nrecords = 0;
+        s_stop = false;
+        s_seed_base = seed + round * 7;
+        long long total_before = s_total ();
+        //  0 coordinator, 1..3 participant, 4..6 PostgreSQL
+        int victim = rand_r (&seed) % 7;
+        int delay = 200 + rand_r (&seed) % 1500;
+        pthread_t threads [WORKERS];
+        for (int i = 0; i < WORKERS; i++)
+            pthread_create (&threads [i], NULL, s_worker, (void *) (uintptr_t) i);
+        zclock_sleep (delay);
+        char label [64];
+        if (victim == 0) {
+            snprintf (label, sizeof label, "round %d: coordinator killed at %d ms", round, delay);
+            harness_kill_coordinator (SIGKILL);
+            zclock_sleep (300);
+            harness_start_coordinator ();
+        }
+        else
+        if (victim <= 3) {
+            snprintf (label, sizeof label, "round %d: participant db%d killed at %d ms", round, victim, delay);
+            harness_kill_participant (victim - 1, SIGKILL);
+            zclock_sleep (300);
+            harness_start_participant (victim - 1);
+        }
+        else {
+            snprintf (label, sizeof label, "round %d: PostgreSQL db%d stopped at %d ms", round, victim - 3, delay);
+            harness_pg_stop_immediate (victim - 4);
+            zclock_sleep (300);
+            harness_pg_start (victim - 4);
+        }
+        zclock_sleep (1500);
+        s_stop = true;
+        for (int i = 0; i < WORKERS; i++)
+            pthread_join (threads [i], NULL);
+        s_check_invariants (total_before, label);
+    }
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *suite = suite_create ("recovery");
+    TCase *tc = tcase_create ("crash-matrix");
+    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_checked_fixture (tc, s_setup, NULL);
+    tcase_set_timeout (tc, 300);
+    //  DTX_FAULT_CASE=N runs only that fault case, =random only the random rounds
+    const char *only = getenv ("DTX_FAULT_CASE");
+    if (only && streq (only, "random"))
+        tcase_add_test (tc, test_random_crashes);
+    else
+    if (only)
+        tcase_add_loop_test (tc, test_fault_point, atoi (only), atoi (only) + 1);
+    else {
+        tcase_add_loop_test (tc, test_fault_point, 0, FAULT_CASES);
+        tcase_add_test (tc, test_random_crashes);
+    }
+    suite_add_tcase (suite, tc);
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? 1: 0;
+}
