@@ -13,6 +13,8 @@ s_usage (FILE *out)
 "  --log-dir DIR           directory of the decision log (must exist)\n"
 "  --txn-timeout MS        default transaction timeout (default 60000)\n"
 "  --vote-timeout MS       PREPARE to last vote (default 10000)\n"
+"  --log-compact-bytes N   rewrite the decision log when it grows past N bytes\n"
+"                          (default 67108864)\n"
 "  --verbose               log every transaction\n");
 }
 
@@ -31,12 +33,13 @@ main (int argc, char *argv [])
         { "log-dir", required_argument, 0, 'l' },
         { "txn-timeout", required_argument, 0, 't' },
         { "vote-timeout", required_argument, 0, 'v' },
+        { "log-compact-bytes", required_argument, 0, 'L' },
         { "verbose", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "i:c:p:l:t:v:Vh", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "i:c:p:l:t:v:L:Vh", options, NULL)) != -1) {
         switch (opt) {
             case 'i': config.id = optarg; break;
             case 'c': config.client_endpoint = optarg; break;
@@ -44,14 +47,16 @@ main (int argc, char *argv [])
             case 'l': config.log_dir = optarg; break;
             case 't': config.txn_timeout_ms = atoi (optarg); break;
             case 'v': config.vote_timeout_ms = atoi (optarg); break;
+            case 'L': config.log_compact_bytes = atol (optarg); break;
             case 'V': verbose = true; break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;
         }
     }
-    if (!config.log_dir || config.txn_timeout_ms <= 0 || config.vote_timeout_ms <= 0) {
+    if (!config.log_dir || config.txn_timeout_ms <= 0 || config.vote_timeout_ms <= 0
+    ||  config.log_compact_bytes < 4096) {
         fprintf (stderr, "dtx-coordinator: %s\n", config.log_dir
-                 ? "timeouts must be positive numbers of milliseconds"
+                 ? "timeouts must be positive, --log-compact-bytes at least 4096"
                  : "--log-dir is required");
         s_usage (stderr);
         return 2;

@@ -97,6 +97,7 @@ typedef struct {
     txn_state_t state;
     bool commit_decided;            //  COMMITTING means commit; ABORTING abort
     bool logged;                    //  a COMMIT record for it is in the log
+    bool recovered;                 //  replayed from the log at start
     bool one_phase;
     bool abort_only;
     int64_t started;
@@ -138,7 +139,10 @@ struct _dtx_coordinator_t {
     zhashx_t *txns;                 //  gid -> txn_t, live transactions
     zhashx_t *outcomes;             //  gid -> outcome_t, finished
     zlistx_t *outcome_order;        //  gids in insertion order, for eviction
-    bool outcomes_evicted;          //  some outcome was forgotten
+    uint64_t compact_epoch;         //  watermark of the running compaction
+    uint64_t compact_counter;
+    uint64_t forgotten_epoch;       //  outcomes of gids up to here may be
+    uint64_t forgotten_counter;     //  forgotten (evicted, compacted away)
     zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
     int64_t end_pending_since;      //  END records buffered since (0 = none)
     int64_t next_tick;
@@ -149,6 +153,7 @@ struct _dtx_coordinator_t {
     //  Counters
     uint64_t committed;
     uint64_t aborted;
+    size_t recovering;              //  replayed commits not yet finished
 };
 
 static void s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const char *why);
@@ -209,6 +214,17 @@ s_participant_require (dtx_coordinator_t *self, const char *name)
     return participant;
 }
 
+//  Outcomes of gids up to (epoch, counter) may no longer be known
+static void
+s_forget_up_to (dtx_coordinator_t *self, uint64_t epoch, uint64_t counter)
+{
+    if (epoch > self->forgotten_epoch
+    || (epoch == self->forgotten_epoch && counter > self->forgotten_counter)) {
+        self->forgotten_epoch = epoch;
+        self->forgotten_counter = counter;
+    }
+}
+
 static void
 s_remember_outcome (dtx_coordinator_t *self, txn_t *txn, uint8_t outcome_value)
 {
@@ -228,7 +244,10 @@ s_remember_outcome (dtx_coordinator_t *self, txn_t *txn, uint8_t outcome_value)
     while (zlistx_size (self->outcome_order) > (size_t) self->config.outcomes_max) {
         char *oldest = (char *) zlistx_detach (self->outcome_order, NULL);
         zhashx_delete (self->outcomes, oldest);
-        self->outcomes_evicted = true;
+        char coordinator [DTX_NAME_MAX + 1];
+        uint64_t epoch, counter;
+        if (dtx_gid_parse (oldest, coordinator, &epoch, &counter) == 0)
+            s_forget_up_to (self, epoch, counter);
         free (oldest);
     }
 }
@@ -357,6 +376,11 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
         //  sends COMMIT PREPARED again, which is idempotent
         if (dtx_log_append_end (self->log, txn->gid))
             zsys_error ("%s: cannot append END record", txn->gid);
+    }
+    if (txn->recovered) {
+        self->recovering--;
+        zsys_info ("recovery: %s committed on every participant; %zu still in doubt",
+                   txn->gid, self->recovering);
     }
     if (committed)
         self->committed++;
@@ -712,13 +736,15 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock
         s_client_error (self, sock, client, seq, gid, DTX_ERR_NO_TXN, "", "",
                         "this global id was never issued");
     else
-    if (from_participant || !self->outcomes_evicted)
+    if (from_participant || epoch > self->forgotten_epoch
+    || (epoch == self->forgotten_epoch && counter > self->forgotten_counter))
         //  Presumed abort.  For a participant's in-doubt gid this is always
         //  sound: a COMMIT decision stays live here (and in the log) until
         //  every participant has acknowledged phase 2, so a gid still
         //  prepared somewhere and not live was never committed.  For a
-        //  client it is sound while no outcome was ever evicted: every
-        //  COMMIT record in the log is replayed into outcomes at start.
+        //  client it is sound for gids after the forgotten watermark: every
+        //  COMMIT record of those is in the log, replayed at start, and
+        //  remembered since.
         s_client_outcome (self, sock, client, seq, gid, DTX_ABORTED, DTX_ERR_NO_TXN, "", "",
                           "no commit decision recorded (presumed abort)");
     else
@@ -1100,6 +1126,83 @@ s_tick (dtx_coordinator_t *self, int64_t now)
     zlistx_destroy (&due);
 }
 
+//  Compaction keeps what a restart needs:
+//  - the epoch;
+//  - a checkpoint at W, just below the oldest live gid (or the last gid
+//    issued, if none is live): every gid up to W had finished, and its
+//    outcome may be dropped (clients asking get "unknown");
+//  - COMMIT + END of every committed gid above W that finished already,
+//    so that presumed abort stays exact above W;
+//  - the COMMIT of every transaction whose phase 2 is not finished,
+//    naming the participants that still owe an acknowledgement.
+static void
+s_compact_watermark (dtx_coordinator_t *self, uint64_t *epoch_p, uint64_t *counter_p)
+{
+    uint64_t epoch = self->epoch, counter = self->counter;
+    char coordinator [DTX_NAME_MAX + 1];
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        uint64_t e, c;
+        if (dtx_gid_parse (txn->gid, coordinator, &e, &c) == 0 && c > 0
+        &&  (e < epoch || (e == epoch && c - 1 < counter))) {
+            epoch = e;
+            counter = c - 1;
+        }
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    *epoch_p = epoch;
+    *counter_p = counter;
+}
+
+static void
+s_compact_keep (void *arg, dtx_log_t *out)
+{
+    dtx_coordinator_t *self = (dtx_coordinator_t *) arg;
+    dtx_log_append_epoch (out, self->epoch);
+    dtx_log_append_checkpoint (out, self->compact_epoch, self->compact_counter);
+    char coordinator [DTX_NAME_MAX + 1];
+    outcome_t *outcome = (outcome_t *) zhashx_first (self->outcomes);
+    while (outcome) {
+        const char *gid = (const char *) zhashx_cursor (self->outcomes);
+        uint64_t e, c;
+        if (outcome->outcome == DTX_COMMITTED
+        &&  dtx_gid_parse (gid, coordinator, &e, &c) == 0
+        &&  (e > self->compact_epoch || (e == self->compact_epoch && c > self->compact_counter))) {
+            dtx_log_append_commit (out, gid, 0, NULL);
+            dtx_log_append_end (out, gid);
+        }
+        outcome = (outcome_t *) zhashx_next (self->outcomes);
+    }
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        if (txn->logged && txn->state == TXN_COMMITTING) {
+            const char *names [BRANCHES_MAX];
+            size_t count = 0;
+            for (size_t i = 0; i < txn->nbranches; i++)
+                if (txn->branches [i].state != BRANCH_DONE)
+                    names [count++] = txn->branches [i].participant->name;
+            dtx_log_append_commit (out, txn->gid, count, names);
+        }
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+}
+
+static void
+s_compact (dtx_coordinator_t *self)
+{
+    char err [512];
+    s_compact_watermark (self, &self->compact_epoch, &self->compact_counter);
+    int rc = dtx_log_compact (self->log, s_compact_keep, self, err, sizeof err);
+    if (rc == -2) {
+        zsys_error ("FATAL: decision log compaction: %s; stopping", err);
+        _exit (3);
+    }
+    if (rc == -1)
+        zsys_error ("decision log compaction failed, old log kept: %s", err);
+    else
+        s_forget_up_to (self, self->compact_epoch, self->compact_counter);
+}
+
 //  The group-commit point: one fdatasync for every COMMIT of this turn
 static void
 s_group_commit (dtx_coordinator_t *self)
@@ -1133,6 +1236,8 @@ s_group_commit (dtx_coordinator_t *self)
         txn = (txn_t *) zlistx_next (self->logging);
     }
     zlistx_purge (self->logging);
+    if (dtx_log_size (self->log) > (uint64_t) self->config.log_compact_bytes)
+        s_compact (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -1146,6 +1251,9 @@ s_replay (void *arg, const dtx_log_record_t *record)
         if (record->epoch > self->replay_epoch)
             self->replay_epoch = record->epoch;
     }
+    else
+    if (record->type == DTX_LOG_CHECKPOINT)
+        s_forget_up_to (self, record->epoch, record->counter);
     else
     if (record->type == DTX_LOG_COMMIT) {
         zlistx_t *names = zlistx_new ();
@@ -1187,6 +1295,8 @@ s_recover_commits (dtx_coordinator_t *self)
         txn->state = TXN_COMMITTING;
         txn->commit_decided = true;
         txn->logged = true;
+        txn->recovered = true;
+        self->recovering++;
         txn->busy_branch = -1;
         txn->started = dtx_clock_ms ();
         const char *name = (const char *) zlistx_first (names);
@@ -1214,6 +1324,7 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->participant_timeout_ms = 5000;
     config->phase2_retry_ms = 100;
     config->outcomes_max = 200000;
+    config->log_compact_bytes = 64 << 20;
 }
 
 dtx_coordinator_t *

@@ -23,6 +23,7 @@ typedef struct {
     int participant_timeout_ms;         //  silence before a participant is gone
     int phase2_retry_ms;                //  first phase-2 retry interval (doubles, max 30 s)
     int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY
+    long log_compact_bytes;             //  compact the decision log above this size
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).

@@ -55,6 +55,7 @@
 #define LOG_VERSION 1
 
 struct _dtx_log_t {
+    char *dir;
     char *path;
     int fd;
     uint64_t file_size;     //  bytes durable or written in the file
@@ -64,6 +65,7 @@ struct _dtx_log_t {
     size_t buffer_records;
     uint64_t syncs;
     uint64_t records_synced;
+    uint64_t compactions;
 };
 
 const char *
@@ -73,6 +75,7 @@ dtx_log_type_name (int type)
         case DTX_LOG_EPOCH:  return "EPOCH";
         case DTX_LOG_COMMIT: return "COMMIT";
         case DTX_LOG_END:    return "END";
+        case DTX_LOG_CHECKPOINT: return "CHECKPOINT";
         default:             return "?";
     }
 }
@@ -145,6 +148,12 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
             if (size != 8)
                 return -1;
             record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            return 0;
+        case DTX_LOG_CHECKPOINT:
+            if (size != 16)
+                return -1;
+            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            record->counter = (uint64_t) s_get32 (p + 8) | (uint64_t) s_get32 (p + 12) << 32;
             return 0;
         case DTX_LOG_COMMIT:
             TAKE_STRING (record->gid);
@@ -276,7 +285,13 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
     }
     dtx_log_t *self = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
     assert (self);
+    self->dir = strdup (dir);
     self->path = zsys_sprintf ("%s/%s", dir, DTX_LOG_FILENAME);
+    if (access (dir, W_OK)) {
+        snprintf (errbuf, errlen, "decision log directory %s is not writable: %s", dir, strerror (errno));
+        dtx_log_destroy (&self);
+        return NULL;
+    }
     bool existed = access (self->path, F_OK) == 0;
     self->fd = open (self->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->fd < 0) {
@@ -330,6 +345,7 @@ dtx_log_destroy (dtx_log_t **self_p)
     if (self->fd >= 0)
         close (self->fd);
     free (self->path);
+    free (self->dir);
     free (self->buffer);
     free (self);
     *self_p = NULL;
@@ -449,3 +465,69 @@ dtx_log_size (dtx_log_t *self)
 uint64_t dtx_log_syncs (dtx_log_t *self) { return self->syncs; }
 uint64_t dtx_log_records_synced (dtx_log_t *self) { return self->records_synced; }
 const char *dtx_log_path (dtx_log_t *self) { return self->path; }
+
+int
+dtx_log_append_checkpoint (dtx_log_t *self, uint64_t epoch, uint64_t counter)
+{
+    byte payload [16];
+    s_put32 (payload, (uint32_t) epoch);
+    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
+    s_put32 (payload + 8, (uint32_t) counter);
+    s_put32 (payload + 12, (uint32_t) (counter >> 32));
+    return s_append (self, DTX_LOG_CHECKPOINT, payload, 16);
+}
+
+//  Compaction, as Redis rewrites its AOF: the records still needed go to
+//  a new file, which is written and fsynced, renamed over the log, and
+//  the directory fsynced.  A crash before the rename leaves the old log
+//  (a superset: still right); after the directory fsync, the new one.
+int
+dtx_log_compact (dtx_log_t *self, dtx_log_keep_fn *keep, void *arg, char *errbuf, size_t errlen)
+{
+    if (dtx_log_sync (self)) {
+        snprintf (errbuf, errlen, "sync before compaction failed: %s", strerror (errno));
+        return -2;      //  the log itself is in doubt: fatal
+    }
+    dtx_log_t *fresh = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
+    assert (fresh);
+    fresh->path = zsys_sprintf ("%s/%s.tmp", self->dir, DTX_LOG_FILENAME);
+    fresh->fd = open (fresh->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fresh->fd < 0) {
+        snprintf (errbuf, errlen, "cannot create %s: %s", fresh->path, strerror (errno));
+        dtx_log_destroy (&fresh);
+        return -1;
+    }
+    keep (arg, fresh);
+    if (dtx_log_sync (fresh)) {
+        snprintf (errbuf, errlen, "cannot write %s: %s", fresh->path, strerror (errno));
+        unlink (fresh->path);
+        dtx_log_destroy (&fresh);
+        return -1;
+    }
+    if (rename (fresh->path, self->path)) {
+        snprintf (errbuf, errlen, "cannot rename %s to %s: %s", fresh->path, self->path, strerror (errno));
+        unlink (fresh->path);
+        dtx_log_destroy (&fresh);
+        return -1;
+    }
+    //  From here on the new file is the log: a failure to make the rename
+    //  durable could lose what is appended next, so it is fatal
+    if (s_fsync_dir (self->dir)) {
+        snprintf (errbuf, errlen, "cannot fsync directory %s after compaction: %s",
+                  self->dir, strerror (errno));
+        dtx_log_destroy (&fresh);
+        return -2;
+    }
+    uint64_t before = self->file_size;
+    close (self->fd);
+    self->fd = fresh->fd;
+    fresh->fd = -1;
+    self->file_size = fresh->file_size;
+    self->compactions++;
+    zsys_info ("decision log %s compacted: %" PRIu64 " -> %" PRIu64 " bytes",
+               self->path, before, self->file_size);
+    dtx_log_destroy (&fresh);
+    return 0;
+}
+
+uint64_t dtx_log_compactions (dtx_log_t *self) { return self->compactions; }

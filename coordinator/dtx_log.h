@@ -23,7 +23,8 @@
 typedef enum {
     DTX_LOG_EPOCH = 1,      //  a coordinator start: the epoch its gids carry
     DTX_LOG_COMMIT = 2,     //  commit decision for gid on the listed participants
-    DTX_LOG_END = 3         //  every participant acknowledged phase 2 for gid
+    DTX_LOG_END = 3,        //  every participant acknowledged phase 2 for gid
+    DTX_LOG_CHECKPOINT = 4  //  compaction dropped finished transactions before this
 } dtx_log_type_t;
 
 const char *
@@ -33,7 +34,8 @@ const char *
 typedef struct {
     int type;
     uint64_t offset;                //  where the record starts in the file
-    uint64_t epoch;                 //  EPOCH
+    uint64_t epoch;                 //  EPOCH, CHECKPOINT
+    uint64_t counter;               //  CHECKPOINT
     const char *gid;                //  COMMIT, END
     size_t nparticipants;           //  COMMIT
     const char *participants [DTX_LOG_PARTICIPANTS_MAX];
@@ -70,6 +72,25 @@ int
                            size_t nparticipants, const char *const *participants);
 int
     dtx_log_append_end (dtx_log_t *self, const char *gid);
+
+//  Compaction writes this first: outcomes of gids issued up to (epoch,
+//  counter) that finished before it are no longer in the log.
+int
+    dtx_log_append_checkpoint (dtx_log_t *self, uint64_t epoch, uint64_t counter);
+
+//  Called during compaction: append (to `out`) every record still needed.
+typedef void (dtx_log_keep_fn) (void *arg, dtx_log_t *out);
+
+//  Rewrite the log to the records `keep` appends: temp file, fsync,
+//  rename, fsync directory.  Returns 0; -1 if it failed before the rename
+//  (the old log stays in use, nothing lost); -2 if the log's durability is
+//  in doubt (caller must stop).
+int
+    dtx_log_compact (dtx_log_t *self, dtx_log_keep_fn *keep, void *arg,
+                     char *errbuf, size_t errlen);
+
+uint64_t
+    dtx_log_compactions (dtx_log_t *self);
 
 //  True if records wait to be written.
 bool

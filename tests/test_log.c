@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char s_dir [64];
 
@@ -219,6 +220,74 @@ START_TEST (test_oversized_fields_refused)
 }
 END_TEST
 
+static void
+s_keep_two (void *arg, dtx_log_t *out)
+{
+    dtx_log_append_epoch (out, 9);
+    dtx_log_append_checkpoint (out, 9, 100);
+    const char *names [] = { "db2" };
+    dtx_log_append_commit (out, "dtx:t:9:77", 1, names);
+}
+
+START_TEST (test_compaction)
+{
+    s_write_log (50);
+    off_t before = s_file_size ();
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    //  Something buffered but unsynced is synced first, then dropped
+    ck_assert_int_eq (dtx_log_append_end (log, "dtx:t:5:1"), 0);
+    ck_assert_int_eq (dtx_log_compact (log, s_keep_two, NULL, err, sizeof err), 0);
+    ck_assert_int_lt (s_file_size (), before);
+    ck_assert_uint_eq (dtx_log_size (log), (uint64_t) s_file_size ());
+    ck_assert_uint_eq (dtx_log_compactions (log), 1);
+    //  Appends go to the new file
+    ck_assert_int_eq (dtx_log_append_end (log, "dtx:t:9:77"), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    dtx_log_destroy (&log);
+    char tmp [160];
+    snprintf (tmp, sizeof tmp, "%s.tmp", s_path ());
+    ck_assert_int_ne (access (tmp, F_OK), 0);
+    tally_t tally = { 0 };
+    log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    ck_assert_ptr_nonnull (log);
+    ck_assert_int_eq (tally.records, 4);
+    ck_assert_int_eq (tally.commits, 1);
+    ck_assert_int_eq (tally.ends, 1);
+    ck_assert_str_eq (tally.last_gid, "dtx:t:9:77");
+    ck_assert_uint_eq (tally.last_epoch, 9);
+    dtx_log_destroy (&log);
+}
+END_TEST
+
+START_TEST (test_read_only_directory_refused)
+{
+    //  As root, permission bits do not bind: try as nobody, in a child
+    ck_assert_int_eq (chmod (s_dir, 0555), 0);
+    int pipefd [2];
+    ck_assert_int_eq (pipe (pipefd), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (geteuid () == 0 && (setgid (65534) || setuid (65534)))
+            _exit (2);
+        char err [512] = "";
+        dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+        ssize_t written = write (pipefd [1], err, strlen (err) + 1);
+        _exit (log == NULL && written > 0? 0: 1);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    char err [512] = "";
+    ck_assert_int_gt (read (pipefd [0], err, sizeof err - 1), 0);
+    close (pipefd [0]);
+    close (pipefd [1]);
+    chmod (s_dir, 0700);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "opened a read-only directory: %s", err);
+    ck_assert_msg (strstr (err, "not writable"), "%s", err);
+    ck_assert (strstr (err, s_dir));
+}
+END_TEST
+
 Suite *
 suite_log (void)
 {
@@ -231,6 +300,8 @@ suite_log (void)
     tcase_add_test (tc, test_zeroed_bytes_mid_log_refused);
     tcase_add_test (tc, test_missing_directory_refused);
     tcase_add_test (tc, test_oversized_fields_refused);
+    tcase_add_test (tc, test_compaction);
+    tcase_add_test (tc, test_read_only_directory_refused);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -47,6 +47,9 @@ s_setup (void)
 static void
 s_suite_setup (void)
 {
+    //  Compact the decision log every couple of hundred commits, so that
+    //  crashes hit compacted logs too
+    harness_log_compact_bytes = 16384;
     harness_start (3);
 }
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 harness_t harness;
+long harness_log_compact_bytes = 64 << 20;
 static bool s_started = false;
 static pid_t s_owner = 0;
 
@@ -132,13 +133,15 @@ harness_start_coordinator (void)
 void
 harness_start_coordinator_fault (const char *fault)
 {
-    char binary [512], logfile [512], vote [32];
+    char binary [512], logfile [512], vote [32], compact [32];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
     snprintf (vote, sizeof vote, "%d", harness.vote_timeout_ms);
+    snprintf (compact, sizeof compact, "%ld", harness_log_compact_bytes);
     char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
                             "--participants", harness.participant_endpoint,
-                            "--log-dir", harness.log_dir, "--vote-timeout", vote, NULL };
+                            "--log-dir", harness.log_dir, "--vote-timeout", vote,
+                            "--log-compact-bytes", compact, NULL };
     harness.coordinator = s_spawn (logfile, argv, fault);
     s_write_pid ("coordinator", harness.coordinator);
 }

@@ -26,6 +26,8 @@ typedef struct {
 } harness_t;
 
 extern harness_t harness;
+//  Set before harness_start: the coordinator's --log-compact-bytes
+extern long harness_log_compact_bytes;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
