@@ -66,6 +66,7 @@ struct _dtx_log_t {
     uint64_t syncs;
     uint64_t records_synced;
     uint64_t compactions;
+    uint64_t pending_size;  //  taken in batches, not yet written
 };
 
 const char *
@@ -430,15 +431,13 @@ dtx_log_pending (dtx_log_t *self)
     return self->buffer_used > 0;
 }
 
-int
-dtx_log_sync (dtx_log_t *self)
+//  Write size bytes at offset and fdatasync
+static int
+s_write_durable (int fd, const byte *data, size_t size, uint64_t offset)
 {
-    if (self->buffer_used == 0)
-        return 0;
     size_t done = 0;
-    while (done < self->buffer_used) {
-        ssize_t n = pwrite (self->fd, self->buffer + done, self->buffer_used - done,
-                            self->file_size + done);
+    while (done < size) {
+        ssize_t n = pwrite (fd, data + done, size - done, offset + done);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -446,7 +445,15 @@ dtx_log_sync (dtx_log_t *self)
         }
         done += n;
     }
-    if (fdatasync (self->fd))
+    return fdatasync (fd);
+}
+
+int
+dtx_log_sync (dtx_log_t *self)
+{
+    if (self->buffer_used == 0)
+        return 0;
+    if (s_write_durable (self->fd, self->buffer, self->buffer_used, self->file_size))
         return -1;
     self->file_size += self->buffer_used;
     self->records_synced += self->buffer_records;
@@ -454,6 +461,51 @@ dtx_log_sync (dtx_log_t *self)
     self->buffer_used = 0;
     self->buffer_records = 0;
     return 0;
+}
+
+//  Two-step sync for a log shared by threads: take the buffer (under the
+//  caller's lock), write it durably (without the lock, so that appends
+//  go on meanwhile), then account for it (under the lock again)
+struct _dtx_log_batch_t {
+    byte *data;
+    size_t size;
+    size_t records;
+    uint64_t offset;
+};
+
+dtx_log_batch_t *
+dtx_log_batch_take (dtx_log_t *self)
+{
+    dtx_log_batch_t *batch = (dtx_log_batch_t *) calloc (1, sizeof (dtx_log_batch_t));
+    assert (batch);
+    batch->data = self->buffer;
+    batch->size = self->buffer_used;
+    batch->records = self->buffer_records;
+    batch->offset = self->file_size + self->pending_size;
+    self->pending_size += batch->size;
+    self->buffer = NULL;
+    self->buffer_size = self->buffer_used = self->buffer_records = 0;
+    return batch;
+}
+
+int
+dtx_log_batch_write (dtx_log_t *self, dtx_log_batch_t *batch)
+{
+    return batch->size? s_write_durable (self->fd, batch->data, batch->size, batch->offset): 0;
+}
+
+void
+dtx_log_batch_done (dtx_log_t *self, dtx_log_batch_t **batch_p)
+{
+    dtx_log_batch_t *batch = *batch_p;
+    self->pending_size -= batch->size;
+    self->file_size += batch->size;
+    self->records_synced += batch->records;
+    if (batch->size)
+        self->syncs++;
+    free (batch->data);
+    free (batch);
+    *batch_p = NULL;
 }
 
 uint64_t

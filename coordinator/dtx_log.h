@@ -103,6 +103,18 @@ bool
 int
     dtx_log_sync (dtx_log_t *self);
 
+//  Two-step sync for a log that threads share (the coordinator's loop
+//  uses dtx_log_sync).  Take the buffered records under your lock; write
+//  them durably without it (appends may continue; one batch at a time);
+//  then mark them done under the lock.  Write returns 0 or -1 (stop).
+typedef struct _dtx_log_batch_t dtx_log_batch_t;
+dtx_log_batch_t *
+    dtx_log_batch_take (dtx_log_t *self);
+int
+    dtx_log_batch_write (dtx_log_t *self, dtx_log_batch_t *batch);
+void
+    dtx_log_batch_done (dtx_log_t *self, dtx_log_batch_t **batch_p);
+
 //  Bytes in the file (including buffered records not yet written).
 uint64_t
     dtx_log_size (dtx_log_t *self);

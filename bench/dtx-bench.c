@@ -1,0 +1,757 @@
+/*  dtx-bench - what does dtx cost?  One run, same PostgreSQL clusters,
+    side by side (docs/performance.md):
+
+      (a) direct libpq, one-phase COMMIT on each database (no atomicity)
+      (b) direct libpq 2PC: PREPARE TRANSACTION on both, COMMIT PREPARED on
+          both, no decision log (not crash-safe)
+      (c) (b) plus a decision record fdatasync'd per transaction
+      (d) dtx: libdtx -> coordinator -> participants
+      (e) dtx, one database per transaction, against (a1): direct libpq,
+          one database
+
+    Each transaction updates one row of pgbench_accounts in each of two
+    databases (one in (e)/(a1)).  Both phases of the direct 2PC client run
+    on the two databases in parallel, as the coordinator does.
+
+    --log-only measures the decision log alone: durable records per second
+    with 1..64 concurrent writers sharing group commits.
+*/
+#include "dtx.h"
+#include "dtx_log.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+#include <czmq.h>
+#include <libpq-fe.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+
+#define MODES 6
+enum { MODE_A, MODE_B, MODE_C, MODE_D, MODE_E, MODE_A1 };
+static const char *s_mode_names [MODES] = {
+    "a:libpq-1pc", "b:libpq-2pc", "c:libpq-2pc+fsync", "d:dtx", "e:dtx-1db", "a1:libpq-1db"
+};
+#define LEVELS_MAX 8
+
+typedef struct {
+    double tps;
+    double p50, p99;                //  milliseconds
+    long txns;
+    long errors;
+    double coord_us, part_us;       //  CPU microseconds per transaction
+} result_t;
+
+//  Settings
+static int s_seconds = 10;
+static int s_scale = 10;
+static int s_levels [LEVELS_MAX] = { 1, 8, 32, 128 };
+static int s_nlevels = 4;
+static char s_conninfo [2][512];
+static char s_endpoint [128];
+static bool s_own = true;           //  we started the clusters and processes
+static char s_work [256];
+static int s_base_port;
+static pid_t s_coordinator, s_participant [2];
+static int s_decision_fd = -1;
+static long s_accounts;
+
+//  Per run
+static volatile bool s_running;
+static int s_mode;
+
+typedef struct {
+    int index;
+    double *latencies;
+    long count;
+    long capacity;
+    long errors;
+} worker_t;
+
+//  --------------------------------------------------------------------------
+//  Processes and clusters
+
+static void
+s_system (const char *format, ...)
+{
+    char command [2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    if (system (command) != 0) {
+        fprintf (stderr, "dtx-bench: failed: %s\n", command);
+        exit (1);
+    }
+}
+
+static pid_t
+s_spawn (const char *logname, char *const argv [])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char path [512];
+        snprintf (path, sizeof path, "%s/%s", s_work, logname);
+        if (!freopen (path, "a", stderr))
+            _exit (127);
+        dup2 (2, 1);
+        execv (argv [0], argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_stop_all (void)
+{
+    if (!s_own || !*s_work)
+        return;
+    pid_t pids [3] = { s_participant [0], s_participant [1], s_coordinator };
+    for (int i = 0; i < 3; i++)
+        if (pids [i] > 0) {
+            kill (pids [i], SIGTERM);
+            waitpid (pids [i], NULL, 0);
+        }
+    for (int i = 0; i < 2; i++) {
+        char command [1024];
+        snprintf (command, sizeof command, "%s/scripts/pgcluster.sh stop %s/pg%d immediate",
+                  TOP_SRCDIR, s_work, i + 1);
+        if (system (command)) {}
+    }
+    if (!getenv ("DTX_BENCH_KEEP")) {
+        char command [512];
+        snprintf (command, sizeof command, "rm -rf %s", s_work);
+        if (system (command)) {}
+    }
+    *s_work = 0;
+}
+
+static void
+s_on_signal (int sig)
+{
+    s_stop_all ();
+    _exit (128 + sig);
+}
+
+static void
+s_start_all (void)
+{
+    snprintf (s_work, sizeof s_work, "/tmp/dtx-bench-XXXXXX");
+    if (!mkdtemp (s_work)) {
+        perror ("mkdtemp");
+        exit (1);
+    }
+    chmod (s_work, 0755);
+    atexit (s_stop_all);
+    signal (SIGINT, s_on_signal);
+    signal (SIGTERM, s_on_signal);
+    s_base_port = 31000 + getpid () % 1000 * 4;
+    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", s_base_port);
+    fprintf (stderr, "bench: 2 PostgreSQL clusters (fsync on), pgbench scale %d (%ld rows each) in %s\n",
+             s_scale, (long) s_scale * 100000, s_work);
+    for (int i = 0; i < 2; i++) {
+        int port = s_base_port + 2 + i;
+        //  fsync on: the costs being compared are durability costs
+        s_system ("%s/scripts/pgcluster.sh start %s/pg%d %d on", TOP_SRCDIR, s_work, i + 1, port);
+        s_system ("%s/pgbench -q -i -s %d -h 127.0.0.1 -p %d -U postgres postgres >%s/pgbench-init-%d.log 2>&1",
+                  PG_BINDIR, s_scale, port, s_work, i + 1);
+        snprintf (s_conninfo [i], sizeof s_conninfo [i],
+                  "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
+    }
+    char binary [512], clients [64], participants [64], logdir [300];
+    snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+    snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", s_base_port);
+    snprintf (participants, sizeof participants, "tcp://127.0.0.1:%d", s_base_port + 1);
+    snprintf (logdir, sizeof logdir, "%s/log", s_work);
+    mkdir (logdir, 0700);
+    char *const cargv [] = { binary, "--id", "bench", "--clients", clients,
+                             "--participants", participants, "--log-dir", logdir, NULL };
+    s_coordinator = s_spawn ("coordinator.log", cargv);
+    for (int i = 0; i < 2; i++) {
+        char pbinary [512], name [16];
+        snprintf (pbinary, sizeof pbinary, "%s/participant/dtx-participant", TOP_BUILDDIR);
+        snprintf (name, sizeof name, "db%d", i + 1);
+        char *const pargv [] = { pbinary, "--name", name, "--conninfo", s_conninfo [i],
+                                 "--coordinator", participants, "--pool-min", "8",
+                                 "--pool-max", "200", NULL };
+        char logname [32];
+        snprintf (logname, sizeof logname, "participant-%d.log", i + 1);
+        s_participant [i] = s_spawn (logname, pargv);
+    }
+}
+
+//  Wait until both participants answer through the coordinator
+static bool
+s_wait_ready (void)
+{
+    dtx_client_t *client = dtx_client_new (s_endpoint, 2000);
+    bool ready = false;
+    for (int attempt = 0; attempt < 150 && !ready; attempt++) {
+        dtx_txn_t *txn = dtx_begin (client, 5000);
+        ready = txn != NULL;
+        for (int i = 0; ready && i < 2; i++) {
+            dtx_result_t *result = dtx_exec (txn, i? "db2": "db1", "SELECT 1", 0, NULL);
+            ready = dtx_result_ok (result);
+            dtx_result_destroy (&result);
+        }
+        if (txn)
+            dtx_rollback (txn);
+        dtx_txn_destroy (&txn);
+        if (!ready)
+            zclock_sleep (200);
+    }
+    dtx_client_destroy (&client);
+    return ready;
+}
+
+static double
+s_cpu_seconds (pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    unsigned long utime = 0, stime = 0;
+    //  Fields 14 and 15; the command name (field 2) has no spaces here
+    if (fscanf (file, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                &utime, &stime) != 2)
+        utime = stime = 0;
+    fclose (file);
+    return (double) (utime + stime) / sysconf (_SC_CLK_TCK);
+}
+
+static long
+s_status_kb (pid_t pid, const char *field)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    long value = -1;
+    while (file && fgets (line, sizeof line, file))
+        if (strncmp (line, field, strlen (field)) == 0)
+            value = atol (line + strlen (field) + 1);
+    if (file)
+        fclose (file);
+    return value;
+}
+
+//  --------------------------------------------------------------------------
+//  Direct libpq clients
+
+static bool
+s_ok (PGresult *result)
+{
+    bool ok = result && (PQresultStatus (result) == PGRES_COMMAND_OK
+                      || PQresultStatus (result) == PGRES_TUPLES_OK);
+    PQclear (result);
+    return ok;
+}
+
+//  Run sql on both connections at once, wait for both
+static bool
+s_both (PGconn *c1, const char *sql1, PGconn *c2, const char *sql2)
+{
+    if (!PQsendQuery (c1, sql1) || !PQsendQuery (c2, sql2))
+        return false;
+    bool ok = true;
+    PGconn *conns [2] = { c1, c2 };
+    for (int i = 0; i < 2; i++) {
+        PGresult *result;
+        while ((result = PQgetResult (conns [i])))
+            ok = s_ok (result) && ok;
+    }
+    return ok;
+}
+
+static bool
+s_update (PGconn *conn, long aid, int delta)
+{
+    char a [32], d [16];
+    snprintf (a, sizeof a, "%ld", aid);
+    snprintf (d, sizeof d, "%d", delta);
+    const char *params [] = { d, a };
+    return s_ok (PQexecParams (conn, "UPDATE pgbench_accounts SET abalance = abalance + $1::int"
+                                     " WHERE aid = $2::int", 2, NULL, params, NULL, NULL, 0));
+}
+
+static bool
+s_direct_txn (PGconn *c1, PGconn *c2, int mode, worker_t *worker, long n, unsigned *seed)
+{
+    long aid1 = 1 + rand_r (seed) % s_accounts, aid2 = 1 + rand_r (seed) % s_accounts;
+    int delta = rand_r (seed) % 100 - 50;
+    if (mode == MODE_A1)
+        return s_ok (PQexec (c1, "BEGIN")) && s_update (c1, aid1, delta) && s_ok (PQexec (c1, "COMMIT"));
+    if (!s_ok (PQexec (c1, "BEGIN")) || !s_update (c1, aid1, delta)
+    ||  !s_ok (PQexec (c2, "BEGIN")) || !s_update (c2, aid2, -delta))
+        return false;
+    if (mode == MODE_A)
+        return s_both (c1, "COMMIT", c2, "COMMIT");
+    char prepare [128], commit [128];
+    snprintf (prepare, sizeof prepare, "PREPARE TRANSACTION 'bench_%d_%ld'", worker->index, n);
+    snprintf (commit, sizeof commit, "COMMIT PREPARED 'bench_%d_%ld'", worker->index, n);
+    if (!s_both (c1, prepare, c2, prepare))
+        return false;
+    if (mode == MODE_C) {
+        //  Naive crash-safe: one durable decision record per transaction
+        char record [128];
+        int len = snprintf (record, sizeof record, "commit bench_%d_%ld\n", worker->index, n);
+        if (write (s_decision_fd, record, len) != len || fdatasync (s_decision_fd))
+            return false;
+    }
+    return s_both (c1, commit, c2, commit);
+}
+
+static bool
+s_dtx_txn (dtx_client_t *client, int mode, unsigned *seed)
+{
+    long aid1 = 1 + rand_r (seed) % s_accounts, aid2 = 1 + rand_r (seed) % s_accounts;
+    char a1 [32], a2 [32], d [16], nd [16];
+    int delta = rand_r (seed) % 100 - 50;
+    snprintf (a1, sizeof a1, "%ld", aid1);
+    snprintf (a2, sizeof a2, "%ld", aid2);
+    snprintf (d, sizeof d, "%d", delta);
+    snprintf (nd, sizeof nd, "%d", -delta);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    if (!txn)
+        return false;
+    const char *p1 [] = { d, a1 }, *p2 [] = { nd, a2 };
+    const char *sql = "UPDATE pgbench_accounts SET abalance = abalance + $1::int WHERE aid = $2::int";
+    dtx_result_t *r1 = dtx_exec (txn, "db1", sql, 2, p1);
+    bool ok = dtx_result_ok (r1);
+    dtx_result_destroy (&r1);
+    if (ok && mode == MODE_D) {
+        dtx_result_t *r2 = dtx_exec (txn, "db2", sql, 2, p2);
+        ok = dtx_result_ok (r2);
+        dtx_result_destroy (&r2);
+    }
+    ok = ok && dtx_commit (txn) == DTX_COMMITTED;
+    dtx_txn_destroy (&txn);
+    return ok;
+}
+
+static void *
+s_worker (void *arg)
+{
+    worker_t *worker = (worker_t *) arg;
+    unsigned seed = 7 + worker->index * 7919;
+    PGconn *c1 = NULL, *c2 = NULL;
+    dtx_client_t *client = NULL;
+    bool dtx = s_mode == MODE_D || s_mode == MODE_E;
+    if (dtx)
+        client = dtx_client_new (s_endpoint, 60000);
+    else {
+        c1 = PQconnectdb (s_conninfo [0]);
+        if (s_mode != MODE_A1)
+            c2 = PQconnectdb (s_conninfo [1]);
+    }
+    long n = 0;
+    while (s_running) {
+        int64_t start = zclock_usecs ();
+        bool ok = dtx? s_dtx_txn (client, s_mode, &seed)
+                     : s_direct_txn (c1, c2, s_mode, worker, n, &seed);
+        double ms = (zclock_usecs () - start) / 1000.0;
+        n++;
+        if (!ok) {
+            worker->errors++;
+            if (!dtx) {
+                //  Leave no transaction open behind a failure
+                PQclear (PQexec (c1, "ROLLBACK"));
+                if (c2)
+                    PQclear (PQexec (c2, "ROLLBACK"));
+            }
+            continue;
+        }
+        if (worker->count == worker->capacity) {
+            worker->capacity = worker->capacity? worker->capacity * 2: 4096;
+            worker->latencies = (double *) realloc (worker->latencies, worker->capacity * sizeof (double));
+        }
+        worker->latencies [worker->count++] = ms;
+    }
+    dtx_client_destroy (&client);
+    if (c1)
+        PQfinish (c1);
+    if (c2)
+        PQfinish (c2);
+    return NULL;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y? -1: x > y;
+}
+
+static result_t
+s_run (int mode, int clients, int seconds)
+{
+    s_mode = mode;
+    s_running = true;
+    worker_t *workers = (worker_t *) calloc (clients, sizeof (worker_t));
+    pthread_t *threads = (pthread_t *) calloc (clients, sizeof (pthread_t));
+    double coord_before = s_cpu_seconds (s_coordinator);
+    double part_before = s_cpu_seconds (s_participant [0]) + s_cpu_seconds (s_participant [1]);
+    int64_t start = zclock_usecs ();
+    for (int i = 0; i < clients; i++) {
+        workers [i].index = i;
+        pthread_create (&threads [i], NULL, s_worker, &workers [i]);
+    }
+    zclock_sleep (seconds * 1000);
+    s_running = false;
+    for (int i = 0; i < clients; i++)
+        pthread_join (threads [i], NULL);
+    double elapsed = (zclock_usecs () - start) / 1e6;
+    result_t result = { 0 };
+    long total = 0;
+    for (int i = 0; i < clients; i++) {
+        total += workers [i].count;
+        result.errors += workers [i].errors;
+    }
+    double *all = (double *) malloc ((total? total: 1) * sizeof (double));
+    long at = 0;
+    for (int i = 0; i < clients; i++) {
+        memcpy (all + at, workers [i].latencies, workers [i].count * sizeof (double));
+        at += workers [i].count;
+        free (workers [i].latencies);
+    }
+    qsort (all, total, sizeof (double), s_compare);
+    result.txns = total;
+    result.tps = total / elapsed;
+    result.p50 = total? all [total / 2]: 0;
+    result.p99 = total? all [(long) (total * 0.99)]: 0;
+    if (total && (mode == MODE_D || mode == MODE_E)) {
+        result.coord_us = (s_cpu_seconds (s_coordinator) - coord_before) * 1e6 / total;
+        result.part_us = (s_cpu_seconds (s_participant [0]) + s_cpu_seconds (s_participant [1])
+                          - part_before) * 1e6 / total;
+    }
+    free (all);
+    free (workers);
+    free (threads);
+    return result;
+}
+
+//  --------------------------------------------------------------------------
+//  10,000 transactions in flight: the coordinator's memory
+
+static void
+s_measure_in_flight (long *rss_kb, long *hwm_kb)
+{
+    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, s_endpoint);
+    const int count = 10000;
+    for (int i = 0; i < count; i++) {
+        dtx_proto_t *begin = dtx_proto_new (DTX_PROTO_BEGIN);
+        dtx_proto_set_seq (begin, i + 1);
+        dtx_proto_set_timeout (begin, 120000);
+        dtx_proto_send (begin, sock);
+        dtx_proto_destroy (&begin);
+    }
+    char **gids = (char **) calloc (count, sizeof (char *));
+    zsock_set_rcvtimeo (sock, 10000);
+    for (int i = 0; i < count; i++) {
+        dtx_proto_t *reply;
+        char err [128];
+        if (dtx_proto_recv (&reply, sock, err, sizeof err))
+            break;
+        gids [i] = strdup (dtx_proto_gid (reply));
+        dtx_proto_destroy (&reply);
+    }
+    *rss_kb = s_status_kb (s_coordinator, "VmRSS");
+    *hwm_kb = s_status_kb (s_coordinator, "VmHWM");
+    for (int i = 0; i < count && gids [i]; i++) {
+        dtx_proto_t *rollback = dtx_proto_new (DTX_PROTO_ROLLBACK);
+        dtx_proto_set_gid (rollback, gids [i]);
+        dtx_proto_send (rollback, sock);
+        dtx_proto_destroy (&rollback);
+        free (gids [i]);
+    }
+    free (gids);
+    zclock_sleep (500);
+    zsock_destroy (&sock);
+}
+
+//  --------------------------------------------------------------------------
+//  The decision log alone: group commit with N writers
+
+static pthread_mutex_t s_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_log_appended = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t s_log_synced = PTHREAD_COND_INITIALIZER;
+static uint64_t s_log_appended_seq, s_log_synced_seq;
+static dtx_log_t *s_log;
+static volatile bool s_log_running;
+
+static void *
+s_log_flusher (void *arg)
+{
+    pthread_mutex_lock (&s_log_lock);
+    while (s_log_running || s_log_synced_seq < s_log_appended_seq) {
+        while (s_log_synced_seq == s_log_appended_seq && s_log_running)
+            pthread_cond_wait (&s_log_appended, &s_log_lock);
+        uint64_t upto = s_log_appended_seq;
+        //  Take what is buffered, write it without the lock: writers keep
+        //  appending to the next batch meanwhile (group commit)
+        dtx_log_batch_t *batch = dtx_log_batch_take (s_log);
+        pthread_mutex_unlock (&s_log_lock);
+        if (dtx_log_batch_write (s_log, batch)) {
+            fprintf (stderr, "bench: fdatasync failed: %s\n", strerror (errno));
+            exit (1);
+        }
+        pthread_mutex_lock (&s_log_lock);
+        dtx_log_batch_done (s_log, &batch);
+        s_log_synced_seq = upto;
+        pthread_cond_broadcast (&s_log_synced);
+    }
+    pthread_mutex_unlock (&s_log_lock);
+    return NULL;
+}
+
+static void *
+s_log_writer (void *arg)
+{
+    long *done = (long *) arg;
+    const char *names [] = { "db1", "db2" };
+    char gid [64];
+    while (true) {
+        pthread_mutex_lock (&s_log_lock);
+        if (!s_log_running) {
+            //  Checked under the lock: the flusher may have gone already
+            pthread_mutex_unlock (&s_log_lock);
+            break;
+        }
+        snprintf (gid, sizeof gid, "dtx:bench:1:%" PRIu64, s_log_appended_seq + 1);
+        dtx_log_append_commit (s_log, gid, 2, names);
+        uint64_t mine = ++s_log_appended_seq;
+        pthread_cond_signal (&s_log_appended);
+        while (s_log_synced_seq < mine)
+            pthread_cond_wait (&s_log_synced, &s_log_lock);
+        pthread_mutex_unlock (&s_log_lock);
+        (*done)++;
+    }
+    return NULL;
+}
+
+static void
+s_log_only (int seconds)
+{
+    char dir [] = "/tmp/dtx-bench-log-XXXXXX";
+    if (!mkdtemp (dir))
+        exit (1);
+    printf ("decision log alone (%s, ext4 on this machine), %d s per row\n", dir, seconds);
+    printf ("threads: each writer a thread waiting for its record's fsync (condvar wake-ups)\n"
+            "loop:    the coordinator's model, one event loop turn appends every writer's\n"
+            "         record, then one fdatasync\n");
+    printf ("%8s %14s %12s %12s %14s\n", "writers", "threads rec/s", "per fsync", "fsync/s", "loop rec/s");
+    int writers [] = { 1, 2, 4, 8, 16, 32, 64 };
+    double last = 0, last_loop = 0;
+    for (size_t w = 0; w < sizeof writers / sizeof writers [0]; w++) {
+        char err [256];
+        char command [128];
+        snprintf (command, sizeof command, "rm -f %s/*", dir);
+        if (system (command)) {}
+        s_log = dtx_log_open (dir, NULL, NULL, err, sizeof err);
+        s_log_appended_seq = s_log_synced_seq = 0;
+        s_log_running = true;
+        pthread_t flusher, threads [64];
+        long done [64] = { 0 };
+        pthread_create (&flusher, NULL, s_log_flusher, NULL);
+        for (int i = 0; i < writers [w]; i++)
+            pthread_create (&threads [i], NULL, s_log_writer, &done [i]);
+        zclock_sleep (seconds * 1000);
+        pthread_mutex_lock (&s_log_lock);
+        s_log_running = false;
+        pthread_cond_broadcast (&s_log_appended);
+        pthread_mutex_unlock (&s_log_lock);
+        for (int i = 0; i < writers [w]; i++)
+            pthread_join (threads [i], NULL);
+        pthread_join (flusher, NULL);
+        long total = 0;
+        for (int i = 0; i < writers [w]; i++)
+            total += done [i];
+        double rate = (double) total / seconds;
+        double per_fsync = (double) dtx_log_records_synced (s_log)
+                         / (dtx_log_syncs (s_log)? dtx_log_syncs (s_log): 1);
+        double fsyncs = (double) dtx_log_syncs (s_log) / seconds;
+        dtx_log_destroy (&s_log);
+        //  Loop model: N writers each with one decision outstanding
+        if (system (command)) {}
+        s_log = dtx_log_open (dir, NULL, NULL, err, sizeof err);
+        const char *names [] = { "db1", "db2" };
+        int64_t until = zclock_mono () + seconds * 1000;
+        long records = 0;
+        int64_t started = zclock_mono ();
+        while (zclock_mono () < until) {
+            for (int i = 0; i < writers [w]; i++) {
+                char gid [64];
+                snprintf (gid, sizeof gid, "dtx:bench:1:%ld", records++);
+                dtx_log_append_commit (s_log, gid, 2, names);
+            }
+            if (dtx_log_sync (s_log)) {
+                fprintf (stderr, "bench: fdatasync failed: %s\n", strerror (errno));
+                exit (1);
+            }
+        }
+        double loop_rate = records * 1000.0 / (zclock_mono () - started);
+        dtx_log_destroy (&s_log);
+        printf ("%8d %14.0f %12.1f %12.0f %14.0f\n", writers [w], rate, per_fsync, fsyncs, loop_rate);
+        fflush (stdout);
+        last = rate;
+        last_loop = loop_rate;
+    }
+    printf ("headline: log_loop_records_per_s@64=%.0f log_thread_records_per_s@64=%.0f\n",
+            last_loop, last);
+    snprintf (dir + strlen (dir), 1, "%s", "");
+    char command [128];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command)) {}
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+s_usage (void)
+{
+    fprintf (stderr,
+"usage: dtx-bench [--quick] [--seconds N] [--clients 1,8,32,128] [--scale N]\n"
+"                 [--csv FILE] [--plot FILE.png] [--log-only]\n"
+"                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
+"By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
+"of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
+"ones instead (participants named db1 and db2, pgbench_accounts loaded).\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *csv_path = "bench-results.csv", *plot_path = NULL;
+    bool quick = false, log_only = false;
+    static struct option options [] = {
+        { "quick", no_argument, 0, 'q' }, { "seconds", required_argument, 0, 's' },
+        { "clients", required_argument, 0, 'c' }, { "scale", required_argument, 0, 'S' },
+        { "csv", required_argument, 0, 'o' }, { "plot", required_argument, 0, 'p' },
+        { "log-only", no_argument, 0, 'l' }, { "db1", required_argument, 0, '1' },
+        { "db2", required_argument, 0, '2' }, { "coordinator", required_argument, 0, 'C' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    int opt, seconds = -1, scale = -1;
+    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'q': quick = true; break;
+            case 's': seconds = atoi (optarg); break;
+            case 'S': scale = atoi (optarg); break;
+            case 'c': {
+                s_nlevels = 0;
+                char *list = strdup (optarg), *save = NULL;
+                for (char *tok = strtok_r (list, ",", &save); tok && s_nlevels < LEVELS_MAX;
+                     tok = strtok_r (NULL, ",", &save))
+                    s_levels [s_nlevels++] = atoi (tok);
+                free (list);
+                break;
+            }
+            case 'o': csv_path = optarg; break;
+            case 'p': plot_path = optarg; break;
+            case 'l': log_only = true; break;
+            case '1': snprintf (s_conninfo [0], sizeof s_conninfo [0], "%s", optarg); s_own = false; break;
+            case '2': snprintf (s_conninfo [1], sizeof s_conninfo [1], "%s", optarg); s_own = false; break;
+            case 'C': snprintf (s_endpoint, sizeof s_endpoint, "%s", optarg); s_own = false; break;
+            default: s_usage (); return opt == 'h'? 0: 2;
+        }
+    }
+    s_seconds = seconds > 0? seconds: quick? 3: 10;
+    s_scale = scale > 0? scale: quick? 1: 10;
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    if (log_only) {
+        s_log_only (quick? 2: 5);
+        return 0;
+    }
+    if (!s_own && (!*s_conninfo [0] || !*s_conninfo [1] || !*s_endpoint)) {
+        fprintf (stderr, "dtx-bench: --db1, --db2 and --coordinator go together\n");
+        return 2;
+    }
+    if (s_own)
+        s_start_all ();
+    s_accounts = (long) s_scale * 100000;
+    if (!s_wait_ready ()) {
+        fprintf (stderr, "dtx-bench: coordinator/participants not ready\n");
+        return 1;
+    }
+    char decision_path [512];
+    snprintf (decision_path, sizeof decision_path, "%s/naive-decisions.log", s_own? s_work: "/tmp");
+    s_decision_fd = open (decision_path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0600);
+
+    result_t results [LEVELS_MAX][MODES];
+    memset (results, 0, sizeof results);
+    printf ("%8s %-20s %10s %9s %9s %8s %11s %11s\n", "clients", "mode", "tps", "p50 ms",
+            "p99 ms", "errors", "coord us/tx", "parts us/tx");
+    for (int l = 0; l < s_nlevels; l++) {
+        for (int mode = 0; mode < MODES; mode++) {
+            result_t *r = &results [l][mode];
+            *r = s_run (mode, s_levels [l], s_seconds);
+            printf ("%8d %-20s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
+                    r->tps, r->p50, r->p99, r->errors);
+            if (mode == MODE_D || mode == MODE_E)
+                printf (" %11.1f %11.1f", r->coord_us, r->part_us);
+            printf ("\n");
+            fflush (stdout);
+        }
+    }
+    long rss = -1, hwm = -1;
+    if (s_own)
+        s_measure_in_flight (&rss, &hwm);
+
+    //  Ratios, side by side from this one run
+    FILE *csv = fopen (csv_path, "w");
+    if (csv) {
+        fprintf (csv, "clients,mode,tps,p50_ms,p99_ms,errors,coord_us_per_tx,participants_us_per_tx\n");
+        for (int l = 0; l < s_nlevels; l++)
+            for (int mode = 0; mode < MODES; mode++) {
+                result_t *r = &results [l][mode];
+                fprintf (csv, "%d,%s,%.1f,%.3f,%.3f,%ld,%.2f,%.2f\n", s_levels [l], s_mode_names [mode],
+                         r->tps, r->p50, r->p99, r->errors, r->coord_us, r->part_us);
+            }
+        fclose (csv);
+    }
+    printf ("\nratios (same run):\n");
+    int at1 = -1, at8 = -1, at32 = -1;
+    for (int l = 0; l < s_nlevels; l++) {
+        result_t *r = results [l];
+        printf ("  %3d clients: d/b=%.2f d/c=%.2f e/a1=%.2f\n", s_levels [l],
+                r [MODE_D].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D].tps / fmax (r [MODE_C].tps, 1e-9),
+                r [MODE_E].tps / fmax (r [MODE_A1].tps, 1e-9));
+        if (s_levels [l] == 1) at1 = l;
+        if (s_levels [l] == 8) at8 = l;
+        if (s_levels [l] == 32) at32 = l;
+    }
+    if (rss >= 0)
+        printf ("coordinator with 10000 transactions in flight: RSS %.1f MiB (peak over the run %.1f MiB)\n",
+                rss / 1024.0, hwm / 1024.0);
+    printf ("csv: %s\n", csv_path);
+    if (plot_path) {
+        char script [1024];
+        snprintf (script, sizeof script,
+            "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s';"
+            " set datafile separator ','; set logscale x 2; set xlabel 'concurrent clients';"
+            " set ylabel 'transactions per second'; set key left top; set grid;"
+            " plot for [m in 'a:libpq-1pc b:libpq-2pc c:libpq-2pc+fsync d:dtx e:dtx-1db a1:libpq-1db']"
+            " '< grep ,'.m.', %s' using 1:3 with linespoints title m\" 2>/dev/null",
+            plot_path, csv_path);
+        if (system (script) == 0)
+            printf ("plot: %s\n", plot_path);
+        else
+            printf ("plot: gnuplot not available (apt-get install gnuplot-nox)\n");
+    }
+    int h8 = at8 >= 0? at8: 0, h32 = at32 >= 0? at32: s_nlevels - 1, h1 = at1 >= 0? at1: 0;
+    printf ("headline: d/b@8=%.2f d/b@32=%.2f d/c@8=%.2f e/a=%.2f p50@1=%.2f coord_us=%.1f rss_mib=%.1f\n",
+            results [h8][MODE_D].tps / fmax (results [h8][MODE_B].tps, 1e-9),
+            results [h32][MODE_D].tps / fmax (results [h32][MODE_B].tps, 1e-9),
+            results [h8][MODE_D].tps / fmax (results [h8][MODE_C].tps, 1e-9),
+            results [h8][MODE_E].tps / fmax (results [h8][MODE_A1].tps, 1e-9),
+            results [h1][MODE_D].p50 / fmax (results [h1][MODE_C].p50, 1e-9),
+            results [h32][MODE_D].coord_us, rss / 1024.0);
+    return 0;
+}
