@@ -89,7 +89,7 @@ typedef struct {
     int64_t sent_at;
     int retries;
     int64_t next_retry;             //  0 = no retry scheduled
-    char last_error [256];
+    char *last_error;               //  of the last failed phase-2 try
 } branch_t;
 
 typedef struct {
@@ -108,7 +108,8 @@ typedef struct {
     int client_request;             //  its id, 0 = none pending
     int busy_branch;                //  branch running a statement, -1 none
     size_t nbranches;
-    branch_t branches [BRANCHES_MAX];
+    size_t branches_size;           //  allocated (most transactions: 2)
+    branch_t *branches;
     //  Why it aborted (or first statement error)
     int err_code;
     char err_database [DTX_NAME_MAX + 1];
@@ -189,6 +190,9 @@ s_txn_destroy (txn_t **txn_p)
     txn_t *txn = *txn_p;
     if (txn) {
         zframe_destroy (&txn->client);
+        for (size_t i = 0; i < txn->nbranches; i++)
+            free (txn->branches [i].last_error);
+        free (txn->branches);
         free (txn->err_text);
         free (txn);
         *txn_p = NULL;
@@ -333,6 +337,23 @@ s_txn_branch (txn_t *txn, participant_t *participant)
         if (txn->branches [i].participant == participant)
             return &txn->branches [i];
     return NULL;
+}
+
+//  A new branch, zeroed; NULL if the transaction has too many
+static branch_t *
+s_txn_add_branch (txn_t *txn, participant_t *participant)
+{
+    if (txn->nbranches == BRANCHES_MAX)
+        return NULL;
+    if (txn->nbranches == txn->branches_size) {
+        txn->branches_size = txn->branches_size? txn->branches_size * 2: 2;
+        txn->branches = (branch_t *) realloc (txn->branches, txn->branches_size * sizeof (branch_t));
+        assert (txn->branches);
+    }
+    branch_t *branch = &txn->branches [txn->nbranches++];
+    memset (branch, 0, sizeof *branch);
+    branch->participant = participant;
+    return branch;
 }
 
 static bool
@@ -584,14 +605,12 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
     branch_t *branch = s_txn_branch (txn, participant);
     bool first = branch == NULL;
     if (!branch) {
-        if (txn->nbranches == BRANCHES_MAX) {
+        branch = s_txn_add_branch (txn, participant);
+        if (!branch) {
             s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BAD_REQUEST, name, "",
                             "too many databases in one transaction");
             return;
         }
-        branch = &txn->branches [txn->nbranches++];
-        memset (branch, 0, sizeof *branch);
-        branch->participant = participant;
         branch->state = BRANCH_ACTIVE;
     }
     //  Forward: same message, our seq, flag the branch's first statement
@@ -953,8 +972,8 @@ s_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_
         //  Phase 2 must succeed eventually: retry with backoff, forever
         branch->awaiting = true;        //  awaits the retry's answer
         branch->retries++;
-        snprintf (branch->last_error, sizeof branch->last_error, "%s %s",
-                  dtx_proto_sqlstate (msg), dtx_proto_text (msg));
+        free (branch->last_error);
+        branch->last_error = zsys_sprintf ("%s %s", dtx_proto_sqlstate (msg), dtx_proto_text (msg));
         int64_t delay = (int64_t) self->config.phase2_retry_ms << (branch->retries < 10? branch->retries: 10);
         if (delay > PHASE2_RETRY_MAX_MS)
             delay = PHASE2_RETRY_MAX_MS;
@@ -1301,8 +1320,7 @@ s_recover_commits (dtx_coordinator_t *self)
         txn->started = dtx_clock_ms ();
         const char *name = (const char *) zlistx_first (names);
         while (name && txn->nbranches < BRANCHES_MAX) {
-            branch_t *branch = &txn->branches [txn->nbranches++];
-            branch->participant = s_participant_require (self, name);
+            branch_t *branch = s_txn_add_branch (txn, s_participant_require (self, name));
             branch->state = BRANCH_PREPARED;
             name = (const char *) zlistx_next (names);
         }

@@ -36,9 +36,8 @@
 
 //  What a queued operation does
 typedef enum {
-    OP_BEGIN,               //  internal: open the transaction
-    OP_EXECUTE,             //  a client statement
-    OP_PREPARE,             //  stage 0: did it write?  stage 1: PREPARE or COMMIT
+    OP_EXECUTE,             //  a client statement (BEGIN first, for the first)
+    OP_PREPARE,             //  PREPARE TRANSACTION, or COMMIT if it wrote nothing
     OP_COMMIT,              //  one-phase commit
     OP_ROLLBACK,            //  roll back, live or prepared
     OP_COMMIT_PREPARED,     //  phase 2 commit
@@ -47,7 +46,7 @@ typedef enum {
 
 typedef struct {
     op_kind_t kind;
-    int stage;
+    bool begin;             //  OP_EXECUTE: the transaction's first statement
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
@@ -75,7 +74,10 @@ typedef struct {
     bool lost;              //  its connection died: the live txn is gone
     bool waiting;           //  queued for a pool connection
     char *begin_error;      //  BEGIN failed: why
-    PGresult *result;       //  result of the running op (first error wins)
+    PGresult *results [4];  //  of the running op's queries, in order
+    int nqueries;           //  queries the running op sent
+    int query;              //  the one whose results come now
+    bool wrote;             //  PostgreSQL gave the transaction an xid
     int64_t last_active;
     char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
 } session_t;
@@ -119,6 +121,7 @@ s_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
         return NULL;
     }
     PQsetnonblocking (conn, 1);
+    PQenterPipelineMode (conn);
     self->connections++;
     if (self->db_down) {
         //  Back after a failure: PostgreSQL may have restarted with
@@ -213,7 +216,8 @@ s_session_end (dtx_participant_t *self, session_t *session)
         s_conn_release (self, session->conn);
         session->conn = NULL;
     }
-    PQclear (session->result);
+    for (int i = 0; i < 4; i++)
+        PQclear (session->results [i]);
     free (session->begin_error);
     zlistx_destroy (&session->ops);
     zhashx_delete (self->sessions, session->gid);
@@ -436,10 +440,13 @@ s_in_doubt_tick (dtx_participant_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  Running operations
 
+//  Connections run in pipeline mode: an op sends its queries, then one
+//  sync, and costs one round trip (docs/architecture.md)
 static int
 s_send_sql (session_t *session, const char *sql)
 {
-    return PQsendQuery (session->conn, sql)? 0: -1;
+    session->nqueries++;
+    return PQsendQueryParams (session->conn, sql, 0, NULL, NULL, NULL, NULL, 0)? 0: -1;
 }
 
 static int
@@ -461,7 +468,6 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
            const char *sqlstate, const char *text)
 {
     switch (op->kind) {
-        case OP_BEGIN:
         case OP_RECOVER_SCAN:
             break;
         case OP_EXECUTE:
@@ -484,19 +490,26 @@ static int
 s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
 {
     switch (op->kind) {
-        case OP_BEGIN:
-            session->in_txn = true;
-            return s_send_sql (session, "BEGIN");
         case OP_EXECUTE: {
+            //  One round trip: [BEGIN,] the statement, and whether the
+            //  transaction has written yet (it has once it has an xid)
+            if (op->begin) {
+                session->in_txn = true;
+                if (s_send_sql (session, "BEGIN"))
+                    return -1;
+            }
             char **params;
             size_t nparams = dtx_proto_params (op->request, &params);
-            return PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
-                                      NULL, (const char *const *) params, NULL, NULL, 0)? 0: -1;
+            session->nqueries++;
+            if (!PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
+                                    NULL, (const char *const *) params, NULL, NULL, 0))
+                return -1;
+            return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned() IS NOT NULL");
         }
         case OP_PREPARE:
-            if (op->stage == 0)
-                //  A transaction that never got an xid wrote nothing
-                return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned() IS NULL");
+            //  A transaction that never got an xid wrote nothing: commit
+            //  it and vote READONLY, no PREPARE, no phase 2
+            op->readonly = !session->wrote;
             if (op->readonly)
                 return s_send_sql (session, "COMMIT");
             dtx_fault ("part-before-prepare");
@@ -534,13 +547,6 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
     const char *tag = result? PQcmdStatus (result): "";
 
     switch (op->kind) {
-        case OP_BEGIN:
-            if (!ok) {
-                session->in_txn = false;
-                free (session->begin_error);
-                session->begin_error = strdup (text);
-            }
-            return true;
         case OP_EXECUTE:
             if (ok)
                 s_reply_result (self, op, session->gid, result);
@@ -548,18 +554,6 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
             return true;
         case OP_PREPARE:
-            if (op->stage == 0 && ok && PQntuples (result) == 1) {
-                op->readonly = streq (PQgetvalue (result, 0, 0), "t");
-                op->stage = 1;
-                return false;
-            }
-            if (op->stage == 0) {
-                //  Could not even ask (the transaction failed earlier):
-                //  vote NO, roll back
-                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
-                s_enqueue (session, OP_ROLLBACK, NULL);
-                return true;
-            }
             session->in_txn = false;
             //  PREPARE TRANSACTION in a failed transaction reports ROLLBACK
             //  without an error: check the tag, not just the status
@@ -655,30 +649,67 @@ s_session_advance (dtx_participant_t *self, session_t *session)
             }
             return;     //  waits for a connection
         }
+        session->nqueries = 0;
+        session->query = 0;
         int rc = s_op_start (self, session, op);
+        if (rc == 0 && !PQpipelineSync (session->conn))
+            rc = -1;
         if (rc == 1) {
             s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
             zlistx_delete (session->ops, zlistx_cursor (session->ops));
             continue;
         }
         if (rc == -1) {
+            //  A half-sent pipeline leaves the connection unusable: drop
+            //  it (a live transaction on it is gone with it)
             bool complete = s_op_complete (self, session, op, NULL);
             assert (complete);
             zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            if (PQstatus (session->conn) != CONNECTION_OK) {
-                PQfinish (session->conn);
-                self->connections--;
-                session->conn = NULL;
-                session->lost = true;
-                session->in_txn = false;
+            if (PQstatus (session->conn) != CONNECTION_OK)
                 self->db_down = true;
-            }
+            PQfinish (session->conn);
+            self->connections--;
+            session->conn = NULL;
+            session->lost = true;
+            session->in_txn = false;
             continue;
         }
         session->running = true;
         session->want_write = PQflush (session->conn) == 1;
         session->last_active = dtx_clock_ms ();
     }
+}
+
+//  The running op's pipeline is through (its sync arrived): pick the
+//  result that answers it and complete it
+static void
+s_session_op_done (dtx_participant_t *self, session_t *session)
+{
+    op_t *op = (op_t *) zlistx_first (session->ops);
+    session->running = false;
+    PGresult *main = session->results [0];
+    if (op->kind == OP_EXECUTE) {
+        int first = op->begin? 1: 0;
+        if (op->begin && PQresultStatus (session->results [0]) != PGRES_COMMAND_OK) {
+            //  BEGIN failed: the statement never ran
+            session->in_txn = false;
+            free (session->begin_error);
+            session->begin_error = strdup (PQresultErrorMessage (session->results [0]));
+        }
+        else
+            main = session->results [first];
+        PGresult *check = session->results [first + 1];
+        if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1)
+            session->wrote = streq (PQgetvalue (check, 0, 0), "t");
+    }
+    bool complete = s_op_complete (self, session, op, main);
+    assert (complete);
+    for (int i = 0; i < 4; i++) {
+        PQclear (session->results [i]);
+        session->results [i] = NULL;
+    }
+    zlistx_delete (session->ops, zlistx_cursor (session->ops));
+    s_session_advance (self, session);
 }
 
 //  The session's connection has input (or can take output)
@@ -691,25 +722,23 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
     while (!broken && !PQisBusy (session->conn)) {
         PGresult *result = PQgetResult (session->conn);
         if (!result) {
-            //  The op's query is complete
-            op_t *op = (op_t *) zlistx_first (session->ops);
-            session->running = false;
-            bool complete = s_op_complete (self, session, op, session->result);
-            PQclear (session->result);
-            session->result = NULL;
-            if (complete)
-                zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            s_session_advance (self, session);
+            //  End of one query's results; past the last, wait for sync
+            if (++session->query > session->nqueries)
+                break;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus (result);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear (result);
+            s_session_op_done (self, session);
             return;
         }
-        //  Keep the first error, else the last result
-        if (session->result && PQresultStatus (session->result) == PGRES_FATAL_ERROR)
+        //  Keep each query's first result
+        if (session->query < 4 && !session->results [session->query])
+            session->results [session->query] = result;
+        else
             PQclear (result);
-        else {
-            PQclear (session->result);
-            session->result = result;
-        }
-        if (PQresultStatus (result) == PGRES_COPY_IN)
+        if (status == PGRES_COPY_IN)
             PQputCopyEnd (session->conn, "COPY is not supported through dtx");
     }
     if (broken || PQstatus (session->conn) != CONNECTION_OK) {
@@ -717,11 +746,12 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
                       *session->gid? session->gid: "recovery scan");
         op_t *op = (op_t *) zlistx_first (session->ops);
         session->running = false;
-        PQclear (session->result);
-        session->result = NULL;
+        for (int i = 0; i < 4; i++) {
+            PQclear (session->results [i]);
+            session->results [i] = NULL;
+        }
         bool complete = s_op_complete (self, session, op, NULL);
-        if (!complete)
-            s_op_fail (self, session, op, "08006", "connection to the database lost");
+        assert (complete);
         zlistx_delete (session->ops, zlistx_cursor (session->ops));
         PQfinish (session->conn);
         self->connections--;
@@ -762,7 +792,10 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
                     break;
                 }
                 session = s_session_new (self, gid);
-                s_enqueue (session, OP_BEGIN, NULL);
+                s_enqueue (session, OP_EXECUTE, msg_p);
+                ((op_t *) zlistx_last (session->ops))->begin = true;
+                session->in_txn = true;
+                break;
             }
             else
             if (!session || !session->in_txn) {
@@ -964,11 +997,13 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         dtx_participant_destroy (&self);
         return NULL;
     }
+    PQexitPipelineMode (conn);
     PQsetnonblocking (conn, 0);
     PGresult *result = PQexec (conn, "SELECT current_setting('max_prepared_transactions')::int");
     int max_prepared = PQresultStatus (result) == PGRES_TUPLES_OK? atoi (PQgetvalue (result, 0, 0)): -1;
     PQclear (result);
     PQsetnonblocking (conn, 1);
+    PQenterPipelineMode (conn);
     zlistx_add_end (self->idle, conn);
     if (max_prepared <= 0) {
         snprintf (errbuf, errlen, max_prepared == 0
