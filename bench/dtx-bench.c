@@ -175,7 +175,7 @@ s_start_all (void)
         snprintf (pbinary, sizeof pbinary, "%s/participant/dtx-participant", TOP_BUILDDIR);
         snprintf (name, sizeof name, "db%d", i + 1);
         char *const pargv [] = { pbinary, "--name", name, "--conninfo", s_conninfo [i],
-                                 "--coordinator", participants, "--pool-min", "8",
+                                 "--coordinator", participants, "--pool-min", "140",
                                  "--pool-max", "200", NULL };
         char logname [32];
         snprintf (logname, sizeof logname, "participant-%d.log", i + 1);

@@ -64,8 +64,7 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logident ("dtx-coordinator");
     zsys_catch_interrupts ();
-    if (verbose)
-        setenv ("DTX_VERBOSE", "1", 1);
+    config.verbose = verbose;
     char err [1024];
     dtx_coordinator_t *coordinator = dtx_coordinator_new (&config, err, sizeof err);
     if (!coordinator) {

@@ -407,7 +407,8 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
         self->committed++;
     else
         self->aborted++;
-    zsys_debug ("%s: %s", txn->gid, committed? "committed": "aborted");
+    if (self->config.verbose)
+        zsys_debug ("%s: %s", txn->gid, committed? "committed": "aborted");
     s_remember_outcome (self, txn, committed? DTX_COMMITTED: DTX_ABORTED);
     zhashx_delete (self->txns, txn->gid);
 }
@@ -1029,7 +1030,8 @@ s_handle_participant (dtx_coordinator_t *self)
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, dtx_proto_gid (msg));
     branch_t *branch = txn? s_txn_branch (txn, participant): NULL;
     if (!branch || !branch->awaiting || branch->seq != dtx_proto_seq (msg)) {
-        zsys_debug ("participant %s: stale %s for %s, dropped", participant->name,
+        if (self->config.verbose)
+            zsys_debug ("participant %s: stale %s for %s, dropped", participant->name,
                     dtx_proto_command (msg), dtx_proto_gid (msg));
         dtx_proto_destroy (&msg);
         return;

@@ -24,6 +24,7 @@ typedef struct {
     int phase2_retry_ms;                //  first phase-2 retry interval (doubles, max 30 s)
     int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY
     long log_compact_bytes;             //  compact the decision log above this size
+    bool verbose;                       //  log every transaction's end
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).
