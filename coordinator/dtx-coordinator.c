@@ -15,6 +15,8 @@ s_usage (FILE *out)
 "  --vote-timeout MS       PREPARE to last vote (default 10000)\n"
 "  --log-compact-bytes N   rewrite the decision log when it grows past N bytes\n"
 "                          (default 67108864)\n"
+"  --drain-timeout MS      on SIGTERM, wait this long for live transactions\n"
+"                          (default 10000)\n"
 "  --verbose               log every transaction\n");
 }
 
@@ -34,12 +36,13 @@ main (int argc, char *argv [])
         { "txn-timeout", required_argument, 0, 't' },
         { "vote-timeout", required_argument, 0, 'v' },
         { "log-compact-bytes", required_argument, 0, 'L' },
+        { "drain-timeout", required_argument, 0, 'D' },
         { "verbose", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "i:c:p:l:t:v:L:Vh", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "i:c:p:l:t:v:L:D:Vh", options, NULL)) != -1) {
         switch (opt) {
             case 'i': config.id = optarg; break;
             case 'c': config.client_endpoint = optarg; break;
@@ -48,6 +51,7 @@ main (int argc, char *argv [])
             case 't': config.txn_timeout_ms = atoi (optarg); break;
             case 'v': config.vote_timeout_ms = atoi (optarg); break;
             case 'L': config.log_compact_bytes = atol (optarg); break;
+            case 'D': config.drain_ms = atoi (optarg); break;
             case 'V': verbose = true; break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;

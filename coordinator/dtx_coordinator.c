@@ -148,6 +148,8 @@ struct _dtx_coordinator_t {
     int64_t end_pending_since;      //  END records buffered since (0 = none)
     int64_t next_tick;
     bool terminated;
+    bool draining;                  //  SIGTERM: no new transactions
+    int64_t drain_deadline;
     //  Replay state
     zhashx_t *replay_commits;       //  gid -> zlistx of participant names
     uint64_t replay_epoch;
@@ -495,6 +497,11 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
 static void
 s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
+    if (self->draining) {
+        s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
+                        DTX_ERR_STATE, "", "", "coordinator is shutting down: no new transactions");
+        return;
+    }
     txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
     assert (txn);
     dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
@@ -1345,6 +1352,7 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->phase2_retry_ms = 100;
     config->outcomes_max = 200000;
     config->log_compact_bytes = 64 << 20;
+    config->drain_ms = 10000;
 }
 
 dtx_coordinator_t *
@@ -1422,6 +1430,38 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     *self_p = NULL;
 }
 
+//  Draining is over when nothing is live, or when the deadline passed:
+//  then undecided transactions are aborted (presumed abort would say the
+//  same after a restart) and decided ones are left to recovery
+static bool
+s_drained (dtx_coordinator_t *self)
+{
+    if (zhashx_size (self->txns) == 0)
+        return true;
+    int64_t now = dtx_clock_ms ();
+    if (now < self->drain_deadline)
+        return false;
+    zlistx_t *undecided = zlistx_new ();
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        if (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING)
+            zlistx_add_end (undecided, txn);
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    txn = (txn_t *) zlistx_first (undecided);
+    while (txn) {
+        s_txn_abort (self, txn, DTX_ERR_STATE, NULL, NULL, "coordinator shut down");
+        txn = (txn_t *) zlistx_next (undecided);
+    }
+    zlistx_destroy (&undecided);
+    zsys_info ("coordinator %s: drain timeout: %zu transaction(s) left to recovery",
+               self->id, zhashx_size (self->txns));
+    //  Let the last ROLLBACKs and replies leave before the sockets close
+    zsock_set_linger (self->clients, 500);
+    zsock_set_linger (self->participants_sock, 500);
+    return true;
+}
+
 static bool
 s_readable (zsock_t *sock)
 {
@@ -1438,7 +1478,17 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
     };
     int nitems = pipe? 3: 2;
     self->next_tick = dtx_clock_ms () + TICK_MS;
-    while (!self->terminated && !zsys_interrupted) {
+    while (!self->terminated) {
+        if (zsys_interrupted && !self->draining) {
+            //  SIGTERM/SIGINT: take no new transactions, let those in
+            //  flight finish (up to the drain timeout), then stop
+            self->draining = true;
+            self->drain_deadline = dtx_clock_ms () + self->config.drain_ms;
+            zsys_info ("coordinator %s: draining %zu live transaction(s), at most %d ms",
+                       self->id, zhashx_size (self->txns), self->config.drain_ms);
+        }
+        if (self->draining && s_drained (self))
+            break;
         int64_t wait = self->next_tick - dtx_clock_ms ();
         if (wait < 0)
             wait = 0;

@@ -25,6 +25,7 @@ typedef struct {
     int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY
     long log_compact_bytes;             //  compact the decision log above this size
     bool verbose;                       //  log every transaction's end
+    int drain_ms;                       //  SIGTERM: wait this long for live transactions
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).

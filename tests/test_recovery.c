@@ -17,6 +17,7 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #define WORKERS 4
 #define PER_WORKER_MAX 400
@@ -303,6 +304,61 @@ START_TEST (test_random_crashes)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  SIGTERM drains: no new transactions, those in flight finish, exit 0
+
+START_TEST (test_sigterm_drain)
+{
+    //  Our own coordinator process, so that we can read its exit status
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (20000));
+    pid_t coordinator = harness_coordinator_pid ();
+    long long total_before = s_total ();
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    ck_assert_ptr_nonnull (txn);
+    const char *debit [] = { dtx_txn_gid (txn), "7", "5" };
+    dtx_result_t *result = dtx_exec (txn, "db1",
+        "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, -$3::bigint))"
+        " UPDATE accounts SET balance = balance - $3::bigint WHERE id = $2::int", 3, debit);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    kill (coordinator, SIGTERM);
+    zclock_sleep (300);
+    //  Draining: a new transaction is refused with a clear reason
+    dtx_client_t *late = dtx_client_new (harness.client_endpoint, 3000);
+    ck_assert_ptr_null (dtx_begin (late, 1000));
+    ck_assert_msg (strstr (dtx_client_error (late), "shutting down"), "%s", dtx_client_error (late));
+    dtx_client_destroy (&late);
+    //  ... while the one in flight goes on and commits
+    const char *credit [] = { dtx_txn_gid (txn), "7", "5" };
+    result = dtx_exec (txn, "db2",
+        "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, $3::bigint))"
+        " UPDATE accounts SET balance = balance + $3::bigint WHERE id = $2::int", 3, credit);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    //  Nothing live: it exits, with status 0
+    int status = -1;
+    for (int i = 0; i < 100 && waitpid (coordinator, &status, WNOHANG) == 0; i++)
+        zclock_sleep (50);
+    ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d", status);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (20000));
+    ck_assert_int_eq (s_total (), total_before);
+    PGconn *conn [2] = { harness_pg (0), harness_pg (1) };
+    ck_assert_int_eq (s_rows (conn [0], gid), 1);
+    ck_assert_int_eq (s_rows (conn [1], gid), 1);
+    PQfinish (conn [0]);
+    PQfinish (conn [1]);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -316,11 +372,15 @@ main (void)
     if (only && streq (only, "random"))
         tcase_add_test (tc, test_random_crashes);
     else
+    if (only && streq (only, "drain"))
+        tcase_add_test (tc, test_sigterm_drain);
+    else
     if (only)
         tcase_add_loop_test (tc, test_fault_point, atoi (only), atoi (only) + 1);
     else {
         tcase_add_loop_test (tc, test_fault_point, 0, FAULT_CASES);
         tcase_add_test (tc, test_random_crashes);
+        tcase_add_test (tc, test_sigterm_drain);
     }
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
