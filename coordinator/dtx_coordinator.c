@@ -35,6 +35,8 @@
 #include "dtx_util.h"
 #include "dtx_fault.h"
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BRANCHES_MAX 64
 #define DRAIN_MAX 4096              //  messages per socket per loop turn
@@ -132,6 +134,9 @@ struct _dtx_coordinator_t {
     char id [DTX_NAME_MAX + 1];
     zsock_t *clients;
     zsock_t *participants_sock;
+    zsock_t *admin;                 //  dtxctl, local ipc endpoint
+    char *admin_path;               //  its socket file
+    int64_t started;
     dtx_log_t *log;
     uint64_t epoch;
     uint64_t counter;               //  gids issued this epoch
@@ -1073,6 +1078,332 @@ s_handle_participant (dtx_coordinator_t *self)
     dtx_proto_destroy (&msg);
 }
 
+
+//  --------------------------------------------------------------------------
+//  Admin: what dtxctl asks (docs/operations.md).  Replies are a human
+//  table, or JSON when the ADMIN flags say so.
+
+typedef struct {
+    char *data;
+    size_t used, size;
+} text_t;
+
+static void
+s_text_add (text_t *text, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char *piece = zsys_vprintf (format, args);
+    va_end (args);
+    size_t len = strlen (piece);
+    if (text->used + len + 1 > text->size) {
+        text->size = (text->used + len + 1) * 2;
+        text->data = (char *) realloc (text->data, text->size);
+        assert (text->data);
+    }
+    memcpy (text->data + text->used, piece, len + 1);
+    text->used += len;
+    zstr_free (&piece);
+}
+
+//  A JSON string literal (quotes included), caller frees
+static char *
+s_json (const char *value)
+{
+    text_t out = { NULL, 0, 0 };
+    s_text_add (&out, "\"");
+    for (const char *p = value? value: ""; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c == '"' || c == '\\')
+            s_text_add (&out, "\\%c", c);
+        else
+        if (c < 0x20)
+            s_text_add (&out, "\\u%04x", c);
+        else
+            s_text_add (&out, "%c", c);
+    }
+    s_text_add (&out, "\"");
+    return out.data;
+}
+
+static const char *
+s_branch_state_name (branch_state_t state)
+{
+    switch (state) {
+        case BRANCH_ACTIVE:    return "active";
+        case BRANCH_PREPARING: return "preparing";
+        case BRANCH_PREPARED:  return "prepared";
+        case BRANCH_FINISHING: return "finishing";
+        case BRANCH_DONE:      return "done";
+    }
+    return "?";
+}
+
+//  In doubt: the decision is made (commit durable, or abort) and some
+//  participant has not acknowledged phase 2 yet
+static bool
+s_txn_in_doubt (txn_t *txn)
+{
+    return (txn->state == TXN_COMMITTING || txn->state == TXN_ABORTING) && !s_txn_all_done (txn);
+}
+
+static void
+s_admin_txn (dtx_coordinator_t *self, text_t *out, txn_t *txn, bool json, int64_t now)
+{
+    if (json) {
+        char *gid = s_json (txn->gid);
+        s_text_add (out, "{\"gid\":%s,\"state\":\"%s\",\"age_ms\":%" PRId64 ",\"recovered\":%s,\"branches\":[",
+                    gid, s_txn_state_name (txn->state), now - txn->started,
+                    txn->recovered? "true": "false");
+        zstr_free (&gid);
+        for (size_t i = 0; i < txn->nbranches; i++) {
+            branch_t *branch = &txn->branches [i];
+            char *error = s_json (branch->last_error);
+            s_text_add (out, "%s{\"participant\":\"%s\",\"state\":\"%s\",\"retries\":%d,\"last_error\":%s}",
+                        i? ",": "", branch->participant->name, s_branch_state_name (branch->state),
+                        branch->retries, error);
+            zstr_free (&error);
+        }
+        s_text_add (out, "]}");
+    }
+    else {
+        s_text_add (out, "%-28s %-11s %9.1f", txn->gid, s_txn_state_name (txn->state),
+                    (now - txn->started) / 1000.0);
+        for (size_t i = 0; i < txn->nbranches; i++) {
+            branch_t *branch = &txn->branches [i];
+            s_text_add (out, "  %s:%s", branch->participant->name, s_branch_state_name (branch->state));
+            if (branch->retries)
+                s_text_add (out, "(tries %d: %s)", branch->retries,
+                            branch->last_error? branch->last_error: "no answer");
+        }
+        s_text_add (out, "\n");
+    }
+}
+
+static void
+s_admin_txns (dtx_coordinator_t *self, text_t *out, bool json, bool in_doubt_only)
+{
+    int64_t now = dtx_clock_ms ();
+    if (json)
+        s_text_add (out, "[");
+    else
+        s_text_add (out, "%-28s %-11s %9s  %s\n", "GID", "STATE", "AGE (s)", "BRANCHES");
+    int count = 0;
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        if (!in_doubt_only || s_txn_in_doubt (txn)) {
+            if (json && count)
+                s_text_add (out, ",");
+            s_admin_txn (self, out, txn, json, now);
+            count++;
+        }
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    if (json)
+        s_text_add (out, "]");
+}
+
+//  resolve GID commit|abort: an operator's decision.  Refused when it
+//  contradicts what the log or presumed abort already decided.
+static int
+s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const char *decision,
+                 const char *who)
+{
+    char err [256];
+    if (dtx_gid_validate (gid, err, sizeof err)) {
+        s_text_add (out, "%s\n", err);
+        return 1;
+    }
+    bool commit = streq (decision, "commit");
+    if (!commit && !streq (decision, "abort")) {
+        s_text_add (out, "decision must be commit or abort, not '%s'\n", decision);
+        return 1;
+    }
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    outcome_t *outcome = (outcome_t *) zhashx_lookup (self->outcomes, gid);
+    bool decided_commit = (txn && txn->commit_decided && txn->state == TXN_COMMITTING)
+                       || (outcome && outcome->outcome == DTX_COMMITTED);
+    bool decided_abort = (txn && txn->state == TXN_ABORTING)
+                      || (outcome && outcome->outcome == DTX_ABORTED);
+    if (!txn && !outcome) {
+        char coordinator [DTX_NAME_MAX + 1];
+        uint64_t epoch, counter;
+        bool ours = dtx_gid_parse (gid, coordinator, &epoch, &counter) == 0
+                 && streq (coordinator, self->id);
+        //  No record of it: presumed abort has decided
+        if (ours)
+            decided_abort = true;
+    }
+    if ((commit && decided_abort) || (!commit && decided_commit)) {
+        s_text_add (out, "refused: %s is already decided %s%s; the log is the truth\n", gid,
+                    decided_commit? "COMMIT (durable in the decision log)": "ABORT",
+                    decided_abort && !txn && !outcome? " (no commit record: presumed abort)": "");
+        return 1;
+    }
+    if (txn && (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING || txn->state == TXN_LOGGING)
+    &&  commit) {
+        s_text_add (out, "refused: %s is undecided (%s); only abort can be forced\n",
+                    gid, s_txn_state_name (txn->state));
+        return 1;
+    }
+    if (dtx_log_append_heuristic (self->log, gid, commit? 1: 2, who, (uint64_t) time (NULL))
+    ||  dtx_log_sync (self->log)) {
+        zsys_error ("FATAL: decision log: cannot record heuristic decision: %s", strerror (errno));
+        _exit (3);
+    }
+    zsys_warning ("%s: operator %s resolved it: %s", gid, who, decision);
+    if (txn && !commit && (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING))
+        s_txn_abort (self, txn, DTX_ERR_STATE, NULL, NULL, "aborted by an operator (dtxctl resolve)");
+    else
+    if (txn) {
+        //  Already going that way: retry phase 2 now
+        for (size_t i = 0; i < txn->nbranches; i++)
+            if (txn->branches [i].state == BRANCH_FINISHING && txn->branches [i].awaiting)
+                txn->branches [i].next_retry = dtx_clock_ms ();
+    }
+    s_text_add (out, "%s: %s recorded (heuristic, by %s)%s\n", gid, decision, who,
+                txn? "; phase 2 retried now": "");
+    return 0;
+}
+
+static void
+s_handle_admin (dtx_coordinator_t *self)
+{
+    dtx_proto_t *msg;
+    char err [256];
+    int rc = dtx_proto_recv (&msg, self->admin, err, sizeof err);
+    if (rc == -2) {
+        zsys_warning ("admin: dropped %s", err);
+        return;
+    }
+    if (rc)
+        return;
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ADMIN_REPLY);
+    dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));
+    dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+    if (dtx_proto_id (msg) != DTX_PROTO_ADMIN) {
+        dtx_proto_set_status (reply, 1);
+        dtx_proto_set_text (reply, "expected an ADMIN message");
+        dtx_proto_send (reply, self->admin);
+        dtx_proto_destroy (&reply);
+        dtx_proto_destroy (&msg);
+        return;
+    }
+    bool json = dtx_proto_flags (msg) & 1;
+    char *words [8] = { NULL };
+    int nwords = 0;
+    char *line = strdup (dtx_proto_text (msg)), *save = NULL;
+    for (char *word = strtok_r (line, " \t\n", &save); word && nwords < 8;
+         word = strtok_r (NULL, " \t\n", &save))
+        words [nwords++] = word;
+    text_t out = { NULL, 0, 0 };
+    s_text_add (&out, "");
+    int status = 0;
+    int64_t now = dtx_clock_ms ();
+    const char *command = nwords? words [0]: "";
+    if (streq (command, "status")) {
+        size_t connected = 0, in_doubt = 0;
+        participant_t *participant = (participant_t *) zhashx_first (self->participants);
+        while (participant) {
+            connected += participant->connected;
+            participant = (participant_t *) zhashx_next (self->participants);
+        }
+        txn_t *txn = (txn_t *) zhashx_first (self->txns);
+        while (txn) {
+            in_doubt += s_txn_in_doubt (txn);
+            txn = (txn_t *) zhashx_next (self->txns);
+        }
+        if (json)
+            s_text_add (&out, "{\"id\":\"%s\",\"epoch\":%" PRIu64 ",\"uptime_s\":%.1f,\"draining\":%s,"
+                        "\"transactions_live\":%zu,\"in_doubt\":%zu,\"committed\":%" PRIu64
+                        ",\"aborted\":%" PRIu64 ",\"log_bytes\":%" PRIu64 ",\"log_syncs\":%" PRIu64
+                        ",\"log_records_synced\":%" PRIu64 ",\"participants_connected\":%zu"
+                        ",\"participants_known\":%zu}",
+                        self->id, self->epoch, (now - self->started) / 1000.0,
+                        self->draining? "true": "false", zhashx_size (self->txns), in_doubt,
+                        self->committed, self->aborted, dtx_log_size (self->log),
+                        dtx_log_syncs (self->log), dtx_log_records_synced (self->log),
+                        connected, zhashx_size (self->participants));
+        else
+            s_text_add (&out, "coordinator      %s (epoch %" PRIu64 ")%s\n"
+                        "uptime           %.1f s\n"
+                        "transactions     %zu live, %zu in doubt\n"
+                        "since start      %" PRIu64 " committed, %" PRIu64 " aborted\n"
+                        "decision log     %s, %" PRIu64 " bytes, %" PRIu64 " fsyncs for %" PRIu64 " records\n"
+                        "participants     %zu connected of %zu known\n",
+                        self->id, self->epoch, self->draining? " DRAINING": "",
+                        (now - self->started) / 1000.0, zhashx_size (self->txns), in_doubt,
+                        self->committed, self->aborted, dtx_log_path (self->log),
+                        dtx_log_size (self->log), dtx_log_syncs (self->log),
+                        dtx_log_records_synced (self->log), connected,
+                        zhashx_size (self->participants));
+    }
+    else
+    if (streq (command, "participants")) {
+        if (json)
+            s_text_add (&out, "[");
+        else
+            s_text_add (&out, "%-20s %-13s %s\n", "NAME", "STATE", "LAST SEEN (s ago)");
+        int count = 0;
+        participant_t *participant = (participant_t *) zhashx_first (self->participants);
+        while (participant) {
+            double ago = participant->last_seen? (now - participant->last_seen) / 1000.0: -1;
+            if (json)
+                s_text_add (&out, "%s{\"name\":\"%s\",\"connected\":%s,\"last_seen_s\":%.1f}",
+                            count++? ",": "", participant->name,
+                            participant->connected? "true": "false", ago);
+            else
+                s_text_add (&out, "%-20s %-13s %.1f\n", participant->name,
+                            participant->connected? "connected": "disconnected", ago);
+            participant = (participant_t *) zhashx_next (self->participants);
+        }
+        if (json)
+            s_text_add (&out, "]");
+    }
+    else
+    if (streq (command, "txns") || streq (command, "in-doubt"))
+        s_admin_txns (self, &out, json, streq (command, "in-doubt"));
+    else
+    if (streq (command, "show") && nwords == 2) {
+        txn_t *txn = (txn_t *) zhashx_lookup (self->txns, words [1]);
+        outcome_t *outcome = (outcome_t *) zhashx_lookup (self->outcomes, words [1]);
+        if (txn)
+            s_admin_txn (self, &out, txn, json, now);
+        else
+        if (outcome) {
+            char *gid = s_json (words [1]), *why = s_json (outcome->err_text);
+            if (json)
+                s_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"reason\":%s}", gid,
+                            outcome->outcome == DTX_COMMITTED? "committed": "aborted", why);
+            else
+                s_text_add (&out, "%s %s%s%s\n", words [1],
+                            outcome->outcome == DTX_COMMITTED? "committed": "aborted",
+                            outcome->err_text? ": ": "", outcome->err_text? outcome->err_text: "");
+            zstr_free (&gid);
+            zstr_free (&why);
+        }
+        else {
+            s_text_add (&out, "%s: not live and no outcome kept\n", words [1]);
+            status = 1;
+        }
+    }
+    else
+    if (streq (command, "resolve") && nwords >= 3)
+        status = s_admin_resolve (self, &out, words [1], words [2], nwords >= 4? words [3]: "unknown");
+    else {
+        s_text_add (&out, "unknown command '%s': status, participants, txns, in-doubt, show GID,"
+                    " resolve GID commit|abort\n", command);
+        status = 1;
+    }
+    dtx_proto_set_status (reply, (uint8_t) status);
+    dtx_proto_set_text (reply, out.data);
+    free (out.data);
+    free (line);
+    dtx_proto_send (reply, self->admin);
+    dtx_proto_destroy (&reply);
+    dtx_proto_destroy (&msg);
+}
+
 //  --------------------------------------------------------------------------
 //  Timers
 
@@ -1283,6 +1614,10 @@ s_replay (void *arg, const dtx_log_record_t *record)
     if (record->type == DTX_LOG_CHECKPOINT)
         s_forget_up_to (self, record->epoch, record->counter);
     else
+    if (record->type == DTX_LOG_HEURISTIC && record->decision == 2)
+        //  An operator's abort of a gid with no COMMIT record: as presumed
+        zhashx_delete (self->replay_commits, record->gid);
+    else
     if (record->type == DTX_LOG_COMMIT) {
         zlistx_t *names = zlistx_new ();
         zlistx_set_destructor (names, (czmq_destructor *) zstr_free);
@@ -1401,6 +1736,23 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
         dtx_coordinator_destroy (&self);
         return NULL;
     }
+    //  Admin endpoint: local only (ipc, owner-only permissions) unless
+    //  configured otherwise
+    char *admin_endpoint = config->admin_endpoint? strdup (config->admin_endpoint)
+                         : zsys_sprintf ("ipc://%s/dtx-admin.sock", config->log_dir);
+    self->admin = dtx_sock_new (ZMQ_ROUTER, admin_endpoint);
+    if (!self->admin) {
+        snprintf (errbuf, errlen, "cannot bind admin endpoint %s", admin_endpoint);
+        zstr_free (&admin_endpoint);
+        dtx_coordinator_destroy (&self);
+        return NULL;
+    }
+    if (strncmp (admin_endpoint, "ipc://", 6) == 0) {
+        self->admin_path = strdup (admin_endpoint + 6);
+        chmod (self->admin_path, 0600);
+    }
+    zstr_free (&admin_endpoint);
+    self->started = dtx_clock_ms ();
     s_recover_commits (self);
     zsys_info ("coordinator %s: epoch %" PRIu64 ", clients on %s, participants on %s, log %s",
                self->id, self->epoch, config->client_endpoint, config->participant_endpoint,
@@ -1419,6 +1771,10 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
         dtx_log_sync (self->log);       //  END records; harmless if it fails
     zsock_destroy (&self->clients);
     zsock_destroy (&self->participants_sock);
+    zsock_destroy (&self->admin);
+    if (self->admin_path)
+        unlink (self->admin_path);
+    free (self->admin_path);
     dtx_log_destroy (&self->log);
     zlistx_destroy (&self->logging);
     zhashx_destroy (&self->txns);
@@ -1471,12 +1827,13 @@ s_readable (zsock_t *sock)
 int
 dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
 {
-    zmq_pollitem_t items [3] = {
+    zmq_pollitem_t items [4] = {
         { zsock_resolve (self->clients), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->participants_sock), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0 },
         { pipe? zsock_resolve (pipe): NULL, 0, ZMQ_POLLIN, 0 }
     };
-    int nitems = pipe? 3: 2;
+    int nitems = pipe? 4: 3;
     self->next_tick = dtx_clock_ms () + TICK_MS;
     while (!self->terminated) {
         if (zsys_interrupted && !self->draining) {
@@ -1501,6 +1858,8 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             s_handle_participant (self);
         for (int i = 0; i < DRAIN_MAX && s_readable (self->clients); i++)
             s_handle_client (self);
+        for (int i = 0; i < 16 && s_readable (self->admin); i++)
+            s_handle_admin (self);
         if (pipe && s_readable (pipe)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))

@@ -77,6 +77,7 @@ dtx_log_type_name (int type)
         case DTX_LOG_COMMIT: return "COMMIT";
         case DTX_LOG_END:    return "END";
         case DTX_LOG_CHECKPOINT: return "CHECKPOINT";
+        case DTX_LOG_HEURISTIC: return "HEURISTIC";
         default:             return "?";
     }
 }
@@ -166,6 +167,15 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
             return p == end? 0: -1;
         case DTX_LOG_END:
             TAKE_STRING (record->gid);
+            return p == end? 0: -1;
+        case DTX_LOG_HEURISTIC:
+            TAKE_STRING (record->gid);
+            if (end - p < 9)
+                return -1;
+            record->decision = *p++;
+            record->when = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            p += 8;
+            TAKE_STRING (record->who);
             return p == end? 0: -1;
         default:
             return -1;
@@ -583,3 +593,19 @@ dtx_log_compact (dtx_log_t *self, dtx_log_keep_fn *keep, void *arg, char *errbuf
 }
 
 uint64_t dtx_log_compactions (dtx_log_t *self) { return self->compactions; }
+
+int
+dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
+                          const char *who, uint64_t when)
+{
+    if (strlen (gid) > 255 || strlen (who) > 255)
+        return -1;
+    byte payload [256 + 1 + 8 + 256];
+    size_t used = s_put_string (payload, gid);
+    payload [used++] = (byte) decision;
+    s_put32 (payload + used, (uint32_t) when);
+    s_put32 (payload + used + 4, (uint32_t) (when >> 32));
+    used += 8;
+    used += s_put_string (payload + used, who);
+    return s_append (self, DTX_LOG_HEURISTIC, payload, used);
+}

@@ -24,7 +24,8 @@ typedef enum {
     DTX_LOG_EPOCH = 1,      //  a coordinator start: the epoch its gids carry
     DTX_LOG_COMMIT = 2,     //  commit decision for gid on the listed participants
     DTX_LOG_END = 3,        //  every participant acknowledged phase 2 for gid
-    DTX_LOG_CHECKPOINT = 4  //  compaction dropped finished transactions before this
+    DTX_LOG_CHECKPOINT = 4, //  compaction dropped finished transactions before this
+    DTX_LOG_HEURISTIC = 5   //  an operator decided gid by hand (dtxctl resolve)
 } dtx_log_type_t;
 
 const char *
@@ -36,6 +37,9 @@ typedef struct {
     uint64_t offset;                //  where the record starts in the file
     uint64_t epoch;                 //  EPOCH, CHECKPOINT
     uint64_t counter;               //  CHECKPOINT
+    int decision;                   //  HEURISTIC: 1 commit, 2 abort
+    const char *who;                //  HEURISTIC: the operator
+    uint64_t when;                  //  HEURISTIC: unix time
     const char *gid;                //  COMMIT, END
     size_t nparticipants;           //  COMMIT
     const char *participants [DTX_LOG_PARTICIPANTS_MAX];
@@ -72,6 +76,12 @@ int
                            size_t nparticipants, const char *const *participants);
 int
     dtx_log_append_end (dtx_log_t *self, const char *gid);
+
+//  An operator's decision on gid (1 commit, 2 abort), by who, at when
+//  (unix seconds).
+int
+    dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
+                              const char *who, uint64_t when);
 
 //  Compaction writes this first: outcomes of gids issued up to (epoch,
 //  counter) that finished before it are no longer in the log.

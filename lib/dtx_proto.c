@@ -51,6 +51,8 @@ static const struct {
     [DTX_PROTO_VOTE]              = { "VOTE", { F_SEQ, F_GID, F_STATUS, F_SQLSTATE, F_TEXT } },
     [DTX_PROTO_COMMIT_PREPARED]   = { "COMMIT_PREPARED", { F_SEQ, F_GID } },
     [DTX_PROTO_DONE]              = { "DONE", { F_SEQ, F_GID, F_STATUS, F_SQLSTATE, F_TEXT } },
+    [DTX_PROTO_ADMIN]             = { "ADMIN", { F_SEQ, F_FLAGS, F_TEXT } },
+    [DTX_PROTO_ADMIN_REPLY]       = { "ADMIN_REPLY", { F_SEQ, F_STATUS, F_TEXT } },
 };
 
 typedef struct {

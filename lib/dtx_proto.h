@@ -45,7 +45,10 @@
 #define DTX_PROTO_VOTE            13    //  participant: YES / NO / READONLY
 #define DTX_PROTO_COMMIT_PREPARED 14    //  coordinator: phase 2 commit
 #define DTX_PROTO_DONE            15    //  participant: commit/rollback finished
-#define DTX_PROTO_COUNT           16
+//  Operator (dtxctl) <-> coordinator, on the admin endpoint only:
+#define DTX_PROTO_ADMIN           16    //  a command line; flags bit 0: JSON
+#define DTX_PROTO_ADMIN_REPLY     17    //  status 0 ok, 1 refused/failed; text
+#define DTX_PROTO_COUNT           18
 
 //  Values of `status` in VOTE
 #define DTX_VOTE_YES       1            //  prepared; will commit if told

@@ -359,6 +359,101 @@ START_TEST (test_sigterm_drain)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  dtxctl against the live system
+
+//  Run dtxctl, capture its output; returns the exit status
+static int
+s_dtxctl (char *output, size_t size, const char *format, ...)
+{
+    char args [1024], command [2048];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (args, sizeof args, format, ap);
+    va_end (ap);
+    snprintf (command, sizeof command, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s 2>&1",
+              TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
+    FILE *pipe = popen (command, "r");
+    size_t used = fread (output, 1, size - 1, pipe);
+    output [used] = 0;
+    int status = pclose (pipe);
+    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+START_TEST (test_dtxctl)
+{
+    char out [16384];
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "status"), 0);
+    ck_assert_msg (strstr (out, "coordinator      test") && strstr (out, "3 connected of 3"), "%s", out);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json participants"), 0);
+    ck_assert_msg (strstr (out, "\"name\":\"db2\",\"connected\":true"), "%s", out);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "frobnicate"), 1);
+    ck_assert (strstr (out, "unknown command"));
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, ""), 2);
+
+    //  A real in-doubt transaction: db2 votes YES and dies
+    harness_kill_participant (1, SIGTERM);
+    harness_start_participant_fault (1, "part-after-vote");
+    ck_assert (harness_wait_ready (20000));
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 15000);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    const char *params [] = { gid, "9", "0" };
+    for (int db = 0; db < 2; db++) {
+        dtx_result_t *result = dtx_exec (txn, harness.db_name [db],
+            "INSERT INTO transfers VALUES ($1, $2::int, $3::bigint)", 3, params);
+        ck_assert (dtx_result_ok (result));
+        dtx_result_destroy (&result);
+    }
+    //  The decision is durable: the client hears committed (after the
+    //  reply timeout, as db2 never acknowledges)
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    ck_assert_int_eq (harness_pg_value (1, "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'dtx:%'"), 1);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "in-doubt"), 0);
+    ck_assert_msg (strstr (out, gid) && strstr (out, "db2:finishing"), "%s", out);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_msg (strstr (out, gid) && strstr (out, "\"state\":\"committing\""), "%s", out);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "show %s", gid), 0);
+    ck_assert (strstr (out, "committing"));
+    //  An operator abort contradicts the durable commit: refused
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve %s abort", gid), 1);
+    ck_assert_msg (strstr (out, "refused") && strstr (out, "COMMIT"), "%s", out);
+    //  Commit agrees: recorded, phase 2 retried
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve %s commit", gid), 0);
+    ck_assert_msg (strstr (out, "recorded"), "%s", out);
+    //  Presumed abort: a gid with no commit record cannot be committed
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve dtx:test:1:999999 commit"), 1);
+    ck_assert (strstr (out, "presumed abort"));
+    harness_start_participant (1);
+    ck_assert (harness_wait_no_prepared (30000));
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_msg (strcmp (out, "[]\n") == 0, "%s", out);
+
+    //  run: a script switching databases, one global transaction
+    char script [320];
+    snprintf (script, sizeof script, "%s/script.sql", harness.dir);
+    FILE *file = fopen (script, "w");
+    fprintf (file, "-- move 3 from db1 to db3\n\\c db1\nUPDATE accounts SET balance = balance - 3\n"
+                   "  WHERE id = 11;\n\\c db3\nUPDATE accounts SET balance = balance + 3 WHERE id = 11;\n");
+    fclose (file);
+    long long before1 = harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11");
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "run %s", script), 0);
+    ck_assert_msg (strstr (out, "committed (2 statements)"), "%s", out);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11"), before1 - 3);
+    //  A failing script changes nothing
+    file = fopen (script, "w");
+    fprintf (file, "\\c db1\nUPDATE accounts SET balance = balance - 3 WHERE id = 11;\n"
+                   "\\c db3\nUPDATE no_such_table SET x = 1;\n");
+    fclose (file);
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "run %s", script), 1);
+    ck_assert_msg (strstr (out, "42P01") && strstr (out, "aborted"), "%s", out);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11"), before1 - 3);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -375,12 +470,16 @@ main (void)
     if (only && streq (only, "drain"))
         tcase_add_test (tc, test_sigterm_drain);
     else
+    if (only && streq (only, "dtxctl"))
+        tcase_add_test (tc, test_dtxctl);
+    else
     if (only)
         tcase_add_loop_test (tc, test_fault_point, atoi (only), atoi (only) + 1);
     else {
         tcase_add_loop_test (tc, test_fault_point, 0, FAULT_CASES);
         tcase_add_test (tc, test_random_crashes);
         tcase_add_test (tc, test_sigterm_drain);
+        tcase_add_test (tc, test_dtxctl);
     }
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
