@@ -1,12 +1,47 @@
 /*  dtx-coordinator - the coordinator service: parse options, run the engine */
 #include "dtx_coordinator.h"
+#include "dtx_util.h"
 #include <getopt.h>
+
+static const char *s_keys [] = {
+    "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
+    "drain-timeout", "log-compact-bytes", "verbose", NULL
+};
+
+//  One key, from the config file or the command line
+static int
+s_apply (void *arg, const char *key, const char *value)
+{
+    dtx_coordinator_config_t *config = (dtx_coordinator_config_t *) arg;
+    long number;
+    if (streq (key, "id")) config->id = strdup (value);
+    else if (streq (key, "clients")) config->client_endpoint = strdup (value);
+    else if (streq (key, "participants")) config->participant_endpoint = strdup (value);
+    else if (streq (key, "log-dir")) config->log_dir = strdup (value);
+    else if (streq (key, "admin")) config->admin_endpoint = strdup (value);
+    else if (streq (key, "verbose")) config->verbose = streq (value, "1") || streq (value, "true");
+    else {
+        if (dtx_parse_long (value, 1, streq (key, "log-compact-bytes")? (1L << 40): 86400000L, &number))
+            return -1;
+        if (streq (key, "txn-timeout")) config->txn_timeout_ms = (int) number;
+        else if (streq (key, "vote-timeout")) config->vote_timeout_ms = (int) number;
+        else if (streq (key, "drain-timeout")) config->drain_ms = (int) number;
+        else if (streq (key, "log-compact-bytes")) {
+            if (number < 4096)
+                return -1;
+            config->log_compact_bytes = number;
+        }
+        else return -1;
+    }
+    return 0;
+}
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-"usage: dtx-coordinator --log-dir DIR [options]\n"
+"usage: dtx-coordinator [--config FILE] --log-dir DIR [options]\n"
+"  --config FILE           ZPL config file (sample: etc/dtx-coordinator.cfg); flags override it\n"
 "  --id ID                 coordinator id, part of every global id (default main)\n"
 "  --clients ENDPOINT      client endpoint (default tcp://127.0.0.1:7100)\n"
 "  --participants ENDPOINT participant endpoint (default tcp://127.0.0.1:7101)\n"
@@ -27,12 +62,13 @@ main (int argc, char *argv [])
     dtx_coordinator_config_defaults (&config);
     config.client_endpoint = "tcp://127.0.0.1:7100";
     config.participant_endpoint = "tcp://127.0.0.1:7101";
-    bool verbose = false;
     static struct option options [] = {
+        { "config", required_argument, 0, 'f' },
         { "id", required_argument, 0, 'i' },
         { "clients", required_argument, 0, 'c' },
         { "participants", required_argument, 0, 'p' },
         { "log-dir", required_argument, 0, 'l' },
+        { "admin", required_argument, 0, 'a' },
         { "txn-timeout", required_argument, 0, 't' },
         { "vote-timeout", required_argument, 0, 'v' },
         { "log-compact-bytes", required_argument, 0, 'L' },
@@ -41,35 +77,45 @@ main (int argc, char *argv [])
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int opt;
-    while ((opt = getopt_long (argc, argv, "i:c:p:l:t:v:L:D:Vh", options, NULL)) != -1) {
-        switch (opt) {
-            case 'i': config.id = optarg; break;
-            case 'c': config.client_endpoint = optarg; break;
-            case 'p': config.participant_endpoint = optarg; break;
-            case 'l': config.log_dir = optarg; break;
-            case 't': config.txn_timeout_ms = atoi (optarg); break;
-            case 'v': config.vote_timeout_ms = atoi (optarg); break;
-            case 'L': config.log_compact_bytes = atol (optarg); break;
-            case 'D': config.drain_ms = atoi (optarg); break;
-            case 'V': verbose = true; break;
-            case 'h': s_usage (stdout); return 0;
-            default:  s_usage (stderr); return 2;
+    //  First the config file, then the flags over it
+    char err [1024];
+    int opt, index;
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:t:v:L:D:Vh", options, &index)) != -1) {
+        if (opt == 'h') {
+            s_usage (stdout);
+            return 0;
+        }
+        if (opt == '?') {
+            s_usage (stderr);
+            return 2;
+        }
+        if (opt == 'f' && dtx_config_load (optarg, "coordinator", s_keys, s_apply, &config,
+                                           err, sizeof err)) {
+            fprintf (stderr, "dtx-coordinator: %s\n", err);
+            return 2;
         }
     }
-    if (!config.log_dir || config.txn_timeout_ms <= 0 || config.vote_timeout_ms <= 0
-    ||  config.log_compact_bytes < 4096) {
-        fprintf (stderr, "dtx-coordinator: %s\n", config.log_dir
-                 ? "timeouts must be positive, --log-compact-bytes at least 4096"
-                 : "--log-dir is required");
+    optind = 1;
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:t:v:L:D:Vh", options, &index)) != -1) {
+        if (opt == 'f')
+            continue;
+        const char *key = "?";
+        for (int i = 0; options [i].name; i++)
+            if (options [i].val == opt)
+                key = options [i].name;
+        if (s_apply (&config, key, opt == 'V'? "1": optarg)) {
+            fprintf (stderr, "dtx-coordinator: bad value for --%s: '%s'\n", key, optarg);
+            return 2;
+        }
+    }
+    if (!config.log_dir) {
+        fprintf (stderr, "dtx-coordinator: --log-dir (or log-dir in the config file) is required\n");
         s_usage (stderr);
         return 2;
     }
     zsys_init ();
     zsys_set_logident ("dtx-coordinator");
     zsys_catch_interrupts ();
-    config.verbose = verbose;
-    char err [1024];
     dtx_coordinator_t *coordinator = dtx_coordinator_new (&config, err, sizeof err);
     if (!coordinator) {
         fprintf (stderr, "dtx-coordinator: %s\n", err);

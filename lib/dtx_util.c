@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <time.h>
+#include <unistd.h>
 
 //  --------------------------------------------------------------------------
 //  CRC-32C, slicing-by-8 tables built on first use (reflected polynomial
@@ -158,6 +159,71 @@ dtx_sock_new (int type, const char *endpoint)
         return NULL;
     }
     return sock;
+}
+
+//  --------------------------------------------------------------------------
+//  Config files
+
+int
+dtx_parse_long (const char *text, long min, long max, long *value)
+{
+    char *end;
+    errno = 0;
+    long parsed = strtol (text, &end, 10);
+    if (errno || end == text || *end || parsed < min || parsed > max)
+        return -1;
+    *value = parsed;
+    return 0;
+}
+
+int
+dtx_config_load (const char *path, const char *section, const char *const *keys,
+                 dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen)
+{
+    if (access (path, R_OK)) {
+        snprintf (errbuf, errlen, "config file %s: %s", path, strerror (errno));
+        return -1;
+    }
+    zconfig_t *root = zconfig_load (path);
+    if (!root) {
+        snprintf (errbuf, errlen, "config file %s: not valid ZPL (see the commented sample)", path);
+        return -1;
+    }
+    int rc = 0;
+    bool found = false;
+    for (zconfig_t *top = zconfig_child (root); top && rc == 0; top = zconfig_next (top)) {
+        if (strcmp (zconfig_name (top), section)) {
+            snprintf (errbuf, errlen, "config file %s: unknown section '%s' (expected '%s')",
+                      path, zconfig_name (top), section);
+            rc = -1;
+            break;
+        }
+        found = true;
+        for (zconfig_t *item = zconfig_child (top); item; item = zconfig_next (item)) {
+            const char *key = zconfig_name (item);
+            const char *value = zconfig_value (item);
+            bool known = false;
+            for (int i = 0; keys [i]; i++)
+                known = known || streq (keys [i], key);
+            if (!known) {
+                snprintf (errbuf, errlen, "config file %s: unknown key '%s/%s'", path, section, key);
+                rc = -1;
+                break;
+            }
+            if (!value || !*value || fn (arg, key, value)) {
+                snprintf (errbuf, errlen, "config file %s: bad value for '%s/%s': '%s'",
+                          path, section, key, value? value: "");
+                rc = -1;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && !found) {
+        snprintf (errbuf, errlen, "config file %s: no '%s' section", path, section);
+        rc = -1;
+    }
+    zconfig_destroy (&root);
+    return rc;
 }
 
 int64_t

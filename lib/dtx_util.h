@@ -48,6 +48,20 @@ int
 zsock_t *
     dtx_sock_new (int type, const char *endpoint);
 
+//  Config files are CZMQ's ZPL (zconfig): one section named for the
+//  process, one key per line.  Every key must be in `keys`; fn applies a
+//  value and returns 0, or -1 if the value is bad.  Returns 0, or -1 with
+//  errbuf naming the file and the problem (unparseable, missing section,
+//  unknown key, bad value).
+typedef int (dtx_config_fn) (void *arg, const char *key, const char *value);
+int
+    dtx_config_load (const char *path, const char *section, const char *const *keys,
+                     dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen);
+
+//  Parse a whole decimal number in [min, max]; 0 or -1
+int
+    dtx_parse_long (const char *text, long min, long max, long *value);
+
 //  Monotonic milliseconds
 int64_t
     dtx_clock_ms (void);

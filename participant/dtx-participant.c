@@ -1,12 +1,37 @@
 /*  dtx-participant - fronts one PostgreSQL database: parse options, run the engine */
 #include "dtx_participant.h"
+#include "dtx_util.h"
 #include <getopt.h>
+
+static const char *s_keys [] = {
+    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", NULL
+};
+
+static int
+s_apply (void *arg, const char *key, const char *value)
+{
+    dtx_participant_config_t *config = (dtx_participant_config_t *) arg;
+    long number;
+    if (streq (key, "name")) config->name = strdup (value);
+    else if (streq (key, "conninfo")) config->conninfo = strdup (value);
+    else if (streq (key, "coordinator")) config->coordinator_endpoint = strdup (value);
+    else {
+        if (dtx_parse_long (value, streq (key, "pool-min")? 0: 1, 86400000L, &number))
+            return -1;
+        if (streq (key, "pool-min")) config->pool_min = (int) number;
+        else if (streq (key, "pool-max")) config->pool_max = (int) number;
+        else if (streq (key, "connect-window")) config->connect_window_ms = (int) number;
+        else return -1;
+    }
+    return 0;
+}
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-"usage: dtx-participant --name NAME --conninfo CONNINFO [options]\n"
+"usage: dtx-participant [--config FILE] --name NAME --conninfo CONNINFO [options]\n"
+"  --config FILE           ZPL config file (sample: etc/dtx-participant.cfg); flags override it\n"
 "  --name NAME             database name clients use\n"
 "  --conninfo CONNINFO     libpq conninfo (or DTX_CONNINFO); no password here:\n"
 "                          use PGPASSFILE or PGPASSWORD\n"
@@ -24,6 +49,7 @@ main (int argc, char *argv [])
     config.coordinator_endpoint = "tcp://127.0.0.1:7101";
     config.conninfo = getenv ("DTX_CONNINFO");
     static struct option options [] = {
+        { "config", required_argument, 0, 'f' },
         { "name", required_argument, 0, 'n' },
         { "conninfo", required_argument, 0, 'd' },
         { "coordinator", required_argument, 0, 'c' },
@@ -33,17 +59,34 @@ main (int argc, char *argv [])
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
+    char err [1024];
     int opt;
-    while ((opt = getopt_long (argc, argv, "n:d:c:m:M:w:h", options, NULL)) != -1) {
-        switch (opt) {
-            case 'n': config.name = optarg; break;
-            case 'd': config.conninfo = optarg; break;
-            case 'c': config.coordinator_endpoint = optarg; break;
-            case 'm': config.pool_min = atoi (optarg); break;
-            case 'M': config.pool_max = atoi (optarg); break;
-            case 'w': config.connect_window_ms = atoi (optarg); break;
-            case 'h': s_usage (stdout); return 0;
-            default:  s_usage (stderr); return 2;
+    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            s_usage (stdout);
+            return 0;
+        }
+        if (opt == '?') {
+            s_usage (stderr);
+            return 2;
+        }
+        if (opt == 'f' && dtx_config_load (optarg, "participant", s_keys, s_apply, &config,
+                                           err, sizeof err)) {
+            fprintf (stderr, "dtx-participant: %s\n", err);
+            return 2;
+        }
+    }
+    optind = 1;
+    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:h", options, NULL)) != -1) {
+        if (opt == 'f')
+            continue;
+        const char *key = "?";
+        for (int i = 0; options [i].name; i++)
+            if (options [i].val == opt)
+                key = options [i].name;
+        if (s_apply (&config, key, optarg)) {
+            fprintf (stderr, "dtx-participant: bad value for --%s: '%s'\n", key, optarg);
+            return 2;
         }
     }
     if (!config.name || !config.conninfo || config.pool_max < 1 || config.pool_min < 0) {
@@ -54,7 +97,6 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logident ("dtx-participant");
     zsys_catch_interrupts ();
-    char err [1024];
     dtx_participant_t *participant = dtx_participant_new (&config, err, sizeof err);
     if (!participant) {
         fprintf (stderr, "dtx-participant: %s\n", err);

@@ -4,6 +4,7 @@
 # `postgres` account when called as root (PostgreSQL refuses to run as root).
 #
 #   pgcluster.sh start DIR PORT [fsync=on|off]   initdb DIR (if new), start on 127.0.0.1:PORT
+#                                    (MAX_PREPARED=N sets max_prepared_transactions, default 250)
 #   pgcluster.sh stop DIR [fast|immediate]       stop it (default fast)
 #   pgcluster.sh kill DIR                        immediate stop, as after a crash
 #
@@ -38,7 +39,7 @@ start)
             || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_prepared_transactions=250 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_prepared_transactions=${MAX_PREPARED:-250} \
             -c max_connections=400 -c fsync=$fsync -c synchronous_commit=$fsync \
             -c full_page_writes=$fsync -c shared_buffers=64MB -c log_min_messages=warning" \
         start >/dev/null \

@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 static dtx_client_t *client;
 
@@ -477,6 +478,91 @@ START_TEST (test_participant_lost_before_vote)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Start-up refusals: each a clear message naming the problem
+
+static int
+s_capture (char *output, size_t size, const char *format, ...)
+{
+    char command [2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    strncat (command, " 2>&1", sizeof command - strlen (command) - 1);
+    FILE *pipe = popen (command, "r");
+    size_t used = fread (output, 1, size - 1, pipe);
+    output [used] = 0;
+    int status = pclose (pipe);
+    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+static void
+s_write (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    ck_assert_ptr_nonnull (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+START_TEST (test_startup_refusals)
+{
+    char dir [] = "/tmp/dtx-startup-XXXXXX", path [128], out [4096];
+    ck_assert_ptr_nonnull (mkdtemp (dir));
+    const char *coordinator = TOP_BUILDDIR "/coordinator/dtx-coordinator";
+    const char *participant = TOP_BUILDDIR "/participant/dtx-participant";
+    snprintf (path, sizeof path, "%s/c.cfg", dir);
+    //  Unknown key
+    s_write (path, "coordinator\n    log-dir = /tmp\n    colour = blue\n");
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_msg (strstr (out, "unknown key 'coordinator/colour'"), "%s", out);
+    //  Bad value
+    s_write (path, "coordinator\n    log-dir = /tmp\n    vote-timeout = soon\n");
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_msg (strstr (out, "bad value for 'coordinator/vote-timeout'"), "%s", out);
+    //  Not ZPL at all, and a missing file
+    s_write (path, "coordinator\n  = = =\n\tbroken\n");
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_msg (strstr (out, path), "%s", out);
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s/nope.cfg", coordinator, dir), 2);
+    ck_assert (strstr (out, "No such file"));
+    //  Flag with a bad number
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --log-dir %s --txn-timeout -5", coordinator, dir), 2);
+    ck_assert (strstr (out, "--txn-timeout"));
+    //  Missing decision-log directory
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --log-dir %s/missing --clients tcp://127.0.0.1:1"
+                                 " --participants tcp://127.0.0.1:2", coordinator, dir), 1);
+    ck_assert_msg (strstr (out, "missing"), "%s", out);
+    //  A password on the command line
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 password=secret'",
+                                 participant), 1);
+    ck_assert_msg (strstr (out, "must not contain a password"), "%s", out);
+    //  An unreachable database, after the retry window
+    ck_assert_int_eq (s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=1'"
+                                 " --connect-window 300", participant), 1);
+    ck_assert_msg (strstr (out, "unreachable after 300 ms"), "%s", out);
+    //  A database that cannot prepare transactions (db3, restarted with
+    //  max_prepared_transactions = 0, then back to normal)
+    char command [1024];
+    snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s && MAX_PREPARED=0"
+              " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
+              harness.pg_dir [2], PG_BINDIR, TOP_SRCDIR, harness.pg_dir [2], harness.pg_port [2]);
+    ck_assert_int_eq (system (command), 0);
+    int rc = s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=%d user=postgres"
+                        " dbname=postgres'", participant, harness.pg_port [2]);
+    snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s &&"
+              " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
+              harness.pg_dir [2], PG_BINDIR, TOP_SRCDIR, harness.pg_dir [2], harness.pg_port [2]);
+    ck_assert_int_eq (system (command), 0);
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (out, "max_prepared_transactions = 0"), "%s", out);
+    ck_assert (harness_wait_ready (20000));
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    ck_assert_int_eq (system (command), 0);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -498,6 +584,7 @@ suite_integration (void)
     tcase_add_test (tc, test_client_disconnect_releases_sessions);
     tcase_add_test (tc, test_concurrent_transfers_conserve_total);
     tcase_add_test (tc, test_participant_lost_before_vote);
+    tcase_add_test (tc, test_startup_refusals);
     suite_add_tcase (suite, tc);
     return suite;
 }
