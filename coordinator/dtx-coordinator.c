@@ -5,7 +5,7 @@
 
 static const char *s_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
-    "drain-timeout", "log-compact-bytes", "verbose", NULL
+    "drain-timeout", "log-compact-bytes", "verbose", "metrics", NULL
 };
 
 //  One key, from the config file or the command line
@@ -19,6 +19,7 @@ s_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "participants")) config->participant_endpoint = strdup (value);
     else if (streq (key, "log-dir")) config->log_dir = strdup (value);
     else if (streq (key, "admin")) config->admin_endpoint = strdup (value);
+    else if (streq (key, "metrics")) config->metrics_listen = strdup (value);
     else if (streq (key, "verbose")) config->verbose = streq (value, "1") || streq (value, "true");
     else {
         if (dtx_parse_long (value, 1, streq (key, "log-compact-bytes")? (1L << 40): 86400000L, &number))
@@ -52,6 +53,7 @@ s_usage (FILE *out)
 "                          (default 67108864)\n"
 "  --drain-timeout MS      on SIGTERM, wait this long for live transactions\n"
 "                          (default 10000)\n"
+"  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
 "  --verbose               log every transaction\n");
 }
 
@@ -69,6 +71,7 @@ main (int argc, char *argv [])
         { "participants", required_argument, 0, 'p' },
         { "log-dir", required_argument, 0, 'l' },
         { "admin", required_argument, 0, 'a' },
+        { "metrics", required_argument, 0, 'm' },
         { "txn-timeout", required_argument, 0, 't' },
         { "vote-timeout", required_argument, 0, 'v' },
         { "log-compact-bytes", required_argument, 0, 'L' },
@@ -80,7 +83,7 @@ main (int argc, char *argv [])
     //  First the config file, then the flags over it
     char err [1024];
     int opt, index;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:t:v:L:D:Vh", options, &index)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:Vh", options, &index)) != -1) {
         if (opt == 'h') {
             s_usage (stdout);
             return 0;
@@ -96,7 +99,7 @@ main (int argc, char *argv [])
         }
     }
     optind = 1;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:t:v:L:D:Vh", options, &index)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:Vh", options, &index)) != -1) {
         if (opt == 'f')
             continue;
         const char *key = "?";

@@ -31,6 +31,7 @@
 */
 #include "dtx_coordinator.h"
 #include "dtx_log.h"
+#include "dtx_metrics.h"
 #include "dtx_proto.h"
 #include "dtx_util.h"
 #include "dtx_fault.h"
@@ -48,6 +49,7 @@ typedef struct {
     zframe_t *routing_id;           //  current connection, NULL until registered
     int64_t last_seen;
     bool connected;
+    uint32_t prepared;              //  its database's dtx prepared transactions
 } participant_t;
 
 //  State of one transaction
@@ -105,6 +107,8 @@ typedef struct {
     int64_t started;
     int64_t deadline;               //  transaction timeout
     int64_t phase_deadline;         //  vote timeout, or reply timeout
+    int64_t prepare_at;             //  PREPARE sent (for the metrics)
+    int64_t decided_at;             //  decision durable
     zframe_t *client;               //  routing id of the client
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
@@ -162,6 +166,9 @@ struct _dtx_coordinator_t {
     uint64_t committed;
     uint64_t aborted;
     size_t recovering;              //  replayed commits not yet finished
+    uint64_t phase2_retries;
+    dtx_metrics_t *metrics;         //  NULL unless serving metrics
+    int64_t next_metrics;
 };
 
 static void s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const char *why);
@@ -405,6 +412,11 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
         if (dtx_log_append_end (self->log, txn->gid))
             zsys_error ("%s: cannot append END record", txn->gid);
     }
+    int64_t now = dtx_clock_ms ();
+    if (committed && txn->decided_at && txn->logged)
+        dtx_metrics_observe (self->metrics, DTX_METRIC_COMMIT, (now - txn->decided_at) / 1000.0);
+    if (!txn->recovered)
+        dtx_metrics_observe (self->metrics, DTX_METRIC_TOTAL, (now - txn->started) / 1000.0);
     if (txn->recovered) {
         self->recovering--;
         zsys_info ("recovery: %s committed on every participant; %zu still in doubt",
@@ -457,7 +469,8 @@ s_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
 {
     txn->state = TXN_COMMITTING;
     txn->commit_decided = true;
-    txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+    txn->decided_at = dtx_clock_ms ();
+    txn->phase_deadline = txn->decided_at + self->config.reply_timeout_ms;
     size_t sent = 0;
     for (size_t i = 0; i < txn->nbranches; i++) {
         branch_t *branch = &txn->branches [i];
@@ -476,6 +489,7 @@ s_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
 static void
 s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
 {
+    dtx_metrics_observe (self->metrics, DTX_METRIC_PREPARE, (dtx_clock_ms () - txn->prepare_at) / 1000.0);
     size_t prepared = 0;
     const char *names [BRANCHES_MAX];
     for (size_t i = 0; i < txn->nbranches; i++)
@@ -695,7 +709,8 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     else {
         txn->state = TXN_PREPARING;
-        txn->phase_deadline = dtx_clock_ms () + self->config.vote_timeout_ms;
+        txn->prepare_at = dtx_clock_ms ();
+        txn->phase_deadline = txn->prepare_at + self->config.vote_timeout_ms;
         for (size_t i = 0; i < txn->nbranches; i++) {
             txn->branches [i].state = BRANCH_PREPARING;
             s_branch_send (self, txn, &txn->branches [i], DTX_PROTO_PREPARE, 0);
@@ -894,6 +909,7 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
         }
     }
     participant->last_seen = dtx_clock_ms ();
+    participant->prepared = dtx_proto_ntuples (msg);
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_REGISTER_OK);
     dtx_proto_set_routing_id (reply, participant->routing_id);
     dtx_proto_set_seq (reply, dtx_proto_seq (msg));
@@ -985,6 +1001,7 @@ s_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_
         //  Phase 2 must succeed eventually: retry with backoff, forever
         branch->awaiting = true;        //  awaits the retry's answer
         branch->retries++;
+        self->phase2_retries++;
         free (branch->last_error);
         branch->last_error = zsys_sprintf ("%s %s", dtx_proto_sqlstate (msg), dtx_proto_text (msg));
         int64_t delay = (int64_t) self->config.phase2_retry_ms << (branch->retries < 10? branch->retries: 10);
@@ -1580,6 +1597,8 @@ s_group_commit (dtx_coordinator_t *self)
     self->end_pending_since = 0;
     if (zlistx_size (self->logging))
         dtx_fault ("coord-before-commit-durable");
+    uint64_t records = dtx_log_records_synced (self->log);
+    int64_t started = zclock_usecs ();
     if (dtx_log_sync (self->log)) {
         //  Never acknowledge an undurable decision, never retry an fsync
         zsys_error ("FATAL: decision log %s: write/fdatasync failed: %s; stopping so that"
@@ -1587,6 +1606,9 @@ s_group_commit (dtx_coordinator_t *self)
                     dtx_log_path (self->log), strerror (errno));
         _exit (3);
     }
+    dtx_metrics_observe (self->metrics, DTX_METRIC_FSYNC, (zclock_usecs () - started) / 1e6);
+    dtx_metrics_observe (self->metrics, DTX_METRIC_BATCH,
+                         (double) (dtx_log_records_synced (self->log) - records));
     if (zlistx_size (self->logging))
         dtx_fault ("coord-after-commit-durable");
     txn_t *txn = (txn_t *) zlistx_first (self->logging);
@@ -1752,6 +1774,13 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
         chmod (self->admin_path, 0600);
     }
     zstr_free (&admin_endpoint);
+    if (config->metrics_listen && *config->metrics_listen) {
+        self->metrics = dtx_metrics_new (config->metrics_listen, errbuf, errlen);
+        if (!self->metrics) {
+            dtx_coordinator_destroy (&self);
+            return NULL;
+        }
+    }
     self->started = dtx_clock_ms ();
     s_recover_commits (self);
     zsys_info ("coordinator %s: epoch %" PRIu64 ", clients on %s, participants on %s, log %s",
@@ -1772,6 +1801,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     zsock_destroy (&self->clients);
     zsock_destroy (&self->participants_sock);
     zsock_destroy (&self->admin);
+    dtx_metrics_destroy (&self->metrics);
     if (self->admin_path)
         unlink (self->admin_path);
     free (self->admin_path);
@@ -1784,6 +1814,78 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     zhashx_destroy (&self->replay_commits);
     free (self);
     *self_p = NULL;
+}
+
+//  Render the metrics snapshot the HTTP thread serves
+static void
+s_metrics_publish (dtx_coordinator_t *self)
+{
+    size_t in_doubt = 0, connected = 0;
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        in_doubt += s_txn_in_doubt (txn);
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    zchunk_t *out = zchunk_new (NULL, 8192);
+    char *text = zsys_sprintf (
+        "# HELP dtx_transactions_total Transactions ended, by outcome\n"
+        "# TYPE dtx_transactions_total counter\n"
+        "dtx_transactions_total{outcome=\"committed\"} %" PRIu64 "\n"
+        "dtx_transactions_total{outcome=\"aborted\"} %" PRIu64 "\n"
+        "# HELP dtx_transactions_live Transactions the coordinator holds now\n"
+        "# TYPE dtx_transactions_live gauge\n"
+        "dtx_transactions_live %zu\n"
+        "# HELP dtx_transactions_in_doubt Decided, waiting for a participant's phase-2 ack\n"
+        "# TYPE dtx_transactions_in_doubt gauge\n"
+        "dtx_transactions_in_doubt %zu\n"
+        "# HELP dtx_phase2_retries_total Phase-2 commands sent again after a failure\n"
+        "# TYPE dtx_phase2_retries_total counter\n"
+        "dtx_phase2_retries_total %" PRIu64 "\n"
+        "# HELP dtx_log_bytes Size of the decision log\n"
+        "# TYPE dtx_log_bytes gauge\n"
+        "dtx_log_bytes %" PRIu64 "\n",
+        self->committed, self->aborted, zhashx_size (self->txns), in_doubt,
+        self->phase2_retries, dtx_log_size (self->log));
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    zchunk_t *per = zchunk_new (NULL, 1024);
+    text = strdup ("# HELP dtx_participant_connected Participant registered and heard recently\n"
+                   "# TYPE dtx_participant_connected gauge\n");
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    text = strdup ("# HELP dtx_participant_prepared_transactions dtx prepared transactions in"
+                   " the participant's database (its last scan)\n"
+                   "# TYPE dtx_participant_prepared_transactions gauge\n");
+    zchunk_extend (per, text, strlen (text));
+    zstr_free (&text);
+    participant_t *participant = (participant_t *) zhashx_first (self->participants);
+    while (participant) {
+        connected += participant->connected;
+        text = zsys_sprintf ("dtx_participant_connected{participant=\"%s\"} %d\n",
+                             participant->name, participant->connected? 1: 0);
+        zchunk_extend (out, text, strlen (text));
+        zstr_free (&text);
+        if (participant->prepared != 0xFFFFFFFFu) {
+            text = zsys_sprintf ("dtx_participant_prepared_transactions{participant=\"%s\"} %u\n",
+                                 participant->name, participant->prepared);
+            zchunk_extend (per, text, strlen (text));
+            zstr_free (&text);
+        }
+        participant = (participant_t *) zhashx_next (self->participants);
+    }
+    zchunk_extend (out, zchunk_data (per), zchunk_size (per));
+    zchunk_destroy (&per);
+    text = zsys_sprintf ("# HELP dtx_participants_connected Participants connected\n"
+                         "# TYPE dtx_participants_connected gauge\n"
+                         "dtx_participants_connected %zu\n", connected);
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    dtx_metrics_render (self->metrics, out);
+    char *snapshot = (char *) malloc (zchunk_size (out) + 1);
+    memcpy (snapshot, zchunk_data (out), zchunk_size (out));
+    snapshot [zchunk_size (out)] = 0;
+    zchunk_destroy (&out);
+    dtx_metrics_publish (self->metrics, &snapshot);
 }
 
 //  Draining is over when nothing is live, or when the deadline passed:
@@ -1872,6 +1974,10 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             self->next_tick = now + TICK_MS;
         }
         s_group_commit (self);
+        if (self->metrics && now >= self->next_metrics) {
+            s_metrics_publish (self);
+            self->next_metrics = now + 250;
+        }
     }
     zsys_info ("coordinator %s: stopping (%" PRIu64 " committed, %" PRIu64 " aborted, %zu live)",
                self->id, self->committed, self->aborted, zhashx_size (self->txns));

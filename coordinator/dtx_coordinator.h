@@ -18,6 +18,7 @@ typedef struct {
     const char *participant_endpoint;   //  e.g. tcp://127.0.0.1:7101
     const char *log_dir;                //  directory of the decision log
     const char *admin_endpoint;         //  dtxctl; default ipc://LOG_DIR/dtx-admin.sock
+    const char *metrics_listen;         //  Prometheus HOST:PORT, NULL = off
     int txn_timeout_ms;                 //  default life of a transaction
     int vote_timeout_ms;                //  PREPARE sent -> all votes in
     int reply_timeout_ms;               //  phase 2 acks awaited before replying

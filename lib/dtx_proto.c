@@ -45,7 +45,7 @@ static const struct {
     [DTX_PROTO_OUTCOME_QUERY]     = { "OUTCOME_QUERY", { F_SEQ, F_GID } },
     [DTX_PROTO_OUTCOME]           = { "OUTCOME", { F_SEQ, F_GID, F_STATUS, F_NAME, F_SQLSTATE, F_TEXT } },
     [DTX_PROTO_ERROR]             = { "ERROR", { F_SEQ, F_GID, F_STATUS, F_NAME, F_SQLSTATE, F_TEXT } },
-    [DTX_PROTO_REGISTER]          = { "REGISTER", { F_SEQ, F_NAME } },
+    [DTX_PROTO_REGISTER]          = { "REGISTER", { F_SEQ, F_NAME, F_NTUPLES } },
     [DTX_PROTO_REGISTER_OK]       = { "REGISTER_OK", { F_SEQ, F_NAME, F_TEXT } },
     [DTX_PROTO_PREPARE]           = { "PREPARE", { F_SEQ, F_GID } },
     [DTX_PROTO_VOTE]              = { "VOTE", { F_SEQ, F_GID, F_STATUS, F_SQLSTATE, F_TEXT } },

@@ -98,6 +98,7 @@ struct _dtx_participant_t {
     uint32_t seq;
     zhashx_t *in_doubt;             //  gid -> in_doubt_t
     bool scan_wanted;               //  list prepared transactions soon
+    uint32_t prepared;              //  dtx prepared transactions at the last scan
     bool db_down;                   //  a connection failed since the last success
     int64_t next_scan;
 };
@@ -343,6 +344,7 @@ static void
 s_in_doubt_found (dtx_participant_t *self, PGresult *result)
 {
     int found = 0;
+    self->prepared = (uint32_t) PQntuples (result);
     for (int row = 0; row < PQntuples (result); row++) {
         const char *gid = PQgetvalue (result, row, 0);
         char err [256];
@@ -415,8 +417,8 @@ s_in_doubt_tick (dtx_participant_t *self, int64_t now)
 {
     if (self->scan_wanted || now >= self->next_scan) {
         self->scan_wanted = false;
-        //  Rescan often while something is in doubt, rarely otherwise
-        self->next_scan = now + (zhashx_size (self->in_doubt)? 10000: 60000);
+        //  Every 10 s: it is cheap, and the count feeds the metrics
+        self->next_scan = now + 10000;
         if (!zhashx_lookup (self->sessions, "")) {
             session_t *scan = s_session_new (self, "");
             s_enqueue (scan, OP_RECOVER_SCAN, NULL);
@@ -838,6 +840,7 @@ s_send_register (dtx_participant_t *self)
     dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_REGISTER);
     dtx_proto_set_seq (msg, ++self->seq);
     dtx_proto_set_name (msg, self->name);
+    dtx_proto_set_ntuples (msg, self->prepared);
     s_reply (self, &msg);
 }
 
@@ -977,6 +980,7 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     self->in_doubt = zhashx_new ();
     zhashx_set_destructor (self->in_doubt, (czmq_destructor *) zstr_free);
     self->scan_wanted = true;       //  at start: anything left from before?
+    self->prepared = 0xFFFFFFFFu;
     self->idle = zlistx_new ();
     self->waiting = zlistx_new ();
 

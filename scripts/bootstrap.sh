@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages="libzmq3-dev libczmq-dev libpq-dev check autoconf automake libtool pkg-config
+packages="libzmq3-dev libczmq-dev libpq-dev libmicrohttpd-dev check autoconf automake libtool pkg-config
           make gcc postgresql-15 postgresql-client-15"
 missing=""
 for p in $packages; do

@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 static dtx_client_t *client;
 
@@ -563,6 +566,60 @@ START_TEST (test_startup_refusals)
 }
 END_TEST
 
+//  The Prometheus endpoint, scraped over HTTP
+static char *
+s_scrape (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons (harness.metrics_port) };
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    ck_assert_int_eq (connect (fd, (struct sockaddr *) &address, sizeof address), 0);
+    const char *request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    ck_assert_int_eq (write (fd, request, strlen (request)), (ssize_t) strlen (request));
+    size_t size = 1 << 20, used = 0;
+    char *body = calloc (size, 1);
+    ssize_t n;
+    while ((n = read (fd, body + used, size - used - 1)) > 0)
+        used += n;
+    close (fd);
+    return body;
+}
+
+static double
+s_metric (const char *text, const char *series)
+{
+    //  A sample line, not the HELP/TYPE line that names it too
+    char line [256];
+    snprintf (line, sizeof line, "\n%s", series);
+    const char *at = strstr (text, line);
+    return at? atof (at + strlen (line)): -1;
+}
+
+START_TEST (test_metrics_endpoint)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 1015);
+    s_insert_item (txn, 1, 1015);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    zclock_sleep (400);         //  the snapshot is refreshed every 250 ms
+    char *text = s_scrape ();
+    ck_assert_msg (strstr (text, "200 OK") && strstr (text, "text/plain"), "%.300s", text);
+    ck_assert_double_ge (s_metric (text, "dtx_transactions_total{outcome=\"committed\"} "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_transactions_total{outcome=\"aborted\"} "), 0);
+    ck_assert_double_eq (s_metric (text, "dtx_participants_connected "), 3);
+    ck_assert_double_eq (s_metric (text, "dtx_participant_connected{participant=\"db2\"} "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_phase_seconds_count{phase=\"prepare\"} "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_phase_seconds_count{phase=\"commit\"} "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_log_fsync_seconds_count "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_log_fsync_batch_records_bucket{le=\"+Inf\"} "), 1);
+    ck_assert (strstr (text, "dtx_phase2_retries_total "));
+    ck_assert (strstr (text, "dtx_transactions_in_doubt 0"));
+    ck_assert (strstr (text, "# TYPE dtx_phase_seconds histogram"));
+    free (text);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -585,6 +642,7 @@ suite_integration (void)
     tcase_add_test (tc, test_concurrent_transfers_conserve_total);
     tcase_add_test (tc, test_participant_lost_before_vote);
     tcase_add_test (tc, test_startup_refusals);
+    tcase_add_test (tc, test_metrics_endpoint);
     suite_add_tcase (suite, tc);
     return suite;
 }

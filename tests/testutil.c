@@ -133,15 +133,16 @@ harness_start_coordinator (void)
 void
 harness_start_coordinator_fault (const char *fault)
 {
-    char binary [512], logfile [512], vote [32], compact [32];
+    char binary [512], logfile [512], vote [32], compact [32], metrics [64];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
     snprintf (vote, sizeof vote, "%d", harness.vote_timeout_ms);
     snprintf (compact, sizeof compact, "%ld", harness_log_compact_bytes);
+    snprintf (metrics, sizeof metrics, "127.0.0.1:%d", harness.metrics_port);
     char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
-                            "--log-compact-bytes", compact, NULL };
+                            "--log-compact-bytes", compact, "--metrics", metrics, NULL };
     harness.coordinator = s_spawn (logfile, argv, fault);
     s_write_pid ("coordinator", harness.coordinator);
 }
@@ -254,6 +255,7 @@ harness_start (int ndbs)
     snprintf (harness.participant_endpoint, sizeof harness.participant_endpoint,
               "tcp://127.0.0.1:%d", base + 1);
     snprintf (harness.log_dir, sizeof harness.log_dir, "%s/log", harness.dir);
+    harness.metrics_port = base + 9;
     mkdir (harness.log_dir, 0700);
     for (int i = 0; i < ndbs; i++) {
         harness.pg_port [i] = base + 2 + i;

@@ -23,6 +23,7 @@ typedef struct {
     char participant_endpoint [64];
     char log_dir [300];
     int vote_timeout_ms;
+    int metrics_port;               //  the coordinator's Prometheus endpoint
 } harness_t;
 
 extern harness_t harness;
