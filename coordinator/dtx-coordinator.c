@@ -3,9 +3,11 @@
 #include "dtx_util.h"
 #include <getopt.h>
 
+static const char *s_logfile;
+
 static const char *s_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
-    "drain-timeout", "log-compact-bytes", "verbose", "metrics", NULL
+    "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", NULL
 };
 
 //  One key, from the config file or the command line
@@ -14,7 +16,8 @@ s_apply (void *arg, const char *key, const char *value)
 {
     dtx_coordinator_config_t *config = (dtx_coordinator_config_t *) arg;
     long number;
-    if (streq (key, "id")) config->id = strdup (value);
+    if (streq (key, "log-file")) s_logfile = strdup (value);
+    else if (streq (key, "id")) config->id = strdup (value);
     else if (streq (key, "clients")) config->client_endpoint = strdup (value);
     else if (streq (key, "participants")) config->participant_endpoint = strdup (value);
     else if (streq (key, "log-dir")) config->log_dir = strdup (value);
@@ -54,6 +57,7 @@ s_usage (FILE *out)
 "  --drain-timeout MS      on SIGTERM, wait this long for live transactions\n"
 "                          (default 10000)\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
+"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
 "  --verbose               log every transaction\n");
 }
 
@@ -77,13 +81,14 @@ main (int argc, char *argv [])
         { "log-compact-bytes", required_argument, 0, 'L' },
         { "drain-timeout", required_argument, 0, 'D' },
         { "verbose", no_argument, 0, 'V' },
+        { "log-file", required_argument, 0, 'F' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     //  First the config file, then the flags over it
     char err [1024];
     int opt, index;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:Vh", options, &index)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, &index)) != -1) {
         if (opt == 'h') {
             s_usage (stdout);
             return 0;
@@ -99,7 +104,7 @@ main (int argc, char *argv [])
         }
     }
     optind = 1;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:Vh", options, &index)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, &index)) != -1) {
         if (opt == 'f')
             continue;
         const char *key = "?";
@@ -119,6 +124,10 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logident ("dtx-coordinator");
     zsys_catch_interrupts ();
+    if (dtx_logfile_open (s_logfile)) {
+        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-coordinator", s_logfile, strerror (errno));
+        return 2;
+    }
     dtx_coordinator_t *coordinator = dtx_coordinator_new (&config, err, sizeof err);
     if (!coordinator) {
         fprintf (stderr, "dtx-coordinator: %s\n", err);

@@ -1974,6 +1974,7 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             self->next_tick = now + TICK_MS;
         }
         s_group_commit (self);
+        dtx_logfile_check ();
         if (self->metrics && now >= self->next_metrics) {
             s_metrics_publish (self);
             self->next_metrics = now + 250;

@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
+#include <fcntl.h>
 
 //  --------------------------------------------------------------------------
 //  CRC-32C, slicing-by-8 tables built on first use (reflected polynomial
@@ -224,6 +226,56 @@ dtx_config_load (const char *path, const char *section, const char *const *keys,
     }
     zconfig_destroy (&root);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Log file and SIGHUP
+
+static char *s_logfile;
+static volatile sig_atomic_t s_hangup;
+
+static void
+s_on_hangup (int signal)
+{
+    s_hangup = 1;
+}
+
+//  Point stdout and stderr (where CZMQ's zsys log goes) at the file
+static int
+s_logfile_attach (const char *path)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    fflush (stdout);
+    fflush (stderr);
+    int rc = dup2 (fd, 1) < 0 || dup2 (fd, 2) < 0? -1: 0;
+    close (fd);
+    return rc;
+}
+
+int
+dtx_logfile_open (const char *path)
+{
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_hangup;
+    sigaction (SIGHUP, &action, NULL);
+    if (!path)
+        return 0;
+    free (s_logfile);
+    s_logfile = strdup (path);
+    return s_logfile_attach (path);
+}
+
+void
+dtx_logfile_check (void)
+{
+    if (!s_hangup)
+        return;
+    s_hangup = 0;
+    if (s_logfile && s_logfile_attach (s_logfile) == 0)
+        zsys_info ("SIGHUP: reopened log file %s", s_logfile);
 }
 
 int64_t

@@ -62,6 +62,15 @@ int
 int
     dtx_parse_long (const char *text, long min, long max, long *value);
 
+//  Logs go to stderr (the journal under systemd), or to a file: then
+//  SIGHUP reopens it (logrotate).  Call once from main (path may be NULL:
+//  SIGHUP is then ignored rather than fatal); returns 0 or -1.
+int
+    dtx_logfile_open (const char *path);
+//  From the event loop: reopen the file if SIGHUP came
+void
+    dtx_logfile_check (void);
+
 //  Monotonic milliseconds
 int64_t
     dtx_clock_ms (void);

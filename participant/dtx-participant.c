@@ -3,8 +3,10 @@
 #include "dtx_util.h"
 #include <getopt.h>
 
+static const char *s_logfile;
+
 static const char *s_keys [] = {
-    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", NULL
+    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "log-file", NULL
 };
 
 static int
@@ -12,7 +14,8 @@ s_apply (void *arg, const char *key, const char *value)
 {
     dtx_participant_config_t *config = (dtx_participant_config_t *) arg;
     long number;
-    if (streq (key, "name")) config->name = strdup (value);
+    if (streq (key, "log-file")) s_logfile = strdup (value);
+    else if (streq (key, "name")) config->name = strdup (value);
     else if (streq (key, "conninfo")) config->conninfo = strdup (value);
     else if (streq (key, "coordinator")) config->coordinator_endpoint = strdup (value);
     else {
@@ -38,7 +41,8 @@ s_usage (FILE *out)
 "  --coordinator ENDPOINT  coordinator's participant endpoint (default tcp://127.0.0.1:7101)\n"
 "  --pool-min N            connections opened at start (default 4)\n"
 "  --pool-max N            most connections (default 200)\n"
-"  --connect-window MS     keep trying the database this long at start (default 30000)\n");
+"  --connect-window MS     keep trying the database this long at start (default 30000)\n"
+"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n");
 }
 
 int
@@ -56,12 +60,13 @@ main (int argc, char *argv [])
         { "pool-min", required_argument, 0, 'm' },
         { "pool-max", required_argument, 0, 'M' },
         { "connect-window", required_argument, 0, 'w' },
+        { "log-file", required_argument, 0, 'F' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     char err [1024];
     int opt;
-    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:F:h", options, NULL)) != -1) {
         if (opt == 'h') {
             s_usage (stdout);
             return 0;
@@ -77,7 +82,7 @@ main (int argc, char *argv [])
         }
     }
     optind = 1;
-    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:F:h", options, NULL)) != -1) {
         if (opt == 'f')
             continue;
         const char *key = "?";
@@ -97,6 +102,10 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logident ("dtx-participant");
     zsys_catch_interrupts ();
+    if (dtx_logfile_open (s_logfile)) {
+        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-participant", s_logfile, strerror (errno));
+        return 2;
+    }
     dtx_participant_t *participant = dtx_participant_new (&config, err, sizeof err);
     if (!participant) {
         fprintf (stderr, "dtx-participant: %s\n", err);

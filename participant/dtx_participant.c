@@ -1085,6 +1085,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             else
                 coordinator_lost_logged = false;
         }
+        dtx_logfile_check ();
         if (now >= next_reap) {
             s_reap_idle (self, now);
             s_in_doubt_tick (self, now);

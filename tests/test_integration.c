@@ -620,6 +620,26 @@ START_TEST (test_metrics_endpoint)
 }
 END_TEST
 
+//  SIGHUP reopens the log file (logrotate moved it); SIGTERM exits 0
+START_TEST (test_sighup_reopens_log)
+{
+    char dir [] = "/tmp/dtx-hup-XXXXXX", command [2048], out [4096];
+    ck_assert_ptr_nonnull (mkdtemp (dir));
+    snprintf (command, sizeof command,
+              "%s/coordinator/dtx-coordinator --log-dir %s --clients tcp://127.0.0.1:%d"
+              " --participants tcp://127.0.0.1:%d --log-file %s/c.log & pid=$!; sleep 0.5;"
+              " mv %s/c.log %s/c.log.1; kill -HUP $pid; sleep 0.3; kill -0 $pid || exit 3;"
+              " kill -TERM $pid; wait $pid",
+              TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir, dir, dir);
+    ck_assert_int_eq (s_capture (out, sizeof out, "bash -c '%s'", command), 0);
+    snprintf (command, sizeof command, "grep -q 'epoch 1' %s/c.log.1 && grep -q 'SIGHUP: reopened'"
+              " %s/c.log && grep -q stopping %s/c.log", dir, dir, dir);
+    ck_assert_int_eq (system (command), 0);
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    ck_assert_int_eq (system (command), 0);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -643,6 +663,7 @@ suite_integration (void)
     tcase_add_test (tc, test_participant_lost_before_vote);
     tcase_add_test (tc, test_startup_refusals);
     tcase_add_test (tc, test_metrics_endpoint);
+    tcase_add_test (tc, test_sighup_reopens_log);
     suite_add_tcase (suite, tc);
     return suite;
 }
