@@ -10,6 +10,7 @@
 #include "dtx_proto.h"
 #include "dtx_util.h"
 #include <getopt.h>
+#include <libpq-fe.h>
 #include <pwd.h>
 #include <ctype.h>
 
@@ -21,7 +22,10 @@ s_usage (FILE *out)
 "  status                    uptime, transactions live and in doubt, log, participants\n"
 "  participants              registered participants and when they were last heard\n"
 "  txns                      live transactions with their branches\n"
-"  in-doubt                  decided transactions still waiting for a participant\n"
+"  in-doubt [--db NAME=CONNINFO ...]\n"
+"                            decided transactions still waiting for a participant; with\n"
+"                            --db, also each database's dtx prepared transactions and the\n"
+"                            locks they hold\n"
 "  show GID                  one transaction (live or remembered)\n"
 "  resolve GID commit|abort  an operator's decision; refused if it contradicts the log\n"
 "dtxctl [--coordinator ENDPOINT] run FILE\n"
@@ -156,6 +160,57 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
     return rc;
 }
 
+//  The databases' own view: pg_prepared_xacts and the locks each holds
+static int
+s_prepared_view (char **dbs, int ndbs, bool json)
+{
+    const char *sql =
+        "SELECT p.gid, extract (epoch FROM now () - p.prepared)::bigint, p.owner,"
+        " coalesce ((SELECT string_agg (l.mode || ' on ' || coalesce (l.relation::regclass::text,"
+        "            l.locktype), ', ' ORDER BY 1)"
+        "            FROM pg_locks l WHERE l.pid IS NULL AND l.virtualtransaction IN"
+        "             (SELECT x.virtualtransaction FROM pg_locks x WHERE x.pid IS NULL"
+        "              AND x.locktype = 'transactionid' AND x.transactionid = p.transaction)), '')"
+        " FROM pg_prepared_xacts p WHERE p.gid LIKE 'dtx:%' AND p.database = current_database ()"
+        " ORDER BY p.prepared";
+    int rc = 0, count = 0;
+    if (json)
+        printf ("[");
+    else
+        printf ("\n%-12s %-28s %8s %-10s %s\n", "DATABASE", "PREPARED GID", "AGE (s)", "OWNER", "LOCKS HELD");
+    for (int i = 0; i < ndbs; i++) {
+        char *equals = strchr (dbs [i], '=');
+        if (!equals) {
+            fprintf (stderr, "dtxctl: --db wants NAME=CONNINFO, got %s\n", dbs [i]);
+            return 2;
+        }
+        *equals = 0;
+        PGconn *conn = PQconnectdb (equals + 1);
+        PGresult *result = PQstatus (conn) == CONNECTION_OK? PQexec (conn, sql): NULL;
+        if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+            fprintf (stderr, "dtxctl: %s: %s", dbs [i], PQerrorMessage (conn));
+            rc = 1;
+        }
+        else
+        for (int row = 0; row < PQntuples (result); row++) {
+            if (json)
+                printf ("%s{\"database\":\"%s\",\"gid\":\"%s\",\"age_s\":%s,\"owner\":\"%s\","
+                        "\"locks\":\"%s\"}", count++? ",": "", dbs [i], PQgetvalue (result, row, 0),
+                        PQgetvalue (result, row, 1), PQgetvalue (result, row, 2),
+                        PQgetvalue (result, row, 3));
+            else
+                printf ("%-12s %-28s %8s %-10s %s\n", dbs [i], PQgetvalue (result, row, 0),
+                        PQgetvalue (result, row, 1), PQgetvalue (result, row, 2),
+                        PQgetvalue (result, row, 3));
+        }
+        PQclear (result);
+        PQfinish (conn);
+    }
+    if (json)
+        printf ("]\n");
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -209,9 +264,29 @@ main (int argc, char *argv [])
         strncat (line, argv [i], sizeof line - strlen (line) - 2);
         strncat (line, " ", sizeof line - strlen (line) - 1);
     }
+    //  in-doubt --db NAME=CONNINFO ...: the coordinator's view, then the
+    //  databases'
+    char *dbs [32];
+    int ndbs = 0;
+    if (streq (argv [optind], "in-doubt")) {
+        for (int i = optind + 1; i < argc; i++) {
+            if (streq (argv [i], "--db") && i + 1 < argc && ndbs < 32)
+                dbs [ndbs++] = argv [++i];
+            else {
+                s_usage (stderr);
+                return 2;
+            }
+        }
+        snprintf (line, sizeof line, "in-doubt");
+    }
     if (streq (argv [optind], "resolve")) {
         struct passwd *pw = getpwuid (getuid ());
         strncat (line, pw? pw->pw_name: "unknown", sizeof line - strlen (line) - 1);
     }
-    return s_admin (endpoint, line, json, timeout_ms);
+    int rc = s_admin (endpoint, line, json, timeout_ms);
+    if (ndbs && rc != 2) {
+        int view = s_prepared_view (dbs, ndbs, json);
+        rc = rc? rc: view;
+    }
+    return rc;
 }

@@ -416,6 +416,11 @@ START_TEST (test_dtxctl)
     ck_assert_msg (strstr (out, gid) && strstr (out, "db2:finishing"), "%s", out);
     ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json in-doubt"), 0);
     ck_assert_msg (strstr (out, gid) && strstr (out, "\"state\":\"committing\""), "%s", out);
+    //  ... and the database's own view: the prepared transaction and its locks
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "in-doubt --db 'db2=host=127.0.0.1 port=%d"
+                                " user=postgres dbname=postgres'", harness.pg_port [1]), 0);
+    ck_assert_msg (strstr (out, "PREPARED GID") && strstr (out, "RowExclusiveLock on transfers"),
+                   "%s", out);
     ck_assert_int_eq (s_dtxctl (out, sizeof out, "show %s", gid), 0);
     ck_assert (strstr (out, "committing"));
     //  An operator abort contradicts the durable commit: refused
