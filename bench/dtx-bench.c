@@ -684,6 +684,18 @@ main (int argc, char *argv [])
     snprintf (decision_path, sizeof decision_path, "%s/naive-decisions.log", s_own? s_work: "/tmp");
     s_decision_fd = open (decision_path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0600);
 
+    //  Warm up: settle PostgreSQL after the load (checkpoint, caches) and
+    //  the participants' pools, so that the first rows measure the same
+    //  system as the last
+    for (int i = 0; i < 2; i++) {
+        PGconn *conn = PQconnectdb (s_conninfo [i]);
+        PQclear (PQexec (conn, "VACUUM ANALYZE pgbench_accounts"));
+        PQclear (PQexec (conn, "CHECKPOINT"));
+        PQfinish (conn);
+    }
+    s_run (MODE_D, 8, 1);
+    s_run (MODE_B, 8, 1);
+
     result_t results [LEVELS_MAX][MODES];
     memset (results, 0, sizeof results);
     printf ("%8s %-20s %10s %9s %9s %8s %11s %11s\n", "clients", "mode", "tps", "p50 ms",
