@@ -85,37 +85,11 @@ main (int argc, char *argv [])
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    //  First the config file, then the flags over it
+    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, "coordinator",
+                                s_keys, s_apply, &config, "dtx-coordinator", s_usage);
+    if (rc >= 0)
+        return rc;
     char err [1024];
-    int opt, index;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, &index)) != -1) {
-        if (opt == 'h') {
-            s_usage (stdout);
-            return 0;
-        }
-        if (opt == '?') {
-            s_usage (stderr);
-            return 2;
-        }
-        if (opt == 'f' && dtx_config_load (optarg, "coordinator", s_keys, s_apply, &config,
-                                           err, sizeof err)) {
-            fprintf (stderr, "dtx-coordinator: %s\n", err);
-            return 2;
-        }
-    }
-    optind = 1;
-    while ((opt = getopt_long (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, &index)) != -1) {
-        if (opt == 'f')
-            continue;
-        const char *key = "?";
-        for (int i = 0; options [i].name; i++)
-            if (options [i].val == opt)
-                key = options [i].name;
-        if (s_apply (&config, key, opt == 'V'? "1": optarg)) {
-            fprintf (stderr, "dtx-coordinator: bad value for --%s: '%s'\n", key, optarg);
-            return 2;
-        }
-    }
     if (!config.log_dir) {
         fprintf (stderr, "dtx-coordinator: --log-dir (or log-dir in the config file) is required\n");
         s_usage (stderr);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <getopt.h>
 
 //  --------------------------------------------------------------------------
 //  CRC-32C, slicing-by-8 tables built on first use (reflected polynomial
@@ -176,6 +177,49 @@ dtx_parse_long (const char *text, long min, long max, long *value)
         return -1;
     *value = parsed;
     return 0;
+}
+
+int
+dtx_options_parse (int argc, char *argv [], const char *shortopts,
+                   const struct option *options, const char *section,
+                   const char *const *keys, dtx_config_fn *fn, void *arg,
+                   const char *program, void (*usage) (FILE *out))
+{
+    char err [1024];
+    int opt;
+    //  First the config file, then the flags over it
+    while ((opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
+        if (opt == 'h') {
+            usage (stdout);
+            return 0;
+        }
+        if (opt == '?') {
+            usage (stderr);
+            return 2;
+        }
+        if (opt == 'f' && dtx_config_load (optarg, section, keys, fn, arg, err, sizeof err)) {
+            fprintf (stderr, "%s: %s\n", program, err);
+            return 2;
+        }
+    }
+    optind = 1;
+    while ((opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
+        if (opt == 'f')
+            continue;
+        const char *key = "?";
+        bool has_argument = true;
+        for (int i = 0; options [i].name; i++)
+            if (options [i].val == opt) {
+                key = options [i].name;
+                has_argument = options [i].has_arg != no_argument;
+            }
+        if (fn (arg, key, has_argument? optarg: "1")) {
+            fprintf (stderr, "%s: bad value for --%s: '%s'\n", program, key,
+                     has_argument? optarg: "");
+            return 2;
+        }
+    }
+    return -1;
 }
 
 int

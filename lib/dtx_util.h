@@ -58,6 +58,17 @@ int
     dtx_config_load (const char *path, const char *section, const char *const *keys,
                      dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen);
 
+//  The command line of a dtx service: "--config FILE" (short 'f') is read
+//  first, then every other flag is applied over it through fn, under its
+//  long name (a flag without argument gets "1").  Returns -1 to go on, or
+//  an exit code: 0 after --help ('h'), 2 after an error (printed).
+struct option;
+int
+    dtx_options_parse (int argc, char *argv [], const char *shortopts,
+                       const struct option *options, const char *section,
+                       const char *const *keys, dtx_config_fn *fn, void *arg,
+                       const char *program, void (*usage) (FILE *out));
+
 //  Parse a whole decimal number in [min, max]; 0 or -1
 int
     dtx_parse_long (const char *text, long min, long max, long *value);

@@ -64,36 +64,11 @@ main (int argc, char *argv [])
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
+    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:F:h", options, "participant",
+                                s_keys, s_apply, &config, "dtx-participant", s_usage);
+    if (rc >= 0)
+        return rc;
     char err [1024];
-    int opt;
-    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:F:h", options, NULL)) != -1) {
-        if (opt == 'h') {
-            s_usage (stdout);
-            return 0;
-        }
-        if (opt == '?') {
-            s_usage (stderr);
-            return 2;
-        }
-        if (opt == 'f' && dtx_config_load (optarg, "participant", s_keys, s_apply, &config,
-                                           err, sizeof err)) {
-            fprintf (stderr, "dtx-participant: %s\n", err);
-            return 2;
-        }
-    }
-    optind = 1;
-    while ((opt = getopt_long (argc, argv, "f:n:d:c:m:M:w:F:h", options, NULL)) != -1) {
-        if (opt == 'f')
-            continue;
-        const char *key = "?";
-        for (int i = 0; options [i].name; i++)
-            if (options [i].val == opt)
-                key = options [i].name;
-        if (s_apply (&config, key, optarg)) {
-            fprintf (stderr, "dtx-participant: bad value for --%s: '%s'\n", key, optarg);
-            return 2;
-        }
-    }
     if (!config.name || !config.conninfo || config.pool_max < 1 || config.pool_min < 0) {
         fprintf (stderr, "dtx-participant: --name and --conninfo are required, pool sizes positive\n");
         s_usage (stderr);

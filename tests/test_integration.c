@@ -484,22 +484,6 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  Start-up refusals: each a clear message naming the problem
 
-static int
-s_capture (char *output, size_t size, const char *format, ...)
-{
-    char command [2048];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (command, sizeof command, format, args);
-    va_end (args);
-    strncat (command, " 2>&1", sizeof command - strlen (command) - 1);
-    FILE *pipe = popen (command, "r");
-    size_t used = fread (output, 1, size - 1, pipe);
-    output [used] = 0;
-    int status = pclose (pipe);
-    return WIFEXITED (status)? WEXITSTATUS (status): -1;
-}
-
 static void
 s_write (const char *path, const char *text)
 {
@@ -518,31 +502,31 @@ START_TEST (test_startup_refusals)
     snprintf (path, sizeof path, "%s/c.cfg", dir);
     //  Unknown key
     s_write (path, "coordinator\n    log-dir = /tmp\n    colour = blue\n");
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
     ck_assert_msg (strstr (out, "unknown key 'coordinator/colour'"), "%s", out);
     //  Bad value
     s_write (path, "coordinator\n    log-dir = /tmp\n    vote-timeout = soon\n");
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
     ck_assert_msg (strstr (out, "bad value for 'coordinator/vote-timeout'"), "%s", out);
     //  Not ZPL at all, and a missing file
     s_write (path, "coordinator\n  = = =\n\tbroken\n");
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --config %s", coordinator, path), 2);
     ck_assert_msg (strstr (out, path), "%s", out);
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --config %s/nope.cfg", coordinator, dir), 2);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --config %s/nope.cfg", coordinator, dir), 2);
     ck_assert (strstr (out, "No such file"));
     //  Flag with a bad number
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --log-dir %s --txn-timeout -5", coordinator, dir), 2);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --log-dir %s --txn-timeout -5", coordinator, dir), 2);
     ck_assert (strstr (out, "--txn-timeout"));
     //  Missing decision-log directory
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --log-dir %s/missing --clients tcp://127.0.0.1:1"
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --log-dir %s/missing --clients tcp://127.0.0.1:1"
                                  " --participants tcp://127.0.0.1:2", coordinator, dir), 1);
     ck_assert_msg (strstr (out, "missing"), "%s", out);
     //  A password on the command line
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 password=secret'",
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 password=secret'",
                                  participant), 1);
     ck_assert_msg (strstr (out, "must not contain a password"), "%s", out);
     //  An unreachable database, after the retry window
-    ck_assert_int_eq (s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=1'"
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=1'"
                                  " --connect-window 300", participant), 1);
     ck_assert_msg (strstr (out, "unreachable after 300 ms"), "%s", out);
     //  A database that cannot prepare transactions (db3, restarted with
@@ -552,7 +536,7 @@ START_TEST (test_startup_refusals)
               " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
               harness.pg_dir [2], PG_BINDIR, TOP_SRCDIR, harness.pg_dir [2], harness.pg_port [2]);
     ck_assert_int_eq (system (command), 0);
-    int rc = s_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=%d user=postgres"
+    int rc = harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=%d user=postgres"
                         " dbname=postgres'", participant, harness.pg_port [2]);
     snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s &&"
               " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
@@ -631,7 +615,7 @@ START_TEST (test_sighup_reopens_log)
               " mv %s/c.log %s/c.log.1; kill -HUP $pid; sleep 0.3; kill -0 $pid || exit 3;"
               " kill -TERM $pid; wait $pid",
               TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir, dir, dir);
-    ck_assert_int_eq (s_capture (out, sizeof out, "bash -c '%s'", command), 0);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "bash -c '%s'", command), 0);
     snprintf (command, sizeof command, "grep -q 'epoch 1' %s/c.log.1 && grep -q 'SIGHUP: reopened'"
               " %s/c.log && grep -q stopping %s/c.log", dir, dir, dir);
     ck_assert_int_eq (system (command), 0);

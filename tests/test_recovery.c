@@ -366,18 +366,13 @@ END_TEST
 static int
 s_dtxctl (char *output, size_t size, const char *format, ...)
 {
-    char args [1024], command [2048];
+    char args [1024];
     va_list ap;
     va_start (ap, format);
     vsnprintf (args, sizeof args, format, ap);
     va_end (ap);
-    snprintf (command, sizeof command, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s 2>&1",
-              TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
-    FILE *pipe = popen (command, "r");
-    size_t used = fread (output, 1, size - 1, pipe);
-    output [used] = 0;
-    int status = pclose (pipe);
-    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+    return harness_capture (output, size, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s",
+                            TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
 }
 
 START_TEST (test_dtxctl)

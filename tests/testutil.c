@@ -413,3 +413,21 @@ harness_log_size (void)
     struct stat st;
     return stat (path, &st) == 0? (long long) st.st_size: -1;
 }
+
+int
+harness_capture (char *output, size_t size, const char *format, ...)
+{
+    char command [4096];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    strncat (command, " 2>&1", sizeof command - strlen (command) - 1);
+    FILE *pipe = popen (command, "r");
+    if (!pipe)
+        return -1;
+    size_t used = fread (output, 1, size - 1, pipe);
+    output [used] = 0;
+    int status = pclose (pipe);
+    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}

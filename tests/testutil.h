@@ -66,6 +66,10 @@ int harness_pg_exec (int index, const char *sql);
 int harness_prepared_dtx (void);
 //  Wait until no dtx gid is prepared anywhere (true) or timeout (false)
 bool harness_wait_no_prepared (int timeout_ms);
+//  Run a shell command (printf-style), its stdout and stderr into output;
+//  returns its exit status (-1 if killed by a signal)
+int harness_capture (char *output, size_t size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 
