@@ -1068,18 +1068,22 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
     size_t capacity = 64;
     zmq_pollitem_t *items = (zmq_pollitem_t *) calloc (capacity, sizeof (zmq_pollitem_t));
     session_t **polled = (session_t **) calloc (capacity, sizeof (session_t *));
-    int64_t next_reap = dtx_clock_ms () + 1000;
+    int64_t started = dtx_clock_ms ();
+    int64_t next_reap = started + 1000;
     bool coordinator_lost_logged = false;
     while (!self->terminated && !zsys_interrupted) {
         int64_t now = dtx_clock_ms ();
         if (now >= self->next_heartbeat) {
             s_send_register (self);
             self->next_heartbeat = now + self->config.heartbeat_ms;
-            if (self->last_register_ok
-            &&  now - self->last_register_ok > 5 * self->config.heartbeat_ms) {
+            //  Silent since the last answer (or since we started)
+            int64_t heard = self->last_register_ok? self->last_register_ok: started;
+            if (now - heard > 5 * self->config.heartbeat_ms) {
                 if (!coordinator_lost_logged)
-                    zsys_warning ("%s: no answer from coordinator for %" PRId64 " ms; waiting",
-                                  self->name, now - self->last_register_ok);
+                    zsys_warning ("%s: no answer from coordinator %s for %" PRId64 " ms; waiting"
+                                  " (%zu prepared transaction(s) in doubt)", self->name,
+                                  self->config.coordinator_endpoint, now - heard,
+                                  zhashx_size (self->in_doubt));
                 coordinator_lost_logged = true;
             }
             else

@@ -360,6 +360,57 @@ START_TEST (test_sigterm_drain)
 END_TEST
 
 //  --------------------------------------------------------------------------
+//  Coordinator unreachable: prepared transactions wait, never guessed
+
+START_TEST (test_coordinator_unreachable_waits)
+{
+    //  The coordinator dies with a durable COMMIT, before any COMMIT PREPARED
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator_fault ("coord-after-commit-durable");
+    ck_assert (harness_wait_ready (20000));
+    pid_t coordinator = harness_coordinator_pid ();
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 3000);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    const char *params [] = { gid, "13", "0" };
+    for (int db = 0; db < 2; db++) {
+        dtx_result_t *result = dtx_exec (txn, harness.db_name [db],
+            "INSERT INTO transfers VALUES ($1, $2::int, $3::bigint)", 3, params);
+        ck_assert (dtx_result_ok (result));
+        dtx_result_destroy (&result);
+    }
+    ck_assert_int_eq (dtx_commit (txn), DTX_UNKNOWN);     //  it died before answering
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    for (int i = 0; i < 100 && !harness_pid_gone (coordinator); i++)
+        zclock_sleep (50);
+    ck_assert (harness_pid_gone (coordinator));
+    //  Participants restart while the coordinator is down: they find the
+    //  prepared transactions, ask, get no answer, and wait
+    harness_kill_participant (0, SIGKILL);
+    harness_kill_participant (1, SIGKILL);
+    harness_start_participant (0);
+    harness_start_participant (1);
+    zclock_sleep (6000);
+    ck_assert_int_eq (harness_prepared_dtx (), 2);
+    PGconn *conn [2] = { harness_pg (0), harness_pg (1) };
+    ck_assert_int_eq (s_rows (conn [0], gid), 0);
+    ck_assert_int_eq (s_rows (conn [1], gid), 0);
+    //  The coordinator returns with its log: committed everywhere
+    harness_start_coordinator ();
+    ck_assert (harness_wait_no_prepared (30000));
+    ck_assert_int_eq (s_rows (conn [0], gid), 1);
+    ck_assert_int_eq (s_rows (conn [1], gid), 1);
+    PQfinish (conn [0]);
+    PQfinish (conn [1]);
+    client = dtx_client_new (harness.client_endpoint, 5000);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_COMMITTED);
+    dtx_client_destroy (&client);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
 //  dtxctl against the live system
 
 //  Run dtxctl, capture its output; returns the exit status
@@ -473,6 +524,9 @@ main (void)
     if (only && streq (only, "dtxctl"))
         tcase_add_test (tc, test_dtxctl);
     else
+    if (only && streq (only, "unreachable"))
+        tcase_add_test (tc, test_coordinator_unreachable_waits);
+    else
     if (only)
         tcase_add_loop_test (tc, test_fault_point, atoi (only), atoi (only) + 1);
     else {
@@ -480,6 +534,7 @@ main (void)
         tcase_add_test (tc, test_random_crashes);
         tcase_add_test (tc, test_sigterm_drain);
         tcase_add_test (tc, test_dtxctl);
+        tcase_add_test (tc, test_coordinator_unreachable_waits);
     }
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
