@@ -432,6 +432,22 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
     zhashx_delete (self->txns, txn->gid);
 }
 
+//  A one-phase COMMIT whose answer was lost with the connection: it may
+//  or may not have committed, and nothing here can tell.  Say so, keep
+//  saying so to anyone who asks, and stop holding the transaction.
+static void
+s_txn_finish_unknown (dtx_coordinator_t *self, txn_t *txn, const char *why)
+{
+    s_set_error (txn, DTX_ERR_PARTICIPANT, txn->branches [0].participant->name, "08006", why);
+    zsys_error ("%s: outcome UNKNOWN: %s; check database %s", txn->gid, why,
+                txn->branches [0].participant->name);
+    if (txn->client_request && txn->client)
+        s_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
+                          DTX_UNKNOWN, DTX_ERR_PARTICIPANT, txn->err_database, "08006", why);
+    s_remember_outcome (self, txn, DTX_UNKNOWN);
+    zhashx_delete (self->txns, txn->gid);
+}
+
 //  Decide abort: roll back every branch that may hold work.  Never
 //  logged: presumed abort.
 static void
@@ -758,8 +774,9 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock
         return;
     }
     if (txn) {
-        //  LOGGING is not yet durable: still in progress
-        int outcome = txn->state == TXN_COMMITTING? DTX_COMMITTED
+        //  LOGGING is not yet durable, and a one-phase COMMIT is not
+        //  decided until PostgreSQL answers: both still in progress
+        int outcome = txn->state == TXN_COMMITTING && !txn->one_phase? DTX_COMMITTED
                     : txn->state == TXN_ABORTING? DTX_ABORTED: DTX_IN_PROGRESS;
         s_client_outcome (self, sock, client, seq, gid, outcome, txn->err_code,
                           txn->err_database, txn->err_sqlstate, txn->err_text);
@@ -841,7 +858,8 @@ s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const c
     while (txn) {
         branch_t *branch = s_txn_branch (txn, participant);
         if (branch && branch->awaiting
-        &&  (branch->request == DTX_PROTO_EXECUTE || branch->request == DTX_PROTO_PREPARE))
+        &&  (branch->request == DTX_PROTO_EXECUTE || branch->request == DTX_PROTO_PREPARE
+          || (branch->request == DTX_PROTO_COMMIT && txn->one_phase)))
             zlistx_add_end (affected, txn);
         txn = (txn_t *) zhashx_next (self->txns);
     }
@@ -867,6 +885,9 @@ s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const c
             //  reaches it when it is back (s_txn_abort marks the branch)
             s_txn_abort (self, txn, DTX_ERR_PARTICIPANT, participant->name, "08006", text);
         }
+        else
+        if (branch->request == DTX_PROTO_COMMIT && txn->one_phase)
+            s_txn_finish_unknown (self, txn, text);
         txn = (txn_t *) zlistx_next (affected);
     }
     zlistx_destroy (&affected);
@@ -987,6 +1008,15 @@ s_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_
         return;
     int status = dtx_proto_status (msg);
     if (status == DTX_DONE_FAILED) {
+        if (txn->one_phase && branch->request == DTX_PROTO_COMMIT
+        &&  strncmp (dtx_proto_sqlstate (msg), "08", 2) == 0) {
+            //  The connection broke during COMMIT: unknowable here
+            char why [512];
+            snprintf (why, sizeof why, "connection lost during one-phase COMMIT: %s",
+                      dtx_proto_text (msg));
+            s_txn_finish_unknown (self, txn, why);
+            return;
+        }
         if (txn->one_phase && branch->request == DTX_PROTO_COMMIT) {
             //  COMMIT failed (e.g. deferred constraint): PostgreSQL rolled
             //  it back.  The transaction aborted.
