@@ -7,16 +7,16 @@ static int s_state = -1;            //  -1 unread, 0 inert, 1 armed
 static char s_point [128];
 static long s_remaining = 1;
 
-void
-dtx_fault (const char *point)
+bool
+dtx_fault_hit (const char *point)
 {
     if (s_state == 0)
-        return;
+        return false;
     if (s_state == -1) {
         const char *spec = getenv ("DTX_FAULT");
         s_state = spec && *spec? 1: 0;
         if (!s_state)
-            return;
+            return false;
         snprintf (s_point, sizeof s_point, "%s", spec);
         char *colon = strchr (s_point, ':');
         if (colon) {
@@ -25,8 +25,18 @@ dtx_fault (const char *point)
         }
     }
     if (strcmp (point, s_point) || --s_remaining > 0)
+        return false;
+    zsys_error ("fault point %s reached (DTX_FAULT)", point);
+    s_state = 0;        //  once
+    return true;
+}
+
+void
+dtx_fault (const char *point)
+{
+    if (!dtx_fault_hit (point))
         return;
-    zsys_error ("fault point %s reached: crashing now (DTX_FAULT)", point);
+    zsys_error ("crashing now");
     zclock_sleep (200);
     raise (SIGKILL);
 }

@@ -13,7 +13,14 @@
 #ifndef DTX_FAULT_H_INCLUDED
 #define DTX_FAULT_H_INCLUDED
 
+#include <stdbool.h>
+
 void
     dtx_fault (const char *point);
+
+//  For faults that are not crashes: true when DTX_FAULT names this point
+//  and its count is reached (the caller then breaks something itself).
+bool
+    dtx_fault_hit (const char *point);
 
 #endif

@@ -33,6 +33,7 @@
 #include "dtx_fault.h"
 #include <libpq-fe.h>
 #include <inttypes.h>
+#include <sys/socket.h>
 
 //  What a queued operation does
 typedef enum {
@@ -41,7 +42,8 @@ typedef enum {
     OP_COMMIT,              //  one-phase commit
     OP_ROLLBACK,            //  roll back, live or prepared
     OP_COMMIT_PREPARED,     //  phase 2 commit
-    OP_RECOVER_SCAN         //  list this database's dtx prepared transactions
+    OP_RECOVER_SCAN,        //  list this database's dtx prepared transactions
+    OP_XACT_STATUS          //  did a one-phase COMMIT whose answer was lost commit?
 } op_kind_t;
 
 typedef struct {
@@ -49,6 +51,7 @@ typedef struct {
     bool begin;             //  OP_EXECUTE: the transaction's first statement
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
+    char xid [24];          //  OP_XACT_STATUS: the transaction's xid
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
 } op_t;
 
@@ -78,6 +81,7 @@ typedef struct {
     int nqueries;           //  queries the running op sent
     int query;              //  the one whose results come now
     bool wrote;             //  PostgreSQL gave the transaction an xid
+    char xid [24];          //  ... this one
     int64_t last_active;
     char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
 } session_t;
@@ -101,6 +105,7 @@ struct _dtx_participant_t {
     uint32_t prepared;              //  dtx prepared transactions at the last scan
     bool db_down;                   //  a connection failed since the last success
     int64_t next_scan;
+    zlistx_t *status_pending;       //  lost one-phase COMMITs to look up (op_t)
 };
 
 static void s_session_advance (dtx_participant_t *self, session_t *session);
@@ -440,6 +445,39 @@ s_in_doubt_tick (dtx_participant_t *self, int64_t now)
 }
 
 //  --------------------------------------------------------------------------
+//  Lost one-phase COMMITs: keep the request (its reply is owed) and the
+//  xid, and ask PostgreSQL with pg_xact_status until it can say
+
+static void
+s_status_later (dtx_participant_t *self, op_t *op)
+{
+    op_t *pending = (op_t *) calloc (1, sizeof (op_t));
+    assert (pending);
+    pending->kind = OP_XACT_STATUS;
+    pending->request = op->request;
+    op->request = NULL;             //  the reply is now owed by the pending op
+    snprintf (pending->xid, sizeof pending->xid, "%s", op->xid);
+    zlistx_add_end (self->status_pending, pending);
+}
+
+//  Each second: one lookup per pending xid
+static void
+s_status_tick (dtx_participant_t *self)
+{
+    op_t *pending;
+    size_t count = zlistx_size (self->status_pending);
+    while (count-- && (pending = (op_t *) zlistx_detach (self->status_pending, NULL))) {
+        char key [DTX_GID_MAX + 2];
+        snprintf (key, sizeof key, "?%s", dtx_proto_gid (pending->request));
+        session_t *session = (session_t *) zhashx_lookup (self->sessions, key);
+        if (!session)
+            session = s_session_new (self, key);
+        zlistx_add_end (session->ops, pending);
+        s_session_advance (self, session);
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Running operations
 
 //  Connections run in pipeline mode: an op sends its queries, then one
@@ -471,6 +509,9 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
 {
     switch (op->kind) {
         case OP_RECOVER_SCAN:
+            break;
+        case OP_XACT_STATUS:
+            s_status_later (self, op);
             break;
         case OP_EXECUTE:
             s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
@@ -506,7 +547,7 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             if (!PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
                                     NULL, (const char *const *) params, NULL, NULL, 0))
                 return -1;
-            return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned() IS NOT NULL");
+            return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text");
         }
         case OP_PREPARE:
             //  A transaction that never got an xid wrote nothing: commit
@@ -527,6 +568,11 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             return 1;       //  nothing was ever started here
         case OP_COMMIT_PREPARED:
             return s_send_sql_gid (session, "COMMIT PREPARED");
+        case OP_XACT_STATUS: {
+            char sql [96];
+            snprintf (sql, sizeof sql, "SELECT pg_xact_status ('%s'::xid8)", op->xid);
+            return s_send_sql (session, sql);
+        }
         case OP_RECOVER_SCAN:
             return s_send_sql (session, "SELECT gid FROM pg_prepared_xacts"
                                         " WHERE gid LIKE 'dtx:%' AND database = current_database()");
@@ -574,6 +620,16 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             return true;
         case OP_COMMIT:
             session->in_txn = false;
+            if (!ok && *session->xid && op->request
+            &&  (!result || strncmp (sqlstate, "08", 2) == 0)) {
+                //  The answer to COMMIT was lost with the connection: ask
+                //  PostgreSQL what became of the xid, then answer
+                zsys_warning ("%s: %s: connection lost during COMMIT; looking up xid %s",
+                              self->name, session->gid, session->xid);
+                snprintf (op->xid, sizeof op->xid, "%s", session->xid);
+                s_status_later (self, op);
+                return true;
+            }
             if (ok && streq (tag, "COMMIT"))
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
             else
@@ -604,6 +660,21 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
             return true;
+        case OP_XACT_STATUS: {
+            const char *status = ok && PQntuples (result) == 1 && !PQgetisnull (result, 0, 0)
+                               ? PQgetvalue (result, 0, 0): "";
+            if (streq (status, "committed"))
+                s_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            else
+            if (streq (status, "aborted"))
+                s_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_FAILED, "40000",
+                               "connection lost during COMMIT; PostgreSQL rolled the transaction back");
+            else
+                s_status_later (self, op);      //  in progress, or not reachable: ask again
+            if (*status)
+                zsys_info ("%s: %s: xid %s %s", self->name, session->gid + 1, op->xid, status);
+            return true;
+        }
         case OP_RECOVER_SCAN:
             if (ok)
                 s_in_doubt_found (self, result);
@@ -679,6 +750,16 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         session->running = true;
         session->want_write = PQflush (session->conn) == 1;
         session->last_active = dtx_clock_ms ();
+        if (op->kind == OP_COMMIT && dtx_fault_hit ("part-lose-commit-answer")) {
+            //  Test fault: PostgreSQL gets the COMMIT, we lose its answer
+            while (PQflush (session->conn) == 1)
+                zclock_sleep (1);
+            zclock_sleep (200);
+            char junk [8192];
+            while (recv (PQsocket (session->conn), junk, sizeof junk, MSG_DONTWAIT) > 0)
+                ;           //  PostgreSQL's answer, thrown away
+            shutdown (PQsocket (session->conn), SHUT_RDWR);
+        }
     }
 }
 
@@ -701,8 +782,11 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
         else
             main = session->results [first];
         PGresult *check = session->results [first + 1];
-        if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1)
-            session->wrote = streq (PQgetvalue (check, 0, 0), "t");
+        if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1
+        &&  !PQgetisnull (check, 0, 0)) {
+            session->wrote = true;
+            snprintf (session->xid, sizeof session->xid, "%s", PQgetvalue (check, 0, 0));
+        }
     }
     bool complete = s_op_complete (self, session, op, main);
     assert (complete);
@@ -978,6 +1062,8 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     self->conninfo = strdup (config->conninfo);
     self->sessions = zhashx_new ();
     self->in_doubt = zhashx_new ();
+    self->status_pending = zlistx_new ();
+    zlistx_set_destructor (self->status_pending, s_op_destroy);
     zhashx_set_destructor (self->in_doubt, (czmq_destructor *) zstr_free);
     self->scan_wanted = true;       //  at start: anything left from before?
     self->prepared = 0xFFFFFFFFu;
@@ -1056,6 +1142,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->waiting);
     zhashx_destroy (&self->in_doubt);
+    zlistx_destroy (&self->status_pending);
     zsock_destroy (&self->coordinator);
     free (self->conninfo);
     free (self);
@@ -1092,6 +1179,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         dtx_logfile_check ();
         if (now >= next_reap) {
             s_reap_idle (self, now);
+            s_status_tick (self);
             s_in_doubt_tick (self, now);
             next_reap = now + 1000;
         }

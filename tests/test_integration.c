@@ -624,6 +624,25 @@ START_TEST (test_sighup_reopens_log)
 }
 END_TEST
 
+//  A one-phase COMMIT whose answer is lost with the connection: the
+//  participant asks pg_xact_status about the xid and answers for real
+START_TEST (test_one_phase_lost_answer)
+{
+    harness_kill_participant (2, SIGTERM);
+    harness_start_participant_fault (2, "part-lose-commit-answer");
+    ck_assert (harness_wait_ready (20000));
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 1016);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (client, dtx_txn_gid (txn)), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (2, 1016), 1);
+    harness_kill_participant (2, SIGTERM);
+    harness_start_participant (2);
+    ck_assert (harness_wait_ready (20000));
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -648,6 +667,7 @@ suite_integration (void)
     tcase_add_test (tc, test_startup_refusals);
     tcase_add_test (tc, test_metrics_endpoint);
     tcase_add_test (tc, test_sighup_reopens_log);
+    tcase_add_test (tc, test_one_phase_lost_answer);
     suite_add_tcase (suite, tc);
     return suite;
 }
