@@ -849,6 +849,20 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
     }
 }
 
+//  Ask PostgreSQL to cancel the session's running statement.  PQcancel
+//  opens a short connection of its own: a brief blocking step, taken
+//  only when a rollback finds a statement still running.
+static void
+s_cancel (dtx_participant_t *self, session_t *session)
+{
+    PGcancel *cancel = PQgetCancel (session->conn);
+    char err [256] = "";
+    if (!cancel || !PQcancel (cancel, err, sizeof err))
+        zsys_warning ("%s: %s: cannot cancel the running statement: %s", self->name,
+                      session->gid, err);
+    PQfreeCancel (cancel);
+}
+
 //  --------------------------------------------------------------------------
 //  Coordinator messages
 
@@ -907,6 +921,12 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         case DTX_PROTO_COMMIT_PREPARED:
             if (!session)
                 session = s_session_new (self, gid);
+            else
+            if (id == DTX_PROTO_ROLLBACK && session->running && session->conn
+            &&  ((op_t *) zlistx_first (session->ops))->kind == OP_EXECUTE)
+                //  A statement is still running (a lock wait, a long query):
+                //  cancel it, so that the rollback behind it runs now
+                s_cancel (self, session);
             s_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
             break;
         default:

@@ -643,6 +643,32 @@ START_TEST (test_one_phase_lost_answer)
 }
 END_TEST
 
+//  A transaction timing out while its statement still runs: the
+//  statement is cancelled and the session freed, not left running
+START_TEST (test_timeout_cancels_running_statement)
+{
+    dtx_txn_t *txn = dtx_begin (client, 500);
+    s_insert_item (txn, 0, 1017);
+    int64_t start = zclock_mono ();
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT pg_sleep (30)", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_msg (strstr (dtx_result_error (result), "timeout"), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_lt (zclock_mono () - start, 5000);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    //  Within a couple of seconds nothing is left sleeping on db1
+    long long sleeping = -1;
+    for (int i = 0; i < 40 && sleeping != 0; i++) {
+        zclock_sleep (100);
+        sleeping = harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity"
+                                        " WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'");
+    }
+    ck_assert_int_eq (sleeping, 0);
+    ck_assert_int_eq (s_count_items (0, 1017), 0);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -668,6 +694,7 @@ suite_integration (void)
     tcase_add_test (tc, test_metrics_endpoint);
     tcase_add_test (tc, test_sighup_reopens_log);
     tcase_add_test (tc, test_one_phase_lost_answer);
+    tcase_add_test (tc, test_timeout_cancels_running_statement);
     suite_add_tcase (suite, tc);
     return suite;
 }
