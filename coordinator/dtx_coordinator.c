@@ -112,7 +112,6 @@ typedef struct {
     zframe_t *client;               //  routing id of the client
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
-    int busy_branch;                //  branch running a statement, -1 none
     size_t nbranches;
     size_t branches_size;           //  allocated (most transactions: 2)
     branch_t *branches;
@@ -463,7 +462,6 @@ s_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *database
                *txn->err_database? " on ": "", txn->err_database,
                txn->err_text? ": ": "", txn->err_text? txn->err_text: "");
     txn->state = TXN_ABORTING;
-    txn->busy_branch = -1;
     txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
     for (size_t i = 0; i < txn->nbranches; i++) {
         branch_t *branch = &txn->branches [i];
@@ -541,7 +539,6 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     assert (txn);
     dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
     txn->state = TXN_ACTIVE;
-    txn->busy_branch = -1;
     txn->started = dtx_clock_ms ();
     int timeout = dtx_proto_timeout (msg)? (int) dtx_proto_timeout (msg): self->config.txn_timeout_ms;
     txn->deadline = txn->started + timeout;
@@ -666,7 +663,6 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
     branch->sent_at = dtx_clock_ms ();
     dtx_proto_set_seq (msg, branch->seq);
     dtx_proto_set_flags (msg, first? 1: 0);
-    txn->busy_branch = (int) (branch - txn->branches);
     txn->client_request = DTX_PROTO_EXECUTE;
     txn->client_seq = seq;
     if (dtx_proto_send (msg, self->participants_sock)) {
@@ -681,7 +677,6 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
         s_client_error (self, self->clients, txn->client, seq, txn->gid, DTX_ERR_PARTICIPANT,
                         name, "", "cannot reach participant");
         txn->client_request = 0;
-        txn->busy_branch = -1;
         branch->awaiting = false;
     }
 }
@@ -871,7 +866,6 @@ s_participant_lost (dtx_coordinator_t *self, participant_t *participant, const c
         snprintf (text, sizeof text, "participant %s lost (%s)", participant->name, why);
         if (branch->request == DTX_PROTO_EXECUTE && txn->state == TXN_ACTIVE) {
             txn->abort_only = true;
-            txn->busy_branch = -1;
             s_set_error (txn, DTX_ERR_PARTICIPANT, participant->name, "08006", text);
             if (txn->client_request == DTX_PROTO_EXECUTE) {
                 s_client_error (self, self->clients, txn->client, txn->client_seq, txn->gid,
@@ -961,7 +955,6 @@ s_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch,
 {
     if (txn->state != TXN_ACTIVE || txn->client_request != DTX_PROTO_EXECUTE)
         return;
-    txn->busy_branch = -1;
     txn->client_request = 0;
     if (dtx_proto_id (msg) == DTX_PROTO_ERROR) {
         txn->abort_only = true;
@@ -1712,7 +1705,6 @@ s_recover_commits (dtx_coordinator_t *self)
         txn->logged = true;
         txn->recovered = true;
         self->recovering++;
-        txn->busy_branch = -1;
         txn->started = dtx_clock_ms ();
         const char *name = (const char *) zlistx_first (names);
         while (name && txn->nbranches < BRANCHES_MAX) {

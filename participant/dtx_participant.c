@@ -581,9 +581,8 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
 }
 
 //  The head op's query finished with `result` (NULL if the connection
-//  broke).  Reply, and update the session.  Returns true when the op is
-//  complete, false if it started another stage.
-static bool
+//  broke).  Reply, and update the session.
+static void
 s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *result)
 {
     ExecStatusType status = result? PQresultStatus (result): PGRES_FATAL_ERROR;
@@ -600,7 +599,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 s_reply_result (self, op, session->gid, result);
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
-            return true;
+            return;
         case OP_PREPARE:
             session->in_txn = false;
             //  PREPARE TRANSACTION in a failed transaction reports ROLLBACK
@@ -617,7 +616,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO,
                                ok? "40000": sqlstate, ok? "transaction was rolled back": text);
-            return true;
+            return;
         case OP_COMMIT:
             session->in_txn = false;
             if (!ok && *session->xid && op->request
@@ -628,14 +627,14 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                               self->name, session->gid, session->xid);
                 snprintf (op->xid, sizeof op->xid, "%s", session->xid);
                 s_status_later (self, op);
-                return true;
+                return;
             }
             if (ok && streq (tag, "COMMIT"))
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED,
                                ok? "40000": sqlstate, ok? "transaction was rolled back": text);
-            return true;
+            return;
         case OP_ROLLBACK:
         case OP_COMMIT_PREPARED:
             if (op->kind == OP_COMMIT_PREPARED && ok)
@@ -659,7 +658,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_NOT_FOUND, sqlstate, text);
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
-            return true;
+            return;
         case OP_XACT_STATUS: {
             const char *status = ok && PQntuples (result) == 1 && !PQgetisnull (result, 0, 0)
                                ? PQgetvalue (result, 0, 0): "";
@@ -673,16 +672,15 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 s_status_later (self, op);      //  in progress, or not reachable: ask again
             if (*status)
                 zsys_info ("%s: %s: xid %s %s", self->name, session->gid + 1, op->xid, status);
-            return true;
+            return;
         }
         case OP_RECOVER_SCAN:
             if (ok)
                 s_in_doubt_found (self, result);
             else
                 zsys_warning ("%s: cannot list prepared transactions: %s", self->name, text);
-            return true;
+            return;
     }
-    return true;
 }
 
 //  Run the session's queue as far as it goes without waiting
@@ -735,8 +733,7 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         if (rc == -1) {
             //  A half-sent pipeline leaves the connection unusable: drop
             //  it (a live transaction on it is gone with it)
-            bool complete = s_op_complete (self, session, op, NULL);
-            assert (complete);
+            s_op_complete (self, session, op, NULL);
             zlistx_delete (session->ops, zlistx_cursor (session->ops));
             if (PQstatus (session->conn) != CONNECTION_OK)
                 self->db_down = true;
@@ -788,8 +785,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
             snprintf (session->xid, sizeof session->xid, "%s", PQgetvalue (check, 0, 0));
         }
     }
-    bool complete = s_op_complete (self, session, op, main);
-    assert (complete);
+    s_op_complete (self, session, op, main);
     for (int i = 0; i < 4; i++) {
         PQclear (session->results [i]);
         session->results [i] = NULL;
@@ -836,8 +832,7 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
             PQclear (session->results [i]);
             session->results [i] = NULL;
         }
-        bool complete = s_op_complete (self, session, op, NULL);
-        assert (complete);
+        s_op_complete (self, session, op, NULL);
         zlistx_delete (session->ops, zlistx_cursor (session->ops));
         PQfinish (session->conn);
         self->connections--;
