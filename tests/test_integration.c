@@ -430,18 +430,9 @@ s_transfer_worker (void *arg)
     return NULL;
 }
 
-static long long
-s_total_balance (void)
-{
-    long long total = 0;
-    for (int i = 0; i < harness.ndbs; i++)
-        total += harness_pg_value (i, "SELECT sum(balance) FROM accounts");
-    return total;
-}
-
 START_TEST (test_concurrent_transfers_conserve_total)
 {
-    long long before = s_total_balance ();
+    long long before = harness_total_balance ();
     pthread_t threads [16];
     worker_t workers [16];
     for (int i = 0; i < 16; i++) {
@@ -458,7 +449,7 @@ START_TEST (test_concurrent_transfers_conserve_total)
     ck_assert_int_eq (other, 0);
     ck_assert_int_eq (committed + aborted, 16 * 25);
     ck_assert_int_gt (committed, 16 * 25 / 2);
-    ck_assert_int_eq (s_total_balance (), before);
+    ck_assert_int_eq (harness_total_balance (), before);
 }
 END_TEST
 

@@ -100,15 +100,6 @@ s_worker (void *arg)
     return NULL;
 }
 
-static long long
-s_total (void)
-{
-    long long total = 0;
-    for (int i = 0; i < harness.ndbs; i++)
-        total += harness_pg_value (i, "SELECT sum(balance) FROM accounts");
-    return total;
-}
-
 static int
 s_rows (PGconn *conn, const char *gid)
 {
@@ -171,7 +162,7 @@ s_check_invariants (long long total_before, const char *label)
     for (int db = 0; db < 3; db++)
         PQfinish (conn [db]);
     dtx_client_destroy (&client);
-    ck_assert_int_eq (s_total (), total_before);
+    ck_assert_int_eq (harness_total_balance (), total_before);
     printf ("%s: %d transactions, %d committed, %d aborted, %d unknown to the client until asked\n",
             label, s_nrecords, committed, aborted, unknown);
     fflush (stdout);
@@ -225,7 +216,7 @@ START_TEST (test_fault_point)
 {
     const fault_case_t *fault = &s_faults [_i];
     s_seed_base = 1000 + _i;
-    long long total_before = s_total ();
+    long long total_before = harness_total_balance ();
     //  Restart the target armed with its fault point
     if (fault->coordinator) {
         harness_kill_coordinator (SIGTERM);
@@ -267,7 +258,7 @@ START_TEST (test_random_crashes)
         s_nrecords = 0;
         s_stop = false;
         s_seed_base = seed + round * 7;
-        long long total_before = s_total ();
+        long long total_before = harness_total_balance ();
         //  0 coordinator, 1..3 participant, 4..6 PostgreSQL
         int victim = rand_r (&seed) % 7;
         int delay = 200 + rand_r (&seed) % 1500;
@@ -314,7 +305,7 @@ START_TEST (test_sigterm_drain)
     harness_start_coordinator ();
     ck_assert (harness_wait_ready (20000));
     pid_t coordinator = harness_coordinator_pid ();
-    long long total_before = s_total ();
+    long long total_before = harness_total_balance ();
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
     dtx_txn_t *txn = dtx_begin (client, 30000);
     ck_assert_ptr_nonnull (txn);
@@ -350,7 +341,7 @@ START_TEST (test_sigterm_drain)
     ck_assert_msg (WIFEXITED (status) && WEXITSTATUS (status) == 0, "exit status %d", status);
     harness_start_coordinator ();
     ck_assert (harness_wait_ready (20000));
-    ck_assert_int_eq (s_total (), total_before);
+    ck_assert_int_eq (harness_total_balance (), total_before);
     PGconn *conn [2] = { harness_pg (0), harness_pg (1) };
     ck_assert_int_eq (s_rows (conn [0], gid), 1);
     ck_assert_int_eq (s_rows (conn [1], gid), 1);
@@ -358,6 +349,24 @@ START_TEST (test_sigterm_drain)
     PQfinish (conn [1]);
 }
 END_TEST
+
+//  Begin a transaction that inserts a transfers row for its gid on db1
+//  and db2 (account `account`, amount 0); gid copied out
+static dtx_txn_t *
+s_begin_two_rows (dtx_client_t *client, const char *account, char *gid)
+{
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    ck_assert_ptr_nonnull (txn);
+    snprintf (gid, DTX_GID_MAX + 1, "%s", dtx_txn_gid (txn));
+    const char *params [] = { gid, account, "0" };
+    for (int db = 0; db < 2; db++) {
+        dtx_result_t *result = dtx_exec (txn, harness.db_name [db],
+            "INSERT INTO transfers VALUES ($1, $2::int, $3::bigint)", 3, params);
+        ck_assert (dtx_result_ok (result));
+        dtx_result_destroy (&result);
+    }
+    return txn;
+}
 
 //  --------------------------------------------------------------------------
 //  Coordinator unreachable: prepared transactions wait, never guessed
@@ -370,16 +379,8 @@ START_TEST (test_coordinator_unreachable_waits)
     ck_assert (harness_wait_ready (20000));
     pid_t coordinator = harness_coordinator_pid ();
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 3000);
-    dtx_txn_t *txn = dtx_begin (client, 30000);
     char gid [DTX_GID_MAX + 1];
-    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
-    const char *params [] = { gid, "13", "0" };
-    for (int db = 0; db < 2; db++) {
-        dtx_result_t *result = dtx_exec (txn, harness.db_name [db],
-            "INSERT INTO transfers VALUES ($1, $2::int, $3::bigint)", 3, params);
-        ck_assert (dtx_result_ok (result));
-        dtx_result_destroy (&result);
-    }
+    dtx_txn_t *txn = s_begin_two_rows (client, "13", gid);
     ck_assert_int_eq (dtx_commit (txn), DTX_UNKNOWN);     //  it died before answering
     dtx_txn_destroy (&txn);
     dtx_client_destroy (&client);
@@ -442,16 +443,8 @@ START_TEST (test_dtxctl)
     harness_start_participant_fault (1, "part-after-vote");
     ck_assert (harness_wait_ready (20000));
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 15000);
-    dtx_txn_t *txn = dtx_begin (client, 30000);
     char gid [DTX_GID_MAX + 1];
-    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
-    const char *params [] = { gid, "9", "0" };
-    for (int db = 0; db < 2; db++) {
-        dtx_result_t *result = dtx_exec (txn, harness.db_name [db],
-            "INSERT INTO transfers VALUES ($1, $2::int, $3::bigint)", 3, params);
-        ck_assert (dtx_result_ok (result));
-        dtx_result_destroy (&result);
-    }
+    dtx_txn_t *txn = s_begin_two_rows (client, "9", gid);
     //  The decision is durable: the client hears committed (after the
     //  reply timeout, as db2 never acknowledges)
     ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);

@@ -385,6 +385,15 @@ harness_pg_exec (int index, const char *sql)
     return rc;
 }
 
+long long
+harness_total_balance (void)
+{
+    long long total = 0;
+    for (int i = 0; i < harness.ndbs; i++)
+        total += harness_pg_value (i, "SELECT sum(balance) FROM accounts");
+    return total;
+}
+
 int
 harness_prepared_dtx (void)
 {

@@ -62,6 +62,8 @@ PGconn *harness_pg (int index);
 long long harness_pg_value (int index, const char *sql);
 //  Run SQL directly; returns 0 or -1
 int harness_pg_exec (int index, const char *sql);
+//  Sum of accounts.balance over all clusters (the transfer invariant)
+long long harness_total_balance (void);
 //  dtx gids in pg_prepared_xacts over all clusters
 int harness_prepared_dtx (void);
 //  Wait until no dtx gid is prepared anywhere (true) or timeout (false)
