@@ -94,6 +94,9 @@ typedef struct {
     int retries;
     int64_t next_retry;             //  0 = no retry scheduled
     char *last_error;               //  of the last failed phase-2 try
+    bool started;                   //  a statement went to the participant
+    dtx_proto_t **deferred;         //  statements held for the commit
+    size_t ndeferred, deferred_size;
 } branch_t;
 
 typedef struct {
@@ -203,8 +206,13 @@ s_txn_destroy (txn_t **txn_p)
     txn_t *txn = *txn_p;
     if (txn) {
         zframe_destroy (&txn->client);
-        for (size_t i = 0; i < txn->nbranches; i++)
-            free (txn->branches [i].last_error);
+        for (size_t i = 0; i < txn->nbranches; i++) {
+            branch_t *branch = &txn->branches [i];
+            free (branch->last_error);
+            for (size_t j = 0; j < branch->ndeferred; j++)
+                dtx_proto_destroy (&branch->deferred [j]);
+            free (branch->deferred);
+        }
         free (txn->branches);
         free (txn->err_text);
         free (txn);
@@ -306,6 +314,7 @@ s_client_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint
     dtx_proto_set_seq (reply, seq);
     dtx_proto_set_gid (reply, gid);
     dtx_proto_set_status (reply, (uint8_t) outcome);
+    dtx_proto_set_flags (reply, outcome == DTX_COMMITTED? 0: (uint8_t) code);
     dtx_proto_set_name (reply, database);
     dtx_proto_set_sqlstate (reply, sqlstate);
     dtx_proto_set_textf (reply, "%s%s%s", dtx_errcode_name ((dtx_errcode_t) code),
@@ -341,6 +350,46 @@ s_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id, ui
     if (dtx_proto_send (msg, self->participants_sock))
         branch->next_retry = branch->sent_at + self->config.phase2_retry_ms;
     dtx_proto_destroy (&msg);
+}
+
+//  Send the branch's deferred statements, the last one flagged `end`
+//  (DTX_EXEC_PREPARE or DTX_EXEC_COMMIT: that command follows it in the
+//  same round trip, and the answer is a VOTE or DONE), or with end 0 all
+//  as DTX_EXEC_DEFER.  With end set, the branch then awaits that answer
+//  as if `request` had been sent.  Returns -1 if the participant cannot
+//  be reached (nothing awaited then).
+static int
+s_branch_flush (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, uint8_t end, int request)
+{
+    participant_t *participant = branch->participant;
+    int rc = 0;
+    for (size_t i = 0; i < branch->ndeferred; i++) {
+        dtx_proto_t *msg = branch->deferred [i];
+        bool last = i + 1 == branch->ndeferred;
+        uint8_t flags = last && end? end: DTX_EXEC_DEFER;
+        if (!branch->started)
+            flags |= DTX_EXEC_FIRST;
+        branch->started = true;
+        dtx_proto_set_flags (msg, flags);
+        dtx_proto_set_seq (msg, last && end? ++self->seq: 0);
+        if (rc == 0 && participant->connected && participant->routing_id) {
+            dtx_proto_set_routing_id (msg, participant->routing_id);
+            rc = dtx_proto_send (msg, self->participants_sock);
+        }
+        else
+            rc = -1;
+        if (last && end) {
+            branch->seq = dtx_proto_seq (msg);
+            branch->request = request;
+            branch->request_flags = 0;
+            branch->awaiting = rc == 0;
+            branch->sent_at = dtx_clock_ms ();
+            branch->next_retry = 0;
+        }
+        dtx_proto_destroy (&branch->deferred [i]);
+    }
+    branch->ndeferred = 0;
+    return rc;
 }
 
 static branch_t *
@@ -467,6 +516,11 @@ s_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *database
         branch_t *branch = &txn->branches [i];
         if (branch->state == BRANCH_DONE)
             continue;
+        if (!branch->started) {
+            //  Its statements were all held here: nothing ran there
+            branch->state = BRANCH_DONE;
+            continue;
+        }
         //  A branch that was sent PREPARE may be prepared even if its vote
         //  was lost: ROLLBACK PREPARED covers it
         uint8_t flags = branch->state == BRANCH_ACTIVE? 0: DTX_ROLLBACK_PREPARED;
@@ -596,32 +650,45 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
     return NULL;
 }
 
+//  A statement from a client.  With DTX_EXEC_DEFER the client wants no
+//  answer: the statement is held here (taken from *msg_p) and goes to
+//  its participant with the next statement for that branch, or with the
+//  commit, in the same message train as PREPARE; any problem with it
+//  dooms the transaction and is reported when the client next asks.
 static void
-s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
+s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
 {
+    dtx_proto_t *msg = *msg_p;
+    bool defer = (dtx_proto_flags (msg) & DTX_EXEC_DEFER) != 0;
     txn_t *txn = s_client_txn (self, msg);
     if (!txn)
         return;
     zframe_t *client = dtx_proto_routing_id (msg);
     uint32_t seq = dtx_proto_seq (msg);
+    char text [512];
     if (txn->state != TXN_ACTIVE) {
-        char text [128];
         snprintf (text, sizeof text, "transaction is %s: no more statements",
                   s_txn_state_name (txn->state));
-        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_STATE, "", "", text);
+        if (!defer)
+            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_STATE, "", "", text);
         return;
     }
     if (txn->client_request) {
-        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BUSY, "", "",
-                        "a statement is already running in this transaction");
+        if (defer) {
+            txn->abort_only = true;
+            s_set_error (txn, DTX_ERR_BUSY, "", "", "deferred statement sent while a statement was running");
+        }
+        else
+            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BUSY, "", "",
+                            "a statement is already running in this transaction");
         return;
     }
     if (txn->abort_only) {
-        char text [512];
         snprintf (text, sizeof text, "transaction is abort-only after an earlier error: %s",
                   txn->err_text? txn->err_text: "");
-        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_ABORT_ONLY,
-                        txn->err_database, txn->err_sqlstate, text);
+        if (!defer)
+            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_ABORT_ONLY,
+                            txn->err_database, txn->err_sqlstate, text);
         return;
     }
     const char *name = dtx_proto_name (msg);
@@ -639,20 +706,36 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
         //  the other databases' part alone
         txn->abort_only = true;
         s_set_error (txn, DTX_ERR_UNKNOWN_DB, name, "", err);
-        s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_UNKNOWN_DB, name, "", err);
+        if (!defer)
+            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_UNKNOWN_DB, name, "", err);
         return;
     }
     branch_t *branch = s_txn_branch (txn, participant);
-    bool first = branch == NULL;
     if (!branch) {
         branch = s_txn_add_branch (txn, participant);
         if (!branch) {
-            s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BAD_REQUEST, name, "",
-                            "too many databases in one transaction");
+            txn->abort_only = true;
+            s_set_error (txn, DTX_ERR_BAD_REQUEST, name, "", "too many databases in one transaction");
+            if (!defer)
+                s_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BAD_REQUEST, name, "",
+                                "too many databases in one transaction");
             return;
         }
         branch->state = BRANCH_ACTIVE;
     }
+    if (defer) {
+        if (branch->ndeferred == branch->deferred_size) {
+            branch->deferred_size = branch->deferred_size? branch->deferred_size * 2: 2;
+            branch->deferred = (dtx_proto_t **) realloc (branch->deferred,
+                                                         branch->deferred_size * sizeof (dtx_proto_t *));
+            assert (branch->deferred);
+        }
+        branch->deferred [branch->ndeferred++] = msg;
+        *msg_p = NULL;
+        return;
+    }
+    //  Statements held for this branch go first, in order
+    bool reachable = s_branch_flush (self, txn, branch, 0, 0) == 0;
     //  Forward: same message, our seq, flag the branch's first statement
     //  so that a participant that lost the session (restart) says so
     //  instead of silently starting a new one
@@ -662,10 +745,11 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
     branch->awaiting = true;
     branch->sent_at = dtx_clock_ms ();
     dtx_proto_set_seq (msg, branch->seq);
-    dtx_proto_set_flags (msg, first? 1: 0);
+    dtx_proto_set_flags (msg, branch->started? 0: DTX_EXEC_FIRST);
+    branch->started = true;
     txn->client_request = DTX_PROTO_EXECUTE;
     txn->client_seq = seq;
-    if (dtx_proto_send (msg, self->participants_sock)) {
+    if (!reachable || dtx_proto_send (msg, self->participants_sock)) {
         txn->abort_only = true;
         s_set_error (txn, DTX_ERR_PARTICIPANT, name, "", "cannot reach participant");
         //  Gone (ZeroMQ knows no such peer): until it registers again
@@ -676,8 +760,6 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t *msg)
         //  (msg's routing id is the participant's now: answer txn->client)
         s_client_error (self, self->clients, txn->client, seq, txn->gid, DTX_ERR_PARTICIPANT,
                         name, "", "cannot reach participant");
-        txn->client_request = 0;
-        branch->awaiting = false;
     }
 }
 
@@ -716,15 +798,38 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
         txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
         branch_t *branch = &txn->branches [0];
         branch->state = BRANCH_FINISHING;
-        s_branch_send (self, txn, branch, DTX_PROTO_COMMIT, 0);
+        if (branch->ndeferred == 0)
+            s_branch_send (self, txn, branch, DTX_PROTO_COMMIT, 0);
+        else
+        if (s_branch_flush (self, txn, branch, DTX_EXEC_COMMIT, DTX_PROTO_COMMIT)) {
+            //  Never reached the participant: nothing ran, nothing committed
+            branch->state = BRANCH_DONE;
+            txn->state = TXN_ABORTING;
+            txn->commit_decided = false;
+            s_set_error (txn, DTX_ERR_PARTICIPANT, branch->participant->name, "08006",
+                         "cannot reach participant");
+            s_txn_finish (self, txn);
+        }
     }
     else {
+        const char *unreachable = NULL;
         txn->state = TXN_PREPARING;
         txn->prepare_at = dtx_clock_ms ();
         txn->phase_deadline = txn->prepare_at + self->config.vote_timeout_ms;
         for (size_t i = 0; i < txn->nbranches; i++) {
-            txn->branches [i].state = BRANCH_PREPARING;
-            s_branch_send (self, txn, &txn->branches [i], DTX_PROTO_PREPARE, 0);
+            //  Held statements go with PREPARE: one round trip
+            branch_t *branch = &txn->branches [i];
+            branch->state = BRANCH_PREPARING;
+            if (branch->ndeferred == 0)
+                s_branch_send (self, txn, branch, DTX_PROTO_PREPARE, 0);
+            else
+            if (s_branch_flush (self, txn, branch, DTX_EXEC_PREPARE, DTX_PROTO_PREPARE))
+                unreachable = branch->participant->name;
+        }
+        if (unreachable) {
+            //  Its statements never left here: it cannot vote YES
+            s_txn_abort (self, txn, DTX_ERR_PARTICIPANT, unreachable, "08006", "cannot reach participant");
+            return;
         }
         dtx_fault ("coord-after-prepare-sent");
     }
@@ -825,7 +930,7 @@ s_handle_client (dtx_coordinator_t *self)
         return;
     switch (dtx_proto_id (msg)) {
         case DTX_PROTO_BEGIN:         s_handle_begin (self, msg); break;
-        case DTX_PROTO_EXECUTE:       s_handle_execute (self, msg); break;
+        case DTX_PROTO_EXECUTE:       s_handle_execute (self, &msg); break;
         case DTX_PROTO_COMMIT:        s_handle_commit (self, msg); break;
         case DTX_PROTO_ROLLBACK:      s_handle_rollback (self, msg); break;
         case DTX_PROTO_OUTCOME_QUERY: s_handle_outcome_query (self, msg, self->clients, false); break;

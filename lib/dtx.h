@@ -112,6 +112,19 @@ dtx_result_t *
     dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
               int nparams, const char *const *params);
 
+//  Queue one SQL statement whose result the application does not need
+//  (an UPDATE, an INSERT).  It does not wait: the statement travels at
+//  once, is held by the coordinator, and runs with the next dtx_exec on
+//  the same database or, at the latest, with dtx_commit, where the last
+//  statement of each database goes out together with PREPARE (or the
+//  one-phase COMMIT): one round trip per database for the whole commit.
+//  If it fails, the transaction aborts: the next dtx_exec or dtx_commit
+//  reports that statement's error (dtx_txn_error_*).  Returns 0, or -1 if
+//  the transaction has ended or the arguments are bad (nothing sent).
+int
+    dtx_send (dtx_txn_t *self, const char *database, const char *sql,
+              int nparams, const char *const *params);
+
 //  Commit.  Returns DTX_COMMITTED, DTX_ABORTED (see dtx_txn_error_*), or
 //  DTX_UNKNOWN if the coordinator did not answer in time; then use
 //  dtx_client_outcome () with the gid later.

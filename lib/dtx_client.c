@@ -252,6 +252,33 @@ dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
     return result;
 }
 
+int
+dtx_send (dtx_txn_t *self, const char *database, const char *sql,
+          int nparams, const char *const *params)
+{
+    assert (self);
+    if (self->state != TXN_OPEN || !database || !sql || nparams < 0 || (nparams > 0 && !params)
+    ||  strlen (database) > DTX_NAME_MAX)
+        return -1;
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_seq (request, ++self->client->seq);
+    dtx_proto_set_gid (request, self->gid);
+    dtx_proto_set_name (request, database);
+    dtx_proto_set_flags (request, DTX_EXEC_DEFER);
+    dtx_proto_set_text (request, sql);
+    dtx_proto_set_params (request, (size_t) nparams, params);
+    int rc = dtx_proto_send (request, self->client->sock);
+    dtx_proto_destroy (&request);
+    if (rc) {
+        //  Whether it arrived is unknown: the transaction cannot commit
+        snprintf (self->client->error, sizeof self->client->error,
+                  "cannot send to coordinator %s", self->client->endpoint);
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", self->client->error);
+        return -1;
+    }
+    return 0;
+}
+
 //  Send COMMIT or ROLLBACK and read the outcome
 static dtx_outcome_t
 s_txn_end (dtx_txn_t *self, int id)
@@ -289,8 +316,10 @@ s_txn_end (dtx_txn_t *self, int id)
         self->outcome = (dtx_outcome_t) dtx_proto_status (reply);
         if (self->outcome != DTX_COMMITTED) {
             //  Keep the first statement error if we saw one: it is the cause
+            dtx_errcode_t why = dtx_proto_flags (reply)? (dtx_errcode_t) dtx_proto_flags (reply)
+                                                       : DTX_ERR_SQL;
             if (!self->errcode || self->errcode == DTX_ERR_COORDINATOR)
-                s_txn_set_error (self, id == DTX_PROTO_ROLLBACK? DTX_OK: DTX_ERR_SQL,
+                s_txn_set_error (self, id == DTX_PROTO_ROLLBACK? DTX_OK: why,
                                  dtx_proto_name (reply), dtx_proto_sqlstate (reply),
                                  dtx_proto_text (reply));
             if (*dtx_proto_sqlstate (reply) && self->errcode == DTX_ERR_SQL)

@@ -60,6 +60,17 @@
 #define DTX_DONE_NOT_FOUND 1            //  42704: no such prepared transaction
 #define DTX_DONE_FAILED    2            //  failed (sqlstate/text say why); retry
 
+//  Bits of `flags` in EXECUTE
+#define DTX_EXEC_FIRST    1             //  coord -> participant: the branch's first
+                                        //  statement (BEGIN it)
+#define DTX_EXEC_DEFER    2             //  no RESULT wanted: it runs at the latest
+                                        //  with the commit; a failure dooms the txn
+#define DTX_EXEC_PREPARE  4             //  coord -> participant: the branch's last
+                                        //  statement; PREPARE in the same round
+                                        //  trip, answer with VOTE
+#define DTX_EXEC_COMMIT   8             //  coord -> participant: ... one-phase
+                                        //  COMMIT in the same round trip, answer DONE
+
 //  Bits of `flags` in ROLLBACK to a participant
 #define DTX_ROLLBACK_PREPARED 1         //  it may be prepared: use ROLLBACK PREPARED
 

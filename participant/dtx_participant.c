@@ -49,6 +49,10 @@ typedef enum {
 typedef struct {
     op_kind_t kind;
     bool begin;             //  OP_EXECUTE: the transaction's first statement
+    bool defer;             //  OP_EXECUTE: no RESULT wanted; a failure is kept
+                            //  for the op that ends the branch
+    op_kind_t then;         //  OP_EXECUTE: OP_PREPARE or OP_COMMIT to send in
+                            //  the same round trip (OP_EXECUTE: nothing)
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
     char xid [24];          //  OP_XACT_STATUS: the transaction's xid
@@ -80,6 +84,10 @@ typedef struct {
     PGresult *results [4];  //  of the running op's queries, in order
     int nqueries;           //  queries the running op sent
     int query;              //  the one whose results come now
+    int syncs;              //  pipeline syncs the running op still waits for
+    bool synced;            //  the last thing read was a sync
+    char *defer_error;      //  first failure of a deferred statement ...
+    char defer_sqlstate [6];    //  ... and its SQLSTATE
     bool wrote;             //  PostgreSQL gave the transaction an xid
     char xid [24];          //  ... this one
     int64_t last_active;
@@ -225,6 +233,7 @@ s_session_end (dtx_participant_t *self, session_t *session)
     for (int i = 0; i < 4; i++)
         PQclear (session->results [i]);
     free (session->begin_error);
+    free (session->defer_error);
     zlistx_destroy (&session->ops);
     zhashx_delete (self->sessions, session->gid);
     free (session);
@@ -514,7 +523,14 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
             s_status_later (self, op);
             break;
         case OP_EXECUTE:
-            s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
+            if (op->then == OP_PREPARE)
+                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
+            else
+            if (op->then == OP_COMMIT)
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
+            else
+            if (!op->defer)
+                s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
             break;
         case OP_PREPARE:
             s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
@@ -524,6 +540,20 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
         case OP_COMMIT_PREPARED:
             s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
             break;
+    }
+}
+
+//  Refuse a request before it becomes an op: answer as the op would fail
+static void
+s_refuse (dtx_participant_t *self, op_t *op, const char *gid, int errcode,
+          const char *sqlstate, const char *text)
+{
+    if (op->kind == OP_EXECUTE && op->then == OP_EXECUTE && !op->defer)
+        s_reply_error (self, op, gid, DTX_PROTO_ERROR, errcode, sqlstate, text);
+    else {
+        session_t dummy = { .gid = "" };
+        snprintf (dummy.gid, sizeof dummy.gid, "%s", gid);
+        s_op_fail (self, &dummy, op, sqlstate, text);
     }
 }
 
@@ -545,9 +575,23 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             size_t nparams = dtx_proto_params (op->request, &params);
             session->nqueries++;
             if (!PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
-                                    NULL, (const char *const *) params, NULL, NULL, 0))
+                                    NULL, (const char *const *) params, NULL, NULL, 0)
+            ||  s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text"))
                 return -1;
-            return s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text");
+            if (op->then == OP_EXECUTE)
+                return 0;
+            //  The branch's last statement: end it in the same round trip.
+            //  A sync first, so that if the statement failed, PREPARE /
+            //  COMMIT still runs (in the failed transaction, where it
+            //  rolls back and says so) instead of being skipped.  No
+            //  read-only shortcut here: PREPARE is sent before we know.
+            if (!PQpipelineSync (session->conn))
+                return -1;
+            session->syncs++;
+            if (op->then == OP_COMMIT)
+                return s_send_sql (session, "COMMIT");
+            dtx_fault ("part-before-prepare");
+            return s_send_sql_gid (session, "PREPARE TRANSACTION");
         }
         case OP_PREPARE:
             //  A transaction that never got an xid wrote nothing: commit
@@ -592,9 +636,20 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
     if (!ok)
         s_describe (result, session->conn, &sqlstate, text, sizeof text);
     const char *tag = result? PQcmdStatus (result): "";
+    if (op->kind == OP_EXECUTE && op->then != OP_EXECUTE)
+        op->kind = op->then;        //  connection broke: answer as the end command
 
     switch (op->kind) {
         case OP_EXECUTE:
+            if (op->defer) {
+                //  Nobody waits for it: keep the first failure for the op
+                //  that ends the branch
+                if (!ok && !session->defer_error) {
+                    session->defer_error = strdup (text);
+                    snprintf (session->defer_sqlstate, sizeof session->defer_sqlstate, "%s", sqlstate);
+                }
+            }
+            else
             if (ok)
                 s_reply_result (self, op, session->gid, result);
             else
@@ -722,6 +777,8 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         }
         session->nqueries = 0;
         session->query = 0;
+        session->syncs = 1;
+        session->synced = false;
         int rc = s_op_start (self, session, op);
         if (rc == 0 && !PQpipelineSync (session->conn))
             rc = -1;
@@ -747,7 +804,8 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         session->running = true;
         session->want_write = PQflush (session->conn) == 1;
         session->last_active = dtx_clock_ms ();
-        if (op->kind == OP_COMMIT && dtx_fault_hit ("part-lose-commit-answer")) {
+        if ((op->kind == OP_COMMIT || op->then == OP_COMMIT)
+        &&  dtx_fault_hit ("part-lose-commit-answer")) {
             //  Test fault: PostgreSQL gets the COMMIT, we lose its answer
             while (PQflush (session->conn) == 1)
                 zclock_sleep (1);
@@ -784,8 +842,28 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
             session->wrote = true;
             snprintf (session->xid, sizeof session->xid, "%s", PQgetvalue (check, 0, 0));
         }
+        ExecStatusType status = main? PQresultStatus (main): PGRES_FATAL_ERROR;
+        bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+        if (op->then != OP_EXECUTE) {
+            //  Statement and PREPARE / COMMIT in one: answer as the
+            //  latter, but with the statement's error if it failed (the
+            //  end command then only reports a rollback)
+            PGresult *end = session->results [first + 2];
+            op->kind = op->then;
+            if (!failed)
+                main = end;
+        }
     }
-    s_op_complete (self, session, op, main);
+    if (session->defer_error && !op->defer
+    &&  (op->kind == OP_PREPARE || op->kind == OP_COMMIT || op->kind == OP_EXECUTE)) {
+        //  An earlier deferred statement failed, so this failed too (the
+        //  transaction was aborted); the first failure is the reason
+        if (op->kind != OP_EXECUTE)
+            session->in_txn = false;        //  PREPARE / COMMIT rolled it back
+        s_op_fail (self, session, op, session->defer_sqlstate, session->defer_error);
+    }
+    else
+        s_op_complete (self, session, op, main);
     for (int i = 0; i < 4; i++) {
         PQclear (session->results [i]);
         session->results [i] = NULL;
@@ -804,6 +882,10 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
     while (!broken && !PQisBusy (session->conn)) {
         PGresult *result = PQgetResult (session->conn);
         if (!result) {
+            if (session->synced) {
+                session->synced = false;        //  (no query ended here)
+                continue;
+            }
             //  End of one query's results; past the last, wait for sync
             if (++session->query > session->nqueries)
                 break;
@@ -812,9 +894,14 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
         ExecStatusType status = PQresultStatus (result);
         if (status == PGRES_PIPELINE_SYNC) {
             PQclear (result);
+            if (--session->syncs > 0) {
+                session->synced = true;         //  more of this op to come
+                continue;
+            }
             s_session_op_done (self, session);
             return;
         }
+        session->synced = false;
         //  Keep each query's first result
         if (session->query < 4 && !session->results [session->query])
             session->results [session->query] = result;
@@ -879,28 +966,38 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
     }
     session_t *session = (session_t *) zhashx_lookup (self->sessions, gid);
     switch (id) {
-        case DTX_PROTO_EXECUTE:
-            if (dtx_proto_flags (msg) & 1) {
+        case DTX_PROTO_EXECUTE: {
+            uint8_t flags = dtx_proto_flags (msg);
+            op_t how = {
+                .kind = OP_EXECUTE, .request = msg,
+                .defer = (flags & DTX_EXEC_DEFER) != 0,
+                .then = flags & DTX_EXEC_PREPARE? OP_PREPARE: flags & DTX_EXEC_COMMIT? OP_COMMIT: OP_EXECUTE
+            };
+            if (flags & DTX_EXEC_FIRST) {
                 if (session) {
-                    s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid, DTX_PROTO_ERROR,
-                                   DTX_ERR_STATE, "", "transaction already has a session here");
+                    if (how.defer && !session->defer_error)
+                        session->defer_error = strdup ("transaction already has a session here");
+                    s_refuse (self, &how, gid, DTX_ERR_STATE, "", "transaction already has a session here");
+                    session = NULL;
                     break;
                 }
                 session = s_session_new (self, gid);
-                s_enqueue (session, OP_EXECUTE, msg_p);
-                ((op_t *) zlistx_last (session->ops))->begin = true;
                 session->in_txn = true;
-                break;
+                how.begin = true;
             }
             else
             if (!session || !session->in_txn) {
-                s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid, DTX_PROTO_ERROR,
-                               DTX_ERR_PARTICIPANT, "08006",
-                               "participant has no live session for this transaction (restarted?)");
+                s_refuse (self, &how, gid, DTX_ERR_PARTICIPANT, "08006",
+                          "participant has no live session for this transaction (restarted?)");
                 break;
             }
-            s_enqueue (session, OP_EXECUTE, msg_p);
+            op_t *op = (op_t *) malloc (sizeof (op_t));
+            assert (op);
+            *op = how;
+            *msg_p = NULL;          //  the op owns it now
+            zlistx_add_end (session->ops, op);
             break;
+        }
         case DTX_PROTO_PREPARE:
         case DTX_PROTO_COMMIT:
             if (!session || !session->in_txn) {

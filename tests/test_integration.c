@@ -660,6 +660,113 @@ START_TEST (test_timeout_cancels_running_statement)
 }
 END_TEST
 
+//  dtx_send: statements held by the coordinator and sent with PREPARE /
+//  the one-phase COMMIT; their failures abort and are reported at commit
+static void
+s_send_item (dtx_txn_t *txn, int db_index, int id)
+{
+    char value [16];
+    snprintf (value, sizeof value, "%d", id);
+    const char *params [] = { value, dtx_txn_gid (txn) };
+    ck_assert_int_eq (dtx_send (txn, harness.db_name [db_index],
+                                "INSERT INTO items (id, note) VALUES ($1::int, $2)", 2, params), 0);
+}
+
+START_TEST (test_deferred_statements)
+{
+    //  Two databases, nothing but deferred statements: 2PC with a logged
+    //  decision, both rows there
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1101);
+    s_send_item (txn, 0, 1102);
+    s_send_item (txn, 1, 1101);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (0, 1101) + s_count_items (0, 1102), 2);
+    ck_assert_int_eq (s_count_items (1, 1101), 1);
+    ck_assert_int_eq (s_log_commits (dtx_txn_gid (txn)), 1);
+    dtx_txn_destroy (&txn);
+
+    //  One database: one-phase, no log record
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 2, 1103);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (2, 1103), 1);
+    ck_assert_int_eq (s_log_commits (dtx_txn_gid (txn)), 0);
+    dtx_txn_destroy (&txn);
+
+    //  A read after a deferred write on the same database sees it
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1104);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT count(*) FROM items WHERE id = 1104", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    ck_assert_str_eq (dtx_result_value (result, 0, 0), "1");
+    dtx_result_destroy (&result);
+    s_send_item (txn, 1, 1104);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (0, 1104) + s_count_items (1, 1104), 2);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+START_TEST (test_deferred_failures_abort)
+{
+    //  A deferred statement that fails with its PREPARE: the commit is
+    //  refused with that statement's error, the other side is untouched
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1111);
+    ck_assert_int_eq (dtx_send (txn, "db2", "INSERT INTO items (id, note) VALUES (1 / 0, 'x')", 0, NULL), 0);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "22012");
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db2");
+    ck_assert (strstr (dtx_txn_error_message (txn), "division by zero"));
+    ck_assert_int_eq (s_count_items (0, 1111), 0);
+    dtx_txn_destroy (&txn);
+
+    //  Failure of an earlier deferred statement, reported by the next
+    //  dtx_exec on that database, not the "transaction is aborted" echo
+    txn = dtx_begin (client, 10000);
+    ck_assert_int_eq (dtx_send (txn, "db1", "INSERT INTO no_such_table VALUES (1)", 0, NULL), 0);
+    s_send_item (txn, 0, 1112);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_str_eq (dtx_result_sqlstate (result), "42P01");
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "42P01");
+    dtx_txn_destroy (&txn);
+
+    //  One-phase: the statement's error, not "rolled back"
+    txn = dtx_begin (client, 10000);
+    ck_assert_int_eq (dtx_send (txn, "db3", "INSERT INTO no_such_table VALUES (1)", 0, NULL), 0);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "42P01");
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db3");
+    dtx_txn_destroy (&txn);
+
+    //  Unknown database, and rollback of held statements: nothing runs
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1113);
+    ck_assert_int_eq (dtx_send (txn, "nosuchdb", "SELECT 1", 0, NULL), 0);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_UNKNOWN_DB);
+    dtx_txn_destroy (&txn);
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1114);
+    s_send_item (txn, 1, 1114);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_send (txn, "db1", "SELECT 1", 0, NULL), -1);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 1113) + s_count_items (0, 1114) + s_count_items (1, 1114), 0);
+
+    //  The transaction after all that works
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1115);
+    s_send_item (txn, 1, 1115);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -686,6 +793,8 @@ suite_integration (void)
     tcase_add_test (tc, test_sighup_reopens_log);
     tcase_add_test (tc, test_one_phase_lost_answer);
     tcase_add_test (tc, test_timeout_cancels_running_statement);
+    tcase_add_test (tc, test_deferred_statements);
+    tcase_add_test (tc, test_deferred_failures_abort);
     suite_add_tcase (suite, tc);
     return suite;
 }
