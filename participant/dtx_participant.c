@@ -1040,7 +1040,8 @@ s_send_register (dtx_participant_t *self)
     s_reply (self, &msg);
 }
 
-static void
+//  One message, if there is one (the socket does not block): false if none
+static bool
 s_handle_coordinator (dtx_participant_t *self)
 {
     dtx_proto_t *msg;
@@ -1048,10 +1049,10 @@ s_handle_coordinator (dtx_participant_t *self)
     int rc = dtx_proto_recv (&msg, self->coordinator, err, sizeof err);
     if (rc == -2) {
         zsys_warning ("%s: from coordinator: dropped %s", self->name, err);
-        return;
+        return true;
     }
     if (rc)
-        return;
+        return false;
     int id = dtx_proto_id (msg);
     if (id == DTX_PROTO_REGISTER_OK) {
         const char *instance = dtx_proto_text (msg);
@@ -1100,6 +1101,7 @@ s_handle_coordinator (dtx_participant_t *self)
     }
     else
         s_handle_request (self, &msg);
+    return true;
 }
 
 //  A live session nobody has touched for idle_timeout_ms is rolled back:
@@ -1224,6 +1226,8 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         zlistx_add_end (self->idle, more);
     }
     self->coordinator = dtx_sock_new (ZMQ_DEALER, config->coordinator_endpoint);
+    if (self->coordinator)
+        zsock_set_rcvtimeo (self->coordinator, 0);     //  the loop reads until empty
     if (!self->coordinator) {
         snprintf (errbuf, errlen, "bad coordinator endpoint %s", config->coordinator_endpoint);
         dtx_participant_destroy (&self);
@@ -1333,8 +1337,8 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         for (size_t i = first_session; i < n; i++)
             if (items [i].revents)
                 s_session_io (self, polled [i], (items [i].revents & ZMQ_POLLOUT) != 0);
-        for (int i = 0; i < 4096 && (zsock_events (self->coordinator) & ZMQ_POLLIN); i++)
-            s_handle_coordinator (self);
+        for (int i = 0; i < 4096 && s_handle_coordinator (self); i++)
+            ;
         if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
