@@ -30,11 +30,11 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 
-#define MODES 7
-enum { MODE_A, MODE_B, MODE_C, MODE_D, MODE_D1, MODE_E, MODE_A1 };
+#define MODES 8
+enum { MODE_A, MODE_B, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1 };
 static const char *s_mode_names [MODES] = {
-    "a:libpq-1pc", "b:libpq-2pc", "c:libpq-2pc+fsync", "d:dtx", "d1:dtx-exec", "e:dtx-1db",
-    "a1:libpq-1db"
+    "a:libpq-1pc", "b:libpq-2pc", "c:libpq-2pc+fsync", "d:dtx", "d1:dtx-exec", "d2:dtx-ack-decided",
+    "e:dtx-1db", "a1:libpq-1db"
 };
 #define LEVELS_MAX 8
 
@@ -336,10 +336,13 @@ s_dtx_txn (dtx_client_t *client, int mode, unsigned *seed)
         //  The results are not needed: dtx_send, and each statement
         //  travels with its database's PREPARE (or one-phase COMMIT)
         ok = dtx_send (txn, "db1", sql, 2, p1) == 0;
-        if (ok && mode == MODE_D)
+        if (ok && mode != MODE_E)
             ok = dtx_send (txn, "db2", sql, 2, p2) == 0;
     }
-    ok = ok && dtx_commit (txn) == DTX_COMMITTED;
+    if (mode == MODE_D2)
+        ok = ok && dtx_commit_decided (txn) == DTX_COMMITTED;
+    else
+        ok = ok && dtx_commit (txn) == DTX_COMMITTED;
     dtx_txn_destroy (&txn);
     return ok;
 }
@@ -351,7 +354,7 @@ s_worker (void *arg)
     unsigned seed = 7 + worker->index * 7919;
     PGconn *c1 = NULL, *c2 = NULL;
     dtx_client_t *client = NULL;
-    bool dtx = s_mode == MODE_D || s_mode == MODE_D1 || s_mode == MODE_E;
+    bool dtx = s_mode >= MODE_D && s_mode <= MODE_E;
     if (dtx)
         client = dtx_client_new (s_endpoint, 60000);
     else {
@@ -434,7 +437,7 @@ s_run (int mode, int clients, int seconds)
     result.tps = total / elapsed;
     result.p50 = total? all [total / 2]: 0;
     result.p99 = total? all [(long) (total * 0.99)]: 0;
-    if (total && (mode == MODE_D || mode == MODE_D1 || mode == MODE_E)) {
+    if (total && mode >= MODE_D && mode <= MODE_E) {
         result.coord_us = (s_cpu_seconds (s_coordinator) - coord_before) * 1e6 / total;
         result.part_us = (s_cpu_seconds (s_participant [0]) + s_cpu_seconds (s_participant [1])
                           - part_before) * 1e6 / total;
@@ -715,7 +718,7 @@ main (int argc, char *argv [])
             *r = s_run (mode, s_levels [l], s_seconds);
             printf ("%8d %-20s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
                     r->tps, r->p50, r->p99, r->errors);
-            if (mode == MODE_D || mode == MODE_D1 || mode == MODE_E)
+            if (mode >= MODE_D && mode <= MODE_E)
                 printf (" %11.1f %11.1f", r->coord_us, r->part_us);
             printf ("\n");
             fflush (stdout);
@@ -741,10 +744,12 @@ main (int argc, char *argv [])
     int at1 = -1, at8 = -1, at32 = -1;
     for (int l = 0; l < s_nlevels; l++) {
         result_t *r = results [l];
-        printf ("  %3d clients: d/b=%.2f d/c=%.2f e/a1=%.2f d1/b=%.2f p50 d/c=%.2f\n", s_levels [l],
+        printf ("  %3d clients: d/b=%.2f d/c=%.2f e/a1=%.2f p50 d/c=%.2f | d1/b=%.2f d2/b=%.2f d2/c=%.2f"
+                " p50 d2/c=%.2f\n", s_levels [l],
                 r [MODE_D].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D].tps / fmax (r [MODE_C].tps, 1e-9),
-                r [MODE_E].tps / fmax (r [MODE_A1].tps, 1e-9), r [MODE_D1].tps / fmax (r [MODE_B].tps, 1e-9),
-                r [MODE_D].p50 / fmax (r [MODE_C].p50, 1e-9));
+                r [MODE_E].tps / fmax (r [MODE_A1].tps, 1e-9), r [MODE_D].p50 / fmax (r [MODE_C].p50, 1e-9),
+                r [MODE_D1].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D2].tps / fmax (r [MODE_B].tps, 1e-9),
+                r [MODE_D2].tps / fmax (r [MODE_C].tps, 1e-9), r [MODE_D2].p50 / fmax (r [MODE_C].p50, 1e-9));
         if (s_levels [l] == 1) at1 = l;
         if (s_levels [l] == 8) at8 = l;
         if (s_levels [l] == 32) at32 = l;
@@ -759,7 +764,7 @@ main (int argc, char *argv [])
             "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s';"
             " set datafile separator ','; set logscale x 2; set xlabel 'concurrent clients';"
             " set ylabel 'transactions per second'; set key left top; set grid;"
-            " plot for [m in 'a:libpq-1pc b:libpq-2pc c:libpq-2pc+fsync d:dtx d1:dtx-exec e:dtx-1db a1:libpq-1db']"
+            " plot for [m in 'a:libpq-1pc b:libpq-2pc c:libpq-2pc+fsync d:dtx d1:dtx-exec d2:dtx-ack-decided e:dtx-1db a1:libpq-1db']"
             " '< grep ,'.m.', %s' using 1:3 with linespoints title m\" 2>/dev/null",
             plot_path, csv_path);
         if (system (script) == 0)

@@ -107,6 +107,7 @@ typedef struct {
     bool recovered;                 //  replayed from the log at start
     bool one_phase;
     bool abort_only;
+    bool ack_decided;               //  answer the client once the decision is durable
     int64_t started;
     int64_t deadline;               //  transaction timeout
     int64_t phase_deadline;         //  vote timeout, or reply timeout
@@ -549,6 +550,10 @@ s_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
         branch->state = BRANCH_FINISHING;
         s_branch_send (self, txn, branch, DTX_PROTO_COMMIT_PREPARED, 0);
     }
+    if (txn->ack_decided && txn->logged)
+        //  The client asked to hear it now: the decision is durable, phase
+        //  2 goes on (and survives any crash through the log)
+        s_txn_reply_outcome (self, txn);
     if (s_txn_all_done (txn))
         s_txn_finish (self, txn);
 }
@@ -781,6 +786,7 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn->client_request = DTX_PROTO_COMMIT;
     txn->client_seq = seq;
+    txn->ack_decided = (dtx_proto_flags (msg) & DTX_COMMIT_ACK_DECIDED) != 0;
     if (txn->abort_only) {
         s_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, NULL);
         return;

@@ -131,6 +131,17 @@ int
 dtx_outcome_t
     dtx_commit (dtx_txn_t *self);
 
+//  Commit, but return as soon as the commit decision is durable in the
+//  coordinator's log, without waiting for COMMIT PREPARED to finish on
+//  every database (the coordinator finishes phase 2 in the background,
+//  and after any crash).  Atomicity and durability are the same as with
+//  dtx_commit; what differs is visibility: for a moment after this
+//  returns, another session may still read the old rows (and a writer of
+//  the same rows waits for their locks).  One database (one-phase) or a
+//  read-only transaction: same as dtx_commit.
+dtx_outcome_t
+    dtx_commit_decided (dtx_txn_t *self);
+
 //  Roll back.  Returns DTX_ABORTED, or DTX_UNKNOWN on lost contact (the
 //  coordinator then aborts the transaction at its timeout).
 dtx_outcome_t

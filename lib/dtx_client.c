@@ -281,7 +281,7 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
 
 //  Send COMMIT or ROLLBACK and read the outcome
 static dtx_outcome_t
-s_txn_end (dtx_txn_t *self, int id)
+s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
 {
     if (self->state != TXN_OPEN) {
         snprintf (self->client->error, sizeof self->client->error,
@@ -296,12 +296,13 @@ s_txn_end (dtx_txn_t *self, int id)
         char why [512], database [DTX_NAME_MAX + 1];
         snprintf (why, sizeof why, "%s", self->message? self->message: "");
         snprintf (database, sizeof database, "%s", self->database);
-        dtx_outcome_t outcome = s_txn_end (self, DTX_PROTO_ROLLBACK);
+        dtx_outcome_t outcome = s_txn_end (self, DTX_PROTO_ROLLBACK, 0);
         s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", why);
         return outcome;
     }
     dtx_proto_t *request = dtx_proto_new (id);
     dtx_proto_set_gid (request, self->gid);
+    dtx_proto_set_flags (request, flags);
     //  Commit may wait for votes and phase 2: allow for the coordinator's
     //  vote and reply timeouts on top of the request timeout
     dtx_proto_t *reply = s_request (self->client, &request, self->client->timeout_ms);
@@ -345,14 +346,21 @@ dtx_outcome_t
 dtx_commit (dtx_txn_t *self)
 {
     assert (self);
-    return s_txn_end (self, DTX_PROTO_COMMIT);
+    return s_txn_end (self, DTX_PROTO_COMMIT, 0);
+}
+
+dtx_outcome_t
+dtx_commit_decided (dtx_txn_t *self)
+{
+    assert (self);
+    return s_txn_end (self, DTX_PROTO_COMMIT, DTX_COMMIT_ACK_DECIDED);
 }
 
 dtx_outcome_t
 dtx_rollback (dtx_txn_t *self)
 {
     assert (self);
-    return s_txn_end (self, DTX_PROTO_ROLLBACK);
+    return s_txn_end (self, DTX_PROTO_ROLLBACK, 0);
 }
 
 dtx_errcode_t dtx_txn_errcode (dtx_txn_t *self) { return self->errcode; }

@@ -40,7 +40,7 @@ static const struct {
     [DTX_PROTO_EXECUTE]           = { "EXECUTE", { F_SEQ, F_GID, F_NAME, F_FLAGS, F_TEXT, F_PARAMS } },
     [DTX_PROTO_RESULT]            = { "RESULT", { F_SEQ, F_GID, F_TEXT, F_AFFECTED, F_NTUPLES,
                                                   F_COLUMNS, F_VALUES } },
-    [DTX_PROTO_COMMIT]            = { "COMMIT", { F_SEQ, F_GID } },
+    [DTX_PROTO_COMMIT]            = { "COMMIT", { F_SEQ, F_GID, F_FLAGS } },
     [DTX_PROTO_ROLLBACK]          = { "ROLLBACK", { F_SEQ, F_GID, F_FLAGS } },
     [DTX_PROTO_OUTCOME_QUERY]     = { "OUTCOME_QUERY", { F_SEQ, F_GID } },
     [DTX_PROTO_OUTCOME]           = { "OUTCOME", { F_SEQ, F_GID, F_STATUS, F_FLAGS, F_NAME, F_SQLSTATE,

@@ -74,6 +74,10 @@
 //  Bits of `flags` in ROLLBACK to a participant
 #define DTX_ROLLBACK_PREPARED 1         //  it may be prepared: use ROLLBACK PREPARED
 
+//  Bits of `flags` in COMMIT from a client
+#define DTX_COMMIT_ACK_DECIDED 1        //  answer once the decision is durable,
+                                        //  before phase 2 has finished
+
 typedef struct _dtx_proto_t dtx_proto_t;
 
 //  Create a new empty message.  Caller owns return value.

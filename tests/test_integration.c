@@ -705,6 +705,20 @@ START_TEST (test_deferred_statements)
     ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
     ck_assert_int_eq (s_count_items (0, 1104) + s_count_items (1, 1104), 2);
     dtx_txn_destroy (&txn);
+
+    //  Acknowledged on the durable decision: logged before the answer,
+    //  and phase 2 finishes on its own
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1105);
+    s_send_item (txn, 1, 1105);
+    ck_assert_int_eq (dtx_commit_decided (txn), DTX_COMMITTED);
+    ck_assert_int_eq (s_log_commits (dtx_txn_gid (txn)), 1);
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_count_items (0, 1105) + s_count_items (1, 1105) < 2 && zclock_mono () < deadline)
+        zclock_sleep (10);
+    ck_assert_int_eq (s_count_items (0, 1105) + s_count_items (1, 1105), 2);
+    ck_assert_int_eq (dtx_client_outcome (client, dtx_txn_gid (txn)), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
 }
 END_TEST
 
