@@ -152,7 +152,10 @@ s_conn_release (dtx_participant_t *self, PGconn *conn)
 {
     if (PQstatus (conn) == CONNECTION_OK
     &&  PQtransactionStatus (conn) == PQTRANS_IDLE)
-        zlistx_add_end (self->idle, conn);
+        //  Most recently used first: the next session gets a backend
+        //  whose caches are warm (round-robin over the whole pool costs
+        //  PostgreSQL several times the CPU per transaction)
+        zlistx_add_start (self->idle, conn);
     else {
         PQfinish (conn);
         self->connections--;
