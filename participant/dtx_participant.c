@@ -607,6 +607,12 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
         case OP_COMMIT:
             return s_send_sql (session, "COMMIT");
         case OP_ROLLBACK:
+            //  Ask the connection too: a transaction block it still has
+            //  open (failed or not) is ended by ROLLBACK, whatever we
+            //  thought (ROLLBACK PREPARED inside it would fail with 25P02)
+            if (PQtransactionStatus (session->conn) == PQTRANS_INTRANS
+            ||  PQtransactionStatus (session->conn) == PQTRANS_INERROR)
+                session->in_txn = true;
             if (session->in_txn)
                 return s_send_sql (session, "ROLLBACK");
             if (session->prepared || op->resolving
