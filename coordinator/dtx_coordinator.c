@@ -150,6 +150,7 @@ struct _dtx_coordinator_t {
     uint32_t seq;                   //  requests to participants
     zhashx_t *participants;         //  name -> participant_t
     zhashx_t *txns;                 //  gid -> txn_t, live transactions
+    zhashx_t *begun;                //  client routing id (hex) -> gid it began last
     zhashx_t *outcomes;             //  gid -> outcome_t, finished
     zlistx_t *outcome_order;        //  gids in insertion order, for eviction
     uint64_t compact_epoch;         //  watermark of the running compaction
@@ -448,6 +449,24 @@ s_txn_reply_outcome (dtx_coordinator_t *self, txn_t *txn)
     txn->client_request = 0;
 }
 
+//  The transaction a client began last, for its requests that name it
+//  by an empty gid (lazy begin: sent before BEGIN_OK came back)
+static char *
+s_client_key (zframe_t *client)
+{
+    return client? zframe_strhex (client): strdup ("");
+}
+
+static void
+s_forget_begun (dtx_coordinator_t *self, txn_t *txn)
+{
+    char *key = s_client_key (txn->client);
+    const char *gid = (const char *) zhashx_lookup (self->begun, key);
+    if (gid && streq (gid, txn->gid))
+        zhashx_delete (self->begun, key);
+    free (key);
+}
+
 //  Every branch is done: remember the outcome, write END, forget the txn
 static void
 s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
@@ -478,6 +497,7 @@ s_txn_finish (dtx_coordinator_t *self, txn_t *txn)
     if (self->config.verbose)
         zsys_debug ("%s: %s", txn->gid, committed? "committed": "aborted");
     s_remember_outcome (self, txn, committed? DTX_COMMITTED: DTX_ABORTED);
+    s_forget_begun (self, txn);
     zhashx_delete (self->txns, txn->gid);
 }
 
@@ -494,6 +514,7 @@ s_txn_finish_unknown (dtx_coordinator_t *self, txn_t *txn, const char *why)
         s_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
                           DTX_UNKNOWN, DTX_ERR_PARTICIPANT, txn->err_database, "08006", why);
     s_remember_outcome (self, txn, DTX_UNKNOWN);
+    s_forget_begun (self, txn);
     zhashx_delete (self->txns, txn->gid);
 }
 
@@ -603,6 +624,9 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     txn->deadline = txn->started + timeout;
     txn->client = zframe_dup (dtx_proto_routing_id (msg));
     zhashx_insert (self->txns, txn->gid, txn);
+    char *key = s_client_key (txn->client);
+    zhashx_update (self->begun, key, txn->gid);
+    free (key);
 
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_BEGIN_OK);
     dtx_proto_set_routing_id (reply, txn->client);
@@ -617,6 +641,14 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
 static txn_t *
 s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
+    if (*dtx_proto_gid (msg) == 0) {
+        //  "The transaction I just began"
+        char *key = s_client_key (dtx_proto_routing_id (msg));
+        const char *begun = (const char *) zhashx_lookup (self->begun, key);
+        free (key);
+        if (begun)
+            dtx_proto_set_gid (msg, begun);
+    }
     const char *gid = dtx_proto_gid (msg);
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
@@ -1865,6 +1897,9 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     self->participants = zhashx_new ();
     zhashx_set_destructor (self->participants, s_participant_destroy);
     self->txns = zhashx_new ();
+    self->begun = zhashx_new ();
+    zhashx_set_destructor (self->begun, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (self->begun, (zhashx_duplicator_fn *) strdup);
     zhashx_set_destructor (self->txns, s_txn_destructor);
     self->outcomes = zhashx_new ();
     zhashx_set_destructor (self->outcomes, s_outcome_destroy);
@@ -1950,6 +1985,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     dtx_log_destroy (&self->log);
     zlistx_destroy (&self->logging);
     zhashx_destroy (&self->txns);
+    zhashx_destroy (&self->begun);
     zhashx_destroy (&self->participants);
     zhashx_destroy (&self->outcomes);
     zlistx_destroy (&self->outcome_order);

@@ -95,12 +95,18 @@ dtx_outcome_t
 
 //  Begin a global transaction.  timeout_ms bounds its whole life: when it
 //  expires, the coordinator aborts it (0 = the coordinator's default).
-//  Returns NULL on error (see dtx_client_error).  Caller owns return value
-//  and must destroy it after commit or rollback.
+//  Nothing is sent yet: BEGIN travels with the transaction's first
+//  request (no round trip of its own), so a refusal (coordinator shutting
+//  down) or an unreachable coordinator shows at the first dtx_exec or
+//  dtx_commit.  Returns NULL only on bad arguments.  Caller owns return
+//  value and must destroy it after commit or rollback.
 dtx_txn_t *
     dtx_begin (dtx_client_t *self, int timeout_ms);
 
-//  The transaction's global id, as used in PREPARE TRANSACTION.
+//  The transaction's global id, as used in PREPARE TRANSACTION.  Known
+//  once the coordinator has answered a request of the transaction; asked
+//  for before that, it waits for the BEGIN's answer (one round trip).
+//  "" if the coordinator could not be reached or refused the transaction.
 const char *
     dtx_txn_gid (dtx_txn_t *self);
 

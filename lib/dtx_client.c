@@ -5,6 +5,11 @@
     request carries a fresh seq; a reply with any other seq is a late
     answer to a request we already gave up on, and is dropped.  Every wait
     is bounded by the request timeout.
+
+    BEGIN is lazy: it goes out with the transaction's first request, which
+    names the transaction by an empty gid until BEGIN_OK has been read
+    (docs/protocol.md).  dtx_send does not wait at all: its statement is
+    held by the coordinator and runs with the commit.
     =========================================================================
 */
 #include "dtx.h"
@@ -26,7 +31,12 @@ typedef enum {
 
 struct _dtx_txn_t {
     dtx_client_t *client;
-    char gid [DTX_GID_MAX + 1];
+    char gid [DTX_GID_MAX + 1];     //  "" until BEGIN_OK has been read
+    int timeout_ms;                 //  asked for at dtx_begin
+    bool begin_sent;                //  BEGIN went out (with the first request)
+    uint32_t begin_seq;             //  ... under this seq
+    char *begin_error;              //  the coordinator refused it: why
+    bool requested;                 //  a request besides BEGIN went out
     txn_state_t state;
     dtx_outcome_t outcome;
     dtx_errcode_t errcode;
@@ -86,20 +96,33 @@ dtx_client_error (dtx_client_t *self)
     return self->error;
 }
 
-//  Send a request and wait for its reply.  Returns the reply (caller owns
-//  it) or NULL on timeout / send failure (reason in self->error).
-static dtx_proto_t *
-s_request (dtx_client_t *self, dtx_proto_t **request_p, int timeout_ms)
+//  Send a request under a fresh seq; returns the seq, 0 if it could not
+//  be sent (reason in self->error).  Destroys the request.
+static uint32_t
+s_send (dtx_client_t *self, dtx_proto_t **request_p)
 {
-    dtx_proto_t *request = *request_p;
     uint32_t seq = ++self->seq;
-    dtx_proto_set_seq (request, seq);
-    int rc = dtx_proto_send (request, self->sock);
+    if (seq == 0)
+        seq = ++self->seq;
+    dtx_proto_set_seq (*request_p, seq);
+    int rc = dtx_proto_send (*request_p, self->sock);
     dtx_proto_destroy (request_p);
     if (rc) {
         snprintf (self->error, sizeof self->error, "cannot send to coordinator %s", self->endpoint);
-        return NULL;
+        return 0;
     }
+    return seq;
+}
+
+static void s_txn_begun (dtx_txn_t *txn, dtx_proto_t *reply);
+
+//  Wait for the reply to seq.  The answer to txn's BEGIN, sent ahead of
+//  the request without waiting (lazy begin), is taken on the way.
+//  Returns the reply (caller owns it) or NULL on timeout (self->error).
+static dtx_proto_t *
+s_wait (dtx_client_t *self, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
+{
+    int rc;
     int64_t deadline = dtx_clock_ms () + timeout_ms;
     while (true) {
         int64_t left = deadline - dtx_clock_ms ();
@@ -125,11 +148,21 @@ s_request (dtx_client_t *self, dtx_proto_t **request_p, int timeout_ms)
             continue;
         if (dtx_proto_seq (reply) == seq)
             return reply;
+        if (txn && txn->begin_sent && dtx_proto_seq (reply) == txn->begin_seq)
+            s_txn_begun (txn, reply);
         dtx_proto_destroy (&reply);     //  late reply to an abandoned request
     }
     snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
               self->endpoint, timeout_ms);
     return NULL;
+}
+
+//  Send a request and wait for its reply
+static dtx_proto_t *
+s_request (dtx_client_t *self, dtx_proto_t **request_p, int timeout_ms)
+{
+    uint32_t seq = s_send (self, request_p);
+    return seq? s_wait (self, seq, NULL, timeout_ms): NULL;
 }
 
 dtx_outcome_t
@@ -154,31 +187,59 @@ dtx_client_outcome (dtx_client_t *self, const char *gid)
 //  --------------------------------------------------------------------------
 //  Transactions
 
+//  Lazy: nothing is sent here.  BEGIN goes out with the transaction's
+//  first request, in the same burst, and that request names the
+//  transaction by an empty gid ("the one I just began"); the coordinator's
+//  BEGIN_OK is read on the way to the request's own answer.  One round
+//  trip saved per transaction.
 dtx_txn_t *
 dtx_begin (dtx_client_t *self, int timeout_ms)
 {
-    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_BEGIN);
-    dtx_proto_set_timeout (request, timeout_ms > 0? (uint32_t) timeout_ms: 0);
-    dtx_proto_t *reply = s_request (self, &request, self->timeout_ms);
-    if (!reply)
-        return NULL;
-    if (dtx_proto_id (reply) != DTX_PROTO_BEGIN_OK) {
-        snprintf (self->error, sizeof self->error, "begin refused: %s", dtx_proto_text (reply));
-        dtx_proto_destroy (&reply);
-        return NULL;
-    }
+    assert (self);
     dtx_txn_t *txn = (dtx_txn_t *) calloc (1, sizeof (dtx_txn_t));
     assert (txn);
     txn->client = self;
-    snprintf (txn->gid, sizeof txn->gid, "%s", dtx_proto_gid (reply));
+    txn->timeout_ms = timeout_ms > 0? timeout_ms: 0;
     txn->state = TXN_OPEN;
-    dtx_proto_destroy (&reply);
     return txn;
+}
+
+//  Send BEGIN ahead of the first request, unanswered for now
+static int
+s_txn_send_begin (dtx_txn_t *self)
+{
+    if (self->begin_sent)
+        return 0;
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_BEGIN);
+    dtx_proto_set_timeout (request, (uint32_t) self->timeout_ms);
+    self->begin_seq = s_send (self->client, &request);
+    self->begin_sent = self->begin_seq != 0;
+    return self->begin_sent? 0: -1;
+}
+
+//  The answer to our BEGIN
+static void
+s_txn_begun (dtx_txn_t *self, dtx_proto_t *reply)
+{
+    if (dtx_proto_id (reply) == DTX_PROTO_BEGIN_OK)
+        snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+    else
+    if (!self->begin_error)
+        self->begin_error = zsys_sprintf ("begin refused: %s", dtx_proto_text (reply));
 }
 
 const char *
 dtx_txn_gid (dtx_txn_t *self)
 {
+    assert (self);
+    if (!*self->gid && self->state == TXN_OPEN && !self->begin_error
+    &&  s_txn_send_begin (self) == 0) {
+        //  Asked before any answer came: wait for BEGIN_OK now
+        dtx_proto_t *reply = s_wait (self->client, self->begin_seq, NULL, self->client->timeout_ms);
+        if (reply)
+            s_txn_begun (self, reply);
+        dtx_proto_destroy (&reply);
+    }
     return self->gid;
 }
 
@@ -191,6 +252,38 @@ s_txn_set_error (dtx_txn_t *self, dtx_errcode_t code, const char *database,
     snprintf (self->sqlstate, sizeof self->sqlstate, "%s", sqlstate? sqlstate: "");
     free (self->message);
     self->message = strdup (message? message: "");
+}
+
+//  Send one of the transaction's requests (its BEGIN first, if not sent
+//  yet) and wait for the answer.  NULL if none came (client->error), or
+//  if the coordinator refused the BEGIN (begin_error set).
+static dtx_proto_t *
+s_txn_request (dtx_txn_t *self, dtx_proto_t **request_p)
+{
+    if (s_txn_send_begin (self)) {
+        dtx_proto_destroy (request_p);
+        return NULL;
+    }
+    dtx_proto_set_gid (*request_p, self->gid);
+    self->requested = true;
+    uint32_t seq = s_send (self->client, request_p);
+    dtx_proto_t *reply = seq? s_wait (self->client, seq, self, self->client->timeout_ms): NULL;
+    if (self->begin_error && !*self->gid) {
+        snprintf (self->client->error, sizeof self->client->error, "%s", self->begin_error);
+        dtx_proto_destroy (&reply);
+    }
+    if (reply && !*self->gid && *dtx_proto_gid (reply))
+        snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+    return reply;
+}
+
+//  The coordinator refused to begin: the transaction never existed
+static void
+s_txn_refused (dtx_txn_t *self)
+{
+    self->state = TXN_ENDED;
+    self->outcome = DTX_ABORTED;
+    s_txn_set_error (self, DTX_ERR_STATE, "", "", self->begin_error);
 }
 
 static dtx_result_t *
@@ -216,11 +309,14 @@ dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
     if (strlen (database) > DTX_NAME_MAX)
         return s_result_error (DTX_ERR_UNKNOWN_DB, "", "database name too long");
     dtx_proto_t *request = dtx_proto_new (DTX_PROTO_EXECUTE);
-    dtx_proto_set_gid (request, self->gid);
     dtx_proto_set_name (request, database);
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
-    dtx_proto_t *reply = s_request (self->client, &request, self->client->timeout_ms);
+    dtx_proto_t *reply = s_txn_request (self, &request);
+    if (!reply && self->begin_error) {
+        s_txn_refused (self);
+        return s_result_error (DTX_ERR_STATE, "", self->begin_error);
+    }
     if (!reply) {
         //  We don't know if it ran: the transaction can only abort now
         s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", self->client->error);
@@ -261,15 +357,14 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
     ||  strlen (database) > DTX_NAME_MAX)
         return -1;
     dtx_proto_t *request = dtx_proto_new (DTX_PROTO_EXECUTE);
-    dtx_proto_set_seq (request, ++self->client->seq);
     dtx_proto_set_gid (request, self->gid);
     dtx_proto_set_name (request, database);
     dtx_proto_set_flags (request, DTX_EXEC_DEFER);
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
-    int rc = dtx_proto_send (request, self->client->sock);
-    dtx_proto_destroy (&request);
-    if (rc) {
+    self->requested = true;
+    if (s_txn_send_begin (self) || s_send (self->client, &request) == 0) {
+        dtx_proto_destroy (&request);
         //  Whether it arrived is unknown: the transaction cannot commit
         snprintf (self->client->error, sizeof self->client->error,
                   "cannot send to coordinator %s", self->client->endpoint);
@@ -300,13 +395,22 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", why);
         return outcome;
     }
+    if (!self->begin_sent || (!self->requested && !*self->gid && id == DTX_PROTO_ROLLBACK)) {
+        //  Nothing was ever sent, or only a BEGIN that was never answered
+        //  (the coordinator's transaction timeout ends it): nothing to
+        //  commit or roll back
+        self->state = TXN_ENDED;
+        self->outcome = id == DTX_PROTO_COMMIT? DTX_COMMITTED: DTX_ABORTED;
+        return self->outcome;
+    }
     dtx_proto_t *request = dtx_proto_new (id);
-    dtx_proto_set_gid (request, self->gid);
     dtx_proto_set_flags (request, flags);
-    //  Commit may wait for votes and phase 2: allow for the coordinator's
-    //  vote and reply timeouts on top of the request timeout
-    dtx_proto_t *reply = s_request (self->client, &request, self->client->timeout_ms);
+    dtx_proto_t *reply = s_txn_request (self, &request);
     self->state = TXN_ENDED;
+    if (!reply && self->begin_error) {
+        s_txn_refused (self);
+        return DTX_ABORTED;
+    }
     if (!reply) {
         //  Lost contact while ending: the outcome is unknown, not guessed
         self->outcome = DTX_UNKNOWN;
@@ -378,6 +482,7 @@ dtx_txn_destroy (dtx_txn_t **self_p)
     if (self->state == TXN_OPEN)
         dtx_rollback (self);
     free (self->message);
+    free (self->begin_error);
     free (self);
     *self_p = NULL;
 }

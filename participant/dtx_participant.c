@@ -53,6 +53,7 @@ typedef struct {
                             //  for the op that ends the branch
     op_kind_t then;         //  OP_EXECUTE: OP_PREPARE or OP_COMMIT to send in
                             //  the same round trip (OP_EXECUTE: nothing)
+    bool checked;           //  OP_EXECUTE: the write check was sent
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
     char xid [24];          //  OP_XACT_STATUS: the transaction's xid
@@ -578,8 +579,16 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             size_t nparams = dtx_proto_params (op->request, &params);
             session->nqueries++;
             if (!PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
-                                    NULL, (const char *const *) params, NULL, NULL, 0)
-            ||  s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text"))
+                                    NULL, (const char *const *) params, NULL, NULL, 0))
+                return -1;
+            //  The write check, where its answer is used: by a later bare
+            //  PREPARE (read-only shortcut) and by a one-phase COMMIT (the
+            //  xid, should its answer be lost).  Not for a deferred
+            //  statement (a later statement checks the same transaction)
+            //  nor before a PREPARE sent in the same pipeline.
+            op->checked = !op->defer && op->then != OP_PREPARE;
+            if (op->checked
+            &&  s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text"))
                 return -1;
             if (op->then == OP_EXECUTE)
                 return 0;
@@ -845,7 +854,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
         }
         else
             main = session->results [first];
-        PGresult *check = session->results [first + 1];
+        PGresult *check = op->checked? session->results [first + 1]: NULL;
         if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1
         &&  !PQgetisnull (check, 0, 0)) {
             session->wrote = true;
@@ -857,7 +866,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
             //  Statement and PREPARE / COMMIT in one: answer as the
             //  latter, but with the statement's error if it failed (the
             //  end command then only reports a rollback)
-            PGresult *end = session->results [first + 2];
+            PGresult *end = session->results [first + (op->checked? 2: 1)];
             op->kind = op->then;
             if (!failed)
                 main = end;
