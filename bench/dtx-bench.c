@@ -51,6 +51,7 @@ static int s_seconds = 10;
 static int s_scale = 10;
 static int s_levels [LEVELS_MAX] = { 1, 8, 32, 128 };
 static int s_nlevels = 4;
+static bool s_mode_on [MODES] = { true, true, true, true, true, true, true, true };
 static char s_conninfo [2][512];
 static char s_endpoint [128];
 static bool s_own = true;           //  we started the clusters and processes
@@ -629,7 +630,7 @@ s_usage (void)
 {
     fprintf (stderr,
 "usage: dtx-bench [--quick] [--seconds N] [--clients 1,8,32,128] [--scale N]\n"
-"                 [--csv FILE] [--plot FILE.png] [--log-only]\n"
+"                 [--csv FILE] [--plot FILE.png] [--log-only] [--modes d,e,...]\n"
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
@@ -647,11 +648,24 @@ main (int argc, char *argv [])
         { "csv", required_argument, 0, 'o' }, { "plot", required_argument, 0, 'p' },
         { "log-only", no_argument, 0, 'l' }, { "db1", required_argument, 0, '1' },
         { "db2", required_argument, 0, '2' }, { "coordinator", required_argument, 0, 'C' },
+        { "modes", required_argument, 0, 'm' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     int opt, seconds = -1, scale = -1;
-    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:h", options, NULL)) != -1) {
         switch (opt) {
+            case 'm': {
+                //  Only these modes (by the name before the colon): for profiling
+                char list [256];
+                snprintf (list, sizeof list, ",%s,", optarg);
+                for (int mode = 0; mode < MODES; mode++) {
+                    char name [32];
+                    snprintf (name, sizeof name, ",%.*s,", (int) strcspn (s_mode_names [mode], ":"),
+                              s_mode_names [mode]);
+                    s_mode_on [mode] = strstr (list, name) != NULL;
+                }
+                break;
+            }
             case 'q': quick = true; break;
             case 's': seconds = atoi (optarg); break;
             case 'S': scale = atoi (optarg); break;
@@ -714,6 +728,8 @@ main (int argc, char *argv [])
             "p99 ms", "errors", "coord us/tx", "parts us/tx");
     for (int l = 0; l < s_nlevels; l++) {
         for (int mode = 0; mode < MODES; mode++) {
+            if (!s_mode_on [mode])
+                continue;
             result_t *r = &results [l][mode];
             *r = s_run (mode, s_levels [l], s_seconds);
             printf ("%8d %-20s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
