@@ -82,9 +82,16 @@ s_worker (void *arg)
         dtx_result_t *r1 = dtx_exec (txn, harness.db_name [a],
             "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, -$3::bigint))"
             " UPDATE accounts SET balance = balance - $3::bigint WHERE id = $2::int", 3, debit);
-        dtx_result_t *r2 = dtx_exec (txn, harness.db_name [b],
-            "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, $3::bigint))"
-            " UPDATE accounts SET balance = balance + $3::bigint WHERE id = $2::int", 3, credit);
+        //  Every other transaction sends its credit with dtx_send: the
+        //  statement then travels with that database's PREPARE, and the
+        //  fault points hit that path too
+        const char *credit_sql = "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, $3::bigint))"
+                                 " UPDATE accounts SET balance = balance + $3::bigint WHERE id = $2::int";
+        dtx_result_t *r2 = NULL;
+        if (i % 2)
+            dtx_send (txn, harness.db_name [b], credit_sql, 3, credit);
+        else
+            r2 = dtx_exec (txn, harness.db_name [b], credit_sql, 3, credit);
         dtx_outcome_t outcome = dtx_commit (txn);
         pthread_mutex_lock (&s_lock);
         record_t *record = &s_records [s_nrecords++];
