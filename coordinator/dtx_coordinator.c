@@ -627,6 +627,8 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     char *key = s_client_key (txn->client);
     zhashx_update (self->begun, key, txn->gid);
     free (key);
+    if (dtx_proto_flags (msg) & DTX_BEGIN_QUIET)
+        return;         //  the gid goes with the answer to the next request
 
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_BEGIN_OK);
     dtx_proto_set_routing_id (reply, txn->client);
@@ -896,6 +898,15 @@ static void
 s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock,
                         bool from_participant)
 {
+    if (!from_participant && *dtx_proto_gid (msg) == 0) {
+        //  "The transaction I just began": how a client learns its gid
+        //  before any other answer (dtx_txn_gid after a quiet BEGIN)
+        char *key = s_client_key (dtx_proto_routing_id (msg));
+        const char *begun = (const char *) zhashx_lookup (self->begun, key);
+        free (key);
+        if (begun)
+            dtx_proto_set_gid (msg, begun);
+    }
     const char *gid = dtx_proto_gid (msg);
     zframe_t *client = dtx_proto_routing_id (msg);
     uint32_t seq = dtx_proto_seq (msg);

@@ -204,14 +204,16 @@ dtx_begin (dtx_client_t *self, int timeout_ms)
     return txn;
 }
 
-//  Send BEGIN ahead of the first request, unanswered for now
+//  Send BEGIN ahead of the first request.  Quiet: the coordinator does
+//  not answer it unless it refuses; the gid comes with the request's answer.
 static int
-s_txn_send_begin (dtx_txn_t *self)
+s_txn_send_begin (dtx_txn_t *self, bool quiet)
 {
     if (self->begin_sent)
         return 0;
     dtx_proto_t *request = dtx_proto_new (DTX_PROTO_BEGIN);
     dtx_proto_set_timeout (request, (uint32_t) self->timeout_ms);
+    dtx_proto_set_flags (request, quiet? DTX_BEGIN_QUIET: 0);
     self->begin_seq = s_send (self->client, &request);
     self->begin_sent = self->begin_seq != 0;
     return self->begin_sent? 0: -1;
@@ -232,13 +234,26 @@ const char *
 dtx_txn_gid (dtx_txn_t *self)
 {
     assert (self);
-    if (!*self->gid && self->state == TXN_OPEN && !self->begin_error
-    &&  s_txn_send_begin (self) == 0) {
-        //  Asked before any answer came: wait for BEGIN_OK now
-        dtx_proto_t *reply = s_wait (self->client, self->begin_seq, NULL, self->client->timeout_ms);
-        if (reply)
-            s_txn_begun (self, reply);
-        dtx_proto_destroy (&reply);
+    if (!*self->gid && self->state == TXN_OPEN && !self->begin_error) {
+        if (!self->begin_sent) {
+            //  Nothing sent yet: an answered BEGIN
+            if (s_txn_send_begin (self, false) == 0) {
+                dtx_proto_t *reply = s_wait (self->client, self->begin_seq, NULL,
+                                             self->client->timeout_ms);
+                if (reply)
+                    s_txn_begun (self, reply);
+                dtx_proto_destroy (&reply);
+            }
+        }
+        else {
+            //  A quiet BEGIN went out (with dtx_send): ask what it began
+            dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+            uint32_t seq = s_send (self->client, &query);
+            dtx_proto_t *reply = seq? s_wait (self->client, seq, self, self->client->timeout_ms): NULL;
+            if (reply && dtx_proto_id (reply) == DTX_PROTO_OUTCOME && !self->begin_error)
+                snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+            dtx_proto_destroy (&reply);
+        }
     }
     return self->gid;
 }
@@ -260,7 +275,7 @@ s_txn_set_error (dtx_txn_t *self, dtx_errcode_t code, const char *database,
 static dtx_proto_t *
 s_txn_request (dtx_txn_t *self, dtx_proto_t **request_p)
 {
-    if (s_txn_send_begin (self)) {
+    if (s_txn_send_begin (self, true)) {
         dtx_proto_destroy (request_p);
         return NULL;
     }
@@ -363,7 +378,7 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
     self->requested = true;
-    if (s_txn_send_begin (self) || s_send (self->client, &request) == 0) {
+    if (s_txn_send_begin (self, true) || s_send (self->client, &request) == 0) {
         dtx_proto_destroy (&request);
         //  Whether it arrived is unknown: the transaction cannot commit
         snprintf (self->client->error, sizeof self->client->error,

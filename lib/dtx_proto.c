@@ -35,7 +35,7 @@ static const struct {
     field_t fields [MAX_FIELDS];
 } s_layouts [DTX_PROTO_COUNT] = {
     [0]                           = { NULL, { F_END } },
-    [DTX_PROTO_BEGIN]             = { "BEGIN", { F_SEQ, F_TIMEOUT } },
+    [DTX_PROTO_BEGIN]             = { "BEGIN", { F_SEQ, F_TIMEOUT, F_FLAGS } },
     [DTX_PROTO_BEGIN_OK]          = { "BEGIN_OK", { F_SEQ, F_GID } },
     [DTX_PROTO_EXECUTE]           = { "EXECUTE", { F_SEQ, F_GID, F_NAME, F_FLAGS, F_TEXT, F_PARAMS } },
     [DTX_PROTO_RESULT]            = { "RESULT", { F_SEQ, F_GID, F_TEXT, F_AFFECTED, F_NTUPLES,
@@ -344,8 +344,13 @@ dtx_proto_decode (zframe_t *frame, dtx_proto_t **msg_p, char *errbuf, size_t err
         return s_fail (&r, "shorter than a header");
     if (r.cursor [0] != DTX_PROTO_SIGNATURE0 || r.cursor [1] != DTX_PROTO_SIGNATURE1)
         return s_fail (&r, "bad signature");
-    if (r.cursor [2] != DTX_PROTO_VERSION)
-        return s_fail (&r, "unsupported protocol version");
+    if (r.cursor [2] != DTX_PROTO_VERSION) {
+        //  Name both: an operator mixing releases sees which is which
+        char why [64];
+        snprintf (why, sizeof why, "protocol version %d, this side speaks %d",
+                  r.cursor [2], DTX_PROTO_VERSION);
+        return s_fail (&r, why);
+    }
     int id = r.cursor [3];
     if (id <= 0 || id >= DTX_PROTO_COUNT)
         return s_fail (&r, "unknown message id");

@@ -5,7 +5,7 @@
     participant.  A message is one ZeroMQ frame (preceded by a routing-id
     frame on ROUTER sockets):
 
-        signature (2 bytes, 0xAA 0xD7), version (1 byte, 1), id (1 byte),
+        signature (2 bytes, 0xAA 0xD7), version (1 byte, 2), id (1 byte),
         then the message's fields in the order docs/protocol.md gives.
 
     Decoding checks every read against the end of the frame and rejects
@@ -21,7 +21,7 @@
 
 #define DTX_PROTO_SIGNATURE0 0xAA
 #define DTX_PROTO_SIGNATURE1 0xD7
-#define DTX_PROTO_VERSION    1
+#define DTX_PROTO_VERSION    2
 
 //  Bounds enforced by the decoder
 #define DTX_PROTO_STRING_MAX   255          //  short strings (1-byte length)
@@ -73,6 +73,11 @@
 
 //  Bits of `flags` in ROLLBACK to a participant
 #define DTX_ROLLBACK_PREPARED 1         //  it may be prepared: use ROLLBACK PREPARED
+
+//  Bits of `flags` in BEGIN
+#define DTX_BEGIN_QUIET 1               //  no BEGIN_OK: the gid comes with the answer
+                                        //  to the request sent behind it; only a
+                                        //  refusal is answered
 
 //  Bits of `flags` in COMMIT from a client
 #define DTX_COMMIT_ACK_DECIDED 1        //  answer once the decision is durable,

@@ -309,9 +309,9 @@ START_TEST (test_bad_input_keeps_serving)
     zsock_t *raw_participant = zsock_new_dealer (harness.participant_endpoint);
     zstr_send (raw, "not a dtx frame");
     zstr_send (raw_participant, "garbage");
-    byte truncated [] = { 0xAA, 0xD7, 1, DTX_PROTO_EXECUTE, 0, 0 };
+    byte truncated [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_EXECUTE, 0, 0 };
     zsock_send (raw, "b", truncated, sizeof truncated);
-    byte huge_list [] = { 0xAA, 0xD7, 1, DTX_PROTO_EXECUTE, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+    byte huge_list [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_EXECUTE, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
                           0xFF, 0xFF, 0xFF, 0x00 };
     zsock_send (raw, "b", huge_list, sizeof huge_list);
     zsock_send (raw, "ss", "two", "frames");

@@ -100,20 +100,20 @@ START_TEST (test_malformed_frames_rejected)
     ck_assert_int_eq (s_decode_bytes (bad_signature, sizeof bad_signature), -2);
     byte bad_version [] = { 0xAA, 0xD7, 9, 1, 0, 0, 0, 1, 0, 0, 0, 0 };
     ck_assert_int_eq (s_decode_bytes (bad_version, sizeof bad_version), -2);
-    byte bad_id [] = { 0xAA, 0xD7, 1, 200 };
+    byte bad_id [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, 200 };
     ck_assert_int_eq (s_decode_bytes (bad_id, sizeof bad_id), -2);
-    byte good_begin [] = { 0xAA, 0xD7, 1, DTX_PROTO_BEGIN, 0, 0, 0, 1, 0, 0, 0, 5 };
+    byte good_begin [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_BEGIN, 0, 0, 0, 1, 0, 0, 0, 5, 0 };
     ck_assert_int_eq (s_decode_bytes (good_begin, sizeof good_begin), 0);
-    byte trailing [] = { 0xAA, 0xD7, 1, DTX_PROTO_BEGIN, 0, 0, 0, 1, 0, 0, 0, 5, 9 };
+    byte trailing [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_BEGIN, 0, 0, 0, 1, 0, 0, 0, 5, 0, 9 };
     ck_assert_int_eq (s_decode_bytes (trailing, sizeof trailing), -2);
     //  String longer than the frame
-    byte long_string [] = { 0xAA, 0xD7, 1, DTX_PROTO_COMMIT, 0, 0, 0, 1, 50, 'a' };
+    byte long_string [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_COMMIT, 0, 0, 0, 1, 50, 'a' };
     ck_assert_int_eq (s_decode_bytes (long_string, sizeof long_string), -2);
     //  NUL inside a string
-    byte nul_string [] = { 0xAA, 0xD7, 1, DTX_PROTO_COMMIT, 0, 0, 0, 1, 2, 'a', 0 };
+    byte nul_string [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_COMMIT, 0, 0, 0, 1, 2, 'a', 0 };
     ck_assert_int_eq (s_decode_bytes (nul_string, sizeof nul_string), -2);
     //  List count far beyond the frame: refused before allocating
-    byte huge_list [] = { 0xAA, 0xD7, 1, DTX_PROTO_EXECUTE, 0, 0, 0, 1, 0, 0, 0,
+    byte huge_list [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_EXECUTE, 0, 0, 0, 1, 0, 0, 0,
                           0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x00 };
     ck_assert_int_eq (s_decode_bytes (huge_list, sizeof huge_list), -2);
     //  RESULT whose values do not fill ntuples x columns
