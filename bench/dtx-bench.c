@@ -150,7 +150,7 @@ s_start_all (void)
     atexit (s_stop_all);
     signal (SIGINT, s_on_signal);
     signal (SIGTERM, s_on_signal);
-    s_base_port = 31000 + getpid () % 1000 * 4;
+    s_base_port = 16000 + getpid () % 1000 * 4;     //  below the ephemeral ports
     snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", s_base_port);
     fprintf (stderr, "bench: 2 PostgreSQL clusters (fsync on), pgbench scale %d (%ld rows each) in %s\n",
              s_scale, (long) s_scale * 100000, s_work);

@@ -250,7 +250,9 @@ harness_start (int ndbs)
     signal (SIGINT, s_on_signal);
     signal (SIGTERM, s_on_signal);
     //  Ports: spread by pid so that parallel runs do not collide
-    int base = 20000 + (getpid () % 2000) * 10;
+    //  Below 32768: the kernel hands out ephemeral ports above (a port
+    //  in use by some outgoing connection cannot be listened on)
+    int base = 20000 + (getpid () % 1200) * 10;
     snprintf (harness.client_endpoint, sizeof harness.client_endpoint, "tcp://127.0.0.1:%d", base);
     snprintf (harness.participant_endpoint, sizeof harness.participant_endpoint,
               "tcp://127.0.0.1:%d", base + 1);
