@@ -85,8 +85,6 @@ typedef struct {
     PGresult *results [4];  //  of the running op's queries, in order
     int nqueries;           //  queries the running op sent
     int query;              //  the one whose results come now
-    int syncs;              //  pipeline syncs the running op still waits for
-    bool synced;            //  the last thing read was a sync
     char *defer_error;      //  first failure of a deferred statement ...
     char defer_sqlstate [6];    //  ... and its SQLSTATE
     bool wrote;             //  PostgreSQL gave the transaction an xid
@@ -254,6 +252,16 @@ s_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p)
         *request_p = NULL;
     }
     zlistx_add_end (session->ops, op);
+}
+
+//  An internal op (nobody waits for its answer) ahead of everything queued
+static void
+s_enqueue_first (session_t *session, op_kind_t kind)
+{
+    op_t *op = (op_t *) calloc (1, sizeof (op_t));
+    assert (op);
+    op->kind = kind;
+    zlistx_add_start (session->ops, op);
 }
 
 //  --------------------------------------------------------------------------
@@ -592,14 +600,11 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
                 return -1;
             if (op->then == OP_EXECUTE)
                 return 0;
-            //  The branch's last statement: end it in the same round trip.
-            //  A sync first, so that if the statement failed, PREPARE /
-            //  COMMIT still runs (in the failed transaction, where it
-            //  rolls back and says so) instead of being skipped.  No
-            //  read-only shortcut here: PREPARE is sent before we know.
-            if (!PQpipelineSync (session->conn))
-                return -1;
-            session->syncs++;
+            //  The branch's last statement: end it in the same pipeline,
+            //  one round trip.  If the statement fails, PostgreSQL skips
+            //  PREPARE / COMMIT and the transaction block stays open,
+            //  failed: s_session_op_done rolls it back.  No read-only
+            //  shortcut here: PREPARE is sent before we could know.
             if (op->then == OP_COMMIT)
                 return s_send_sql (session, "COMMIT");
             dtx_fault ("part-before-prepare");
@@ -795,8 +800,6 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         }
         session->nqueries = 0;
         session->query = 0;
-        session->syncs = 1;
-        session->synced = false;
         int rc = s_op_start (self, session, op);
         if (rc == 0 && !PQpipelineSync (session->conn))
             rc = -1;
@@ -882,11 +885,19 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     }
     else
         s_op_complete (self, session, op, main);
+    //  The transaction is over for us, not for the connection (a statement
+    //  failed ahead of its PREPARE / COMMIT in one pipeline, or PREPARE
+    //  itself was cancelled): roll it back before anything else runs here
+    bool dangling = !session->in_txn && session->conn
+                 && (PQtransactionStatus (session->conn) == PQTRANS_INERROR
+                  || PQtransactionStatus (session->conn) == PQTRANS_INTRANS);
     for (int i = 0; i < 4; i++) {
         PQclear (session->results [i]);
         session->results [i] = NULL;
     }
     zlistx_delete (session->ops, zlistx_cursor (session->ops));
+    if (dangling)
+        s_enqueue_first (session, OP_ROLLBACK);     //  (moves the cursor)
     s_session_advance (self, session);
 }
 
@@ -900,10 +911,6 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
     while (!broken && !PQisBusy (session->conn)) {
         PGresult *result = PQgetResult (session->conn);
         if (!result) {
-            if (session->synced) {
-                session->synced = false;        //  (no query ended here)
-                continue;
-            }
             //  End of one query's results; past the last, wait for sync
             if (++session->query > session->nqueries)
                 break;
@@ -912,14 +919,9 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
         ExecStatusType status = PQresultStatus (result);
         if (status == PGRES_PIPELINE_SYNC) {
             PQclear (result);
-            if (--session->syncs > 0) {
-                session->synced = true;         //  more of this op to come
-                continue;
-            }
             s_session_op_done (self, session);
             return;
         }
-        session->synced = false;
         //  Keep each query's first result
         if (session->query < 4 && !session->results [session->query])
             session->results [session->query] = result;

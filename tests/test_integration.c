@@ -735,6 +735,13 @@ START_TEST (test_deferred_failures_abort)
     ck_assert (strstr (dtx_txn_error_message (txn), "division by zero"));
     ck_assert_int_eq (s_count_items (0, 1111), 0);
     dtx_txn_destroy (&txn);
+    //  PostgreSQL skipped that PREPARE: the participant must have rolled
+    //  back the failed transaction block its connection still had open
+    int64_t deadline = zclock_mono () + 3000;
+    const char *stuck = "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'";
+    while (harness_pg_value (1, stuck) > 0 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    ck_assert_int_eq (harness_pg_value (1, stuck), 0);
 
     //  Failure of an earlier deferred statement, reported by the next
     //  dtx_exec on that database, not the "transaction is aborted" echo
