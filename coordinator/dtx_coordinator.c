@@ -43,6 +43,8 @@
 #define DRAIN_MAX 4096              //  messages per socket per loop turn
 #define TICK_MS 20                  //  timer granularity
 #define PHASE2_RETRY_MAX_MS 30000
+#define DEFERRED_HOLD_MAX 64        //  deferred statements held per branch before
+                                    //  they go ahead to the participant
 
 typedef struct {
     char name [DTX_NAME_MAX + 1];
@@ -771,6 +773,14 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         }
         branch->deferred [branch->ndeferred++] = msg;
         *msg_p = NULL;
+        if (branch->ndeferred >= DEFERRED_HOLD_MAX
+        &&  s_branch_flush (self, txn, branch, 0, 0)) {
+            //  Many of them: they go ahead now (the participant runs them
+            //  and keeps the first failure), so that this process holds
+            //  at most DEFERRED_HOLD_MAX per branch, however many come
+            txn->abort_only = true;
+            s_set_error (txn, DTX_ERR_PARTICIPANT, name, "08006", "cannot reach participant");
+        }
         return;
     }
     //  Statements held for this branch go first, in order

@@ -124,6 +124,7 @@ dtx_result_t *
 //  the same database or, at the latest, with dtx_commit, where the last
 //  statement of each database goes out together with PREPARE (or the
 //  one-phase COMMIT): one round trip per database for the whole commit.
+//  (Past 64 held for one database they go ahead to it without waiting.)
 //  If it fails, the transaction aborts: the next dtx_exec or dtx_commit
 //  reports that statement's error (dtx_txn_error_*).  Returns 0, or -1 if
 //  the transaction has ended or the arguments are bad (nothing sent).

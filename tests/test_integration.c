@@ -706,6 +706,17 @@ START_TEST (test_deferred_statements)
     ck_assert_int_eq (s_count_items (0, 1104) + s_count_items (1, 1104), 2);
     dtx_txn_destroy (&txn);
 
+    //  Many deferred statements: past the coordinator's hold limit they go
+    //  ahead to the participant; all of them run, the last with PREPARE
+    txn = dtx_begin (client, 20000);
+    for (int id = 1200; id < 1400; id++)
+        s_send_item (txn, 0, id);
+    s_send_item (txn, 1, 1200);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM items WHERE id >= 1200 AND id < 1400"), 200);
+    ck_assert_int_eq (s_count_items (1, 1200), 1);
+    dtx_txn_destroy (&txn);
+
     //  Acknowledged on the durable decision: logged before the answer,
     //  and phase 2 finishes on its own
     txn = dtx_begin (client, 10000);
@@ -754,6 +765,24 @@ START_TEST (test_deferred_failures_abort)
     dtx_result_destroy (&result);
     ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
     ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "42P01");
+    dtx_txn_destroy (&txn);
+
+    //  A failure among statements that went ahead of the commit (past
+    //  the coordinator's hold limit) is the reason the commit gives
+    txn = dtx_begin (client, 20000);
+    for (int id = 1400; id < 1500; id++) {
+        if (id == 1420)
+            ck_assert_int_eq (dtx_send (txn, "db1", "INSERT INTO items (id, note) VALUES (1 / 0, 'x')",
+                                        0, NULL), 0);
+        else
+            s_send_item (txn, 0, id);
+    }
+    s_send_item (txn, 1, 1400);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "22012");
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db1");
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM items WHERE id >= 1400 AND id < 1500"), 0);
+    ck_assert_int_eq (s_count_items (1, 1400), 0);
     dtx_txn_destroy (&txn);
 
     //  One-phase: the statement's error, not "rolled back"
