@@ -98,10 +98,11 @@ s_client (void *arg)
                           && atoll (dtx_result_value (result, 0, 0)) < 0;
             dtx_result_destroy (&result);
             if (!overdraft) {
-                result = dtx_exec (txn, s_names [to_db],
+                //  The credit's result is not needed: it travels with the
+                //  commit, together with that database's PREPARE
+                dtx_send (txn, s_names [to_db],
                     "UPDATE accounts SET balance = balance + $1::bigint WHERE id = $2::int",
                     2, credit);
-                dtx_result_destroy (&result);
                 outcome = dtx_commit (txn);
             }
             else
