@@ -656,6 +656,9 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
     const char *gid = dtx_proto_gid (msg);
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
+        if (*gid == 0)
+            snprintf (err, sizeof err, "global id is empty, and no live transaction was begun"
+                      " on this connection");
         s_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
                         DTX_ERR_BAD_REQUEST, "", "", err);
         return NULL;

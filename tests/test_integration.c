@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "dtx.h"
 #include "dtx_proto.h"
+#include "dtx_util.h"
 #include "dtx_log.h"
 #include <czmq.h>
 #include <pthread.h>
@@ -716,6 +717,37 @@ START_TEST (test_deferred_statements)
     ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM items WHERE id >= 1200 AND id < 1400"), 200);
     ck_assert_int_eq (s_count_items (1, 1200), 1);
     dtx_txn_destroy (&txn);
+
+    //  The gid asked for after a dtx_send (its BEGIN went out quietly)
+    txn = dtx_begin (client, 10000);
+    s_send_item (txn, 0, 1106);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    char err [256];
+    ck_assert_msg (dtx_gid_validate (gid, err, sizeof err) == 0, "'%s': %s", gid, err);
+    s_send_item (txn, 1, 1106);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert_str_eq (dtx_txn_gid (txn), gid);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+
+    //  An empty gid from a connection that began nothing: refused, named
+    zsock_t *raw = zsock_new_dealer (harness.client_endpoint);
+    dtx_proto_t *orphan = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_name (orphan, "db1");
+    dtx_proto_set_text (orphan, "SELECT 1");
+    dtx_proto_set_seq (orphan, 7);
+    ck_assert_int_eq (dtx_proto_send (orphan, raw), 0);
+    dtx_proto_destroy (&orphan);
+    zsock_set_rcvtimeo (raw, 5000);
+    dtx_proto_t *refusal;
+    ck_assert_int_eq (dtx_proto_recv (&refusal, raw, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (refusal), DTX_PROTO_ERROR);
+    ck_assert_int_eq (dtx_proto_status (refusal), DTX_ERR_BAD_REQUEST);
+    ck_assert_msg (strstr (dtx_proto_text (refusal), "no live transaction was begun"), "%s",
+                   dtx_proto_text (refusal));
+    dtx_proto_destroy (&refusal);
+    zsock_destroy (&raw);
 
     //  Acknowledged on the durable decision: logged before the answer,
     //  and phase 2 finishes on its own
