@@ -15,7 +15,10 @@
     go out for those transactions.
 
     Life of a transaction that wrote to two or more databases:
-      ACTIVE     statements routed to participants, one at a time
+      ACTIVE     statements routed to participants, one at a time;
+                 deferred ones (dtx_send) held per branch, sent before
+                 the branch's next statement, past DEFERRED_HOLD_MAX,
+                 or with the commit: the last one carries PREPARE
       PREPARING  PREPARE sent to every branch in parallel, votes awaited
       LOGGING    every vote YES/READONLY; COMMIT record buffered
       COMMITTING record durable; COMMIT PREPARED sent; acks awaited
@@ -23,6 +26,10 @@
     Any NO vote, error, vote timeout or transaction timeout: ABORTING,
     ROLLBACK (PREPARED) to every branch, nothing logged (presumed abort).
     One branch only: one-phase COMMIT, no PREPARE, no log record.
+
+    BEGIN is lazy in libdtx: it arrives in one burst with the first
+    request, which names the transaction by an empty gid; `begun` maps
+    each client connection to the transaction it began last.
 
     Participants replies are matched by gid and by the seq the coordinator
     put in its request; a reply with another seq is stale (an earlier

@@ -7,7 +7,9 @@
     (gid) for as long as the transaction is live, and runs the operations
     the coordinator asks for, in order, one at a time:
 
-        BEGIN + statements -> PREPARE (check write, PREPARE TRANSACTION)
+        BEGIN + statements -> PREPARE (check write, PREPARE TRANSACTION);
+        or BEGIN + deferred statements, the last one with PREPARE (or
+        the one-phase COMMIT) in the same pipeline: one round trip
         -> the connection goes back to the pool; the prepared transaction
         lives on in PostgreSQL, independent of any connection
         -> COMMIT PREPARED / ROLLBACK PREPARED run later on any pooled
