@@ -30,11 +30,11 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 
-#define MODES 8
-enum { MODE_A, MODE_B, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1 };
+#define MODES 9
+enum { MODE_A, MODE_B, MODE_B2, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1 };
 static const char *s_mode_names [MODES] = {
-    "a:libpq-1pc", "b:libpq-2pc", "c:libpq-2pc+fsync", "d:dtx", "d1:dtx-exec", "d2:dtx-ack-decided",
-    "e:dtx-1db", "a1:libpq-1db"
+    "a:libpq-1pc", "b:libpq-2pc", "b2:libpq-2pc-pipelined", "c:libpq-2pc+fsync", "d:dtx",
+    "d1:dtx-exec", "d2:dtx-ack-decided", "e:dtx-1db", "a1:libpq-1db"
 };
 #define LEVELS_MAX 8
 
@@ -51,7 +51,7 @@ static int s_seconds = 10;
 static int s_scale = 10;
 static int s_levels [LEVELS_MAX] = { 1, 8, 32, 128 };
 static int s_nlevels = 4;
-static bool s_mode_on [MODES] = { true, true, true, true, true, true, true, true };
+static bool s_mode_on [MODES] = { true, true, true, true, true, true, true, true, true };
 static char s_conninfo [2][512];
 static char s_endpoint [128];
 static bool s_own = true;           //  we started the clusters and processes
@@ -282,9 +282,73 @@ s_update (PGconn *conn, long aid, int delta)
                                      " WHERE aid = $2::int", 2, NULL, params, NULL, NULL, 0));
 }
 
+//  Pipeline mode: wait for the sync; false if any query in it failed
+static bool
+s_pipe_wait (PGconn *conn)
+{
+    bool ok = true;
+    while (true) {
+        PGresult *result = PQgetResult (conn);
+        if (!result) {
+            if (PQstatus (conn) != CONNECTION_OK)
+                return false;
+            continue;               //  end of one query's results
+        }
+        ExecStatusType status = PQresultStatus (result);
+        PQclear (result);
+        if (status == PGRES_PIPELINE_SYNC)
+            return ok;
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            ok = false;
+    }
+}
+
+//  (b2) the best a hand-written direct client can do: on each database
+//  BEGIN, UPDATE and PREPARE in one pipeline, both databases at once;
+//  then COMMIT PREPARED on both at once.  Two round trips per database.
+static bool
+s_pipelined_2pc (PGconn *conns [2], worker_t *worker, long n, unsigned *seed)
+{
+    long aid [2] = { 1 + rand_r (seed) % s_accounts, 1 + rand_r (seed) % s_accounts };
+    int delta = rand_r (seed) % 100 - 50;
+    char prepare [128], commit [128], rollback [128];
+    snprintf (prepare, sizeof prepare, "PREPARE TRANSACTION 'bench_%d_%ld'", worker->index, n);
+    snprintf (commit, sizeof commit, "COMMIT PREPARED 'bench_%d_%ld'", worker->index, n);
+    snprintf (rollback, sizeof rollback, "ROLLBACK PREPARED 'bench_%d_%ld'", worker->index, n);
+    for (int i = 0; i < 2; i++) {
+        char a [32], d [16];
+        snprintf (a, sizeof a, "%ld", aid [i]);
+        snprintf (d, sizeof d, "%d", i? -delta: delta);
+        const char *params [] = { d, a };
+        if (!PQsendQueryParams (conns [i], "BEGIN", 0, NULL, NULL, NULL, NULL, 0)
+        ||  !PQsendQueryParams (conns [i], "UPDATE pgbench_accounts SET abalance = abalance + $1::int"
+                                " WHERE aid = $2::int", 2, NULL, params, NULL, NULL, 0)
+        ||  !PQsendQueryParams (conns [i], prepare, 0, NULL, NULL, NULL, NULL, 0)
+        ||  !PQpipelineSync (conns [i]))
+            return false;
+    }
+    bool ok = s_pipe_wait (conns [0]);
+    ok = s_pipe_wait (conns [1]) && ok;
+    for (int i = 0; i < 2; i++) {
+        if (!ok) {
+            //  Leave nothing open or prepared behind a failure
+            PQsendQueryParams (conns [i], "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+            PQpipelineSync (conns [i]);
+            s_pipe_wait (conns [i]);
+        }
+        PQsendQueryParams (conns [i], ok? commit: rollback, 0, NULL, NULL, NULL, NULL, 0);
+        PQpipelineSync (conns [i]);
+    }
+    bool done = s_pipe_wait (conns [0]);
+    done = s_pipe_wait (conns [1]) && done;
+    return ok && done;
+}
+
 static bool
 s_direct_txn (PGconn *c1, PGconn *c2, int mode, worker_t *worker, long n, unsigned *seed)
 {
+    if (mode == MODE_B2)
+        return s_pipelined_2pc ((PGconn *[]) { c1, c2 }, worker, n, seed);
     long aid1 = 1 + rand_r (seed) % s_accounts, aid2 = 1 + rand_r (seed) % s_accounts;
     int delta = rand_r (seed) % 100 - 50;
     if (mode == MODE_A1)
@@ -362,6 +426,10 @@ s_worker (void *arg)
         c1 = PQconnectdb (s_conninfo [0]);
         if (s_mode != MODE_A1)
             c2 = PQconnectdb (s_conninfo [1]);
+        if (s_mode == MODE_B2) {
+            PQenterPipelineMode (c1);
+            PQenterPipelineMode (c2);
+        }
     }
     long n = 0;
     while (s_running) {
@@ -372,7 +440,7 @@ s_worker (void *arg)
         n++;
         if (!ok) {
             worker->errors++;
-            if (!dtx) {
+            if (!dtx && s_mode != MODE_B2) {
                 //  Leave no transaction open behind a failure
                 PQclear (PQexec (c1, "ROLLBACK"));
                 if (c2)
@@ -724,7 +792,7 @@ main (int argc, char *argv [])
 
     result_t results [LEVELS_MAX][MODES];
     memset (results, 0, sizeof results);
-    printf ("%8s %-20s %10s %9s %9s %8s %11s %11s\n", "clients", "mode", "tps", "p50 ms",
+    printf ("%8s %-23s %10s %9s %9s %8s %11s %11s\n", "clients", "mode", "tps", "p50 ms",
             "p99 ms", "errors", "coord us/tx", "parts us/tx");
     for (int l = 0; l < s_nlevels; l++) {
         for (int mode = 0; mode < MODES; mode++) {
@@ -732,7 +800,7 @@ main (int argc, char *argv [])
                 continue;
             result_t *r = &results [l][mode];
             *r = s_run (mode, s_levels [l], s_seconds);
-            printf ("%8d %-20s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
+            printf ("%8d %-23s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
                     r->tps, r->p50, r->p99, r->errors);
             if (mode >= MODE_D && mode <= MODE_E)
                 printf (" %11.1f %11.1f", r->coord_us, r->part_us);
@@ -761,11 +829,12 @@ main (int argc, char *argv [])
     for (int l = 0; l < s_nlevels; l++) {
         result_t *r = results [l];
         printf ("  %3d clients: d/b=%.2f d/c=%.2f e/a1=%.2f p50 d/c=%.2f | d1/b=%.2f d2/b=%.2f d2/c=%.2f"
-                " p50 d2/c=%.2f\n", s_levels [l],
+                " p50 d2/c=%.2f d/b2=%.2f\n", s_levels [l],
                 r [MODE_D].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D].tps / fmax (r [MODE_C].tps, 1e-9),
                 r [MODE_E].tps / fmax (r [MODE_A1].tps, 1e-9), r [MODE_D].p50 / fmax (r [MODE_C].p50, 1e-9),
                 r [MODE_D1].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D2].tps / fmax (r [MODE_B].tps, 1e-9),
-                r [MODE_D2].tps / fmax (r [MODE_C].tps, 1e-9), r [MODE_D2].p50 / fmax (r [MODE_C].p50, 1e-9));
+                r [MODE_D2].tps / fmax (r [MODE_C].tps, 1e-9), r [MODE_D2].p50 / fmax (r [MODE_C].p50, 1e-9),
+                r [MODE_D].tps / fmax (r [MODE_B2].tps, 1e-9));
         if (s_levels [l] == 1) at1 = l;
         if (s_levels [l] == 8) at8 = l;
         if (s_levels [l] == 32) at32 = l;
@@ -780,7 +849,7 @@ main (int argc, char *argv [])
             "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s';"
             " set datafile separator ','; set logscale x 2; set xlabel 'concurrent clients';"
             " set ylabel 'transactions per second'; set key left top; set grid;"
-            " plot for [m in 'a:libpq-1pc b:libpq-2pc c:libpq-2pc+fsync d:dtx d1:dtx-exec d2:dtx-ack-decided e:dtx-1db a1:libpq-1db']"
+            " plot for [m in 'a:libpq-1pc b:libpq-2pc b2:libpq-2pc-pipelined c:libpq-2pc+fsync d:dtx d1:dtx-exec d2:dtx-ack-decided e:dtx-1db a1:libpq-1db']"
             " '< grep ,'.m.', %s' using 1:3 with linespoints title m\" 2>/dev/null",
             plot_path, csv_path);
         if (system (script) == 0)
