@@ -844,14 +844,17 @@ main (int argc, char *argv [])
                 rss / 1024.0, hwm / 1024.0);
     printf ("csv: %s\n", csv_path);
     if (plot_path) {
-        char script [1024];
+        char script [2048];
         snprintf (script, sizeof script,
             "gnuplot -e \"set terminal pngcairo size 900,540; set output '%s';"
             " set datafile separator ','; set logscale x 2; set xlabel 'concurrent clients';"
             " set ylabel 'transactions per second'; set key left top; set grid;"
-            " plot for [m in 'a:libpq-1pc b:libpq-2pc b2:libpq-2pc-pipelined c:libpq-2pc+fsync d:dtx d1:dtx-exec d2:dtx-ack-decided e:dtx-1db a1:libpq-1db']"
-            " '< grep ,'.m.', %s' using 1:3 with linespoints title m\" 2>/dev/null",
-            plot_path, csv_path);
+            //  direct libpq dashed, dtx solid: 9 series, 8 colours
+            " D = 'a:libpq-1pc b:libpq-2pc b2:libpq-2pc-pipelined c:libpq-2pc+fsync a1:libpq-1db';"
+            " X = 'd:dtx d1:dtx-exec d2:dtx-ack-decided e:dtx-1db';"
+            " plot for [m in D] '< grep ,'.m.', %s' using 1:3 with linespoints lw 2 dt 2 title m,"
+            " for [m in X] '< grep ,'.m.', %s' using 1:3 with linespoints lw 2 dt 1 title m\" 2>/dev/null",
+            plot_path, csv_path, csv_path);
         if (system (script) == 0)
             printf ("plot: %s\n", plot_path);
         else
