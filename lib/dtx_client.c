@@ -378,7 +378,11 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
     self->requested = true;
-    if (s_txn_send_begin (self, true) || s_send (self->client, &request) == 0) {
+    //  Not quiet here: the BEGIN_OK is read while a later request waits,
+    //  so that the gid is known even if the COMMIT's own answer is lost
+    //  (a transaction of dtx_send statements only has no other answer
+    //  before it), and the application can still ask about it
+    if (s_txn_send_begin (self, false) || s_send (self->client, &request) == 0) {
         dtx_proto_destroy (&request);
         //  Whether it arrived is unknown: the transaction cannot commit
         snprintf (self->client->error, sizeof self->client->error,

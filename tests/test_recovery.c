@@ -25,6 +25,7 @@
 
 typedef struct {
     char gid [DTX_GID_MAX + 1];
+    char tag [DTX_GID_MAX + 1];     //  the transfers rows' key: the gid, or our own
     int db [2];
     dtx_outcome_t outcome;
 } record_t;
@@ -71,31 +72,43 @@ s_worker (void *arg)
         snprintf (from, sizeof from, "%d", 1 + rand_r (&seed) % 50);
         snprintf (to, sizeof to, "%d", 1 + rand_r (&seed) % 50);
         snprintf (amount, sizeof amount, "%d", 1 + rand_r (&seed) % 20);
+        //  Three shapes: debit and credit with dtx_exec; credit with
+        //  dtx_send; both with dtx_send and the gid never asked for
+        //  before the commit (rows keyed by a tag of ours), so that a
+        //  lost COMMIT answer must still leave a gid to ask about
+        int shape = i % 3;
+        char tag [DTX_GID_MAX + 1] = "";
         dtx_txn_t *txn = dtx_begin (client, 20000);
+        if (shape == 2)
+            snprintf (tag, sizeof tag, "tag-%d-%u-%d", getpid (), seed, i);
+        else
         if (!*dtx_txn_gid (txn)) {
             dtx_txn_destroy (&txn);
             zclock_sleep (200);     //  coordinator down: nothing was started
             continue;
         }
-        const char *debit [] = { dtx_txn_gid (txn), from, amount };
-        const char *credit [] = { dtx_txn_gid (txn), to, amount };
-        dtx_result_t *r1 = dtx_exec (txn, harness.db_name [a],
-            "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, -$3::bigint))"
-            " UPDATE accounts SET balance = balance - $3::bigint WHERE id = $2::int", 3, debit);
-        //  Every other transaction sends its credit with dtx_send: the
-        //  statement then travels with that database's PREPARE, and the
-        //  fault points hit that path too
+        else
+            snprintf (tag, sizeof tag, "%s", dtx_txn_gid (txn));
+        const char *debit [] = { tag, from, amount };
+        const char *credit [] = { tag, to, amount };
+        const char *debit_sql = "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, -$3::bigint))"
+                                " UPDATE accounts SET balance = balance - $3::bigint WHERE id = $2::int";
         const char *credit_sql = "WITH t AS (INSERT INTO transfers VALUES ($1, $2::int, $3::bigint))"
                                  " UPDATE accounts SET balance = balance + $3::bigint WHERE id = $2::int";
-        dtx_result_t *r2 = NULL;
-        if (i % 2)
-            dtx_send (txn, harness.db_name [b], credit_sql, 3, credit);
+        dtx_result_t *r1 = NULL, *r2 = NULL;
+        if (shape == 2)
+            dtx_send (txn, harness.db_name [a], debit_sql, 3, debit);
         else
+            r1 = dtx_exec (txn, harness.db_name [a], debit_sql, 3, debit);
+        if (shape == 0)
             r2 = dtx_exec (txn, harness.db_name [b], credit_sql, 3, credit);
+        else
+            dtx_send (txn, harness.db_name [b], credit_sql, 3, credit);
         dtx_outcome_t outcome = dtx_commit (txn);
         pthread_mutex_lock (&s_lock);
         record_t *record = &s_records [s_nrecords++];
         snprintf (record->gid, sizeof record->gid, "%s", dtx_txn_gid (txn));
+        snprintf (record->tag, sizeof record->tag, "%s", tag);
         record->db [0] = a;
         record->db [1] = b;
         record->outcome = outcome;
@@ -134,14 +147,17 @@ s_check_invariants (long long total_before, const char *label)
     int committed = 0, aborted = 0, unknown = 0;
     for (int i = 0; i < s_nrecords; i++) {
         record_t *record = &s_records [i];
-        int on_a = s_rows (conn [record->db [0]], record->gid);
-        int on_b = s_rows (conn [record->db [1]], record->gid);
+        int on_a = s_rows (conn [record->db [0]], record->tag);
+        int on_b = s_rows (conn [record->db [1]], record->tag);
         ck_assert_msg (on_a == on_b && (on_a == 0 || on_a == 1),
-                       "%s: %s not atomic: %d row(s) on db%d, %d on db%d", label, record->gid,
+                       "%s: %s not atomic: %d row(s) on db%d, %d on db%d", label, record->tag,
                        on_a, record->db [0] + 1, on_b, record->db [1] + 1);
         dtx_outcome_t outcome = record->outcome;
         if (outcome == DTX_UNKNOWN) {
             unknown++;
+            //  An unknown outcome is only useful with a gid to ask about
+            ck_assert_msg (*record->gid, "%s: transaction %s ended unknown without a gid", label,
+                           record->tag);
             //  Still running at the coordinator (e.g. until its timeout
             //  aborts it): the answer must come within a bounded time
             int64_t deadline = zclock_mono () + 30000;
@@ -150,9 +166,9 @@ s_check_invariants (long long total_before, const char *label)
                 zclock_sleep (200);
             if (outcome == DTX_COMMITTED || outcome == DTX_ABORTED) {
                 //  Its rows may have changed meanwhile: read them again
-                on_a = s_rows (conn [record->db [0]], record->gid);
-                on_b = s_rows (conn [record->db [1]], record->gid);
-                ck_assert_msg (on_a == on_b, "%s: %s not atomic after resolution", label, record->gid);
+                on_a = s_rows (conn [record->db [0]], record->tag);
+                on_b = s_rows (conn [record->db [1]], record->tag);
+                ck_assert_msg (on_a == on_b, "%s: %s not atomic after resolution", label, record->tag);
             }
             ck_assert_msg (outcome == DTX_COMMITTED || outcome == DTX_ABORTED,
                            "%s: %s still has no definite outcome after recovery (%s: %s)", label,
@@ -160,11 +176,11 @@ s_check_invariants (long long total_before, const char *label)
         }
         if (outcome == DTX_COMMITTED) {
             committed++;
-            ck_assert_msg (on_a == 1, "%s: %s was reported committed but is missing", label, record->gid);
+            ck_assert_msg (on_a == 1, "%s: %s was reported committed but is missing", label, record->tag);
         }
         else {
             aborted++;
-            ck_assert_msg (on_a == 0, "%s: %s was reported aborted but is present", label, record->gid);
+            ck_assert_msg (on_a == 0, "%s: %s was reported aborted but is present", label, record->tag);
         }
     }
     for (int db = 0; db < 3; db++)
