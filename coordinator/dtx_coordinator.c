@@ -336,9 +336,9 @@ s_client_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint
     dtx_proto_destroy (&reply);
 }
 
-//  Send a request to a branch's participant; the branch awaits its reply
-static void
-s_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id, uint8_t flags)
+//  The branch now awaits the answer to request `id`, under a fresh seq
+static uint32_t
+s_branch_await (dtx_coordinator_t *self, branch_t *branch, int id, uint8_t flags)
 {
     branch->seq = ++self->seq;
     branch->request = id;
@@ -346,6 +346,14 @@ s_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id, ui
     branch->awaiting = true;
     branch->sent_at = dtx_clock_ms ();
     branch->next_retry = 0;
+    return branch->seq;
+}
+
+//  Send a request to a branch's participant; the branch awaits its reply
+static void
+s_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id, uint8_t flags)
+{
+    s_branch_await (self, branch, id, flags);
     participant_t *participant = branch->participant;
     if (!participant->connected || !participant->routing_id) {
         //  Not there now: the retry timer sends it when it comes back
@@ -382,21 +390,15 @@ s_branch_flush (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, uint8_t e
             flags |= DTX_EXEC_FIRST;
         branch->started = true;
         dtx_proto_set_flags (msg, flags);
-        dtx_proto_set_seq (msg, last && end? ++self->seq: 0);
+        dtx_proto_set_seq (msg, last && end? s_branch_await (self, branch, request, 0): 0);
         if (rc == 0 && participant->connected && participant->routing_id) {
             dtx_proto_set_routing_id (msg, participant->routing_id);
             rc = dtx_proto_send (msg, self->participants_sock);
         }
         else
             rc = -1;
-        if (last && end) {
-            branch->seq = dtx_proto_seq (msg);
-            branch->request = request;
-            branch->request_flags = 0;
+        if (last && end)
             branch->awaiting = rc == 0;
-            branch->sent_at = dtx_clock_ms ();
-            branch->next_retry = 0;
-        }
         dtx_proto_destroy (&branch->deferred [i]);
     }
     branch->ndeferred = 0;
@@ -473,6 +475,20 @@ s_forget_begun (dtx_coordinator_t *self, txn_t *txn)
     const char *gid = (const char *) zhashx_lookup (self->begun, key);
     if (gid && streq (gid, txn->gid))
         zhashx_delete (self->begun, key);
+    free (key);
+}
+
+//  A client request with an empty gid means "the transaction I began
+//  last": put that gid in, if this connection has one live
+static void
+s_resolve_begun (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    if (*dtx_proto_gid (msg))
+        return;
+    char *key = s_client_key (dtx_proto_routing_id (msg));
+    const char *begun = (const char *) zhashx_lookup (self->begun, key);
+    if (begun)
+        dtx_proto_set_gid (msg, begun);
     free (key);
 }
 
@@ -647,19 +663,27 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     dtx_proto_destroy (&reply);
 }
 
+//  One message from a socket: 1 and *msg_p; 0 if a malformed one was
+//  dropped (and logged: the sender is told nothing, it may not be ours);
+//  -1 if none was waiting
+static int
+s_recv (zsock_t *sock, const char *from, dtx_proto_t **msg_p)
+{
+    char err [256];
+    int rc = dtx_proto_recv (msg_p, sock, err, sizeof err);
+    if (rc == -2) {
+        zsys_warning ("%s: dropped %s", from, err);
+        return 0;
+    }
+    return rc == 0? 1: -1;
+}
+
 //  Find the live transaction a client request names, or answer the
 //  request with an error and return NULL
 static txn_t *
 s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
-    if (*dtx_proto_gid (msg) == 0) {
-        //  "The transaction I just began"
-        char *key = s_client_key (dtx_proto_routing_id (msg));
-        const char *begun = (const char *) zhashx_lookup (self->begun, key);
-        free (key);
-        if (begun)
-            dtx_proto_set_gid (msg, begun);
-    }
+    s_resolve_begun (self, msg);
     const char *gid = dtx_proto_gid (msg);
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
@@ -799,11 +823,7 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
     //  so that a participant that lost the session (restart) says so
     //  instead of silently starting a new one
     dtx_proto_set_routing_id (msg, participant->routing_id);
-    branch->seq = ++self->seq;
-    branch->request = DTX_PROTO_EXECUTE;
-    branch->awaiting = true;
-    branch->sent_at = dtx_clock_ms ();
-    dtx_proto_set_seq (msg, branch->seq);
+    dtx_proto_set_seq (msg, s_branch_await (self, branch, DTX_PROTO_EXECUTE, 0));
     dtx_proto_set_flags (msg, branch->started? 0: DTX_EXEC_FIRST);
     branch->started = true;
     txn->client_request = DTX_PROTO_EXECUTE;
@@ -918,15 +938,10 @@ static void
 s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg, zsock_t *sock,
                         bool from_participant)
 {
-    if (!from_participant && *dtx_proto_gid (msg) == 0) {
-        //  "The transaction I just began": how a client learns its gid
-        //  before any other answer (dtx_txn_gid after a quiet BEGIN)
-        char *key = s_client_key (dtx_proto_routing_id (msg));
-        const char *begun = (const char *) zhashx_lookup (self->begun, key);
-        free (key);
-        if (begun)
-            dtx_proto_set_gid (msg, begun);
-    }
+    if (!from_participant)
+        //  (how a client learns its gid before any other answer:
+        //  dtx_txn_gid after a quiet BEGIN whose request's answer was lost)
+        s_resolve_begun (self, msg);
     const char *gid = dtx_proto_gid (msg);
     zframe_t *client = dtx_proto_routing_id (msg);
     uint32_t seq = dtx_proto_seq (msg);
@@ -990,14 +1005,9 @@ static bool
 s_handle_client (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    char err [256];
-    int rc = dtx_proto_recv (&msg, self->clients, err, sizeof err);
-    if (rc == -2) {
-        zsys_warning ("client: dropped %s", err);
-        return true;
-    }
-    if (rc)
-        return false;
+    int got = s_recv (self->clients, "client", &msg);
+    if (got <= 0)
+        return got == 0;
     switch (dtx_proto_id (msg)) {
         case DTX_PROTO_BEGIN:         s_handle_begin (self, msg); break;
         case DTX_PROTO_EXECUTE:       s_handle_execute (self, &msg); break;
@@ -1229,14 +1239,9 @@ static bool
 s_handle_participant (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    char err [256];
-    int rc = dtx_proto_recv (&msg, self->participants_sock, err, sizeof err);
-    if (rc == -2) {
-        zsys_warning ("participant: dropped %s", err);
-        return true;
-    }
-    if (rc)
-        return false;
+    int got = s_recv (self->participants_sock, "participant", &msg);
+    if (got <= 0)
+        return got == 0;
     int id = dtx_proto_id (msg);
     if (id == DTX_PROTO_REGISTER) {
         s_handle_register (self, msg);
@@ -1488,13 +1493,7 @@ static void
 s_handle_admin (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    char err [256];
-    int rc = dtx_proto_recv (&msg, self->admin, err, sizeof err);
-    if (rc == -2) {
-        zsys_warning ("admin: dropped %s", err);
-        return;
-    }
-    if (rc)
+    if (s_recv (self->admin, "admin", &msg) <= 0)
         return;
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ADMIN_REPLY);
     dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));
