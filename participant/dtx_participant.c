@@ -55,7 +55,6 @@ typedef struct {
                             //  for the op that ends the branch
     op_kind_t then;         //  OP_EXECUTE: OP_PREPARE or OP_COMMIT to send in
                             //  the same round trip (OP_EXECUTE: nothing)
-    bool checked;           //  OP_EXECUTE: the write check was sent
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
     char xid [24];          //  OP_XACT_STATUS: the transaction's xid
@@ -571,6 +570,13 @@ s_refuse (dtx_participant_t *self, op_t *op, const char *gid, int errcode,
     }
 }
 
+//  Does this OP_EXECUTE send the write check after its statement?
+static bool
+s_op_checks (op_t *op)
+{
+    return !op->defer && op->then != OP_PREPARE;
+}
+
 //  Start the head op.  Returns 0 if it was sent to PostgreSQL, 1 if it
 //  completed without a query, -1 if sending failed.
 static int
@@ -596,8 +602,7 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             //  xid, should its answer be lost).  Not for a deferred
             //  statement (a later statement checks the same transaction)
             //  nor before a PREPARE sent in the same pipeline.
-            op->checked = !op->defer && op->then != OP_PREPARE;
-            if (op->checked
+            if (s_op_checks (op)
             &&  s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text"))
                 return -1;
             if (op->then == OP_EXECUTE)
@@ -623,12 +628,6 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
         case OP_COMMIT:
             return s_send_sql (session, "COMMIT");
         case OP_ROLLBACK:
-            //  Ask the connection too: a transaction block it still has
-            //  open (failed or not) is ended by ROLLBACK, whatever we
-            //  thought (ROLLBACK PREPARED inside it would fail with 25P02)
-            if (PQtransactionStatus (session->conn) == PQTRANS_INTRANS
-            ||  PQtransactionStatus (session->conn) == PQTRANS_INERROR)
-                session->in_txn = true;
             if (session->in_txn)
                 return s_send_sql (session, "ROLLBACK");
             if (session->prepared || op->resolving
@@ -859,7 +858,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
         }
         else
             main = session->results [first];
-        PGresult *check = op->checked? session->results [first + 1]: NULL;
+        PGresult *check = s_op_checks (op)? session->results [first + 1]: NULL;
         if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1
         &&  !PQgetisnull (check, 0, 0)) {
             session->wrote = true;
@@ -871,7 +870,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
             //  Statement and PREPARE / COMMIT in one: answer as the
             //  latter, but with the statement's error if it failed (the
             //  end command then only reports a rollback)
-            PGresult *end = session->results [first + (op->checked? 2: 1)];
+            PGresult *end = session->results [first + (s_op_checks (op)? 2: 1)];
             op->kind = op->then;
             if (!failed)
                 main = end;
@@ -898,8 +897,12 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
         session->results [i] = NULL;
     }
     zlistx_delete (session->ops, zlistx_cursor (session->ops));
-    if (dangling)
+    if (dangling) {
+        //  (in a transaction after all, as far as the next ops go: the
+        //  ROLLBACK ends it, where ROLLBACK PREPARED would fail, 25P02)
+        session->in_txn = true;
         s_enqueue_first (session, OP_ROLLBACK);     //  (moves the cursor)
+    }
     s_session_advance (self, session);
 }
 
