@@ -52,23 +52,8 @@ static bool
 s_wait_ready (int timeout_ms)
 {
     dtx_client_t *client = dtx_client_new (s_endpoint, 2000);
-    int64_t deadline = zclock_mono () + timeout_ms;
-    bool ready = false;
-    while (!ready && zclock_mono () < deadline) {
-        ready = true;
-        dtx_txn_t *txn = dtx_begin (client, 5000);
-        for (int i = 0; i < s_ndbs && txn && ready; i++) {
-            dtx_result_t *result = dtx_exec (txn, s_names [i], "SELECT 1", 0, NULL);
-            ready = dtx_result_ok (result);
-            dtx_result_destroy (&result);
-        }
-        ready = ready && txn;
-        if (txn)
-            dtx_rollback (txn);
-        dtx_txn_destroy (&txn);
-        if (!ready)
-            zclock_sleep (100);
-    }
+    bool ready = client
+              && dtx_client_wait_ready (client, (const char *const *) s_names, s_ndbs, timeout_ms);
     dtx_client_destroy (&client);
     return ready;
 }

@@ -90,6 +90,14 @@ const char *
 dtx_outcome_t
     dtx_client_outcome (dtx_client_t *self, const char *gid);
 
+//  Wait until the coordinator answers and each of the count databases
+//  runs a statement (`SELECT 1` in a transaction rolled back): the system
+//  is up.  Tries again every 100 ms until timeout_ms.  Returns true when
+//  ready: 1; 0 on timeout (dtx_client_error says the last reason).
+int
+    dtx_client_wait_ready (dtx_client_t *self, const char *const *databases, int count,
+                           int timeout_ms);
+
 //  ---------------------------------------------------------------------
 //  Transactions
 

@@ -184,6 +184,33 @@ dtx_client_outcome (dtx_client_t *self, const char *gid)
     return outcome;
 }
 
+int
+dtx_client_wait_ready (dtx_client_t *self, const char *const *databases, int count, int timeout_ms)
+{
+    assert (self);
+    assert (databases && count > 0);        //  (with none, nothing would be asked)
+    int64_t deadline = dtx_clock_ms () + timeout_ms;
+    while (true) {
+        dtx_txn_t *txn = dtx_begin (self, 5000);
+        bool ready = true;
+        for (int i = 0; ready && i < count; i++) {
+            dtx_result_t *result = dtx_exec (txn, databases [i], "SELECT 1", 0, NULL);
+            ready = dtx_result_ok (result);
+            if (!ready)
+                snprintf (self->error, sizeof self->error, "%s: %s", databases [i],
+                          dtx_result_error (result));
+            dtx_result_destroy (&result);
+        }
+        dtx_rollback (txn);
+        dtx_txn_destroy (&txn);
+        if (ready)
+            return 1;
+        if (dtx_clock_ms () >= deadline)
+            return 0;
+        zclock_sleep (100);
+    }
+}
+
 //  --------------------------------------------------------------------------
 //  Transactions
 

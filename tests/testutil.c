@@ -313,25 +313,12 @@ s_check_ready (int timeout_ms)
     zsys_init ();
     zsys_set_logstream (NULL);
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 1000);
-    int64_t deadline = zclock_mono () + timeout_ms;
-    int ready = 0;
-    while (zclock_mono () < deadline && ready < harness.ndbs) {
-        ready = 0;
-        dtx_txn_t *txn = dtx_begin (client, 5000);
-        for (int i = 0; txn && i < harness.ndbs; i++) {
-            dtx_result_t *result = dtx_exec (txn, harness.db_name [i], "SELECT 1", 0, NULL);
-            if (dtx_result_ok (result))
-                ready++;
-            dtx_result_destroy (&result);
-        }
-        if (txn)
-            dtx_rollback (txn);
-        dtx_txn_destroy (&txn);
-        if (ready < harness.ndbs)
-            zclock_sleep (100);
-    }
+    const char *names [HARNESS_DBS_MAX];
+    for (int i = 0; i < harness.ndbs; i++)
+        names [i] = harness.db_name [i];
+    bool ready = client && dtx_client_wait_ready (client, names, harness.ndbs, timeout_ms);
     dtx_client_destroy (&client);
-    return ready == harness.ndbs;
+    return ready;
 }
 
 bool
