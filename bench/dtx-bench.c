@@ -51,7 +51,7 @@ static int s_seconds = 10;
 static int s_scale = 10;
 static int s_levels [LEVELS_MAX] = { 1, 8, 32, 128 };
 static int s_nlevels = 4;
-static bool s_mode_on [MODES] = { true, true, true, true, true, true, true, true, true };
+static bool s_mode_off [MODES];     //  --modes: the ones not asked for
 static char s_conninfo [2][512];
 static char s_endpoint [128];
 static bool s_own = true;           //  we started the clusters and processes
@@ -190,21 +190,8 @@ static bool
 s_wait_ready (void)
 {
     dtx_client_t *client = dtx_client_new (s_endpoint, 2000);
-    bool ready = false;
-    for (int attempt = 0; attempt < 150 && !ready; attempt++) {
-        dtx_txn_t *txn = dtx_begin (client, 5000);
-        ready = txn != NULL;
-        for (int i = 0; ready && i < 2; i++) {
-            dtx_result_t *result = dtx_exec (txn, i? "db2": "db1", "SELECT 1", 0, NULL);
-            ready = dtx_result_ok (result);
-            dtx_result_destroy (&result);
-        }
-        if (txn)
-            dtx_rollback (txn);
-        dtx_txn_destroy (&txn);
-        if (!ready)
-            zclock_sleep (200);
-    }
+    const char *names [] = { "db1", "db2" };
+    bool ready = client && dtx_client_wait_ready (client, names, 2, 60000);
     dtx_client_destroy (&client);
     return ready;
 }
@@ -705,6 +692,13 @@ s_usage (void)
 "ones instead (participants named db1 and db2, pgbench_accounts loaded).\n");
 }
 
+//  a / b, or nan when b was not measured (a mode left out with --modes)
+static double
+s_ratio (double a, double b)
+{
+    return b > 0? a / b: NAN;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -730,7 +724,7 @@ main (int argc, char *argv [])
                     char name [32];
                     snprintf (name, sizeof name, ",%.*s,", (int) strcspn (s_mode_names [mode], ":"),
                               s_mode_names [mode]);
-                    s_mode_on [mode] = strstr (list, name) != NULL;
+                    s_mode_off [mode] = strstr (list, name) == NULL;
                 }
                 break;
             }
@@ -796,7 +790,7 @@ main (int argc, char *argv [])
             "p99 ms", "errors", "coord us/tx", "parts us/tx");
     for (int l = 0; l < s_nlevels; l++) {
         for (int mode = 0; mode < MODES; mode++) {
-            if (!s_mode_on [mode])
+            if (s_mode_off [mode])
                 continue;
             result_t *r = &results [l][mode];
             *r = s_run (mode, s_levels [l], s_seconds);
@@ -830,11 +824,11 @@ main (int argc, char *argv [])
         result_t *r = results [l];
         printf ("  %3d clients: d/b=%.2f d/c=%.2f e/a1=%.2f p50 d/c=%.2f | d1/b=%.2f d2/b=%.2f d2/c=%.2f"
                 " p50 d2/c=%.2f d/b2=%.2f\n", s_levels [l],
-                r [MODE_D].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D].tps / fmax (r [MODE_C].tps, 1e-9),
-                r [MODE_E].tps / fmax (r [MODE_A1].tps, 1e-9), r [MODE_D].p50 / fmax (r [MODE_C].p50, 1e-9),
-                r [MODE_D1].tps / fmax (r [MODE_B].tps, 1e-9), r [MODE_D2].tps / fmax (r [MODE_B].tps, 1e-9),
-                r [MODE_D2].tps / fmax (r [MODE_C].tps, 1e-9), r [MODE_D2].p50 / fmax (r [MODE_C].p50, 1e-9),
-                r [MODE_D].tps / fmax (r [MODE_B2].tps, 1e-9));
+                s_ratio (r [MODE_D].tps, r [MODE_B].tps), s_ratio (r [MODE_D].tps, r [MODE_C].tps),
+                s_ratio (r [MODE_E].tps, r [MODE_A1].tps), s_ratio (r [MODE_D].p50, r [MODE_C].p50),
+                s_ratio (r [MODE_D1].tps, r [MODE_B].tps), s_ratio (r [MODE_D2].tps, r [MODE_B].tps),
+                s_ratio (r [MODE_D2].tps, r [MODE_C].tps), s_ratio (r [MODE_D2].p50, r [MODE_C].p50),
+                s_ratio (r [MODE_D].tps, r [MODE_B2].tps));
         if (s_levels [l] == 1) at1 = l;
         if (s_levels [l] == 8) at8 = l;
         if (s_levels [l] == 32) at32 = l;
@@ -862,11 +856,11 @@ main (int argc, char *argv [])
     }
     int h8 = at8 >= 0? at8: 0, h32 = at32 >= 0? at32: s_nlevels - 1, h1 = at1 >= 0? at1: 0;
     printf ("headline: d/b@8=%.2f d/b@32=%.2f d/c@8=%.2f e/a=%.2f p50@1=%.2f coord_us=%.1f rss_mib=%.1f\n",
-            results [h8][MODE_D].tps / fmax (results [h8][MODE_B].tps, 1e-9),
-            results [h32][MODE_D].tps / fmax (results [h32][MODE_B].tps, 1e-9),
-            results [h8][MODE_D].tps / fmax (results [h8][MODE_C].tps, 1e-9),
-            results [h8][MODE_E].tps / fmax (results [h8][MODE_A1].tps, 1e-9),
-            results [h1][MODE_D].p50 / fmax (results [h1][MODE_C].p50, 1e-9),
+            s_ratio (results [h8][MODE_D].tps, results [h8][MODE_B].tps),
+            s_ratio (results [h32][MODE_D].tps, results [h32][MODE_B].tps),
+            s_ratio (results [h8][MODE_D].tps, results [h8][MODE_C].tps),
+            s_ratio (results [h8][MODE_E].tps, results [h8][MODE_A1].tps),
+            s_ratio (results [h1][MODE_D].p50, results [h1][MODE_C].p50),
             results [h32][MODE_D].coord_us, rss / 1024.0);
     return 0;
 }
