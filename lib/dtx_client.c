@@ -34,6 +34,7 @@ struct _dtx_txn_t {
     char gid [DTX_GID_MAX + 1];     //  "" until BEGIN_OK has been read
     int timeout_ms;                 //  asked for at dtx_begin
     bool begin_sent;                //  BEGIN went out (with the first request)
+    bool begin_quiet;               //  ... asking for no BEGIN_OK
     uint32_t begin_seq;             //  ... under this seq
     char *begin_error;              //  the coordinator refused it: why
     bool requested;                 //  a request besides BEGIN went out
@@ -243,6 +244,7 @@ s_txn_send_begin (dtx_txn_t *self, bool quiet)
     dtx_proto_set_flags (request, quiet? DTX_BEGIN_QUIET: 0);
     self->begin_seq = s_send (self->client, &request);
     self->begin_sent = self->begin_seq != 0;
+    self->begin_quiet = quiet;
     return self->begin_sent? 0: -1;
 }
 
@@ -262,8 +264,9 @@ dtx_txn_gid (dtx_txn_t *self)
 {
     assert (self);
     if (!*self->gid && self->state == TXN_OPEN && !self->begin_error) {
-        if (!self->begin_sent) {
-            //  Nothing sent yet: an answered BEGIN
+        if (!self->begin_sent || !self->begin_quiet) {
+            //  An answered BEGIN (sent now, or behind a dtx_send): its
+            //  BEGIN_OK is on the way
             if (s_txn_send_begin (self, false) == 0) {
                 dtx_proto_t *reply = s_wait (self->client, self->begin_seq, NULL,
                                              self->client->timeout_ms);
@@ -273,7 +276,8 @@ dtx_txn_gid (dtx_txn_t *self)
             }
         }
         else {
-            //  A quiet BEGIN went out (with dtx_send): ask what it began
+            //  A quiet BEGIN went out behind a dtx_exec whose answer never
+            //  came: ask the coordinator what this connection began
             dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
             uint32_t seq = s_send (self->client, &query);
             dtx_proto_t *reply = seq? s_wait (self->client, seq, self, self->client->timeout_ms): NULL;
