@@ -142,7 +142,10 @@ int
 
 //  Commit.  Returns DTX_COMMITTED, DTX_ABORTED (see dtx_txn_error_*), or
 //  DTX_UNKNOWN if the coordinator did not answer in time; then use
-//  dtx_client_outcome () with the gid later.
+//  dtx_client_outcome () with the gid later.  An UNKNOWN always comes with
+//  a gid: COMMIT is never sent before the gid is known (a transaction of
+//  dtx_send statements only waits for it first; if it never comes, no
+//  COMMIT is sent and the result is DTX_ABORTED).
 dtx_outcome_t
     dtx_commit (dtx_txn_t *self);
 

@@ -409,10 +409,9 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
     self->requested = true;
-    //  Not quiet here: the BEGIN_OK is read while a later request waits,
-    //  so that the gid is known even if the COMMIT's own answer is lost
-    //  (a transaction of dtx_send statements only has no other answer
-    //  before it), and the application can still ask about it
+    //  Not quiet here: nothing else may answer before the COMMIT (a
+    //  transaction of dtx_send statements only), and the COMMIT must not
+    //  go out before the gid is known (s_txn_end)
     if (s_txn_send_begin (self, false) || s_send (self->client, &request) == 0) {
         dtx_proto_destroy (&request);
         //  Whether it arrived is unknown: the transaction cannot commit
@@ -452,6 +451,21 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         self->state = TXN_ENDED;
         self->outcome = id == DTX_PROTO_COMMIT? DTX_COMMITTED: DTX_ABORTED;
         return self->outcome;
+    }
+    if (id == DTX_PROTO_COMMIT && !*dtx_txn_gid (self)) {
+        //  Never COMMIT by an empty gid: were that COMMIT's answer lost,
+        //  or everything delivered after we gave up waiting, the outcome
+        //  would be unknown with no gid to ask about.  Without a gid no
+        //  COMMIT goes out, so the coordinator can only abort what it may
+        //  hold (its transaction timeout does): aborted, for certain.
+        if (self->begin_error) {
+            s_txn_refused (self);
+            return DTX_ABORTED;
+        }
+        self->state = TXN_ENDED;
+        self->outcome = DTX_ABORTED;
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", self->client->error);
+        return DTX_ABORTED;
     }
     dtx_proto_t *request = dtx_proto_new (id);
     dtx_proto_set_flags (request, flags);
