@@ -59,7 +59,8 @@ typedef enum {
     DTX_ERR_BUSY = 7,           //  a statement is already running
     DTX_ERR_PARTICIPANT = 8,    //  participant unreachable or failed
     DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply
-    DTX_ERR_STATE = 10          //  e.g. commit after commit
+    DTX_ERR_STATE = 10,         //  e.g. commit after commit
+    DTX_ERR_UNAVAILABLE = 11    //  coordinator shutting down: nothing was done, retry
 } dtx_errcode_t;
 
 typedef struct _dtx_client_t dtx_client_t;

@@ -635,6 +635,7 @@ dtx_errcode_name (dtx_errcode_t code)
         case DTX_ERR_PARTICIPANT: return "participant failure";
         case DTX_ERR_COORDINATOR: return "coordinator unreachable";
         case DTX_ERR_STATE:       return "wrong state";
+        case DTX_ERR_UNAVAILABLE: return "coordinator unavailable (shutting down), retry";
     }
     return "?";
 }

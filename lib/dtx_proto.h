@@ -5,7 +5,7 @@
     participant.  A message is one ZeroMQ frame (preceded by a routing-id
     frame on ROUTER sockets):
 
-        signature (2 bytes, 0xAA 0xD7), version (1 byte, 2), id (1 byte),
+        signature (2 bytes, 0xAA 0xD7), version (1 byte, 3), id (1 byte),
         then the message's fields in the order docs/protocol.md gives.
 
     Decoding checks every read against the end of the frame and rejects
@@ -21,7 +21,7 @@
 
 #define DTX_PROTO_SIGNATURE0 0xAA
 #define DTX_PROTO_SIGNATURE1 0xD7
-#define DTX_PROTO_VERSION    2
+#define DTX_PROTO_VERSION    3
 
 //  Bounds enforced by the decoder
 #define DTX_PROTO_STRING_MAX   255          //  short strings (1-byte length)
@@ -35,11 +35,13 @@
 #define DTX_PROTO_RESULT           4    //  a statement's rows (also participant -> coord)
 #define DTX_PROTO_COMMIT           5    //  client: commit; coord -> participant: one-phase commit
 #define DTX_PROTO_ROLLBACK         6    //  client: roll back; coord -> participant: roll back
-#define DTX_PROTO_OUTCOME_QUERY    7    //  what became of this gid?
+#define DTX_PROTO_OUTCOME_QUERY    7    //  what became of this gid? (also coord -> participant:
+                                        //  one-phase probe, affected = epoch start)
 #define DTX_PROTO_OUTCOME          8    //  the outcome of a transaction
 #define DTX_PROTO_ERROR            9    //  a request failed
 //  Coordinator <-> participant:
-#define DTX_PROTO_REGISTER        10    //  participant: I front database `name` (also heartbeat)
+#define DTX_PROTO_REGISTER        10    //  participant: I front database `name` (also heartbeat);
+                                        //  text: the database identity
 #define DTX_PROTO_REGISTER_OK     11    //  coordinator: registered
 #define DTX_PROTO_PREPARE         12    //  coordinator: phase 1
 #define DTX_PROTO_VOTE            13    //  participant: YES / NO / READONLY
