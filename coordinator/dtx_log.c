@@ -78,6 +78,7 @@ dtx_log_type_name (int type)
         case DTX_LOG_END:    return "END";
         case DTX_LOG_CHECKPOINT: return "CHECKPOINT";
         case DTX_LOG_HEURISTIC: return "HEURISTIC";
+        case DTX_LOG_PARTICIPANT: return "PARTICIPANT";
         default:             return "?";
     }
 }
@@ -93,6 +94,19 @@ s_get32 (const byte *p)
 {
     return (uint32_t) p [0] | (uint32_t) p [1] << 8
          | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
+}
+
+static void
+s_put64 (byte *p, uint64_t v)
+{
+    s_put32 (p, (uint32_t) v);
+    s_put32 (p + 4, (uint32_t) (v >> 32));
+}
+
+static uint64_t
+s_get64 (const byte *p)
+{
+    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
 }
 
 static uint32_t
@@ -147,15 +161,17 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
     } while (0)
     switch (record->type) {
         case DTX_LOG_EPOCH:
-            if (size != 8)
+            //  8 bytes: written before epochs carried their start time
+            if (size != 8 && size != 16)
                 return -1;
-            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            record->epoch = s_get64 (p);
+            record->when = size == 16? s_get64 (p + 8): 0;
             return 0;
         case DTX_LOG_CHECKPOINT:
             if (size != 16)
                 return -1;
-            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-            record->counter = (uint64_t) s_get32 (p + 8) | (uint64_t) s_get32 (p + 12) << 32;
+            record->epoch = s_get64 (p);
+            record->counter = s_get64 (p + 8);
             return 0;
         case DTX_LOG_COMMIT:
             TAKE_STRING (record->gid);
@@ -173,9 +189,17 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
             if (end - p < 9)
                 return -1;
             record->decision = *p++;
-            record->when = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            record->when = s_get64 (p);
             p += 8;
             TAKE_STRING (record->who);
+            return p == end? 0: -1;
+        case DTX_LOG_PARTICIPANT:
+            TAKE_STRING (record->name);
+            if (end - p < 8)
+                return -1;
+            record->epoch = s_get64 (p);
+            p += 8;
+            TAKE_STRING (record->identity);
             return p == end? 0: -1;
         default:
             return -1;
@@ -402,10 +426,30 @@ s_put_string (byte *p, const char *s)
 int
 dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch)
 {
-    byte payload [8];
-    s_put32 (payload, (uint32_t) epoch);
-    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
-    return s_append (self, DTX_LOG_EPOCH, payload, 8);
+    return dtx_log_append_epoch_at (self, epoch, (uint64_t) time (NULL));
+}
+
+int
+dtx_log_append_epoch_at (dtx_log_t *self, uint64_t epoch, uint64_t when)
+{
+    byte payload [16];
+    s_put64 (payload, epoch);
+    s_put64 (payload + 8, when);
+    return s_append (self, DTX_LOG_EPOCH, payload, 16);
+}
+
+int
+dtx_log_append_participant (dtx_log_t *self, const char *name, uint64_t epoch,
+                            const char *identity)
+{
+    if (strlen (name) > 255 || strlen (identity) > 255)
+        return -1;
+    byte payload [256 + 8 + 256];
+    size_t used = s_put_string (payload, name);
+    s_put64 (payload + used, epoch);
+    used += 8;
+    used += s_put_string (payload + used, identity);
+    return s_append (self, DTX_LOG_PARTICIPANT, payload, used);
 }
 
 int
@@ -532,10 +576,8 @@ int
 dtx_log_append_checkpoint (dtx_log_t *self, uint64_t epoch, uint64_t counter)
 {
     byte payload [16];
-    s_put32 (payload, (uint32_t) epoch);
-    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
-    s_put32 (payload + 8, (uint32_t) counter);
-    s_put32 (payload + 12, (uint32_t) (counter >> 32));
+    s_put64 (payload, epoch);
+    s_put64 (payload + 8, counter);
     return s_append (self, DTX_LOG_CHECKPOINT, payload, 16);
 }
 
@@ -603,8 +645,7 @@ dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
     byte payload [256 + 1 + 8 + 256];
     size_t used = s_put_string (payload, gid);
     payload [used++] = (byte) decision;
-    s_put32 (payload + used, (uint32_t) when);
-    s_put32 (payload + used + 4, (uint32_t) (when >> 32));
+    s_put64 (payload + used, when);
     used += 8;
     used += s_put_string (payload + used, who);
     return s_append (self, DTX_LOG_HEURISTIC, payload, used);

@@ -25,7 +25,8 @@ typedef enum {
     DTX_LOG_COMMIT = 2,     //  commit decision for gid on the listed participants
     DTX_LOG_END = 3,        //  every participant acknowledged phase 2 for gid
     DTX_LOG_CHECKPOINT = 4, //  compaction dropped finished transactions before this
-    DTX_LOG_HEURISTIC = 5   //  an operator decided gid by hand (dtxctl resolve)
+    DTX_LOG_HEURISTIC = 5,  //  an operator decided gid by hand (dtxctl resolve)
+    DTX_LOG_PARTICIPANT = 6 //  participant name (database identity) served an epoch
 } dtx_log_type_t;
 
 const char *
@@ -35,11 +36,16 @@ const char *
 typedef struct {
     int type;
     uint64_t offset;                //  where the record starts in the file
-    uint64_t epoch;                 //  EPOCH, CHECKPOINT
+    uint64_t epoch;                 //  EPOCH, CHECKPOINT, PARTICIPANT
     uint64_t counter;               //  CHECKPOINT
     int decision;                   //  HEURISTIC: 1 commit, 2 abort
     const char *who;                //  HEURISTIC: the operator
-    uint64_t when;                  //  HEURISTIC: unix time
+    uint64_t when;                  //  HEURISTIC: unix time of the decision;
+                                    //  EPOCH: unix time the epoch began
+                                    //  (0 in a record of the old 8-byte form)
+    const char *name;               //  PARTICIPANT: the participant's name
+    const char *identity;           //  PARTICIPANT: "<system identifier>/<database
+                                    //  name>" of its database, may be ""
     const char *gid;                //  COMMIT, END
     size_t nparticipants;           //  COMMIT
     const char *participants [DTX_LOG_PARTICIPANTS_MAX];
@@ -69,8 +75,13 @@ int64_t
                   char *errbuf, size_t errlen);
 
 //  Buffer records for the next sync.  Return 0, or -1 if a field is too big.
+//  An epoch that begins now (when = time (NULL)).
 int
     dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch);
+//  An epoch that began at when (unix seconds): compaction rewrites old
+//  epochs with their original time.
+int
+    dtx_log_append_epoch_at (dtx_log_t *self, uint64_t epoch, uint64_t when);
 int
     dtx_log_append_commit (dtx_log_t *self, const char *gid,
                            size_t nparticipants, const char *const *participants);
@@ -82,6 +93,13 @@ int
 int
     dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
                               const char *who, uint64_t when);
+
+//  Participant name, fronting the database identity ("<system
+//  identifier>/<database name>", may be empty), served transactions of
+//  coordinator epoch `epoch`.  Strings of at most 255 bytes.
+int
+    dtx_log_append_participant (dtx_log_t *self, const char *name, uint64_t epoch,
+                                const char *identity);
 
 //  Compaction writes this first: outcomes of gids issued up to (epoch,
 //  counter) that finished before it are no longer in the log.
