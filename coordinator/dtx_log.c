@@ -45,6 +45,9 @@
         | payload
     =========================================================================
 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             //  F_OFD_SETLK
+#endif
 #include "dtx_log.h"
 #include "dtx_util.h"
 #include <fcntl.h>
@@ -58,6 +61,7 @@ struct _dtx_log_t {
     char *dir;
     char *path;
     int fd;
+    int lock_fd;            //  holds the directory's lock, -1 if none
     uint64_t file_size;     //  bytes durable or written in the file
     byte *buffer;           //  records waiting for the next sync
     size_t buffer_used;
@@ -308,6 +312,56 @@ dtx_log_read (const char *path, dtx_log_replay_fn *fn, void *arg, char *errbuf, 
     return valid;
 }
 
+//  Take the directory's lock: an open file description lock (F_OFD_SETLK)
+//  on DIR/dtx-decisions.lock.  Unlike a classic POSIX lock it conflicts
+//  between two opens in one process too, and is not dropped when some
+//  other descriptor of the file is closed; like any fcntl lock the kernel
+//  drops it when the holder dies, even by SIGKILL, so a restart after a
+//  crash is never refused.  O_CLOEXEC: an exec'd child does not inherit
+//  it (a forked child that does not exec would share it).
+static int
+s_lock_dir (dtx_log_t *self, char *errbuf, size_t errlen)
+{
+    char *path = zsys_sprintf ("%s/%s", self->dir, DTX_LOG_LOCKNAME);
+    self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        snprintf (errbuf, errlen, "cannot open lock file %s: %s", path, strerror (errno));
+        zstr_free (&path);
+        return -1;
+    }
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    if (fcntl (self->lock_fd, F_OFD_SETLK, &lock)) {
+        int error = errno;
+        if (error == EAGAIN || error == EACCES) {
+            //  F_OFD_GETLK reports pid -1 for an OFD lock: the holder
+            //  wrote its pid into the file (it may not have yet, if it
+            //  took the lock a moment ago)
+            char text [32] = "";
+            ssize_t got = pread (self->lock_fd, text, sizeof text - 1, 0);
+            int pid = got > 0? atoi (text): 0;
+            if (pid > 0)
+                snprintf (errbuf, errlen, "decision log directory %s is in use by another"
+                          " coordinator (pid %d)", self->dir, pid);
+            else
+                snprintf (errbuf, errlen, "decision log directory %s is in use by another"
+                          " coordinator (pid unknown)", self->dir);
+        }
+        else
+            snprintf (errbuf, errlen, "cannot lock %s: %s", path, strerror (error));
+        zstr_free (&path);
+        return -1;
+    }
+    char text [32];
+    int size = snprintf (text, sizeof text, "%d\n", (int) getpid ());
+    if (ftruncate (self->lock_fd, 0) || pwrite (self->lock_fd, text, size, 0) != size) {
+        snprintf (errbuf, errlen, "cannot write pid to lock file %s: %s", path, strerror (errno));
+        zstr_free (&path);
+        return -1;
+    }
+    zstr_free (&path);
+    return 0;
+}
+
 dtx_log_t *
 dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
               char *errbuf, size_t errlen)
@@ -320,10 +374,18 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
     }
     dtx_log_t *self = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
     assert (self);
+    self->fd = -1;
+    self->lock_fd = -1;
     self->dir = strdup (dir);
     self->path = zsys_sprintf ("%s/%s", dir, DTX_LOG_FILENAME);
     if (access (dir, W_OK)) {
         snprintf (errbuf, errlen, "decision log directory %s is not writable: %s", dir, strerror (errno));
+        dtx_log_destroy (&self);
+        return NULL;
+    }
+    //  One coordinator per log, before anything is read or created: two
+    //  would issue the same gids and overwrite each other's records
+    if (s_lock_dir (self, errbuf, errlen)) {
         dtx_log_destroy (&self);
         return NULL;
     }
@@ -379,6 +441,10 @@ dtx_log_destroy (dtx_log_t **self_p)
         return;
     if (self->fd >= 0)
         close (self->fd);
+    //  Closing the last descriptor of the open file description drops
+    //  the lock; the pid stays in the file, meaningless without it
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);
     free (self->path);
     free (self->dir);
     free (self->buffer);
@@ -594,6 +660,7 @@ dtx_log_compact (dtx_log_t *self, dtx_log_keep_fn *keep, void *arg, char *errbuf
     }
     dtx_log_t *fresh = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
     assert (fresh);
+    fresh->lock_fd = -1;
     fresh->path = zsys_sprintf ("%s/%s.tmp", self->dir, DTX_LOG_FILENAME);
     fresh->fd = open (fresh->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fresh->fd < 0) {

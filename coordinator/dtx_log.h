@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define DTX_LOG_FILENAME     "dtx-decisions.log"
+#define DTX_LOG_LOCKNAME     "dtx-decisions.lock"
 #define DTX_LOG_MAGIC        0x4C585444u    //  "DTXL" read as little-endian
 #define DTX_LOG_HEADER_SIZE  16
 #define DTX_LOG_PAYLOAD_MAX  (64 * 1024)
@@ -57,9 +58,14 @@ typedef void (dtx_log_replay_fn) (void *arg, const dtx_log_record_t *record);
 typedef struct _dtx_log_t dtx_log_t;
 
 //  Open (creating if absent) the log in an existing directory, replaying
-//  every record through fn.  A torn record at the tail is truncated away
-//  (logged); a bad record followed by valid ones is corruption: returns
-//  NULL with errbuf naming the file and offset.  Caller owns return value.
+//  every record through fn.  First takes an exclusive lock on
+//  DIR/dtx-decisions.lock (held until dtx_log_destroy, dropped by the
+//  kernel if the process dies); if another process or another open holds
+//  it, returns NULL with errbuf "decision log directory DIR is in use by
+//  another coordinator (pid N)".  A torn record at the tail is truncated
+//  away (logged); a bad record followed by valid ones is corruption:
+//  returns NULL with errbuf naming the file and offset.  Caller owns
+//  return value.
 dtx_log_t *
     dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
                   char *errbuf, size_t errlen);
@@ -67,7 +73,8 @@ dtx_log_t *
 void
     dtx_log_destroy (dtx_log_t **self_p);
 
-//  Read a log file without changing it (for tools and tests).  Returns the
+//  Read a log file without changing it (for tools and tests; takes no
+//  lock, so it works beside a running coordinator).  Returns the
 //  offset where valid records end (less than the file size if the tail is
 //  torn), or -1 with errbuf set if the file is corrupt or unreadable.
 int64_t

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <inttypes.h>
+#include <signal.h>
 
 static char s_dir [64];
 
@@ -379,6 +380,64 @@ START_TEST (test_old_epoch_record_reads)
 }
 END_TEST
 
+START_TEST (test_second_open_refused)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    //  A second open in the same process conflicts too (OFD lock)
+    dtx_log_t *second = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (second);
+    char expected [256];
+    snprintf (expected, sizeof expected, "decision log directory %s is in use by another"
+              " coordinator (pid %d)", s_dir, (int) getpid ());
+    ck_assert_str_eq (err, expected);
+    //  The refused open changed nothing: the holder goes on
+    ck_assert_int_eq (dtx_log_append_epoch (log, 1), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    //  Reading takes no lock
+    ck_assert_int_eq (dtx_log_read (s_path (), NULL, NULL, err, sizeof err), s_file_size ());
+    dtx_log_destroy (&log);
+    log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "after destroy: %s", err);
+    dtx_log_destroy (&log);
+}
+END_TEST
+
+//  A holder killed by SIGKILL leaves no lock behind
+START_TEST (test_lock_dies_with_holder)
+{
+    int ready [2];
+    ck_assert_int_eq (pipe (ready), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char err [512];
+        dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+        char byte = log? 'y': 'n';
+        if (write (ready [1], &byte, 1) != 1)
+            _exit (2);
+        while (true)
+            pause ();
+    }
+    char byte = 0;
+    ck_assert_int_eq (read (ready [0], &byte, 1), 1);
+    ck_assert_int_eq (byte, 'y');
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (log);
+    char expected [64];
+    snprintf (expected, sizeof expected, "(pid %d)", (int) pid);
+    ck_assert_msg (strstr (err, expected), "%s", err);
+    kill (pid, SIGKILL);
+    waitpid (pid, NULL, 0);
+    log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "after the holder died: %s", err);
+    dtx_log_destroy (&log);
+    close (ready [0]);
+    close (ready [1]);
+}
+END_TEST
+
 START_TEST (test_read_only_directory_refused)
 {
     //  As root, permission bits do not bind: try as nobody, in a child
@@ -423,6 +482,8 @@ suite_log (void)
     tcase_add_test (tc, test_read_only_directory_refused);
     tcase_add_test (tc, test_epoch_participant_round_trip);
     tcase_add_test (tc, test_old_epoch_record_reads);
+    tcase_add_test (tc, test_second_open_refused);
+    tcase_add_test (tc, test_lock_dies_with_holder);
     suite_add_tcase (suite, tc);
     return suite;
 }
