@@ -39,6 +39,51 @@
     data gone.  Nothing buffered was acknowledged, so stopping loses
     nothing that was promised.
 
+    Durability of the file itself.  A power loss keeps only what an fsync
+    made durable: file data and size by fdatasync of the file, names by
+    fsync of the directory (tests/test_powerloss.c checks each step below
+    with tests/lostwrites.c, a shim that models exactly that).
+
+    D1. Open: lock DIR/dtx-decisions.lock (not durable state: the lock
+        lives in the kernel; the file only names the holder's pid).
+    D2. Open: open or create dtx-decisions.log, then fsync DIR, always.
+        Not only when this call created the file: a previous start may
+        have created it and died (or failed its directory fsync) before
+        the name was durable, and everything fdatasync'ed into a file
+        whose name is not durable vanishes with it.  Crash before the
+        directory fsync: the file may be gone, but nothing was written
+        into it yet, let alone promised.
+    D3. Open: a torn tail is truncated and the truncation made durable
+        (fdatasync) before open returns, so before anything is appended
+        after it.  The next append's fdatasync would normally carry the
+        new size as well; the explicit one does not depend on the file
+        system treating a shrink as metadata fdatasync must write, and
+        costs one fsync per start.  Crash before it: the same torn tail
+        is found again and truncated again.
+    D4. Append: group commit, pwrite + fdatasync (steps 3-4 above).
+        Crash before fdatasync returns: the record may be absent, whole,
+        or torn; nobody was told anything that depends on it.
+    D5. Compaction (Redis AOF rewrite):
+        a.  sync the live log (D4);
+        b.  write the kept records to dtx-decisions.log.tmp (O_TRUNC:
+            a leftover of an earlier crash is overwritten) and
+            fdatasync it;
+        c.  rename the temp file over dtx-decisions.log;
+        d.  fsync DIR;
+        e.  only then append to the new file.
+        Crash before c: the old log, a superset, stays; a leftover .tmp
+        is ignored at start.  Crash between c and d: after a power loss
+        the name may point at either file; both hold every decision
+        made so far (b made the new one durable before c), so both are
+        right, as long as nothing is appended to the new file before d:
+        a COMMIT appended and acknowledged there would vanish if the
+        name reverted to the old file.  Hence a failed d returns -2 and
+        the caller stops without appending.  A failure in b returns -1:
+        the old log stays in use, untouched; its own next fdatasync
+        reports any error of its own.
+    The directory itself must exist (the operator's): its own name in
+    its parent is not ours to make durable.
+
     Record layout (docs/log-format.md), little-endian:
         magic u32 | payload length u32 | type u8 | version u8 | reserved u16
         | crc32c u32 over the header (crc field zero) and the payload
@@ -389,14 +434,14 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
         dtx_log_destroy (&self);
         return NULL;
     }
-    bool existed = access (self->path, F_OK) == 0;
     self->fd = open (self->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         snprintf (errbuf, errlen, "cannot open decision log %s: %s", self->path, strerror (errno));
         dtx_log_destroy (&self);
         return NULL;
     }
-    if (!existed && s_fsync_dir (dir)) {
+    //  Every time, not only when created here (NOTES, D2)
+    if (s_fsync_dir (dir)) {
         snprintf (errbuf, errlen, "cannot fsync directory %s: %s", dir, strerror (errno));
         dtx_log_destroy (&self);
         return NULL;
