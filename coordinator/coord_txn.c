@@ -588,6 +588,22 @@ coord_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_pr
             coord_txn_finish (self, txn);
             return;
         }
+        if (branch->request == DTX_PROTO_ROLLBACK && !branch->maybe_prepared
+        &&  strncmp (dtx_proto_sqlstate (msg), "08", 2) == 0) {
+            //  Never prepared, and its database cannot be reached: a live
+            //  session there dies with its connection (PostgreSQL rolls
+            //  it back), and none was opened if none could connect.  The
+            //  abort is certain; nothing to wait for (the participant's
+            //  idle reaper is the backstop).
+            zsys_info ("%s: ROLLBACK on %s: %s; nothing was prepared there, done", txn->gid,
+                       branch->participant->name, dtx_proto_text (msg));
+            branch->state = BRANCH_DONE;
+            if (coord_txn_all_done (txn))
+                coord_txn_finish (self, txn);
+            else
+                coord_txn_maybe_answer_abort (self, txn);
+            return;
+        }
         //  Phase 2 must succeed eventually: retry with backoff, forever
         branch->awaiting = true;        //  awaits the retry's answer
         branch->retries++;
