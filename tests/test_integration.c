@@ -849,6 +849,181 @@ START_TEST (test_deferred_failures_abort)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Every answer is true (issue: outcome correctness)
+
+//  Poll until fn is true or timeout_ms passed
+static bool
+s_wait_for (bool (*fn) (void *), void *arg, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (fn (arg))
+            return true;
+        zclock_sleep (50);      //  polling interval, not a synchronisation
+    }
+    return fn (arg);
+}
+
+static bool
+s_no_live_txns (void *arg)
+{
+    char out [4096];
+    return harness_dtxctl (out, sizeof out, "--json status") == 0
+        && strstr (out, "\"transactions_live\":0,");
+}
+
+//  A one-phase COMMIT to a participant the coordinator has lost: it used
+//  to stay "committing" forever (and in doubt).  COMMIT cannot leave, so
+//  the answer is a prompt ABORTED, and nothing commits when it is back.
+START_TEST (test_one_phase_commit_participant_gone)
+{
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    s_insert_item (txn, 0, 2201);
+    pid_t pid = harness_participant_pid (0);
+    ck_assert_int_eq (kill (pid, SIGSTOP), 0);
+    ck_assert_msg (harness_wait_participant (0, false, 15000), "db1 never marked disconnected");
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 3000);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_PARTICIPANT);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (kill (pid, SIGCONT), 0);
+    ck_assert (harness_wait_participant (0, true, 15000));
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_ABORTED);
+    //  Its session was rolled back once the participant was back
+    ck_assert (s_wait_for (s_no_live_txns, NULL, 10000));
+    ck_assert_int_eq (s_count_items (0, 2201), 0);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_msg (streq (out, "[]") || strstr (out, "[]"), "%s", out);
+}
+END_TEST
+
+static bool
+s_item_gone (void *arg)
+{
+    return s_count_items (0, *(int *) arg) == 0;
+}
+
+//  The coordinator stops answering mid-transaction.  An UNKNOWN must come
+//  with a gid; with no COMMIT sent the answer is a certain ABORTED, and
+//  what the coordinator later receives of it is rolled back.
+START_TEST (test_no_unknown_without_gid)
+{
+    dtx_client_t *impatient = dtx_client_new (harness.client_endpoint, 1000);
+    pid_t coordinator = harness_coordinator_pid ();
+    ck_assert_int_eq (kill (coordinator, SIGSTOP), 0);
+    dtx_txn_t *txn = dtx_begin (impatient, 3000);
+    const char *params [] = { "2202", "stopped" };
+    dtx_result_t *result = dtx_exec (txn, "db1", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_COORDINATOR);
+    dtx_result_destroy (&result);
+    dtx_outcome_t outcome = dtx_commit (txn);
+    ck_assert_msg (outcome == DTX_ABORTED || (outcome == DTX_UNKNOWN && *dtx_txn_gid (txn)),
+                   "commit said %s with gid '%s'", dtx_outcome_name (outcome), dtx_txn_gid (txn));
+    ck_assert_int_eq (outcome, DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_COORDINATOR);
+    ck_assert (strstr (dtx_txn_error_message (txn), "COMMIT was not sent"));
+    dtx_txn_destroy (&txn);
+    //  Rolling back without an answer is certain too
+    txn = dtx_begin (impatient, 3000);
+    dtx_send (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (kill (coordinator, SIGCONT), 0);
+    //  The INSERT reaches the coordinator late: it runs, nobody commits
+    //  it, the transaction timeout rolls it back
+    int id = 2202;
+    ck_assert (s_wait_for (s_no_live_txns, NULL, 15000));
+    ck_assert (s_wait_for (s_item_gone, &id, 5000));
+    dtx_client_destroy (&impatient);
+}
+END_TEST
+
+//  A database that cannot be reached aborts its transaction at once: no
+//  5-second wait for a rollback that cannot run, nothing "in doubt"
+START_TEST (test_abort_with_database_down)
+{
+    harness_pg_stop_immediate (1);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2203);
+    const char *params [] = { "2203", "x" };
+    dtx_result_t *result = dtx_exec (txn, "db2", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 2000);
+    dtx_txn_destroy (&txn);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json status"), 0);
+    ck_assert_msg (strstr (out, "\"in_doubt\":0,"), "%s", out);
+    harness_pg_start (1);
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (s_count_items (0, 2203), 0);
+}
+END_TEST
+
+//  A second coordinator on the same log directory used to start, write its
+//  own epoch (overwritten by the first) and remove the first's admin socket
+START_TEST (test_second_coordinator_refused)
+{
+    char out [4096];
+    int rc = harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id test"
+                              " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                              " --log-dir %s", TOP_BUILDDIR, harness.pg_port [0] + 5,
+                              harness.pg_port [0] + 6, harness.log_dir);
+    ck_assert_int_ne (rc, 0);
+    char pid [32];
+    snprintf (pid, sizeof pid, "pid %d", (int) harness_coordinator_pid ());
+    ck_assert_msg (strstr (out, "in use by another coordinator") && strstr (out, pid), "%s", out);
+    //  The first still serves, admin socket included
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "status"), 0);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2204);
+    s_insert_item (txn, 1, 2204);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+//  A coordinator shutting down refuses new work with a code that says
+//  "retry" (it said "wrong state")
+START_TEST (test_shutdown_refusal_is_retryable)
+{
+    dtx_txn_t *holder = dtx_begin (client, 30000);
+    s_insert_item (holder, 0, 2205);
+    ck_assert_int_eq (kill (harness_coordinator_pid (), SIGTERM), 0);
+    dtx_client_t *late = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_errcode_t code = DTX_OK;
+    //  Until the signal is seen, BEGIN still works: take the first refusal
+    for (int i = 0; i < 100 && code != DTX_ERR_UNAVAILABLE; i++) {
+        dtx_txn_t *txn = dtx_begin (late, 5000);
+        dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+        code = dtx_result_errcode (result);
+        dtx_result_destroy (&result);
+        dtx_rollback (txn);
+        dtx_txn_destroy (&txn);
+        if (code != DTX_ERR_UNAVAILABLE)
+            zclock_sleep (20);  //  pacing: the coordinator sees SIGTERM at its next turn
+    }
+    ck_assert_int_eq (code, DTX_ERR_UNAVAILABLE);
+    ck_assert_int_eq (dtx_commit (holder), DTX_COMMITTED);
+    dtx_txn_destroy (&holder);
+    dtx_client_destroy (&late);
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (s_count_items (0, 2205), 1);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -877,6 +1052,11 @@ suite_integration (void)
     tcase_add_test (tc, test_timeout_cancels_running_statement);
     tcase_add_test (tc, test_deferred_statements);
     tcase_add_test (tc, test_deferred_failures_abort);
+    tcase_add_test (tc, test_one_phase_commit_participant_gone);
+    tcase_add_test (tc, test_no_unknown_without_gid);
+    tcase_add_test (tc, test_abort_with_database_down);
+    tcase_add_test (tc, test_second_coordinator_refused);
+    tcase_add_test (tc, test_shutdown_refusal_is_retryable);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -429,3 +429,30 @@ harness_capture (char *output, size_t size, const char *format, ...)
     int status = pclose (pipe);
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
 }
+
+int
+harness_dtxctl (char *output, size_t size, const char *format, ...)
+{
+    char args [1024];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (args, sizeof args, format, ap);
+    va_end (ap);
+    return harness_capture (output, size, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s",
+                            TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
+}
+
+bool
+harness_wait_participant (int index, bool connected, int timeout_ms)
+{
+    char want [64], out [8192];
+    snprintf (want, sizeof want, "\"name\":\"%s\",\"connected\":%s", harness.db_name [index],
+              connected? "true": "false");
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (harness_dtxctl (out, sizeof out, "--json participants") == 0 && strstr (out, want))
+            return true;
+        usleep (50000);         //  polling interval, not a synchronisation
+    }
+    return false;
+}

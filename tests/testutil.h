@@ -72,6 +72,13 @@ bool harness_wait_no_prepared (int timeout_ms);
 //  returns its exit status (-1 if killed by a signal)
 int harness_capture (char *output, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
+//  Run dtxctl against the harness's coordinator (args printf-style),
+//  output captured; returns its exit status
+int harness_dtxctl (char *output, size_t size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+//  Wait until dtxctl's `participants --json` shows participant index
+//  connected (or not); false on timeout
+bool harness_wait_participant (int index, bool connected, int timeout_ms);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 
