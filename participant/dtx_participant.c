@@ -27,6 +27,24 @@
     transactions survive in PostgreSQL; the coordinator resends phase 2
     until it is acknowledged.  This process never decides the fate of a
     prepared transaction on its own.
+
+    A one-phase commit (a transaction on this database only, no PREPARE,
+    no coordinator log record) leaves its own record, in the database:
+
+        1. [BEGIN, statement,] INSERT INTO dtx.one_phase (gid, true),
+           COMMIT: one pipeline, one transaction
+        2. DONE to the coordinator
+
+    A crash (of this process, of PostgreSQL, of the connection) before
+    the COMMIT completes: PostgreSQL rolls it all back, marker included.
+    After it: data and marker are committed together.  So the marker says
+    what happened, whatever was lost between 1 and 2.  A coordinator that
+    lost track of the gid (it restarted) asks with OUTCOME_QUERY: the
+    probe inserts (gid, false) unless a row exists, waiting for a marker
+    insert in flight, then reads the row.  A COMMIT arriving after the
+    probe fails on the primary key and rolls back, so the probe's answer
+    is final.  Markers are deleted after marker_retention_s; a probe about
+    an older gid answers UNKNOWN, never a guess.
     =========================================================================
 */
 #include "dtx_participant.h"
@@ -35,6 +53,7 @@
 #include "dtx_fault.h"
 #include <libpq-fe.h>
 #include <inttypes.h>
+#include <ctype.h>
 #include <sys/socket.h>
 
 //  What a queued operation does
@@ -45,8 +64,34 @@ typedef enum {
     OP_ROLLBACK,            //  roll back, live or prepared
     OP_COMMIT_PREPARED,     //  phase 2 commit
     OP_RECOVER_SCAN,        //  list this database's dtx prepared transactions
-    OP_XACT_STATUS          //  did a one-phase COMMIT whose answer was lost commit?
+    OP_XACT_STATUS,         //  did a one-phase COMMIT whose answer was lost commit?
+    OP_PROBE,               //  coordinator's OUTCOME_QUERY: fence the gid's
+                            //  one-phase marker, read it
+    OP_MARKER_GC            //  delete markers older than the retention
 } op_kind_t;
+
+//  Most queries one op sends in its pipeline: BEGIN, statement, marker,
+//  COMMIT (or BEGIN, statement, check)
+#define SESSION_QUERIES_MAX 6
+
+//  The one-phase marker (sql/dtx-participant.sql).  A one-phase COMMIT
+//  inserts its gid as committed in the same transaction; an outcome probe
+//  inserts it as not committed if absent.  The primary key makes the two
+//  exclusive, whichever comes first wins, and the probe's INSERT ... ON
+//  CONFLICT waits for a marker insert still in flight: after the probe,
+//  the one-phase COMMIT of that gid has either committed or never will.
+//  The marker's INSERT also returns the xid, for a lost COMMIT answer.
+#define SQL_MARKER_COMMITTED \
+    "INSERT INTO dtx.one_phase (gid, committed) VALUES ($1, true)" \
+    " RETURNING pg_current_xact_id ()::text"
+#define SQL_MARKER_FENCE \
+    "INSERT INTO dtx.one_phase (gid, committed) VALUES ($1, false)" \
+    " ON CONFLICT (gid) DO NOTHING"
+#define SQL_MARKER_READ \
+    "SELECT committed, extract (epoch FROM now ())::bigint" \
+    " FROM dtx.one_phase WHERE gid = $1"
+#define SQL_MARKER_GC \
+    "DELETE FROM dtx.one_phase WHERE at < now () - make_interval (secs => $1::int)"
 
 typedef struct {
     op_kind_t kind;
@@ -57,6 +102,7 @@ typedef struct {
                             //  the same round trip (OP_EXECUTE: nothing)
     bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
     bool resolving;         //  internal phase 2 of an in-doubt transaction
+    bool fenced;            //  one-phase: the marker insert failed with 23505
     char xid [24];          //  OP_XACT_STATUS: the transaction's xid
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
 } op_t;
@@ -73,7 +119,8 @@ typedef struct {
 } in_doubt_t;
 
 typedef struct {
-    char gid [DTX_GID_MAX + 1];
+    char gid [DTX_GID_MAX + 2];     //  or a key: "" scan, "?gid" status lookup,
+                                    //  "#gid" outcome probe, "%gc" marker GC
     PGconn *conn;           //  NULL until a pool connection is free
     zlistx_t *ops;          //  queue; the head runs when `running`
     bool running;
@@ -83,11 +130,14 @@ typedef struct {
     bool lost;              //  its connection died: the live txn is gone
     bool waiting;           //  queued for a pool connection
     char *begin_error;      //  BEGIN failed: why
-    PGresult *results [4];  //  of the running op's queries, in order
+    PGresult *results [SESSION_QUERIES_MAX];  //  of the running op's queries, in order
     int nqueries;           //  queries the running op sent
     int query;              //  the one whose results come now
-    char *defer_error;      //  first failure of a deferred statement ...
-    char defer_sqlstate [6];    //  ... and its SQLSTATE
+    char *failure;          //  first failure that dooms the branch (a deferred
+                            //  statement's, a refused statement's): later ops
+                            //  of the transaction fail with it, unrun ...
+    char failure_sqlstate [6];  //  ... and its SQLSTATE
+    bool begun;             //  BEGIN went out on the current connection
     bool wrote;             //  PostgreSQL gave the transaction an xid
     char xid [24];          //  ... this one
     int64_t last_active;
@@ -114,6 +164,9 @@ struct _dtx_participant_t {
     bool db_down;                   //  a connection failed since the last success
     int64_t next_scan;
     zlistx_t *status_pending;       //  lost one-phase COMMITs to look up (op_t)
+    char identity [DTX_NAME_MAX + 256];  //  "<system identifier>/<database name>"
+    int64_t next_marker_gc;
+    int64_t register_refused_logged;    //  when a refused REGISTER was last logged
 };
 
 static void s_session_advance (dtx_participant_t *self, session_t *session);
@@ -233,10 +286,10 @@ s_session_end (dtx_participant_t *self, session_t *session)
         s_conn_release (self, session->conn);
         session->conn = NULL;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SESSION_QUERIES_MAX; i++)
         PQclear (session->results [i]);
     free (session->begin_error);
-    free (session->defer_error);
+    free (session->failure);
     zlistx_destroy (&session->ops);
     zhashx_delete (self->sessions, session->gid);
     free (session);
@@ -293,8 +346,12 @@ s_describe (PGresult *result, PGconn *conn, const char **sqlstate, char *text, s
     const char *state = result? PQresultErrorField (result, PG_DIAG_SQLSTATE): NULL;
     const char *primary = result? PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY): NULL;
     const char *detail = result? PQresultErrorField (result, PG_DIAG_MESSAGE_DETAIL): NULL;
+    //  The hint often says what to do about it (e.g. "Increase
+    //  max_prepared_transactions"): it goes to the application too
+    const char *hint = result? PQresultErrorField (result, PG_DIAG_MESSAGE_HINT): NULL;
     if (primary)
-        snprintf (text, size, "%s%s%s", primary, detail? " DETAIL: ": "", detail? detail: "");
+        snprintf (text, size, "%s%s%s%s%s", primary, detail? " DETAIL: ": "", detail? detail: "",
+                  hint? " HINT: ": "", hint? hint: "");
     else {
         snprintf (text, size, "%s", conn? PQerrorMessage (conn): "connection lost");
         size_t len = strlen (text);
@@ -500,6 +557,100 @@ s_status_tick (dtx_participant_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  Transaction control inside a global transaction
+//
+//  The session is inside the global transaction's block from its first
+//  statement to PREPARE / COMMIT, which only the coordinator sends.  A
+//  client statement that ended the block (COMMIT, ROLLBACK, ...) would
+//  commit or drop the branch behind the coordinator's back, and later
+//  statements would run in autocommit; one that began a block or prepared
+//  the transaction would break the protocol the same way.  Such
+//  statements are refused unrun, by their first keyword: a statement sent
+//  with PQsendQueryParams is one statement (the extended protocol refuses
+//  several), so the first keyword says what it is.
+
+//  Skip white space and comments (PostgreSQL's block comments nest)
+static const char *
+s_skip_blank (const char *sql)
+{
+    while (*sql) {
+        if (isspace ((unsigned char) *sql))
+            sql++;
+        else
+        if (sql [0] == '-' && sql [1] == '-') {
+            while (*sql && *sql != '\n')
+                sql++;
+        }
+        else
+        if (sql [0] == '/' && sql [1] == '*') {
+            int depth = 1;
+            sql += 2;
+            while (*sql && depth) {
+                if (sql [0] == '/' && sql [1] == '*')
+                    depth++, sql += 2;
+                else
+                if (sql [0] == '*' && sql [1] == '/')
+                    depth--, sql += 2;
+                else
+                    sql++;
+            }
+        }
+        else
+            break;
+    }
+    return sql;
+}
+
+//  The next word, upper-cased into word ("" if none or too long to be a
+//  keyword); returns what follows it
+static const char *
+s_keyword (const char *sql, char *word, size_t size)
+{
+    sql = s_skip_blank (sql);
+    size_t len = 0;
+    bool too_long = false;
+    while (isalnum ((unsigned char) *sql) || *sql == '_' || *sql == '$') {
+        if (len + 1 < size)
+            word [len++] = (char) toupper ((unsigned char) *sql);
+        else
+            too_long = true;
+        sql++;
+    }
+    word [too_long? 0: len] = 0;
+    return sql;
+}
+
+const char *
+dtx_participant_txn_control (const char *sql, const char **sqlstate)
+{
+    char first [16], second [16];
+    const char *rest = s_keyword (sql, first, sizeof first);
+    rest = s_keyword (rest, second, sizeof second);
+    *sqlstate = "2D000";        //  invalid transaction termination
+    if (streq (first, "BEGIN") || streq (first, "START")) {
+        *sqlstate = "25001";    //  active SQL transaction
+        return streq (first, "BEGIN")? "BEGIN": "START TRANSACTION";
+    }
+    if (streq (first, "COMMIT"))
+        return streq (second, "PREPARED")? "COMMIT PREPARED": "COMMIT";
+    if (streq (first, "END"))
+        return "END";
+    if (streq (first, "ABORT"))
+        return "ABORT";
+    if (streq (first, "ROLLBACK")) {
+        //  ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name stays inside
+        if (streq (second, "WORK") || streq (second, "TRANSACTION"))
+            s_keyword (rest, second, sizeof second);
+        if (streq (second, "TO"))
+            return NULL;
+        return streq (second, "PREPARED")? "ROLLBACK PREPARED": "ROLLBACK";
+    }
+    if (streq (first, "PREPARE") && streq (second, "TRANSACTION"))
+        return "PREPARE TRANSACTION";
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
 //  Running operations
 
 //  Connections run in pipeline mode: an op sends its queries, then one
@@ -524,6 +675,21 @@ s_send_sql_gid (session_t *session, const char *command)
     return s_send_sql (session, sql);
 }
 
+//  The answer to the coordinator's one-phase probe (OUTCOME_QUERY)
+//  (errcode: why it is no answer; 0 for a definite one, and for one beyond
+//  the marker retention)
+static void
+s_reply_probe (dtx_participant_t *self, op_t *op, dtx_outcome_t outcome, int errcode,
+               const char *text)
+{
+    dtx_proto_t *reply = s_reply_new (DTX_PROTO_OUTCOME, op, dtx_proto_gid (op->request));
+    dtx_proto_set_status (reply, (uint8_t) outcome);
+    dtx_proto_set_flags (reply, (uint8_t) errcode);
+    dtx_proto_set_name (reply, self->name);
+    dtx_proto_set_text (reply, text);
+    s_reply (self, &reply);
+}
+
 //  An op that cannot run (its transaction is gone): answer at once
 static void
 s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
@@ -531,7 +697,20 @@ s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
 {
     switch (op->kind) {
         case OP_RECOVER_SCAN:
+        case OP_MARKER_GC:
             break;
+        case OP_PROBE: {
+            char reason [1100];
+            if (strncmp (sqlstate, "08", 2) == 0 && strncmp (text, "database unreachable", 20))
+                snprintf (reason, sizeof reason, "database unreachable: %s", text);
+            else
+            if (strncmp (sqlstate, "08", 2))
+                snprintf (reason, sizeof reason, "cannot read the one-phase marker: %s", text);
+            else
+                snprintf (reason, sizeof reason, "%s", text);
+            s_reply_probe (self, op, DTX_UNKNOWN, DTX_ERR_PARTICIPANT, reason);
+            break;
+        }
         case OP_XACT_STATUS:
             s_status_later (self, op);
             break;
@@ -574,7 +753,20 @@ s_refuse (dtx_participant_t *self, op_t *op, const char *gid, int errcode,
 static bool
 s_op_checks (op_t *op)
 {
-    return !op->defer && op->then != OP_PREPARE;
+    //  (a one-phase COMMIT gets the xid from its marker insert)
+    return !op->defer && op->then == OP_EXECUTE;
+}
+
+//  The one-phase commit: the marker, then COMMIT, in the pipeline of the
+//  op that sends it (no round trip of its own)
+static int
+s_send_one_phase_commit (session_t *session)
+{
+    const char *params [] = { session->gid };
+    session->nqueries++;
+    if (!PQsendQueryParams (session->conn, SQL_MARKER_COMMITTED, 1, NULL, params, NULL, NULL, 0))
+        return -1;
+    return s_send_sql (session, "COMMIT");
 }
 
 //  Start the head op.  Returns 0 if it was sent to PostgreSQL, 1 if it
@@ -588,6 +780,7 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             //  transaction has written yet (it has once it has an xid)
             if (op->begin) {
                 session->in_txn = true;
+                session->begun = true;
                 if (s_send_sql (session, "BEGIN"))
                     return -1;
             }
@@ -613,7 +806,7 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             //  failed: s_session_op_done rolls it back.  No read-only
             //  shortcut here: PREPARE is sent before we could know.
             if (op->then == OP_COMMIT)
-                return s_send_sql (session, "COMMIT");
+                return s_send_one_phase_commit (session);
             dtx_fault ("part-before-prepare");
             return s_send_sql_gid (session, "PREPARE TRANSACTION");
         }
@@ -626,8 +819,14 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             dtx_fault ("part-before-prepare");
             return s_send_sql_gid (session, "PREPARE TRANSACTION");
         case OP_COMMIT:
-            return s_send_sql (session, "COMMIT");
+            return s_send_one_phase_commit (session);
         case OP_ROLLBACK:
+            if (session->in_txn && !session->begun && !session->prepared) {
+                //  Refused before its BEGIN went out, or its connection
+                //  was reset: PostgreSQL has nothing of it
+                session->in_txn = false;
+                return 1;
+            }
             if (session->in_txn)
                 return s_send_sql (session, "ROLLBACK");
             if (session->prepared || op->resolving
@@ -644,8 +843,51 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
         case OP_RECOVER_SCAN:
             return s_send_sql (session, "SELECT gid FROM pg_prepared_xacts"
                                         " WHERE gid LIKE 'dtx:%' AND database = current_database()");
+        case OP_PROBE: {
+            //  Fence, then read: one pipeline, one implicit transaction
+            const char *params [] = { dtx_proto_gid (op->request) };
+            session->nqueries += 2;
+            if (!PQsendQueryParams (session->conn, SQL_MARKER_FENCE, 1, NULL, params, NULL, NULL, 0)
+            ||  !PQsendQueryParams (session->conn, SQL_MARKER_READ, 1, NULL, params, NULL, NULL, 0))
+                return -1;
+            return 0;
+        }
+        case OP_MARKER_GC: {
+            char seconds [16];
+            snprintf (seconds, sizeof seconds, "%d", self->config.marker_retention_s);
+            const char *params [] = { seconds };
+            session->nqueries++;
+            return PQsendQueryParams (session->conn, SQL_MARKER_GC, 1, NULL, params, NULL, NULL, 0)? 0: -1;
+        }
     }
     return -1;
+}
+
+//  The probe's read: the marker as it is after the fence
+static void
+s_probe_answer (dtx_participant_t *self, op_t *op, PGresult *result)
+{
+    if (PQntuples (result) != 1) {
+        s_reply_probe (self, op, DTX_UNKNOWN, DTX_ERR_PARTICIPANT,
+                       "cannot read the one-phase marker: no row after the fence");
+        return;
+    }
+    bool committed = streq (PQgetvalue (result, 0, 0), "t");
+    //  The database's clock, as the marker's `at` and its deletion use
+    int64_t now = atoll (PQgetvalue (result, 0, 1));
+    uint64_t since = dtx_proto_affected (op->request);
+    if (committed)
+        s_reply_probe (self, op, DTX_COMMITTED, 0, "one-phase COMMIT found");
+    else
+    if (since && (int64_t) since < now - self->config.marker_retention_s) {
+        //  Its marker may have been deleted: "not committed" is no answer
+        char text [128];
+        snprintf (text, sizeof text, "older than the participant's marker retention (%d s)",
+                  self->config.marker_retention_s);
+        s_reply_probe (self, op, DTX_UNKNOWN, 0, text);
+    }
+    else
+        s_reply_probe (self, op, DTX_ABORTED, 0, "no one-phase COMMIT; fenced");
 }
 
 //  The head op's query finished with `result` (NULL if the connection
@@ -668,9 +910,9 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             if (op->defer) {
                 //  Nobody waits for it: keep the first failure for the op
                 //  that ends the branch
-                if (!ok && !session->defer_error) {
-                    session->defer_error = strdup (text);
-                    snprintf (session->defer_sqlstate, sizeof session->defer_sqlstate, "%s", sqlstate);
+                if (!ok && !session->failure) {
+                    session->failure = strdup (text);
+                    snprintf (session->failure_sqlstate, sizeof session->failure_sqlstate, "%s", sqlstate);
                 }
             }
             else
@@ -710,6 +952,17 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             }
             if (ok && streq (tag, "COMMIT"))
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
+            else
+            if (op->fenced) {
+                //  The coordinator probed this gid first (it restarted and
+                //  lost track of it) and was told "aborted": so it is
+                char fenced [1280];
+                snprintf (fenced, sizeof fenced, "transaction was fenced by an outcome probe and"
+                          " rolled back (the coordinator asked for its outcome before it"
+                          " committed): %s", text);
+                zsys_warning ("%s: %s: %s", self->name, session->gid, fenced);
+                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, fenced);
+            }
             else
                 s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED,
                                ok? "40000": sqlstate, ok? "transaction was rolled back": text);
@@ -759,7 +1012,62 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             else
                 zsys_warning ("%s: cannot list prepared transactions: %s", self->name, text);
             return;
+        case OP_PROBE:
+            if (!ok)
+                s_op_fail (self, session, op, sqlstate, text);
+            else
+                s_probe_answer (self, op, result);
+            return;
+        case OP_MARKER_GC:
+            if (!ok)
+                zsys_warning ("%s: cannot delete old one-phase markers: %s", self->name, text);
+            else
+            if (atol (PQcmdTuples (result)) > 0)
+                zsys_info ("%s: deleted %s one-phase marker(s) older than %d s", self->name,
+                           PQcmdTuples (result), self->config.marker_retention_s);
+            return;
     }
+}
+
+//  The branch is over for us.  If its connection still has the block open
+//  (a statement failed ahead of its PREPARE / COMMIT in one pipeline, or
+//  the branch was doomed before its end), roll that back before anything
+//  else runs there; ROLLBACK, not ROLLBACK PREPARED (which would fail,
+//  25P02): as far as the next ops go, it is in a transaction after all
+static void
+s_session_abandon (session_t *session)
+{
+    session->in_txn = false;
+    if (session->conn
+    && (PQtransactionStatus (session->conn) == PQTRANS_INERROR
+     || PQtransactionStatus (session->conn) == PQTRANS_INTRANS)) {
+        session->in_txn = true;
+        s_enqueue_first (session, OP_ROLLBACK);     //  (moves the list's cursor)
+    }
+}
+
+//  A client statement that would begin, end or prepare a transaction dooms
+//  the branch, unrun (see "Transaction control" above)
+static void
+s_refuse_txn_control (dtx_participant_t *self, session_t *session, op_t *op)
+{
+    const char *sqlstate;
+    const char *command = dtx_participant_txn_control (dtx_proto_text (op->request), &sqlstate);
+    if (!command || dtx_fault_hit ("part-allow-txn-control"))
+        return;
+    if (session->failure)
+        return;         //  doomed already: the first failure is the reason
+    char text [512];
+    if (streq (sqlstate, "25001"))
+        snprintf (text, sizeof text, "%s inside a global transaction: the transaction is"
+                  " open already (dtx_begin) and only dtx ends it (dtx_commit, dtx_rollback);"
+                  " the statement was not run and the transaction aborts", command);
+    else
+        snprintf (text, sizeof text, "invalid transaction termination: %s inside a global"
+                  " transaction; only dtx prepares and ends it (dtx_commit, dtx_rollback);"
+                  " the statement was not run and the transaction aborts", command);
+    session->failure = strdup (text);
+    snprintf (session->failure_sqlstate, sizeof session->failure_sqlstate, "%s", sqlstate);
 }
 
 //  Run the session's queue as far as it goes without waiting
@@ -782,6 +1090,18 @@ s_session_advance (dtx_participant_t *self, session_t *session)
                        session->lost? "connection to the database was lost; the transaction is gone"
                                     : session->begin_error);
             zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            continue;
+        }
+        if (op->kind == OP_EXECUTE)
+            s_refuse_txn_control (self, session, op);
+        if (needs_txn && session->failure) {
+            //  A doomed branch: nothing more of it runs; what ends it
+            //  answers with the first failure, and the block is rolled back
+            bool ends = op->kind != OP_EXECUTE || op->then != OP_EXECUTE;
+            s_op_fail (self, session, op, session->failure_sqlstate, session->failure);
+            zlistx_delete (session->ops, zlistx_cursor (session->ops));
+            if (ends)
+                s_session_abandon (session);
             continue;
         }
         if (op->kind == OP_ROLLBACK && session->lost && !session->prepared
@@ -840,6 +1160,23 @@ s_session_advance (dtx_participant_t *self, session_t *session)
     }
 }
 
+//  A one-phase COMMIT's results from index `at`: the marker insert, then
+//  COMMIT.  Returns the result that answers it (the marker's if it failed)
+static PGresult *
+s_one_phase_result (session_t *session, op_t *op, int at)
+{
+    PGresult *marker = session->results [at];
+    if (marker && PQresultStatus (marker) == PGRES_TUPLES_OK && PQntuples (marker) == 1) {
+        //  The xid, should the COMMIT's answer be lost
+        session->wrote = true;
+        snprintf (session->xid, sizeof session->xid, "%s", PQgetvalue (marker, 0, 0));
+        return session->results [at + 1];
+    }
+    const char *sqlstate = marker? PQresultErrorField (marker, PG_DIAG_SQLSTATE): NULL;
+    op->fenced = sqlstate && streq (sqlstate, "23505");
+    return marker;
+}
+
 //  The running op's pipeline is through (its sync arrived): pick the
 //  result that answers it and complete it
 static void
@@ -848,6 +1185,7 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     op_t *op = (op_t *) zlistx_first (session->ops);
     session->running = false;
     PGresult *main = session->results [0];
+    bool escaped = false;           //  a statement ended the block
     if (op->kind == OP_EXECUTE) {
         int first = op->begin? 1: 0;
         if (op->begin && PQresultStatus (session->results [0]) != PGRES_COMMAND_OK) {
@@ -870,19 +1208,42 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
             //  Statement and PREPARE / COMMIT in one: answer as the
             //  latter, but with the statement's error if it failed (the
             //  end command then only reports a rollback)
-            PGresult *end = session->results [first + (s_op_checks (op)? 2: 1)];
             op->kind = op->then;
             if (!failed)
-                main = end;
+                main = op->then == OP_COMMIT? s_one_phase_result (session, op, first + 1)
+                                            : session->results [first + 1];
+        }
+        else
+        if (!failed && session->in_txn && session->conn
+        &&  PQtransactionStatus (session->conn) == PQTRANS_IDLE
+        &&  !session->failure) {
+            //  Backstop: the statement ran, and the session is no longer in
+            //  its transaction block: something ended it (what committed
+            //  there is beyond recall).  The branch is doomed: the answer
+            //  is an error and the global transaction aborts
+            char text [512];
+            snprintf (text, sizeof text, "invalid transaction termination: the statement ended"
+                      " the global transaction's block on this database (%s); the"
+                      " transaction aborts", PQcmdStatus (main));
+            zsys_error ("%s: %s: %s; resetting the connection", self->name, session->gid, text);
+            session->failure = strdup (text);
+            snprintf (session->failure_sqlstate, sizeof session->failure_sqlstate, "2D000");
+            escaped = true;
         }
     }
-    if (session->defer_error && !op->defer
+    else
+    if (op->kind == OP_COMMIT)
+        main = s_one_phase_result (session, op, 0);
+    else
+    if (op->kind == OP_PROBE && main && PQresultStatus (main) == PGRES_COMMAND_OK)
+        main = session->results [1];        //  the fence went in: the read answers
+    if (session->failure && !op->defer
     &&  (op->kind == OP_PREPARE || op->kind == OP_COMMIT || op->kind == OP_EXECUTE)) {
         //  An earlier deferred statement failed, so this failed too (the
         //  transaction was aborted); the first failure is the reason
         if (op->kind != OP_EXECUTE)
             session->in_txn = false;        //  PREPARE / COMMIT rolled it back
-        s_op_fail (self, session, op, session->defer_sqlstate, session->defer_error);
+        s_op_fail (self, session, op, session->failure_sqlstate, session->failure);
     }
     else
         s_op_complete (self, session, op, main);
@@ -892,17 +1253,23 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     bool dangling = !session->in_txn && session->conn
                  && (PQtransactionStatus (session->conn) == PQTRANS_INERROR
                   || PQtransactionStatus (session->conn) == PQTRANS_INTRANS);
-    for (int i = 0; i < 4; i++) {
+    //  A session doomed by a statement that ended its block: its connection
+    //  is in no known state, so it is closed, not reused
+    bool reset = escaped && session->conn;
+    for (int i = 0; i < SESSION_QUERIES_MAX; i++) {
         PQclear (session->results [i]);
         session->results [i] = NULL;
     }
     zlistx_delete (session->ops, zlistx_cursor (session->ops));
-    if (dangling) {
-        //  (in a transaction after all, as far as the next ops go: the
-        //  ROLLBACK ends it, where ROLLBACK PREPARED would fail, 25P02)
-        session->in_txn = true;
-        s_enqueue_first (session, OP_ROLLBACK);     //  (moves the cursor)
+    if (reset) {
+        PQfinish (session->conn);
+        self->connections--;
+        session->conn = NULL;
+        session->begun = false;     //  the ROLLBACK to come has nothing to do
     }
+    else
+    if (dangling)
+        s_session_abandon (session);
     s_session_advance (self, session);
 }
 
@@ -928,7 +1295,7 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
             return;
         }
         //  Keep each query's first result
-        if (session->query < 4 && !session->results [session->query])
+        if (session->query < SESSION_QUERIES_MAX && !session->results [session->query])
             session->results [session->query] = result;
         else
             PQclear (result);
@@ -940,7 +1307,7 @@ s_session_io (dtx_participant_t *self, session_t *session, bool writable)
                       *session->gid? session->gid: "recovery scan");
         op_t *op = (op_t *) zlistx_first (session->ops);
         session->running = false;
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < SESSION_QUERIES_MAX; i++) {
             PQclear (session->results [i]);
             session->results [i] = NULL;
         }
@@ -982,6 +1349,12 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
         zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
+        if (id == DTX_PROTO_OUTCOME_QUERY) {
+            s_reply_error (self, &(op_t) { .kind = OP_PROBE, .request = msg }, gid, DTX_PROTO_ERROR,
+                           DTX_ERR_BAD_REQUEST, "", err);
+            dtx_proto_destroy (msg_p);
+            return;
+        }
         op_t op = { .kind = OP_EXECUTE, .request = msg };
         op.kind = id == DTX_PROTO_PREPARE? OP_PREPARE: id == DTX_PROTO_EXECUTE? OP_EXECUTE: OP_ROLLBACK;
         session_t dummy = { .gid = "" };
@@ -1000,8 +1373,8 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
             };
             if (flags & DTX_EXEC_FIRST) {
                 if (session) {
-                    if (how.defer && !session->defer_error)
-                        session->defer_error = strdup ("transaction already has a session here");
+                    if (how.defer && !session->failure)
+                        session->failure = strdup ("transaction already has a session here");
                     s_refuse (self, &how, gid, DTX_ERR_STATE, "", "transaction already has a session here");
                     session = NULL;
                     break;
@@ -1046,6 +1419,18 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
                 s_cancel (self, session);
             s_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
             break;
+        case DTX_PROTO_OUTCOME_QUERY: {
+            //  The coordinator lost track of a one-phase gid: a session of
+            //  the probe's own (never the gid's live one, whose COMMIT the
+            //  fence must be able to wait for); probes of one gid queue
+            char key [DTX_GID_MAX + 2];
+            snprintf (key, sizeof key, "#%s", gid);
+            session = (session_t *) zhashx_lookup (self->sessions, key);
+            if (!session)
+                session = s_session_new (self, key);
+            s_enqueue (session, OP_PROBE, msg_p);
+            break;
+        }
         default:
             zsys_warning ("%s: unexpected %s from coordinator, dropped", self->name,
                           dtx_proto_command (msg));
@@ -1062,6 +1447,7 @@ s_send_register (dtx_participant_t *self)
     dtx_proto_set_seq (msg, ++self->seq);
     dtx_proto_set_name (msg, self->name);
     dtx_proto_set_ntuples (msg, self->prepared);
+    dtx_proto_set_text (msg, self->identity);
     s_reply (self, &msg);
 }
 
@@ -1120,6 +1506,19 @@ s_handle_coordinator (dtx_participant_t *self)
         dtx_proto_destroy (&msg);
     }
     else
+    if (id == DTX_PROTO_ERROR && !*dtx_proto_gid (msg)) {
+        //  REGISTER refused (e.g. another database registered under this
+        //  name).  Loud, but once in 30 s: the heartbeat retries each second
+        int64_t now = dtx_clock_ms ();
+        if (!self->register_refused_logged || now - self->register_refused_logged >= 30000) {
+            zsys_error ("%s: the coordinator refuses to register this participant (database"
+                        " %s): %s; retrying (logged at most every 30 s)", self->name,
+                        self->identity, dtx_proto_text (msg));
+            self->register_refused_logged = now;
+        }
+        dtx_proto_destroy (&msg);
+    }
+    else
     if (id == DTX_PROTO_ERROR) {
         zsys_error ("%s: coordinator says: %s", self->name, dtx_proto_text (msg));
         dtx_proto_destroy (&msg);
@@ -1127,6 +1526,21 @@ s_handle_coordinator (dtx_participant_t *self)
     else
         s_handle_request (self, &msg);
     return true;
+}
+
+//  About every minute (and soon after start): delete the one-phase markers
+//  older than the retention.  A probe for a gid that old answers UNKNOWN
+static void
+s_marker_gc_tick (dtx_participant_t *self, int64_t now)
+{
+    if (now < self->next_marker_gc)
+        return;
+    self->next_marker_gc = now + 60000;
+    if (!zhashx_lookup (self->sessions, "%gc")) {
+        session_t *session = s_session_new (self, "%gc");
+        s_enqueue (session, OP_MARKER_GC, NULL);
+        s_session_advance (self, session);
+    }
 }
 
 //  A live session nobody has touched for idle_timeout_ms is rolled back:
@@ -1165,6 +1579,110 @@ dtx_participant_config_defaults (dtx_participant_config_t *config)
     config->connect_window_ms = 30000;
     config->heartbeat_ms = 1000;
     config->idle_timeout_ms = 10 * 60 * 1000;
+    config->marker_retention_s = 7 * 24 * 3600;
+}
+
+//  sql/dtx-participant.sql, byte for byte (test_participant checks)
+static const char s_schema_sql [] =
+    "-- dtx-participant.sql: the one table dtx-participant keeps in its database\n"
+    "--\n"
+    "-- dtx.one_phase has a row per one-phase global transaction: one that touched\n"
+    "-- this database only and commits with a plain COMMIT (no PREPARE, no\n"
+    "-- record in the coordinator's decision log).\n"
+    "--   * Its COMMIT inserts (gid, committed = true) in the same transaction:\n"
+    "--     the row exists exactly when that transaction committed.\n"
+    "--   * A coordinator that lost track of such a gid (it restarted) asks the\n"
+    "--     participant (OUTCOME_QUERY), which inserts (gid, committed = false)\n"
+    "--     unless a row exists.  From then on that COMMIT can only fail (unique\n"
+    "--     violation), so the answer read back is final.\n"
+    "-- Rows older than the participant's marker-retention (default 7 days) are\n"
+    "-- deleted about every minute.\n"
+    "--\n"
+    "-- dtx-participant creates this at start if it is missing.  If its database\n"
+    "-- user may not (no CREATE privilege on the database), run this file once as\n"
+    "-- a privileged user:\n"
+    "--     psql -d DBNAME -f dtx-participant.sql\n"
+    "-- and grant the participant's user USAGE on schema dtx and SELECT, INSERT,\n"
+    "-- DELETE on dtx.one_phase.\n"
+    "CREATE SCHEMA IF NOT EXISTS dtx;\n"
+    "CREATE TABLE IF NOT EXISTS dtx.one_phase (\n"
+    "    gid text PRIMARY KEY,\n"
+    "    committed boolean NOT NULL,\n"
+    "    at timestamptz NOT NULL DEFAULT now ()\n"
+    ");\n";
+
+const char *
+dtx_participant_schema_sql (void)
+{
+    return s_schema_sql;
+}
+
+//  A one-row query on the setup connection: the row's values into
+//  values [] (each of size), or -1 with PostgreSQL's message in errbuf
+static int
+s_setup_query (PGconn *conn, const char *sql, int nvalues, char values [][128], char *errbuf, size_t errlen)
+{
+    PGresult *result = PQexec (conn, sql);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1
+    ||  PQnfields (result) < nvalues) {
+        const char *sqlstate;
+        s_describe (result, conn, &sqlstate, errbuf, errlen);
+        rc = -1;
+    }
+    else
+        for (int i = 0; i < nvalues; i++)
+            snprintf (values [i], 128, "%s", PQgetvalue (result, 0, i));
+    PQclear (result);
+    return rc;
+}
+
+//  Once at start, on the first connection: the database's identity (for
+//  REGISTER) and the one-phase marker table, installed if missing
+static int
+s_database_setup (dtx_participant_t *self, PGconn *conn, char *errbuf, size_t errlen)
+{
+    char values [3][128], err [512];
+    if (s_setup_query (conn, "SELECT system_identifier::text, current_database ()"
+                             " FROM pg_control_system ()", 2, values, err, sizeof err)) {
+        snprintf (errbuf, errlen, "cannot read the identity of the database for participant %s"
+                  " (pg_control_system (), PostgreSQL 9.6 or later; a user that is not superuser"
+                  " needs EXECUTE on it, e.g. through pg_monitor): %s", self->name, err);
+        return -1;
+    }
+    snprintf (self->identity, sizeof self->identity, "%s/%s", values [0], values [1]);
+    //  (from the catalog: to_regclass would need USAGE on the schema)
+    if (s_setup_query (conn, "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n"
+                             " ON n.oid = c.relnamespace WHERE n.nspname = 'dtx'"
+                             " AND c.relname = 'one_phase')", 1, values, err, sizeof err))
+        *values [0] = 0;
+    if (!streq (values [0], "t")) {
+        PGresult *result = PQexec (conn, s_schema_sql);
+        bool installed = PQresultStatus (result) == PGRES_COMMAND_OK;
+        const char *sqlstate;
+        if (!installed)
+            s_describe (result, conn, &sqlstate, err, sizeof err);
+        PQclear (result);
+        if (!installed) {
+            snprintf (errbuf, errlen, "cannot create the one-phase marker table dtx.one_phase"
+                      " in the database for participant %s (%s): run sql/dtx-participant.sql"
+                      " there as a privileged user (psql -f), then start again", self->name, err);
+            return -1;
+        }
+        zsys_info ("participant %s: created dtx.one_phase (sql/dtx-participant.sql)", self->name);
+    }
+    *err = 0;
+    if (s_setup_query (conn, "SELECT has_schema_privilege ('dtx', 'USAGE')"
+                             " AND has_table_privilege ('dtx.one_phase', 'SELECT')"
+                             " AND has_table_privilege ('dtx.one_phase', 'INSERT')"
+                             " AND has_table_privilege ('dtx.one_phase', 'DELETE')", 1, values,
+                       err, sizeof err) || !streq (values [0], "t")) {
+        snprintf (errbuf, errlen, "the database user of participant %s may not use"
+                  " dtx.one_phase%s%s: grant it USAGE on schema dtx and SELECT, INSERT, DELETE"
+                  " on dtx.one_phase (sql/dtx-participant.sql)", self->name, *err? ": ": "", err);
+        return -1;
+    }
+    return 0;
 }
 
 dtx_participant_t *
@@ -1231,6 +1749,7 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     PGresult *result = PQexec (conn, "SELECT current_setting('max_prepared_transactions')::int");
     int max_prepared = PQresultStatus (result) == PGRES_TUPLES_OK? atoi (PQgetvalue (result, 0, 0)): -1;
     PQclear (result);
+    int rc = max_prepared > 0? s_database_setup (self, conn, errbuf, errlen): 0;
     PQsetnonblocking (conn, 1);
     PQenterPipelineMode (conn);
     zlistx_add_end (self->idle, conn);
@@ -1244,6 +1763,17 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         dtx_participant_destroy (&self);
         return NULL;
     }
+    if (rc) {
+        dtx_participant_destroy (&self);
+        return NULL;
+    }
+    if (max_prepared < config->pool_max)
+        //  Each pooled connection can hold a transaction that prepares
+        zsys_warning ("participant %s: max_prepared_transactions = %d is below pool-max = %d:"
+                      " beyond %d transactions preparing at once, PREPARE fails (\"maximum"
+                      " number of prepared transactions reached\"); raise the setting to at"
+                      " least %d or lower pool-max", self->name, max_prepared, config->pool_max,
+                      max_prepared, config->pool_max);
     while (self->connections < config->pool_min) {
         PGconn *more = s_connect (self, err, sizeof err);
         if (!more)
@@ -1258,9 +1788,11 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         dtx_participant_destroy (&self);
         return NULL;
     }
-    zsys_info ("participant %s: database ready (max_prepared_transactions=%d, pool %d..%d),"
-               " coordinator %s", self->name, max_prepared, self->connections,
-               config->pool_max, config->coordinator_endpoint);
+    self->next_marker_gc = dtx_clock_ms () + 2000;
+    zsys_info ("participant %s: database %s ready (max_prepared_transactions=%d, pool %d..%d,"
+               " marker retention %d s), coordinator %s", self->name, self->identity, max_prepared,
+               self->connections, config->pool_max, config->marker_retention_s,
+               config->coordinator_endpoint);
     return self;
 }
 
@@ -1322,6 +1854,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             s_reap_idle (self, now);
             s_status_tick (self);
             s_in_doubt_tick (self, now);
+            s_marker_gc_tick (self, now);
             next_reap = now + 1000;
         }
         else

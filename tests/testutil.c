@@ -234,6 +234,21 @@ s_at_exit (void)
 void
 harness_start (int ndbs)
 {
+    harness_start_clusters (ndbs);
+    harness_start_coordinator ();
+    for (int i = 0; i < ndbs; i++)
+        harness_start_participant (i);
+    if (!harness_wait_ready (30000)) {
+        fprintf (stderr, "harness: system did not become ready; logs in %s\n", harness.dir);
+        s_run ("tail -n 20 %s/*.log >&2", harness.dir);
+        harness_stop ();
+        exit (2);
+    }
+}
+
+void
+harness_start_clusters (int ndbs)
+{
     assert (ndbs >= 1 && ndbs <= HARNESS_DBS_MAX);
     memset (&harness, 0, sizeof harness);
     harness.ndbs = ndbs;
@@ -267,15 +282,6 @@ harness_start (int ndbs)
                harness.pg_dir [i], harness.pg_port [i]);
         s_run ("psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres -d postgres"
                " -f %s/sql/test-schema.sql >/dev/null", harness.pg_port [i], TOP_SRCDIR);
-    }
-    harness_start_coordinator ();
-    for (int i = 0; i < ndbs; i++)
-        harness_start_participant (i);
-    if (!harness_wait_ready (30000)) {
-        fprintf (stderr, "harness: system did not become ready; logs in %s\n", harness.dir);
-        s_run ("tail -n 20 %s/*.log >&2", harness.dir);
-        harness_stop ();
-        exit (2);
     }
 }
 

@@ -34,6 +34,9 @@ extern long harness_log_compact_bytes;
 //  coordinator and a participant per cluster; wait until all serve.
 //  Aborts the test run (exit) if anything cannot start.
 void harness_start (int ndbs);
+//  Only the clusters (with the test schema) and the harness's endpoints:
+//  no coordinator, no participants (a test may be the coordinator itself)
+void harness_start_clusters (int ndbs);
 //  Stop everything and remove the directory.  Safe to call twice.
 void harness_stop (void);
 
