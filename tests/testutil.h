@@ -42,6 +42,9 @@ void harness_start_coordinator (void);
 //  ... with DTX_FAULT set to fault (a fault point, "name" or "name:N")
 void harness_start_coordinator_fault (const char *fault);
 void harness_start_participant_fault (int index, const char *fault);
+//  ... with fault (or NULL) and env: "NAME=value" strings ending with NULL,
+//  added to its environment (e.g. LD_PRELOAD of tests/lostwrites.c)
+void harness_start_coordinator_env (const char *fault, const char *const *env);
 pid_t harness_coordinator_pid (void);
 pid_t harness_participant_pid (int index);
 //  True once the process has exited (reaping it if it is our child)
@@ -72,6 +75,9 @@ bool harness_wait_no_prepared (int timeout_ms);
 //  returns its exit status (-1 if killed by a signal)
 int harness_capture (char *output, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
+//  Wait until process pid is stopped (SIGSTOP: state T in /proc) (true)
+//  or timeout (false)
+bool harness_wait_stopped (pid_t pid, int timeout_ms);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 
