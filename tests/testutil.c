@@ -78,8 +78,11 @@ s_gone (pid_t pid)
     return state == 'Z' || state == 'X';
 }
 
+//  env: NULL, or "NAME=value" strings ending with NULL, added to the
+//  child's environment
 static pid_t
-s_spawn (const char *logfile, char *const argv [], const char *fault)
+s_spawn_env (const char *logfile, char *const argv [], const char *fault,
+             const char *const *env)
 {
     pid_t pid = fork ();
     if (pid == 0) {
@@ -87,6 +90,8 @@ s_spawn (const char *logfile, char *const argv [], const char *fault)
             setenv ("DTX_FAULT", fault, 1);
         else
             unsetenv ("DTX_FAULT");
+        for (int i = 0; env && env [i]; i++)
+            putenv (strdup (env [i]));
         FILE *log = freopen (logfile, "a", stderr);
         (void) log;
         dup2 (2, 1);
@@ -96,6 +101,12 @@ s_spawn (const char *logfile, char *const argv [], const char *fault)
         _exit (127);
     }
     return pid;
+}
+
+static pid_t
+s_spawn (const char *logfile, char *const argv [], const char *fault)
+{
+    return s_spawn_env (logfile, argv, fault, NULL);
 }
 
 static void
@@ -133,6 +144,12 @@ harness_start_coordinator (void)
 void
 harness_start_coordinator_fault (const char *fault)
 {
+    harness_start_coordinator_env (fault, NULL);
+}
+
+void
+harness_start_coordinator_env (const char *fault, const char *const *env)
+{
     char binary [512], logfile [512], vote [32], compact [32], metrics [64];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
@@ -143,7 +160,7 @@ harness_start_coordinator_fault (const char *fault)
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
                             "--log-compact-bytes", compact, "--metrics", metrics, NULL };
-    harness.coordinator = s_spawn (logfile, argv, fault);
+    harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }
 
@@ -407,6 +424,32 @@ harness_wait_no_prepared (int timeout_ms)
         usleep (50000);
     }
     return false;
+}
+
+bool
+harness_wait_stopped (pid_t pid, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        char path [64], state = '?';
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *file = fopen (path, "r");
+        if (file) {
+            //  The command name is in parentheses and may hold spaces
+            char line [512];
+            if (fgets (line, sizeof line, file)) {
+                char *close = strrchr (line, ')');
+                if (close && close [1] == ' ')
+                    state = close [2];
+            }
+            fclose (file);
+        }
+        if (state == 'T')
+            return true;
+        if (zclock_mono () >= deadline)
+            return false;
+        usleep (10000);
+    }
 }
 
 long long

@@ -45,6 +45,9 @@ void harness_start_coordinator (void);
 //  ... with DTX_FAULT set to fault (a fault point, "name" or "name:N")
 void harness_start_coordinator_fault (const char *fault);
 void harness_start_participant_fault (int index, const char *fault);
+//  ... with fault (or NULL) and env: "NAME=value" strings ending with NULL,
+//  added to its environment (e.g. LD_PRELOAD of tests/lostwrites.c)
+void harness_start_coordinator_env (const char *fault, const char *const *env);
 pid_t harness_coordinator_pid (void);
 pid_t harness_participant_pid (int index);
 //  True once the process has exited (reaping it if it is our child)
@@ -82,6 +85,9 @@ int harness_dtxctl (char *output, size_t size, const char *format, ...)
 //  Wait until dtxctl's `participants --json` shows participant index
 //  connected (or not); false on timeout
 bool harness_wait_participant (int index, bool connected, int timeout_ms);
+//  Wait until process pid is stopped (SIGSTOP: state T in /proc) (true)
+//  or timeout (false)
+bool harness_wait_stopped (pid_t pid, int timeout_ms);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 
