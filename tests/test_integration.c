@@ -1024,6 +1024,79 @@ START_TEST (test_shutdown_refusal_is_retryable)
 }
 END_TEST
 
+//  A one-database commit answered after a coordinator restart: it used to
+//  be "aborted (presumed abort)" to clients and dtxctl alike while its rows
+//  were in the database.  Now its database is asked (marker, fence).
+START_TEST (test_one_phase_answers_after_restart)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 2206);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char committed [DTX_GID_MAX + 1];
+    snprintf (committed, sizeof committed, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    //  and one that aborted at COMMIT (deferred unique violation)
+    ck_assert_int_eq (harness_pg_exec (2, "INSERT INTO items (id, note) VALUES (2207, 'x')"), 0);
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 2207);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    char aborted [DTX_GID_MAX + 1];
+    snprintf (aborted, sizeof aborted, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (dtx_client_outcome (client, committed), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (client, aborted), DTX_ABORTED);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", committed), 0);
+    ck_assert_msg (strstr (out, "committed"), "%s", out);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json show %s", aborted), 0);
+    ck_assert_msg (strstr (out, "\"state\":\"aborted\""), "%s", out);
+    ck_assert_int_eq (s_count_items (2, 2206), 1);
+    ck_assert_int_eq (s_count_items (2, 2207), 1);      //  only the row inserted directly
+}
+END_TEST
+
+static bool
+s_coordinator_logged_refusal (void *arg)
+{
+    char out [4096];
+    return harness_capture (out, sizeof out, "grep -c 'refused REGISTER' %s/coordinator.log",
+                            harness.dir) == 0;
+}
+
+//  Two participants under one name, fronting different databases: the
+//  second used to take the name over and commit db1's work on db2
+START_TEST (test_participant_name_taken_is_refused)
+{
+    char out [4096];
+    harness_capture (out, sizeof out, "(timeout 6 %s/participant/dtx-participant --name %s"
+                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                     " --coordinator %s --pool-min 1 > %s/impostor.log 2>&1 &)", TOP_BUILDDIR,
+                     harness.db_name [0], harness.pg_port [1], harness.participant_endpoint,
+                     harness.dir);
+    ck_assert_msg (s_wait_for (s_coordinator_logged_refusal, NULL, 10000),
+                   "no refusal in the coordinator's log");
+    //  db1's work still goes to db1's database, and db1 is still the first
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2208);
+    s_insert_item (txn, 2, 2208);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2208), 1);
+    ck_assert_int_eq (s_count_items (1, 2208), 0);
+    ck_assert (harness_wait_participant (0, true, 1000));
+    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'fronting database' %s/coordinator.log",
+                                       harness.dir), 0);
+    //  The impostor hears why, and the real one reconnecting still works
+    harness_kill_participant (0, SIGKILL);
+    harness_start_participant (0);
+    ck_assert (harness_wait_ready (30000));
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -1057,6 +1130,8 @@ suite_integration (void)
     tcase_add_test (tc, test_abort_with_database_down);
     tcase_add_test (tc, test_second_coordinator_refused);
     tcase_add_test (tc, test_shutdown_refusal_is_retryable);
+    tcase_add_test (tc, test_one_phase_answers_after_restart);
+    tcase_add_test (tc, test_participant_name_taken_is_refused);
     suite_add_tcase (suite, tc);
     return suite;
 }
