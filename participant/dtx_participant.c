@@ -167,6 +167,7 @@ struct _dtx_participant_t {
     char identity [DTX_NAME_MAX + 256];  //  "<system identifier>/<database name>"
     int64_t next_marker_gc;
     int64_t register_refused_logged;    //  when a refused REGISTER was last logged
+    char connect_error [512];       //  why the last new connection failed
 };
 
 static void s_session_advance (dtx_participant_t *self, session_t *session);
@@ -225,8 +226,10 @@ s_session_acquire (dtx_participant_t *self, session_t *session)
     if (!conn && self->connections < self->config.pool_max) {
         char err [512];
         conn = s_connect (self, err, sizeof err);
-        if (!conn)
+        if (!conn) {
             zsys_warning ("%s: cannot open a connection: %s", self->name, err);
+            snprintf (self->connect_error, sizeof self->connect_error, "%s", err);
+        }
     }
     if (conn) {
         session->conn = conn;
@@ -1113,7 +1116,9 @@ s_session_advance (dtx_participant_t *self, session_t *session)
         if (!s_session_acquire (self, session)) {
             if (self->connections == 0) {
                 //  Database unreachable: fail now, the coordinator retries
-                s_op_fail (self, session, op, "08001", "database unreachable");
+                char text [600];
+                snprintf (text, sizeof text, "database unreachable: %s", self->connect_error);
+                s_op_fail (self, session, op, "08001", text);
                 zlistx_delete (session->ops, zlistx_cursor (session->ops));
                 continue;
             }
