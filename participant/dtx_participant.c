@@ -71,7 +71,7 @@ part_reply_new (int id, op_t *op, const char *gid)
 
 void
 part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
-               const char *sqlstate, const char *text)
+                  const char *sqlstate, const char *text)
 {
     if (op && !op->request)
         return;         //  internal: nobody waits for an answer
@@ -110,7 +110,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
         if (id == DTX_PROTO_OUTCOME_QUERY) {
             part_reply_error (self, &(op_t) { .kind = OP_PROBE, .request = msg }, gid, DTX_PROTO_ERROR,
-                           DTX_ERR_BAD_REQUEST, "", err);
+                              DTX_ERR_BAD_REQUEST, "", err);
             dtx_proto_destroy (msg_p);
             return;
         }
@@ -159,9 +159,9 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         case DTX_PROTO_COMMIT:
             if (!session || !session->in_txn) {
                 part_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid,
-                               id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
-                               id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
-                               "participant has no live session for this transaction");
+                                  id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
+                                  id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
+                                  "participant has no live session for this transaction");
                 break;
             }
             part_session_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p);

@@ -275,7 +275,7 @@ s_send_sql_gid (session_t *session, const char *command)
 //  An op that cannot run (its transaction is gone): answer at once
 void
 part_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
-           const char *sqlstate, const char *text)
+              const char *sqlstate, const char *text)
 {
     switch (op->kind) {
         case OP_RECOVER_SCAN:
@@ -444,7 +444,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
                 part_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_READONLY, "", "");
             else
                 part_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO,
-                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
+                                  ok? "40000": sqlstate, ok? "transaction was rolled back": text);
             return;
         case OP_COMMIT:
             session->in_txn = false;
@@ -473,7 +473,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             }
             else
                 part_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED,
-                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
+                                  ok? "40000": sqlstate, ok? "transaction was rolled back": text);
             return;
         case OP_ROLLBACK:
         case OP_COMMIT_PREPARED:
@@ -566,7 +566,7 @@ part_session_advance (dtx_participant_t *self, session_t *session)
         bool needs_txn = op->kind == OP_EXECUTE || op->kind == OP_PREPARE || op->kind == OP_COMMIT;
         if (needs_txn && (session->lost || session->begin_error)) {
             part_op_fail (self, session, op, session->lost? "08006": "25P01",
-                       session->lost? "connection to the database was lost; the transaction is gone"
+                          session->lost? "connection to the database was lost; the transaction is gone"
                                     : session->begin_error);
             zlistx_delete (session->ops, zlistx_cursor (session->ops));
             continue;
