@@ -197,7 +197,7 @@ void
     part_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg);
 void
     part_in_doubt_tick (dtx_participant_t *self, int64_t now);
-//  Look the op's xid up with pg_xact_status later; takes its request
+//  Read the gid's marker behind a fence later; takes its request
 void
     part_status_later (dtx_participant_t *self, op_t *op);
 void

@@ -9,7 +9,7 @@
         10 s and after reconnecting): asked of the coordinator; only a
         definite answer acts.
     *   A one-phase COMMIT whose answer was lost with the connection: its
-        xid is looked up with pg_xact_status until PostgreSQL can say.
+        gid's marker is read behind a fence until PostgreSQL can say.
     *   A one-phase transaction the coordinator lost track of (it
         restarted): the outcome probe reads the gid's marker.
 
@@ -174,8 +174,8 @@ part_in_doubt_tick (dtx_participant_t *self, int64_t now)
 }
 
 //  --------------------------------------------------------------------------
-//  Lost one-phase COMMITs: keep the request (its reply is owed) and the
-//  xid, and ask PostgreSQL with pg_xact_status until it can say
+//  Lost one-phase COMMITs: keep the request (its reply is owed), and read
+//  the gid's marker behind a fence each second until PostgreSQL can say
 
 void
 part_status_later (dtx_participant_t *self, op_t *op)
@@ -363,9 +363,14 @@ part_resolve_start (dtx_participant_t *self, session_t *session, op_t *op)
                                       " WHERE gid LIKE 'dtx:%' AND database = current_database()",
                                       0, NULL);
         case OP_XACT_STATUS: {
-            char sql [96];
-            snprintf (sql, sizeof sql, "SELECT pg_xact_status ('%s'::xid8)", op->xid);
-            return part_session_send (session, sql, 0, NULL);
+            //  Fence and read the gid's marker, as a probe does: exact.
+            //  (pg_xact_status on the xid was not: after a crash, an xid
+            //  whose assignment never reached the WAL is handed out again,
+            //  and its status is then another transaction's.)
+            const char *params [] = { session->gid + 1 };
+            if (part_session_send (session, SQL_MARKER_FENCE, 1, params))
+                return -1;
+            return part_session_send (session, SQL_MARKER_READ, 1, params);
         }
         case OP_PROBE: {
             //  Fence, then read: one pipeline, one implicit transaction
@@ -419,18 +424,23 @@ part_resolve_complete (dtx_participant_t *self, session_t *session, op_t *op, PG
 {
     switch (op->kind) {
         case OP_XACT_STATUS: {
-            const char *status = ok && PQntuples (result) == 1 && !PQgetisnull (result, 0, 0)
-                               ? PQgetvalue (result, 0, 0): "";
-            if (streq (status, "committed"))
+            //  result is the fence's; the marker's read follows it
+            PGresult *read = ok? session->results [1]: NULL;
+            const char *committed = read && PQresultStatus (read) == PGRES_TUPLES_OK
+                                 && PQntuples (read) == 1 && !PQgetisnull (read, 0, 0)
+                                  ? PQgetvalue (read, 0, 0): "";
+            if (streq (committed, "t"))
                 part_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
             else
-            if (streq (status, "aborted"))
+            if (streq (committed, "f"))
                 part_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_FAILED, "40000",
-                                  "connection lost during COMMIT; PostgreSQL rolled the transaction back");
+                                  "connection lost during COMMIT; it did not commit (no one-phase"
+                                  " marker; the gid is fenced)");
             else
-                part_status_later (self, op);   //  in progress, or not reachable: ask again
-            if (*status)
-                zsys_info ("%s: %s: xid %s %s", self->name, session->gid + 1, op->xid, status);
+                part_status_later (self, op);   //  not reachable: ask again
+            if (*committed)
+                zsys_info ("%s: %s: after the lost COMMIT answer its marker says %s", self->name,
+                           session->gid + 1, streq (committed, "t")? "committed": "not committed");
             return;
         }
         case OP_RECOVER_SCAN:

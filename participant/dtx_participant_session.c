@@ -450,9 +450,9 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             session->in_txn = false;
             if (!ok && *session->xid && op->request
             &&  (!result || strncmp (sqlstate, "08", 2) == 0)) {
-                //  The answer to COMMIT was lost with the connection: ask
-                //  PostgreSQL what became of the xid, then answer
-                zsys_warning ("%s: %s: connection lost during COMMIT; looking up xid %s",
+                //  The answer to COMMIT was lost with the connection: read
+                //  the gid's marker behind a fence, then answer
+                zsys_warning ("%s: %s: connection lost during COMMIT (xid %s); reading its marker",
                               self->name, session->gid, session->xid);
                 snprintf (op->xid, sizeof op->xid, "%s", session->xid);
                 part_status_later (self, op);
