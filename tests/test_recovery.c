@@ -95,6 +95,8 @@ static int s_per_worker = 40;       //  fault cases; the random rounds run until
 //  each kind), the first kept, and a count per kind of check and reason
 //  printed when the case ends
 static int s_nfailures;
+static int64_t s_case_started;
+static int64_t s_waited_in_vain;    //  ms spent waiting for answers that never came
 static char s_first_failure [1024];
 #define FAILURE_KINDS_MAX 32
 #define FAILURES_PRINTED_PER_KIND 5
@@ -148,6 +150,8 @@ s_assert_no_failures (const char *label)
 {
     for (int k = 0; k < s_nfailure_kinds; k++)
         printf ("%s: %d x %s\n", label, s_failure_kinds [k].count, s_failure_kinds [k].key);
+    printf ("%s: %.1f s, %.1f s of it waiting for answers that never came\n", label,
+            (zclock_mono () - s_case_started) / 1000.0, s_waited_in_vain / 1000.0);
     fflush (stdout);
     ck_assert_msg (s_nfailures == 0, "%s: %d check(s) failed; first: %s", label, s_nfailures,
                    s_first_failure);
@@ -161,6 +165,8 @@ s_setup (void)
     s_nrecords = 0;
     s_stop = false;
     s_nfailures = 0;
+    s_case_started = zclock_mono ();
+    s_waited_in_vain = 0;
     s_first_failure [0] = 0;
     s_nfailure_kinds = 0;
 }
@@ -418,8 +424,12 @@ s_ask_all (int count, int timeout_ms)
             if (!s_definite (s_answer [i]))
                 pending++;
         }
-        if (!pending || zclock_mono () >= deadline)
+        if (!pending)
             break;
+        if (zclock_mono () >= deadline) {
+            s_waited_in_vain += timeout_ms;
+            break;
+        }
         zclock_sleep (200);     //  poll interval of the wait for definite answers
     }
     dtx_client_destroy (&client);
@@ -488,9 +498,11 @@ static void
 s_check_invariants (long long total_before, const char *label)
 {
     ck_assert_msg (harness_wait_ready (30000), "%s: system not ready after restart", label);
-    if (!harness_wait_no_prepared (30000))
+    if (!harness_wait_no_prepared (30000)) {
+        s_waited_in_vain += 30000;
         s_fail ("prepared transactions left", NULL, "%s: %d dtx prepared transaction(s) left 30 s after the restart", label,
                 harness_prepared_dtx ());
+    }
     s_ask_all (s_nrecords, OUTCOME_WAIT_MS);
     rows_t rows;
     s_rows_load (&rows);
@@ -525,11 +537,16 @@ s_check_invariants (long long total_before, const char *label)
         else {
             final = s_answer [i];
             if (!s_definite (final)) {
-                s_fail ("no definite answer after recovery", s_answer_reason [i],
+                //  Definite right after the restart and not now: the
+                //  answer changed, which is worse than never knowing
+                s_fail (s_definite (record->early)? "definite right after the restart, no definite"
+                        " answer after recovery": "no definite answer after recovery",
+                        s_answer_reason [i],
                         "%s: %s (%s, %s): no definite outcome %d s after recovery: %s \"%s\""
-                        " (commit answered %s \"%s\"; %s)", label, record->gid, shape, dbs,
-                        OUTCOME_WAIT_MS / 1000, s_outcome_text (final), s_answer_reason [i],
-                        s_outcome_text (record->outcome), record->reason, where);
+                        " (commit answered %s \"%s\"; right after the restart %s \"%s\"; %s)",
+                        label, record->gid, shape, dbs, OUTCOME_WAIT_MS / 1000,
+                        s_outcome_text (final), s_answer_reason [i], s_outcome_text (record->outcome),
+                        record->reason, s_outcome_text (record->early), record->early_reason, where);
                 continue;
             }
             if (s_definite (record->outcome) && record->outcome != final)
