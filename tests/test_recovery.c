@@ -49,6 +49,10 @@
 #define REASON_MAX 160
 //  How long a young gid may stay IN_PROGRESS / UNKNOWN after a restart
 #define OUTCOME_WAIT_MS 30000
+//  ... right after a restart, while the workload runs on: nothing from
+//  before the restart is live any more, so each answer is definite at
+//  once (what stays open is asked again after recovery, for 30 s)
+#define EARLY_WAIT_MS 5000
 
 //  The transaction shapes, taken in turn (offset per worker, so that all
 //  run at once): a third touch one database only
@@ -87,34 +91,68 @@ static unsigned s_seed_base;
 static int s_run;                   //  tags stay unique across rounds
 static int s_per_worker = 40;       //  fault cases; the random rounds run until stopped
 
-//  Failures of the current case: each printed at once, the first kept
+//  Failures of the current case: each printed at once (the first few of
+//  each kind), the first kept, and a count per kind of check and reason
+//  printed when the case ends
 static int s_nfailures;
+static int64_t s_case_started;
+static int64_t s_waited_in_vain;    //  ms spent waiting for answers that never came
 static char s_first_failure [1024];
-#define FAILURES_PRINTED 60
+#define FAILURE_KINDS_MAX 32
+#define FAILURES_PRINTED_PER_KIND 5
+static struct {
+    char key [160];
+    int count;
+} s_failure_kinds [FAILURE_KINDS_MAX];
+static int s_nfailure_kinds;
+//  Set while one record is checked: its failures are counted apart for
+//  one- and two-database transactions
+static const char *s_kind_scope = "";
+
+//  kind: which check; why: the answer's reason, or NULL
+static void
+s_fail (const char *kind, const char *why, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void
-s_fail (const char *format, ...)
+s_fail (const char *kind, const char *why, const char *format, ...)
 {
-    char line [1024];
+    char line [1024], key [160];
     va_list args;
     va_start (args, format);
     vsnprintf (line, sizeof line, format, args);
     va_end (args);
+    snprintf (key, sizeof key, "%s%s%s%s%s", s_kind_scope, kind, why? " (\"": "", why? why: "", why? "\")": "");
+    int k;
+    for (k = 0; k < s_nfailure_kinds; k++)
+        if (streq (s_failure_kinds [k].key, key))
+            break;
+    if (k == s_nfailure_kinds && k < FAILURE_KINDS_MAX) {
+        snprintf (s_failure_kinds [k].key, sizeof s_failure_kinds [k].key, "%s", key);
+        s_failure_kinds [k].count = 0;
+        s_nfailure_kinds++;
+    }
+    int seen = k < FAILURE_KINDS_MAX? s_failure_kinds [k].count++: 0;
     if (s_nfailures == 0)
         snprintf (s_first_failure, sizeof s_first_failure, "%s", line);
-    if (s_nfailures < FAILURES_PRINTED)
+    if (seen < FAILURES_PRINTED_PER_KIND)
         printf ("FAILED: %s\n", line);
     else
-    if (s_nfailures == FAILURES_PRINTED)
-        printf ("FAILED: ... (more not printed)\n");
+    if (seen == FAILURES_PRINTED_PER_KIND)
+        printf ("FAILED: ... more of: %s\n", key);
     fflush (stdout);
     s_nfailures++;
 }
 
-//  End of a case: fail it if any check failed
+//  End of a case: fail it if any check failed, with a count per kind
 static void
 s_assert_no_failures (const char *label)
 {
+    for (int k = 0; k < s_nfailure_kinds; k++)
+        printf ("%s: %d x %s\n", label, s_failure_kinds [k].count, s_failure_kinds [k].key);
+    printf ("%s: %.1f s, %.1f s of it waiting for answers that never came\n", label,
+            (zclock_mono () - s_case_started) / 1000.0, s_waited_in_vain / 1000.0);
+    fflush (stdout);
     ck_assert_msg (s_nfailures == 0, "%s: %d check(s) failed; first: %s", label, s_nfailures,
                    s_first_failure);
 }
@@ -127,7 +165,10 @@ s_setup (void)
     s_nrecords = 0;
     s_stop = false;
     s_nfailures = 0;
+    s_case_started = zclock_mono ();
+    s_waited_in_vain = 0;
     s_first_failure [0] = 0;
+    s_nfailure_kinds = 0;
 }
 
 static void
@@ -383,8 +424,12 @@ s_ask_all (int count, int timeout_ms)
             if (!s_definite (s_answer [i]))
                 pending++;
         }
-        if (!pending || zclock_mono () >= deadline)
+        if (!pending)
             break;
+        if (zclock_mono () >= deadline) {
+            s_waited_in_vain += timeout_ms;
+            break;
+        }
         zclock_sleep (200);     //  poll interval of the wait for definite answers
     }
     dtx_client_destroy (&client);
@@ -400,7 +445,7 @@ s_ask_after_restart (const char *label)
 {
     int count = s_records_now ();
     int64_t started = zclock_mono ();
-    s_ask_all (count, OUTCOME_WAIT_MS);
+    s_ask_all (count, EARLY_WAIT_MS);
     rows_t rows;
     s_rows_load (&rows);
     int asked = 0;
@@ -408,6 +453,7 @@ s_ask_after_restart (const char *label)
         record_t *record = &s_records [i];
         if (!*record->gid)
             continue;
+        s_kind_scope = record->ndbs == 1? "one-database: ": "two-database: ";
         asked++;
         char dbs [32], where [128];
         s_dbs_text (record, dbs, sizeof dbs);
@@ -417,25 +463,30 @@ s_ask_after_restart (const char *label)
         }
         else
         if (s_definite (record->early) && s_definite (s_answer [i]) && s_answer [i] != record->early)
-            s_fail ("%s: %s (%s, %s): after an earlier restart the coordinator answered %s,"
+            s_fail ("answer changed between restarts", NULL,
+                    "%s: %s (%s, %s): after an earlier restart the coordinator answered %s,"
                     " now %s (%s)", label, record->gid, s_shape_name [record->shape], dbs,
                     s_outcome_text (record->early), s_outcome_text (s_answer [i]), s_answer_reason [i]);
         if (!s_definite (s_answer [i]))
-            s_fail ("%s: %s (%s, %s): right after the restart the answer is still %s after"
+            s_fail ("no definite answer right after the restart", s_answer_reason [i],
+                    "%s: %s (%s, %s): right after the restart the answer is still %s after"
                     " %d s: \"%s\" (commit answered %s)", label, record->gid,
                     s_shape_name [record->shape], dbs, s_outcome_text (s_answer [i]),
-                    OUTCOME_WAIT_MS / 1000, s_answer_reason [i], s_outcome_text (record->outcome));
+                    EARLY_WAIT_MS / 1000, s_answer_reason [i], s_outcome_text (record->outcome));
         else
         if (s_definite (record->outcome) && s_answer [i] != record->outcome)
-            s_fail ("%s: %s (%s, %s): commit answered %s, right after the restart the"
+            s_fail ("answer right after the restart differs from the commit's", s_answer_reason [i],
+                    "%s: %s (%s, %s): commit answered %s, right after the restart the"
                     " coordinator answers %s: \"%s\"", label, record->gid,
                     s_shape_name [record->shape], dbs, s_outcome_text (record->outcome),
                     s_outcome_text (s_answer [i]), s_answer_reason [i]);
         if (s_answer [i] == DTX_ABORTED && s_rows_state (&rows, record, where, sizeof where) != 0)
-            s_fail ("%s: %s (%s, %s): right after the restart the coordinator answers ABORTED"
+            s_fail ("ABORTED right after the restart but rows there", s_answer_reason [i],
+                    "%s: %s (%s, %s): right after the restart the coordinator answers ABORTED"
                     " (\"%s\") but %s", label, record->gid, s_shape_name [record->shape], dbs,
                     s_answer_reason [i], where);
     }
+    s_kind_scope = "";
     s_rows_free (&rows);
     printf ("%s: asked about %d gid(s) right after the restart (%" PRId64 " ms)\n", label, asked,
             zclock_mono () - started);
@@ -447,15 +498,18 @@ static void
 s_check_invariants (long long total_before, const char *label)
 {
     ck_assert_msg (harness_wait_ready (30000), "%s: system not ready after restart", label);
-    if (!harness_wait_no_prepared (30000))
-        s_fail ("%s: %d dtx prepared transaction(s) left 30 s after the restart", label,
+    if (!harness_wait_no_prepared (30000)) {
+        s_waited_in_vain += 30000;
+        s_fail ("prepared transactions left", NULL, "%s: %d dtx prepared transaction(s) left 30 s after the restart", label,
                 harness_prepared_dtx ());
+    }
     s_ask_all (s_nrecords, OUTCOME_WAIT_MS);
     rows_t rows;
     s_rows_load (&rows);
     int committed = 0, aborted = 0, unknown = 0, one_db = 0, asked_early = 0;
     for (int i = 0; i < s_nrecords; i++) {
         record_t *record = &s_records [i];
+        s_kind_scope = record->ndbs == 1? "one-database: ": "two-database: ";
         char dbs [32], where [128];
         s_dbs_text (record, dbs, sizeof dbs);
         const char *shape = s_shape_name [record->shape];
@@ -463,7 +517,7 @@ s_check_invariants (long long total_before, const char *label)
         one_db += record->ndbs == 1;
         asked_early += record->early != 0;
         if (state < 0)
-            s_fail ("%s: %s (%s, %s) not atomic: %s (commit answered %s, now %s)", label,
+            s_fail ("not atomic", NULL, "%s: %s (%s, %s) not atomic: %s (commit answered %s, now %s)", label,
                     record->tag, shape, dbs, where, s_outcome_text (record->outcome),
                     s_outcome_text (s_answer [i]));
         if (record->outcome == DTX_UNKNOWN)
@@ -473,7 +527,8 @@ s_check_invariants (long long total_before, const char *label)
             //  Never named by the coordinator: only a definite commit
             //  answer is of any use (dtx.h: an UNKNOWN comes with a gid)
             if (record->outcome == DTX_UNKNOWN || record->outcome == DTX_IN_PROGRESS) {
-                s_fail ("%s: %s (%s, %s): commit answered %s without a gid (\"%s\"); %s",
+                s_fail ("commit answered UNKNOWN without a gid", NULL,
+                        "%s: %s (%s, %s): commit answered %s without a gid (\"%s\"); %s",
                         label, record->tag, shape, dbs, s_outcome_text (record->outcome),
                         record->reason, where);
                 continue;
@@ -482,19 +537,27 @@ s_check_invariants (long long total_before, const char *label)
         else {
             final = s_answer [i];
             if (!s_definite (final)) {
-                s_fail ("%s: %s (%s, %s): no definite outcome %d s after recovery: %s \"%s\""
-                        " (commit answered %s \"%s\"; %s)", label, record->gid, shape, dbs,
-                        OUTCOME_WAIT_MS / 1000, s_outcome_text (final), s_answer_reason [i],
-                        s_outcome_text (record->outcome), record->reason, where);
+                //  Definite right after the restart and not now: the
+                //  answer changed, which is worse than never knowing
+                s_fail (s_definite (record->early)? "definite right after the restart, no definite"
+                        " answer after recovery": "no definite answer after recovery",
+                        s_answer_reason [i],
+                        "%s: %s (%s, %s): no definite outcome %d s after recovery: %s \"%s\""
+                        " (commit answered %s \"%s\"; right after the restart %s \"%s\"; %s)",
+                        label, record->gid, shape, dbs, OUTCOME_WAIT_MS / 1000,
+                        s_outcome_text (final), s_answer_reason [i], s_outcome_text (record->outcome),
+                        record->reason, s_outcome_text (record->early), record->early_reason, where);
                 continue;
             }
             if (s_definite (record->outcome) && record->outcome != final)
-                s_fail ("%s: %s (%s, %s): commit answered %s, after recovery the coordinator"
+                s_fail ("answer after recovery differs from the commit's", s_answer_reason [i],
+                        "%s: %s (%s, %s): commit answered %s, after recovery the coordinator"
                         " answers %s \"%s\"; %s", label, record->gid, shape, dbs,
                         s_outcome_text (record->outcome), s_outcome_text (final),
                         s_answer_reason [i], where);
             if (s_definite (record->early) && record->early != final)
-                s_fail ("%s: %s (%s, %s): right after the restart the coordinator answered %s"
+                s_fail ("answer after recovery differs from the one right after the restart", NULL,
+                        "%s: %s (%s, %s): right after the restart the coordinator answered %s"
                         " \"%s\", after recovery %s \"%s\"; %s", label, record->gid, shape, dbs,
                         s_outcome_text (record->early), record->early_reason,
                         s_outcome_text (final), s_answer_reason [i], where);
@@ -502,23 +565,24 @@ s_check_invariants (long long total_before, const char *label)
         if (final == DTX_COMMITTED) {
             committed++;
             if (state != 1)
-                s_fail ("%s: %s (%s, %s): answered COMMITTED (%s) but %s", label,
+                s_fail ("COMMITTED but rows missing", NULL, "%s: %s (%s, %s): answered COMMITTED (%s) but %s", label,
                         *record->gid? record->gid: record->tag, shape, dbs,
                         *record->gid? "coordinator, after recovery": "commit", where);
         }
         else {
             aborted++;
             if (state != 0)
-                s_fail ("%s: %s (%s, %s): answered ABORTED (%s \"%s\") but %s", label,
+                s_fail ("ABORTED but rows there", NULL, "%s: %s (%s, %s): answered ABORTED (%s \"%s\") but %s", label,
                         *record->gid? record->gid: record->tag, shape, dbs,
                         *record->gid? "coordinator, after recovery": "commit",
                         *record->gid? s_answer_reason [i]: record->reason, where);
         }
     }
+    s_kind_scope = "";
     s_rows_free (&rows);
     long long total_after = harness_total_balance ();
     if (total_after != total_before)
-        s_fail ("%s: total balance %lld, was %lld", label, total_after, total_before);
+        s_fail ("balance", NULL, "%s: total balance %lld, was %lld", label, total_after, total_before);
     printf ("%s: %d transactions (%d one-database), %d committed, %d aborted, %d unknown to"
             " the client until asked, %d asked right after the restart\n",
             label, s_nrecords, one_db, committed, aborted, unknown, asked_early);
@@ -754,7 +818,8 @@ START_TEST (test_one_phase_restart)
     ck_assert (s_transfer (client, SHAPE_2DB_SEND_DECIDED, 1, 2, "27", "28", "5", false, 0, i++));
     for (int r = 0; r < s_nrecords; r++)
         if (s_records [r].outcome != DTX_COMMITTED)
-            s_fail ("%s: %s (%s): commit answered %s before the restart: \"%s\"", label,
+            s_fail ("commit did not answer COMMITTED", NULL,
+                    "%s: %s (%s): commit answered %s before the restart: \"%s\"", label,
                     s_records [r].gid, s_shape_name [s_records [r].shape],
                     s_outcome_text (s_records [r].outcome), s_records [r].reason);
     dtx_client_destroy (&client);
