@@ -28,6 +28,9 @@
         - per gid the rows are on both databases or on neither;
         - an UNKNOWN gid now has a definite outcome matching its rows;
         - no dtx prepared transaction is left; the money is conserved.
+    Case "new log": a coordinator's first start on an empty directory, the
+    loss right after its first EPOCH is durable: the new file's name must
+    be durable too.
     Case "mid-workload": the loss comes after step 3.  Case "after
     compaction": the loss comes right after a compaction's rename, before
     anything else is fsynced (the shim freezes the coordinator there): the
@@ -469,6 +472,71 @@ START_TEST (test_power_loss_after_compaction)
 }
 END_TEST
 
+//  A coordinator's first start on an empty directory: the new log's name
+//  must be durable (directory fsync after creating it), or its EPOCH and
+//  everything after it vanish with the power.  No databases needed.
+typedef struct {
+    int records;
+    uint64_t epoch;
+} epochs_t;
+
+static void
+s_count_epochs (void *arg, const dtx_log_record_t *record)
+{
+    epochs_t *epochs = (epochs_t *) arg;
+    epochs->records++;
+    if (record->type == DTX_LOG_EPOCH)
+        epochs->epoch = record->epoch;
+}
+
+START_TEST (test_power_loss_new_log)
+{
+    char dir [400], logfile [450], clients [64], participants [64];
+    snprintf (dir, sizeof dir, "%s/fresh-log", harness.dir);
+    snprintf (s_state, sizeof s_state, "%s/lostwrites-fresh", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    ck_assert_int_eq (mkdir (s_state, 0700), 0);
+    snprintf (logfile, sizeof logfile, "%s/fresh-coordinator.log", harness.dir);
+    snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", harness.metrics_port + 20);
+    snprintf (participants, sizeof participants, "tcp://127.0.0.1:%d", harness.metrics_port + 21);
+    sync ();
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char preload [600];
+        snprintf (preload, sizeof preload, "%s/tests/.libs/liblostwrites.so", TOP_BUILDDIR);
+        setenv ("LD_PRELOAD", preload, 1);
+        setenv ("LOSTWRITES_DIR", dir, 1);
+        setenv ("LOSTWRITES_STATE", s_state, 1);
+        unsetenv ("DTX_FAULT");
+        if (!freopen (logfile, "a", stderr))
+            _exit (126);
+        dup2 (2, 1);
+        char binary [512];
+        snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+        execl (binary, binary, "--id", "fresh", "--clients", clients, "--participants", participants,
+               "--log-dir", dir, NULL);
+        _exit (127);
+    }
+    //  Its first EPOCH fdatasync'ed: the moment it may issue gids
+    int64_t deadline = zclock_mono () + 20000;
+    while (s_events ("durable dtx-decisions.log ") == 0 && zclock_mono () < deadline
+    &&     waitpid (pid, NULL, WNOHANG) == 0)
+        zclock_sleep (20);
+    bool durable = s_events ("durable dtx-decisions.log ") > 0;
+    kill (pid, SIGKILL);
+    waitpid (pid, NULL, 0);
+    ck_assert_int_eq (lostwrites_restore (s_state, dir), 0);
+    char path [512], err [512];
+    snprintf (path, sizeof path, "%s/%s", dir, DTX_LOG_FILENAME);
+    epochs_t epochs = { 0 };
+    int64_t valid = dtx_log_read (path, s_count_epochs, &epochs, err, sizeof err);
+    ck_assert_msg (valid > 0 && epochs.epoch == 1,
+                   "epoch 1 was made durable (%s) but the power loss took it: %s",
+                   durable? "fdatasync returned": "no fdatasync seen", valid < 0? err: "empty log");
+    ck_assert_msg (durable, "the log survived, but no fdatasync of it was seen");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -479,6 +547,7 @@ main (void)
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_power_loss_mid_workload);
     tcase_add_test (tc, test_power_loss_after_compaction);
+    tcase_add_test (tc, test_power_loss_new_log);
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
