@@ -234,7 +234,7 @@ s_commit_decided (void *arg)
 }
 
 static void
-unlink_hook (void)
+s_unlink_hook (void)
 {
     char path [512];
     snprintf (path, sizeof path, "%s/stop-on-sync", s_state);
@@ -262,6 +262,10 @@ s_unfinished_commits (void)
         strcat (hook, dtx_txn_gid (targets [i].txn));
         strcat (hook, "\n");
     }
+    //  The shim looks for the gids as plain bytes.  Only a COMMIT record
+    //  can hold them before phase 2, and no earlier gid can contain one:
+    //  gids issued before them in this epoch have smaller counters, those
+    //  of other epochs another epoch field
     s_state_write ("stop-on-sync", hook);
     pthread_t threads [TARGETS];
     for (int i = 0; i < TARGETS; i++)
@@ -275,7 +279,7 @@ s_unfinished_commits (void)
     if (fired)
         ck_assert (harness_wait_stopped (db3, 5000));
     else
-        unlink_hook ();
+        s_unlink_hook ();
     int acknowledged = 0;
     PGconn *conn = harness_pg (2);
     for (int i = 0; i < TARGETS; i++) {
