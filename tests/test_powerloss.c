@@ -535,8 +535,9 @@ START_TEST (test_power_loss_new_log)
     epochs_t epochs = { 0 };
     int64_t valid = dtx_log_read (path, s_count_epochs, &epochs, err, sizeof err);
     ck_assert_msg (valid > 0 && epochs.epoch == 1,
-                   "epoch 1 was made durable (%s) but the power loss took it: %s",
-                   durable? "fdatasync returned": "no fdatasync seen", valid < 0? err: "empty log");
+                   "the new log's EPOCH did not survive the power loss (%s): %s",
+                   durable? "its fdatasync had returned": "no fdatasync of it was seen",
+                   valid < 0? err: "empty log");
     ck_assert_msg (durable, "the log survived, but no fdatasync of it was seen");
 }
 END_TEST
@@ -549,9 +550,16 @@ main (void)
     tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
     tcase_add_checked_fixture (tc, s_setup, NULL);
     tcase_set_timeout (tc, 120);
-    tcase_add_test (tc, test_power_loss_mid_workload);
-    tcase_add_test (tc, test_power_loss_after_compaction);
-    tcase_add_test (tc, test_power_loss_new_log);
+    //  DTX_POWERLOSS_CASE=mid, compaction or new runs that case alone
+    //  (after a failed case the next ones inherit its damage: a log that
+    //  lost its epochs issues the same gids again)
+    const char *only = getenv ("DTX_POWERLOSS_CASE");
+    if (!only || streq (only, "mid"))
+        tcase_add_test (tc, test_power_loss_mid_workload);
+    if (!only || streq (only, "compaction"))
+        tcase_add_test (tc, test_power_loss_after_compaction);
+    if (!only || streq (only, "new"))
+        tcase_add_test (tc, test_power_loss_new_log);
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
