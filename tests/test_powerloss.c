@@ -359,14 +359,47 @@ s_power_loss_and_check (const char *label, long long total_before)
     kill (db3, SIGCONT);
     harness_start_coordinator ();
     ck_assert_msg (harness_wait_ready (30000), "%s: system not ready after the restart", label);
+    //  First what the restarted coordinator answers (the log's verdict,
+    //  whatever the databases hold at this moment) ...
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
+    dtx_outcome_t now [RECORDS_MAX];
+    int committed = 0, aborted = 0, unknown = 0, forgotten = 0, unfinished = 0;
+    for (int i = 0; i < s_nrecords; i++) {
+        record_t *record = &s_records [i];
+        now [i] = DTX_UNKNOWN;
+        if (record->outcome == DTX_ABORTED) {
+            aborted++;
+            continue;
+        }
+        int64_t deadline = zclock_mono () + 30000;
+        while ((now [i] = dtx_client_outcome (client, record->gid)) == DTX_IN_PROGRESS
+        &&     zclock_mono () < deadline)
+            zclock_sleep (100);
+        if (record->outcome == DTX_COMMITTED) {
+            committed++;
+            unfinished += record->decided;
+            if (now [i] == DTX_UNKNOWN && s_at_or_below (record->gid, &checkpoint)
+            &&  strstr (dtx_client_error (client), "no longer retained"))
+                forgotten++;
+            else
+                ck_assert_msg (now [i] == DTX_COMMITTED, "%s: %s was acknowledged committed%s, now %s (%s)",
+                               label, record->gid, record->decided? " (decided, phase 2 unfinished)": "",
+                               dtx_outcome_name (now [i]), dtx_client_error (client));
+        }
+        else {
+            unknown++;
+            ck_assert_msg (now [i] == DTX_COMMITTED || now [i] == DTX_ABORTED,
+                           "%s: %s still has no definite outcome (%s: %s)", label, record->gid,
+                           dtx_outcome_name (now [i]), dtx_client_error (client));
+        }
+    }
+    //  ... then, once phase 2 has settled, what the databases hold
     ck_assert_msg (harness_wait_no_prepared (30000),
                    "%s: %d dtx prepared transactions left 30 s after the restart",
                    label, harness_prepared_dtx ());
-    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 8000);
     PGconn *conn [3];
     for (int db = 0; db < 3; db++)
         conn [db] = harness_pg (db);
-    int committed = 0, aborted = 0, unknown = 0, forgotten = 0, unfinished = 0;
     for (int i = 0; i < s_nrecords; i++) {
         record_t *record = &s_records [i];
         int on_a = s_rows (conn [record->db [0]], record->gid);
@@ -374,39 +407,15 @@ s_power_loss_and_check (const char *label, long long total_before)
         ck_assert_msg (on_a == on_b && (on_a == 0 || on_a == 1),
                        "%s: %s not atomic: %d row(s) on db%d, %d on db%d", label, record->gid,
                        on_a, record->db [0] + 1, on_b, record->db [1] + 1);
-        dtx_outcome_t now = DTX_UNKNOWN;
-        if (record->outcome != DTX_ABORTED) {
-            int64_t deadline = zclock_mono () + 30000;
-            while ((now = dtx_client_outcome (client, record->gid)) == DTX_IN_PROGRESS
-            &&     zclock_mono () < deadline)
-                zclock_sleep (100);
-        }
-        if (record->outcome == DTX_COMMITTED) {
-            committed++;
-            unfinished += record->decided;
-            if (now == DTX_UNKNOWN && s_at_or_below (record->gid, &checkpoint)
-            &&  strstr (dtx_client_error (client), "no longer retained"))
-                forgotten++;
-            else
-                ck_assert_msg (now == DTX_COMMITTED, "%s: %s was acknowledged committed%s, now %s (%s)",
-                               label, record->gid, record->decided? " (decided, phase 2 unfinished)": "",
-                               dtx_outcome_name (now), dtx_client_error (client));
+        if (record->outcome == DTX_COMMITTED)
             ck_assert_msg (on_a == 1, "%s: %s was acknowledged committed but its rows are missing",
                            label, record->gid);
-        }
         else
-        if (record->outcome == DTX_ABORTED) {
-            aborted++;
+        if (record->outcome == DTX_ABORTED)
             ck_assert_msg (on_a == 0, "%s: %s was reported aborted but is present", label, record->gid);
-        }
-        else {
-            unknown++;
-            ck_assert_msg (now == DTX_COMMITTED || now == DTX_ABORTED,
-                           "%s: %s still has no definite outcome (%s: %s)", label, record->gid,
-                           dtx_outcome_name (now), dtx_client_error (client));
-            ck_assert_msg (on_a == (now == DTX_COMMITTED? 1: 0), "%s: %s is %s but has %d row(s)",
-                           label, record->gid, dtx_outcome_name (now), on_a);
-        }
+        else
+            ck_assert_msg (on_a == (now [i] == DTX_COMMITTED? 1: 0), "%s: %s is %s but has %d row(s)",
+                           label, record->gid, dtx_outcome_name (now [i]), on_a);
     }
     for (int db = 0; db < 3; db++)
         PQfinish (conn [db]);
