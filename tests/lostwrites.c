@@ -310,8 +310,11 @@ s_record_file (int fd, const char *name)
         size_t hook_size;
         char *text = s_slurp (hook, &hook_size);
         close (hook);
+        char *grown = text? (char *) realloc (text, hook_size + 1): NULL;
+        if (!grown)
+            free (text);
+        text = grown;
         if (text) {
-            text = (char *) realloc (text, hook_size + 1);
             text [hook_size] = 0;
             char *saveptr = NULL;
             char *line = strtok_r (text, "\n", &saveptr);
