@@ -40,9 +40,15 @@
 //  exclusive, whichever comes first wins, and the probe's INSERT ... ON
 //  CONFLICT waits for a marker insert still in flight: after the probe,
 //  the one-phase COMMIT of that gid has either committed or never will.
-//  The marker's INSERT also returns the xid, for a lost COMMIT answer.
+//  The marker's INSERT also returns the xid, for a lost COMMIT answer, and
+//  makes the COMMIT durable before it is acknowledged: with
+//  synchronous_commit off (the server's setting, or a client's SET), a
+//  PostgreSQL crash could lose a one-phase commit dtx had reported
+//  committed.  (PREPARE TRANSACTION and COMMIT PREPARED flush anyway.)
 #define SQL_MARKER_COMMITTED \
-    "INSERT INTO dtx.one_phase (gid, committed) VALUES ($1, true)" \
+    "INSERT INTO dtx.one_phase (gid, committed) SELECT $1, true FROM (SELECT CASE" \
+    " WHEN current_setting ('synchronous_commit') = 'off'" \
+    " THEN set_config ('synchronous_commit', 'on', true) END) AS durable" \
     " RETURNING pg_current_xact_id ()::text"
 #define SQL_MARKER_FENCE \
     "INSERT INTO dtx.one_phase (gid, committed) VALUES ($1, false)" \
