@@ -178,28 +178,6 @@ s_suite_setup (void)
     //  crashes hit compacted logs too
     harness_log_compact_bytes = 16384;
     harness_start (3);
-    //  The clusters run with fsync=off, which an immediate stop survives
-    //  (the kernel keeps the pages), and synchronous_commit=off, which it
-    //  does not: an acknowledged plain COMMIT may still sit in PostgreSQL's
-    //  WAL buffers and die with the server.  PREPARE TRANSACTION and
-    //  COMMIT PREPARED flush regardless, so only one-database (one-phase)
-    //  transactions would lose acknowledged commits, by the harness's
-    //  doing (seen: COMMITTED, rows missing after "PostgreSQL db3
-    //  stopped").  Sessions opened after this commit synchronously; the
-    //  participants reconnect to get such sessions.
-    for (int db = 0; db < harness.ndbs; db++)
-        if (harness_pg_exec (db, "ALTER DATABASE postgres SET synchronous_commit = on")) {
-            fprintf (stderr, "test_recovery: cannot set synchronous_commit on db%d\n", db + 1);
-            exit (2);
-        }
-    for (int db = 0; db < harness.ndbs; db++) {
-        harness_kill_participant (db, SIGTERM);
-        harness_start_participant (db);
-    }
-    if (!harness_wait_ready (30000)) {
-        fprintf (stderr, "test_recovery: participants not back after the restart\n");
-        exit (2);
-    }
 }
 
 static void
