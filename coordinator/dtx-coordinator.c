@@ -7,7 +7,8 @@ static const char *s_logfile;
 
 static const char *s_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
-    "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", NULL
+    "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
+    "outcome-retention", NULL
 };
 
 //  One key, from the config file or the command line
@@ -25,11 +26,16 @@ s_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "metrics")) config->metrics_listen = strdup (value);
     else if (streq (key, "verbose")) config->verbose = streq (value, "1") || streq (value, "true");
     else {
-        if (dtx_parse_long (value, 1, streq (key, "log-compact-bytes")? (1L << 40): 86400000L, &number))
+        long max = streq (key, "log-compact-bytes")? (1L << 40)
+                 : streq (key, "outcomes-max")? 100000000L
+                 : streq (key, "outcome-retention")? 3650L * 86400: 86400000L;
+        if (dtx_parse_long (value, 1, max, &number))
             return -1;
         if (streq (key, "txn-timeout")) config->txn_timeout_ms = (int) number;
         else if (streq (key, "vote-timeout")) config->vote_timeout_ms = (int) number;
         else if (streq (key, "drain-timeout")) config->drain_ms = (int) number;
+        else if (streq (key, "outcomes-max")) config->outcomes_max = (int) number;
+        else if (streq (key, "outcome-retention")) config->outcome_retention_ms = number * 1000;
         else if (streq (key, "log-compact-bytes")) {
             if (number < 4096)
                 return -1;
@@ -56,6 +62,9 @@ s_usage (FILE *out)
 "                          (default 67108864)\n"
 "  --drain-timeout MS      on SIGTERM, wait this long for live transactions\n"
 "                          (default 10000)\n"
+"  --outcomes-max N        outcomes of finished transactions kept for questions\n"
+"                          (default 200000; older ones answer UNKNOWN)\n"
+"  --outcome-retention S   ... and for how many seconds (default 86400)\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
 "  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
 "  --verbose               log every transaction\n");
@@ -82,10 +91,12 @@ main (int argc, char *argv [])
         { "drain-timeout", required_argument, 0, 'D' },
         { "verbose", no_argument, 0, 'V' },
         { "log-file", required_argument, 0, 'F' },
+        { "outcomes-max", required_argument, 0, 'O' },
+        { "outcome-retention", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:h", options, "coordinator",
+    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:h", options, "coordinator",
                                 s_keys, s_apply, &config, "dtx-coordinator", s_usage);
     if (rc >= 0)
         return rc;

@@ -24,7 +24,8 @@ typedef struct {
     int reply_timeout_ms;               //  phase 2 acks awaited before replying
     int participant_timeout_ms;         //  silence before a participant is gone
     int phase2_retry_ms;                //  first phase-2 retry interval (doubles, max 30 s)
-    int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY
+    int outcomes_max;                   //  finished outcomes kept for OUTCOME_QUERY ...
+    int64_t outcome_retention_ms;       //  ... and for how long (older: UNKNOWN)
     long log_compact_bytes;             //  compact the decision log above this size
     bool verbose;                       //  log every transaction's end
     int drain_ms;                       //  SIGTERM: wait this long for live transactions

@@ -39,12 +39,60 @@
     data gone.  Nothing buffered was acknowledged, so stopping loses
     nothing that was promised.
 
+    Durability of the file itself.  A power loss keeps only what an fsync
+    made durable: file data and size by fdatasync of the file, names by
+    fsync of the directory (tests/test_powerloss.c checks each step below
+    with tests/lostwrites.c, a shim that models exactly that).
+
+    D1. Open: lock DIR/dtx-decisions.lock (not durable state: the lock
+        lives in the kernel; the file only names the holder's pid).
+    D2. Open: open or create dtx-decisions.log, then fsync DIR, always.
+        Not only when this call created the file: a previous start may
+        have created it and died (or failed its directory fsync) before
+        the name was durable, and everything fdatasync'ed into a file
+        whose name is not durable vanishes with it.  Crash before the
+        directory fsync: the file may be gone, but nothing was written
+        into it yet, let alone promised.
+    D3. Open: a torn tail is truncated and the truncation made durable
+        (fdatasync) before open returns, so before anything is appended
+        after it.  The next append's fdatasync would normally carry the
+        new size as well; the explicit one does not depend on the file
+        system treating a shrink as metadata fdatasync must write, and
+        costs one fsync per start.  Crash before it: the same torn tail
+        is found again and truncated again.
+    D4. Append: group commit, pwrite + fdatasync (steps 3-4 above).
+        Crash before fdatasync returns: the record may be absent, whole,
+        or torn; nobody was told anything that depends on it.
+    D5. Compaction (Redis AOF rewrite):
+        a.  sync the live log (D4);
+        b.  write the kept records to dtx-decisions.log.tmp (O_TRUNC:
+            a leftover of an earlier crash is overwritten) and
+            fdatasync it;
+        c.  rename the temp file over dtx-decisions.log;
+        d.  fsync DIR;
+        e.  only then append to the new file.
+        Crash before c: the old log, a superset, stays; a leftover .tmp
+        is ignored at start.  Crash between c and d: after a power loss
+        the name may point at either file; both hold every decision
+        made so far (b made the new one durable before c), so both are
+        right, as long as nothing is appended to the new file before d:
+        a COMMIT appended and acknowledged there would vanish if the
+        name reverted to the old file.  Hence a failed d returns -2 and
+        the caller stops without appending.  A failure in b returns -1:
+        the old log stays in use, untouched; its own next fdatasync
+        reports any error of its own.
+    The directory itself must exist (the operator's): its own name in
+    its parent is not ours to make durable.
+
     Record layout (docs/log-format.md), little-endian:
         magic u32 | payload length u32 | type u8 | version u8 | reserved u16
         | crc32c u32 over the header (crc field zero) and the payload
         | payload
     =========================================================================
 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             //  F_OFD_SETLK
+#endif
 #include "dtx_log.h"
 #include "dtx_util.h"
 #include <fcntl.h>
@@ -58,6 +106,7 @@ struct _dtx_log_t {
     char *dir;
     char *path;
     int fd;
+    int lock_fd;            //  holds the directory's lock, -1 if none
     uint64_t file_size;     //  bytes durable or written in the file
     byte *buffer;           //  records waiting for the next sync
     size_t buffer_used;
@@ -78,6 +127,7 @@ dtx_log_type_name (int type)
         case DTX_LOG_END:    return "END";
         case DTX_LOG_CHECKPOINT: return "CHECKPOINT";
         case DTX_LOG_HEURISTIC: return "HEURISTIC";
+        case DTX_LOG_PARTICIPANT: return "PARTICIPANT";
         default:             return "?";
     }
 }
@@ -93,6 +143,19 @@ s_get32 (const byte *p)
 {
     return (uint32_t) p [0] | (uint32_t) p [1] << 8
          | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
+}
+
+static void
+s_put64 (byte *p, uint64_t v)
+{
+    s_put32 (p, (uint32_t) v);
+    s_put32 (p + 4, (uint32_t) (v >> 32));
+}
+
+static uint64_t
+s_get64 (const byte *p)
+{
+    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
 }
 
 static uint32_t
@@ -147,15 +210,17 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
     } while (0)
     switch (record->type) {
         case DTX_LOG_EPOCH:
-            if (size != 8)
+            //  8 bytes: written before epochs carried their start time
+            if (size != 8 && size != 16)
                 return -1;
-            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            record->epoch = s_get64 (p);
+            record->when = size == 16? s_get64 (p + 8): 0;
             return 0;
         case DTX_LOG_CHECKPOINT:
             if (size != 16)
                 return -1;
-            record->epoch = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-            record->counter = (uint64_t) s_get32 (p + 8) | (uint64_t) s_get32 (p + 12) << 32;
+            record->epoch = s_get64 (p);
+            record->counter = s_get64 (p + 8);
             return 0;
         case DTX_LOG_COMMIT:
             TAKE_STRING (record->gid);
@@ -173,9 +238,17 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
             if (end - p < 9)
                 return -1;
             record->decision = *p++;
-            record->when = (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
+            record->when = s_get64 (p);
             p += 8;
             TAKE_STRING (record->who);
+            return p == end? 0: -1;
+        case DTX_LOG_PARTICIPANT:
+            TAKE_STRING (record->name);
+            if (end - p < 8)
+                return -1;
+            record->epoch = s_get64 (p);
+            p += 8;
+            TAKE_STRING (record->identity);
             return p == end? 0: -1;
         default:
             return -1;
@@ -284,6 +357,56 @@ dtx_log_read (const char *path, dtx_log_replay_fn *fn, void *arg, char *errbuf, 
     return valid;
 }
 
+//  Take the directory's lock: an open file description lock (F_OFD_SETLK)
+//  on DIR/dtx-decisions.lock.  Unlike a classic POSIX lock it conflicts
+//  between two opens in one process too, and is not dropped when some
+//  other descriptor of the file is closed; like any fcntl lock the kernel
+//  drops it when the holder dies, even by SIGKILL, so a restart after a
+//  crash is never refused.  O_CLOEXEC: an exec'd child does not inherit
+//  it (a forked child that does not exec would share it).
+static int
+s_lock_dir (dtx_log_t *self, char *errbuf, size_t errlen)
+{
+    char *path = zsys_sprintf ("%s/%s", self->dir, DTX_LOG_LOCKNAME);
+    self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        snprintf (errbuf, errlen, "cannot open lock file %s: %s", path, strerror (errno));
+        zstr_free (&path);
+        return -1;
+    }
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    if (fcntl (self->lock_fd, F_OFD_SETLK, &lock)) {
+        int error = errno;
+        if (error == EAGAIN || error == EACCES) {
+            //  F_OFD_GETLK reports pid -1 for an OFD lock: the holder
+            //  wrote its pid into the file (it may not have yet, if it
+            //  took the lock a moment ago)
+            char text [32] = "";
+            ssize_t got = pread (self->lock_fd, text, sizeof text - 1, 0);
+            int pid = got > 0? atoi (text): 0;
+            if (pid > 0)
+                snprintf (errbuf, errlen, "decision log directory %s is in use by another"
+                          " coordinator (pid %d)", self->dir, pid);
+            else
+                snprintf (errbuf, errlen, "decision log directory %s is in use by another"
+                          " coordinator (pid unknown)", self->dir);
+        }
+        else
+            snprintf (errbuf, errlen, "cannot lock %s: %s", path, strerror (error));
+        zstr_free (&path);
+        return -1;
+    }
+    char text [32];
+    int size = snprintf (text, sizeof text, "%d\n", (int) getpid ());
+    if (ftruncate (self->lock_fd, 0) || pwrite (self->lock_fd, text, size, 0) != size) {
+        snprintf (errbuf, errlen, "cannot write pid to lock file %s: %s", path, strerror (errno));
+        zstr_free (&path);
+        return -1;
+    }
+    zstr_free (&path);
+    return 0;
+}
+
 dtx_log_t *
 dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
               char *errbuf, size_t errlen)
@@ -296,6 +419,8 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
     }
     dtx_log_t *self = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
     assert (self);
+    self->fd = -1;
+    self->lock_fd = -1;
     self->dir = strdup (dir);
     self->path = zsys_sprintf ("%s/%s", dir, DTX_LOG_FILENAME);
     if (access (dir, W_OK)) {
@@ -303,14 +428,20 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
         dtx_log_destroy (&self);
         return NULL;
     }
-    bool existed = access (self->path, F_OK) == 0;
+    //  One coordinator per log, before anything is read or created: two
+    //  would issue the same gids and overwrite each other's records
+    if (s_lock_dir (self, errbuf, errlen)) {
+        dtx_log_destroy (&self);
+        return NULL;
+    }
     self->fd = open (self->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         snprintf (errbuf, errlen, "cannot open decision log %s: %s", self->path, strerror (errno));
         dtx_log_destroy (&self);
         return NULL;
     }
-    if (!existed && s_fsync_dir (dir)) {
+    //  Every time, not only when created here (NOTES, D2)
+    if (s_fsync_dir (dir)) {
         snprintf (errbuf, errlen, "cannot fsync directory %s: %s", dir, strerror (errno));
         dtx_log_destroy (&self);
         return NULL;
@@ -355,6 +486,10 @@ dtx_log_destroy (dtx_log_t **self_p)
         return;
     if (self->fd >= 0)
         close (self->fd);
+    //  Closing the last descriptor of the open file description drops
+    //  the lock; the pid stays in the file, meaningless without it
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);
     free (self->path);
     free (self->dir);
     free (self->buffer);
@@ -402,10 +537,30 @@ s_put_string (byte *p, const char *s)
 int
 dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch)
 {
-    byte payload [8];
-    s_put32 (payload, (uint32_t) epoch);
-    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
-    return s_append (self, DTX_LOG_EPOCH, payload, 8);
+    return dtx_log_append_epoch_at (self, epoch, (uint64_t) time (NULL));
+}
+
+int
+dtx_log_append_epoch_at (dtx_log_t *self, uint64_t epoch, uint64_t when)
+{
+    byte payload [16];
+    s_put64 (payload, epoch);
+    s_put64 (payload + 8, when);
+    return s_append (self, DTX_LOG_EPOCH, payload, 16);
+}
+
+int
+dtx_log_append_participant (dtx_log_t *self, const char *name, uint64_t epoch,
+                            const char *identity)
+{
+    if (strlen (name) > 255 || strlen (identity) > 255)
+        return -1;
+    byte payload [256 + 8 + 256];
+    size_t used = s_put_string (payload, name);
+    s_put64 (payload + used, epoch);
+    used += 8;
+    used += s_put_string (payload + used, identity);
+    return s_append (self, DTX_LOG_PARTICIPANT, payload, used);
 }
 
 int
@@ -532,10 +687,8 @@ int
 dtx_log_append_checkpoint (dtx_log_t *self, uint64_t epoch, uint64_t counter)
 {
     byte payload [16];
-    s_put32 (payload, (uint32_t) epoch);
-    s_put32 (payload + 4, (uint32_t) (epoch >> 32));
-    s_put32 (payload + 8, (uint32_t) counter);
-    s_put32 (payload + 12, (uint32_t) (counter >> 32));
+    s_put64 (payload, epoch);
+    s_put64 (payload + 8, counter);
     return s_append (self, DTX_LOG_CHECKPOINT, payload, 16);
 }
 
@@ -552,6 +705,7 @@ dtx_log_compact (dtx_log_t *self, dtx_log_keep_fn *keep, void *arg, char *errbuf
     }
     dtx_log_t *fresh = (dtx_log_t *) calloc (1, sizeof (dtx_log_t));
     assert (fresh);
+    fresh->lock_fd = -1;
     fresh->path = zsys_sprintf ("%s/%s.tmp", self->dir, DTX_LOG_FILENAME);
     fresh->fd = open (fresh->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fresh->fd < 0) {
@@ -603,8 +757,7 @@ dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
     byte payload [256 + 1 + 8 + 256];
     size_t used = s_put_string (payload, gid);
     payload [used++] = (byte) decision;
-    s_put32 (payload + used, (uint32_t) when);
-    s_put32 (payload + used + 4, (uint32_t) (when >> 32));
+    s_put64 (payload + used, when);
     used += 8;
     used += s_put_string (payload + used, who);
     return s_append (self, DTX_LOG_HEURISTIC, payload, used);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define DTX_LOG_FILENAME     "dtx-decisions.log"
+#define DTX_LOG_LOCKNAME     "dtx-decisions.lock"
 #define DTX_LOG_MAGIC        0x4C585444u    //  "DTXL" read as little-endian
 #define DTX_LOG_HEADER_SIZE  16
 #define DTX_LOG_PAYLOAD_MAX  (64 * 1024)
@@ -25,7 +26,8 @@ typedef enum {
     DTX_LOG_COMMIT = 2,     //  commit decision for gid on the listed participants
     DTX_LOG_END = 3,        //  every participant acknowledged phase 2 for gid
     DTX_LOG_CHECKPOINT = 4, //  compaction dropped finished transactions before this
-    DTX_LOG_HEURISTIC = 5   //  an operator decided gid by hand (dtxctl resolve)
+    DTX_LOG_HEURISTIC = 5,  //  an operator decided gid by hand (dtxctl resolve)
+    DTX_LOG_PARTICIPANT = 6 //  participant name (database identity) served an epoch
 } dtx_log_type_t;
 
 const char *
@@ -35,11 +37,16 @@ const char *
 typedef struct {
     int type;
     uint64_t offset;                //  where the record starts in the file
-    uint64_t epoch;                 //  EPOCH, CHECKPOINT
+    uint64_t epoch;                 //  EPOCH, CHECKPOINT, PARTICIPANT
     uint64_t counter;               //  CHECKPOINT
     int decision;                   //  HEURISTIC: 1 commit, 2 abort
     const char *who;                //  HEURISTIC: the operator
-    uint64_t when;                  //  HEURISTIC: unix time
+    uint64_t when;                  //  HEURISTIC: unix time of the decision;
+                                    //  EPOCH: unix time the epoch began
+                                    //  (0 in a record of the old 8-byte form)
+    const char *name;               //  PARTICIPANT: the participant's name
+    const char *identity;           //  PARTICIPANT: "<system identifier>/<database
+                                    //  name>" of its database, may be ""
     const char *gid;                //  COMMIT, END
     size_t nparticipants;           //  COMMIT
     const char *participants [DTX_LOG_PARTICIPANTS_MAX];
@@ -51,9 +58,14 @@ typedef void (dtx_log_replay_fn) (void *arg, const dtx_log_record_t *record);
 typedef struct _dtx_log_t dtx_log_t;
 
 //  Open (creating if absent) the log in an existing directory, replaying
-//  every record through fn.  A torn record at the tail is truncated away
-//  (logged); a bad record followed by valid ones is corruption: returns
-//  NULL with errbuf naming the file and offset.  Caller owns return value.
+//  every record through fn.  First takes an exclusive lock on
+//  DIR/dtx-decisions.lock (held until dtx_log_destroy, dropped by the
+//  kernel if the process dies); if another process or another open holds
+//  it, returns NULL with errbuf "decision log directory DIR is in use by
+//  another coordinator (pid N)".  A torn record at the tail is truncated
+//  away (logged); a bad record followed by valid ones is corruption:
+//  returns NULL with errbuf naming the file and offset.  Caller owns
+//  return value.
 dtx_log_t *
     dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
                   char *errbuf, size_t errlen);
@@ -61,7 +73,8 @@ dtx_log_t *
 void
     dtx_log_destroy (dtx_log_t **self_p);
 
-//  Read a log file without changing it (for tools and tests).  Returns the
+//  Read a log file without changing it (for tools and tests; takes no
+//  lock, so it works beside a running coordinator).  Returns the
 //  offset where valid records end (less than the file size if the tail is
 //  torn), or -1 with errbuf set if the file is corrupt or unreadable.
 int64_t
@@ -69,8 +82,13 @@ int64_t
                   char *errbuf, size_t errlen);
 
 //  Buffer records for the next sync.  Return 0, or -1 if a field is too big.
+//  An epoch that begins now (when = time (NULL)).
 int
     dtx_log_append_epoch (dtx_log_t *self, uint64_t epoch);
+//  An epoch that began at when (unix seconds): compaction rewrites old
+//  epochs with their original time.
+int
+    dtx_log_append_epoch_at (dtx_log_t *self, uint64_t epoch, uint64_t when);
 int
     dtx_log_append_commit (dtx_log_t *self, const char *gid,
                            size_t nparticipants, const char *const *participants);
@@ -82,6 +100,13 @@ int
 int
     dtx_log_append_heuristic (dtx_log_t *self, const char *gid, int decision,
                               const char *who, uint64_t when);
+
+//  Participant name, fronting the database identity ("<system
+//  identifier>/<database name>", may be empty), served transactions of
+//  coordinator epoch `epoch`.  Strings of at most 255 bytes.
+int
+    dtx_log_append_participant (dtx_log_t *self, const char *name, uint64_t epoch,
+                                const char *identity);
 
 //  Compaction writes this first: outcomes of gids issued up to (epoch,
 //  counter) that finished before it are no longer in the log.

@@ -146,7 +146,10 @@ int
 //  dtx_client_outcome () with the gid later.  An UNKNOWN always comes with
 //  a gid: COMMIT is never sent before the gid is known (a transaction of
 //  dtx_send statements only waits for it first; if it never comes, no
-//  COMMIT is sent and the result is DTX_ABORTED).
+//  COMMIT is sent and the result is DTX_ABORTED).  Likewise DTX_ABORTED
+//  when a statement's answer never came (COMMIT is not sent then), and
+//  DTX_ERR_UNAVAILABLE when the coordinator was shutting down (nothing was
+//  done: retry).
 dtx_outcome_t
     dtx_commit (dtx_txn_t *self);
 
@@ -161,8 +164,9 @@ dtx_outcome_t
 dtx_outcome_t
     dtx_commit_decided (dtx_txn_t *self);
 
-//  Roll back.  Returns DTX_ABORTED, or DTX_UNKNOWN on lost contact (the
-//  coordinator then aborts the transaction at its timeout).
+//  Roll back.  Returns DTX_ABORTED: no COMMIT was sent, so the transaction
+//  cannot commit.  On lost contact (the error says so) the coordinator
+//  rolls back at its transaction timeout; locks are held until then.
 dtx_outcome_t
     dtx_rollback (dtx_txn_t *self);
 

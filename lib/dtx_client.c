@@ -37,6 +37,7 @@ struct _dtx_txn_t {
     bool begin_quiet;               //  ... asking for no BEGIN_OK
     uint32_t begin_seq;             //  ... under this seq
     char *begin_error;              //  the coordinator refused it: why
+    dtx_errcode_t begin_errcode;    //  ... and its code
     bool requested;                 //  a request besides BEGIN went out
     txn_state_t state;
     dtx_outcome_t outcome;
@@ -255,8 +256,11 @@ s_txn_begun (dtx_txn_t *self, dtx_proto_t *reply)
     if (dtx_proto_id (reply) == DTX_PROTO_BEGIN_OK)
         snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
     else
-    if (!self->begin_error)
+    if (!self->begin_error) {
         self->begin_error = zsys_sprintf ("begin refused: %s", dtx_proto_text (reply));
+        self->begin_errcode = dtx_proto_id (reply) == DTX_PROTO_ERROR && dtx_proto_status (reply)
+                            ? (dtx_errcode_t) dtx_proto_status (reply): DTX_ERR_STATE;
+    }
 }
 
 const char *
@@ -329,7 +333,8 @@ s_txn_refused (dtx_txn_t *self)
 {
     self->state = TXN_ENDED;
     self->outcome = DTX_ABORTED;
-    s_txn_set_error (self, DTX_ERR_STATE, "", "", self->begin_error);
+    s_txn_set_error (self, self->begin_errcode? self->begin_errcode: DTX_ERR_STATE, "", "",
+                     self->begin_error);
 }
 
 static dtx_result_t *
@@ -361,7 +366,7 @@ dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
     dtx_proto_t *reply = s_txn_request (self, &request);
     if (!reply && self->begin_error) {
         s_txn_refused (self);
-        return s_result_error (DTX_ERR_STATE, "", self->begin_error);
+        return s_result_error (self->errcode, "", self->begin_error);
     }
     if (!reply) {
         //  We don't know if it ran: the transaction can only abort now
@@ -435,14 +440,16 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         return self->outcome;
     }
     //  A statement whose reply never came may or may not have run: the
-    //  transaction cannot commit.  Roll it back and say why.
+    //  transaction cannot commit.  No COMMIT goes out, so it is aborted
+    //  for certain; a ROLLBACK (by gid only) frees its locks early.
     if (id == DTX_PROTO_COMMIT && self->errcode == DTX_ERR_COORDINATOR) {
-        char why [512], database [DTX_NAME_MAX + 1];
-        snprintf (why, sizeof why, "%s", self->message? self->message: "");
+        char why [1200], database [DTX_NAME_MAX + 1];
+        snprintf (why, sizeof why, "%s; COMMIT was not sent", self->message? self->message: "");
         snprintf (database, sizeof database, "%s", self->database);
-        dtx_outcome_t outcome = s_txn_end (self, DTX_PROTO_ROLLBACK, 0);
+        s_txn_end (self, DTX_PROTO_ROLLBACK, 0);
+        self->outcome = DTX_ABORTED;
         s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", why);
-        return outcome;
+        return DTX_ABORTED;
     }
     if (!self->begin_sent || (!self->requested && !*self->gid && id == DTX_PROTO_ROLLBACK)) {
         //  Nothing was ever sent, or only a BEGIN that was never answered
@@ -452,19 +459,25 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         self->outcome = id == DTX_PROTO_COMMIT? DTX_COMMITTED: DTX_ABORTED;
         return self->outcome;
     }
-    if (id == DTX_PROTO_COMMIT && !*dtx_txn_gid (self)) {
-        //  Never COMMIT by an empty gid: were that COMMIT's answer lost,
-        //  or everything delivered after we gave up waiting, the outcome
-        //  would be unknown with no gid to ask about.  Without a gid no
-        //  COMMIT goes out, so the coordinator can only abort what it may
-        //  hold (its transaction timeout does): aborted, for certain.
+    if (!*dtx_txn_gid (self)) {
+        //  Never COMMIT or ROLLBACK by an empty gid: were it delivered
+        //  late (after a reconnect, to a restarted coordinator), an empty
+        //  gid would name whatever this connection began last.  Without a
+        //  gid no COMMIT goes out, so the coordinator can only abort what
+        //  it may hold (its transaction timeout does): aborted, for
+        //  certain.
         if (self->begin_error) {
             s_txn_refused (self);
             return DTX_ABORTED;
         }
         self->state = TXN_ENDED;
         self->outcome = DTX_ABORTED;
-        s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", self->client->error);
+        char why [1200];
+        snprintf (why, sizeof why, "%s; the transaction's id never arrived, so no %s was sent"
+                  " (the coordinator's transaction timeout rolls back what it holds)",
+                  self->client->error, id == DTX_PROTO_COMMIT? "COMMIT": "ROLLBACK");
+        if (!self->errcode || id == DTX_PROTO_COMMIT)
+            s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", why);
         return DTX_ABORTED;
     }
     dtx_proto_t *request = dtx_proto_new (id);
@@ -475,8 +488,18 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         s_txn_refused (self);
         return DTX_ABORTED;
     }
+    if (!reply && id == DTX_PROTO_ROLLBACK) {
+        //  No COMMIT was ever sent for it: whatever the coordinator holds
+        //  can only abort (its transaction timeout at the latest)
+        self->outcome = DTX_ABORTED;
+        char why [1200];
+        snprintf (why, sizeof why, "%s; no COMMIT was sent, so it cannot commit", self->client->error);
+        s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", why);
+        return DTX_ABORTED;
+    }
     if (!reply) {
-        //  Lost contact while ending: the outcome is unknown, not guessed
+        //  Lost contact while committing: the outcome is unknown, not
+        //  guessed; the gid is known (never COMMIT without one)
         self->outcome = DTX_UNKNOWN;
         s_txn_set_error (self, DTX_ERR_COORDINATOR, "", "", self->client->error);
         return DTX_UNKNOWN;

@@ -501,7 +501,12 @@ void dtx_proto_set_id (dtx_proto_t *self, int id)
 const char *
 dtx_proto_command (dtx_proto_t *self)
 {
-    return self->id > 0 && self->id < DTX_PROTO_COUNT? s_layouts [self->id].name: "?";
+    return dtx_proto_command_name (self->id);
+}
+const char *
+dtx_proto_command_name (int id)
+{
+    return id > 0 && id < DTX_PROTO_COUNT? s_layouts [id].name: "?";
 }
 zframe_t *dtx_proto_routing_id (dtx_proto_t *self) { return self->routing_id; }
 void

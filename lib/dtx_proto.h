@@ -123,6 +123,7 @@ dtx_proto_t *
 int         dtx_proto_id (dtx_proto_t *self);
 void        dtx_proto_set_id (dtx_proto_t *self, int id);
 const char *dtx_proto_command (dtx_proto_t *self);    //  id as a name
+const char *dtx_proto_command_name (int id);
 zframe_t   *dtx_proto_routing_id (dtx_proto_t *self);
 void        dtx_proto_set_routing_id (dtx_proto_t *self, zframe_t *routing_id);
 uint32_t    dtx_proto_seq (dtx_proto_t *self);

@@ -6,7 +6,7 @@
 static const char *s_logfile;
 
 static const char *s_keys [] = {
-    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "log-file", NULL
+    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file", NULL
 };
 
 static int
@@ -19,11 +19,14 @@ s_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "conninfo")) config->conninfo = strdup (value);
     else if (streq (key, "coordinator")) config->coordinator_endpoint = strdup (value);
     else {
-        if (dtx_parse_long (value, streq (key, "pool-min")? 0: 1, 86400000L, &number))
+        //  (marker-retention: up to about 68 years, in seconds)
+        if (dtx_parse_long (value, streq (key, "pool-min")? 0: 1,
+                            streq (key, "marker-retention")? 2147483647L: 86400000L, &number))
             return -1;
         if (streq (key, "pool-min")) config->pool_min = (int) number;
         else if (streq (key, "pool-max")) config->pool_max = (int) number;
         else if (streq (key, "connect-window")) config->connect_window_ms = (int) number;
+        else if (streq (key, "marker-retention")) config->marker_retention_s = (int) number;
         else return -1;
     }
     return 0;
@@ -42,6 +45,9 @@ s_usage (FILE *out)
 "  --pool-min N            connections opened at start (default 4)\n"
 "  --pool-max N            most connections (default 200)\n"
 "  --connect-window MS     keep trying the database this long at start (default 30000)\n"
+"  --marker-retention S    keep one-phase commit markers (dtx.one_phase) this long, seconds\n"
+"                          (default 604800, 7 days): the coordinator can learn the outcome of\n"
+"                          a one-phase transaction this long after it\n"
 "  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n");
 }
 
@@ -60,11 +66,12 @@ main (int argc, char *argv [])
         { "pool-min", required_argument, 0, 'm' },
         { "pool-max", required_argument, 0, 'M' },
         { "connect-window", required_argument, 0, 'w' },
+        { "marker-retention", required_argument, 0, 'r' },
         { "log-file", required_argument, 0, 'F' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:F:h", options, "participant",
+    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:h", options, "participant",
                                 s_keys, s_apply, &config, "dtx-participant", s_usage);
     if (rc >= 0)
         return rc;

@@ -1,7 +1,23 @@
 /*  =========================================================================
-    dtx_participant - the participant engine
+    dtx_participant - the participant engine: the loop, its sockets, and
+    the coordinator's messages
 
     NOTES
+
+    The participant fronts one PostgreSQL database for a coordinator: one
+    PostgreSQL session per live global transaction, from a pool, all
+    driven by non-blocking libpq on one event loop.  The engine is split
+    by job, sharing one private header (dtx_participant_classes.h):
+
+        dtx_participant.c           the loop (zmq_poll over the coordinator
+                                    socket and every busy connection), the
+                                    coordinator's messages, life
+        dtx_participant_pool.c      connections; start-up checks
+        dtx_participant_session.c   sessions: ops, pipelines, results
+        dtx_participant_resolve.c   what became of a transaction: in-doubt
+                                    prepared transactions, lost one-phase
+                                    COMMIT answers, the one-phase marker
+                                    (probe, GC)
 
     A session binds one PostgreSQL connection to one global transaction
     (gid) for as long as the transaction is live, and runs the operations
@@ -26,250 +42,17 @@
     their connections, and PostgreSQL rolls them back.  Prepared
     transactions survive in PostgreSQL; the coordinator resends phase 2
     until it is acknowledged.  This process never decides the fate of a
-    prepared transaction on its own.
+    prepared transaction on its own.  A one-phase commit leaves its own
+    record in the database, the marker (dtx_participant_resolve.c).
     =========================================================================
 */
-#include "dtx_participant.h"
-#include "dtx_proto.h"
-#include "dtx_util.h"
-#include "dtx_fault.h"
-#include <libpq-fe.h>
-#include <inttypes.h>
-#include <sys/socket.h>
-
-//  What a queued operation does
-typedef enum {
-    OP_EXECUTE,             //  a client statement (BEGIN first, for the first)
-    OP_PREPARE,             //  PREPARE TRANSACTION, or COMMIT if it wrote nothing
-    OP_COMMIT,              //  one-phase commit
-    OP_ROLLBACK,            //  roll back, live or prepared
-    OP_COMMIT_PREPARED,     //  phase 2 commit
-    OP_RECOVER_SCAN,        //  list this database's dtx prepared transactions
-    OP_XACT_STATUS          //  did a one-phase COMMIT whose answer was lost commit?
-} op_kind_t;
-
-typedef struct {
-    op_kind_t kind;
-    bool begin;             //  OP_EXECUTE: the transaction's first statement
-    bool defer;             //  OP_EXECUTE: no RESULT wanted; a failure is kept
-                            //  for the op that ends the branch
-    op_kind_t then;         //  OP_EXECUTE: OP_PREPARE or OP_COMMIT to send in
-                            //  the same round trip (OP_EXECUTE: nothing)
-    bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
-    bool resolving;         //  internal phase 2 of an in-doubt transaction
-    char xid [24];          //  OP_XACT_STATUS: the transaction's xid
-    dtx_proto_t *request;   //  what asked for it; NULL for internal ops
-} op_t;
-
-//  A prepared transaction found in the database and not being handled
-//  by a live session: its fate is asked of the coordinator, never guessed
-typedef struct {
-    char gid [DTX_GID_MAX + 1];
-    int64_t found;          //  when first seen
-    int64_t asked;          //  when last asked
-    int queries;            //  how often asked
-    int attempts;           //  resolution attempts that failed
-    char last_answer [256];
-} in_doubt_t;
-
-typedef struct {
-    char gid [DTX_GID_MAX + 1];
-    PGconn *conn;           //  NULL until a pool connection is free
-    zlistx_t *ops;          //  queue; the head runs when `running`
-    bool running;
-    bool want_write;        //  PQflush has more to send
-    bool in_txn;            //  BEGIN sent and not yet ended
-    bool prepared;          //  PREPARE TRANSACTION succeeded
-    bool lost;              //  its connection died: the live txn is gone
-    bool waiting;           //  queued for a pool connection
-    char *begin_error;      //  BEGIN failed: why
-    PGresult *results [4];  //  of the running op's queries, in order
-    int nqueries;           //  queries the running op sent
-    int query;              //  the one whose results come now
-    char *defer_error;      //  first failure of a deferred statement ...
-    char defer_sqlstate [6];    //  ... and its SQLSTATE
-    bool wrote;             //  PostgreSQL gave the transaction an xid
-    char xid [24];          //  ... this one
-    int64_t last_active;
-    char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
-} session_t;
-
-struct _dtx_participant_t {
-    dtx_participant_config_t config;
-    char name [DTX_NAME_MAX + 1];
-    char *conninfo;
-    zsock_t *coordinator;
-    zhashx_t *sessions;             //  gid -> session_t
-    zlistx_t *idle;                 //  PGconn * ready for use
-    zlistx_t *waiting;              //  sessions waiting for a connection
-    int connections;                //  open, idle or busy
-    char instance [DTX_NAME_MAX + 32];  //  coordinator instance we registered with
-    int64_t next_heartbeat;
-    int64_t last_register_ok;
-    bool terminated;
-    uint32_t seq;
-    zhashx_t *in_doubt;             //  gid -> in_doubt_t
-    bool scan_wanted;               //  list prepared transactions soon
-    uint32_t prepared;              //  dtx prepared transactions at the last scan
-    bool db_down;                   //  a connection failed since the last success
-    int64_t next_scan;
-    zlistx_t *status_pending;       //  lost one-phase COMMITs to look up (op_t)
-};
-
-static void s_session_advance (dtx_participant_t *self, session_t *session);
+#include "dtx_participant_classes.h"
 
 //  --------------------------------------------------------------------------
-//  Pool
+//  Messages to the coordinator
 
-static PGconn *
-s_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
-{
-    PGconn *conn = PQconnectdb (self->conninfo);
-    if (PQstatus (conn) != CONNECTION_OK) {
-        self->db_down = true;
-        snprintf (errbuf, errlen, "%s", PQerrorMessage (conn));
-        size_t len = strlen (errbuf);
-        if (len && errbuf [len - 1] == '\n')
-            errbuf [len - 1] = 0;
-        PQfinish (conn);
-        return NULL;
-    }
-    PQsetnonblocking (conn, 1);
-    PQenterPipelineMode (conn);
-    self->connections++;
-    if (self->db_down) {
-        //  Back after a failure: PostgreSQL may have restarted with
-        //  prepared transactions that nobody is driving now
-        zsys_info ("%s: database reachable again; checking for in-doubt transactions", self->name);
-        self->db_down = false;
-        self->scan_wanted = true;
-    }
-    return conn;
-}
-
-static void
-s_conn_release (dtx_participant_t *self, PGconn *conn)
-{
-    if (PQstatus (conn) == CONNECTION_OK
-    &&  PQtransactionStatus (conn) == PQTRANS_IDLE)
-        //  Most recently used first: the next session gets a backend
-        //  whose caches are warm (round-robin over the whole pool costs
-        //  PostgreSQL several times the CPU per transaction)
-        zlistx_add_start (self->idle, conn);
-    else {
-        PQfinish (conn);
-        self->connections--;
-    }
-}
-
-//  Give the session a connection if one can be had now
-static bool
-s_session_acquire (dtx_participant_t *self, session_t *session)
-{
-    if (session->conn)
-        return true;
-    PGconn *conn = (PGconn *) zlistx_detach (self->idle, NULL);
-    if (!conn && self->connections < self->config.pool_max) {
-        char err [512];
-        conn = s_connect (self, err, sizeof err);
-        if (!conn)
-            zsys_warning ("%s: cannot open a connection: %s", self->name, err);
-    }
-    if (conn) {
-        session->conn = conn;
-        if (session->waiting) {
-            void *handle = zlistx_find (self->waiting, session);
-            if (handle)
-                zlistx_delete (self->waiting, handle);
-            session->waiting = false;
-        }
-        return true;
-    }
-    if (!session->waiting && self->connections > 0) {
-        zlistx_add_end (self->waiting, session);
-        session->waiting = true;
-    }
-    return false;
-}
-
-//  --------------------------------------------------------------------------
-//  Sessions
-
-static void
-s_op_destroy (void **item_p)
-{
-    op_t *op = (op_t *) *item_p;
-    if (op) {
-        dtx_proto_destroy (&op->request);
-        free (op);
-        *item_p = NULL;
-    }
-}
-
-static session_t *
-s_session_new (dtx_participant_t *self, const char *gid)
-{
-    session_t *session = (session_t *) calloc (1, sizeof (session_t));
-    assert (session);
-    snprintf (session->gid, sizeof session->gid, "%s", gid);
-    session->ops = zlistx_new ();
-    zlistx_set_destructor (session->ops, s_op_destroy);
-    session->last_active = dtx_clock_ms ();
-    snprintf (session->instance, sizeof session->instance, "%s", self->instance);
-    zhashx_insert (self->sessions, gid, session);
-    return session;
-}
-
-//  Forget a session; its connection goes back to the pool
-static void
-s_session_end (dtx_participant_t *self, session_t *session)
-{
-    if (session->waiting) {
-        void *handle = zlistx_find (self->waiting, session);
-        if (handle)
-            zlistx_delete (self->waiting, handle);
-    }
-    if (session->conn) {
-        s_conn_release (self, session->conn);
-        session->conn = NULL;
-    }
-    for (int i = 0; i < 4; i++)
-        PQclear (session->results [i]);
-    free (session->begin_error);
-    free (session->defer_error);
-    zlistx_destroy (&session->ops);
-    zhashx_delete (self->sessions, session->gid);
-    free (session);
-}
-
-static void
-s_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p)
-{
-    op_t *op = (op_t *) calloc (1, sizeof (op_t));
-    assert (op);
-    op->kind = kind;
-    if (request_p) {
-        op->request = *request_p;
-        *request_p = NULL;
-    }
-    zlistx_add_end (session->ops, op);
-}
-
-//  An internal op (nobody waits for its answer) ahead of everything queued
-static void
-s_enqueue_first (session_t *session, op_kind_t kind)
-{
-    op_t *op = (op_t *) calloc (1, sizeof (op_t));
-    assert (op);
-    op->kind = kind;
-    zlistx_add_start (session->ops, op);
-}
-
-//  --------------------------------------------------------------------------
-//  Replies to the coordinator
-
-static void
-s_reply (dtx_participant_t *self, dtx_proto_t **reply_p)
+void
+part_send (dtx_participant_t *self, dtx_proto_t **reply_p)
 {
     if (dtx_proto_send (*reply_p, self->coordinator))
         zsys_warning ("%s: cannot send %s for %s", self->name,
@@ -277,8 +60,8 @@ s_reply (dtx_participant_t *self, dtx_proto_t **reply_p)
     dtx_proto_destroy (reply_p);
 }
 
-static dtx_proto_t *
-s_reply_new (int id, op_t *op, const char *gid)
+dtx_proto_t *
+part_reply_new (int id, op_t *op, const char *gid)
 {
     dtx_proto_t *reply = dtx_proto_new (id);
     dtx_proto_set_seq (reply, op && op->request? dtx_proto_seq (op->request): 0);
@@ -286,275 +69,21 @@ s_reply_new (int id, op_t *op, const char *gid)
     return reply;
 }
 
-//  Error text from a PGresult or a connection
-static void
-s_describe (PGresult *result, PGconn *conn, const char **sqlstate, char *text, size_t size)
-{
-    const char *state = result? PQresultErrorField (result, PG_DIAG_SQLSTATE): NULL;
-    const char *primary = result? PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY): NULL;
-    const char *detail = result? PQresultErrorField (result, PG_DIAG_MESSAGE_DETAIL): NULL;
-    if (primary)
-        snprintf (text, size, "%s%s%s", primary, detail? " DETAIL: ": "", detail? detail: "");
-    else {
-        snprintf (text, size, "%s", conn? PQerrorMessage (conn): "connection lost");
-        size_t len = strlen (text);
-        if (len && text [len - 1] == '\n')
-            text [len - 1] = 0;
-        if (!*text)
-            snprintf (text, size, "connection to the database lost");
-    }
-    //  No SQLSTATE from the server means the connection broke (class 08)
-    *sqlstate = state? state: "08006";
-}
-
-static void
-s_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
-               const char *sqlstate, const char *text)
+void
+part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
+                  const char *sqlstate, const char *text)
 {
     if (op && !op->request)
         return;         //  internal: nobody waits for an answer
-    dtx_proto_t *reply = s_reply_new (id, op, gid);
+    dtx_proto_t *reply = part_reply_new (id, op, gid);
     dtx_proto_set_status (reply, (uint8_t) status);
     dtx_proto_set_sqlstate (reply, sqlstate);
     dtx_proto_set_text (reply, text);
-    s_reply (self, &reply);
-}
-
-static void
-s_reply_result (dtx_participant_t *self, op_t *op, const char *gid, PGresult *result)
-{
-    dtx_proto_t *reply = s_reply_new (DTX_PROTO_RESULT, op, gid);
-    dtx_proto_set_text (reply, PQcmdStatus (result));
-    const char *tuples = PQcmdTuples (result);
-    dtx_proto_set_affected (reply, *tuples? strtoull (tuples, NULL, 10): (uint64_t) PQntuples (result));
-    int ntuples = PQntuples (result);
-    int nfields = PQnfields (result);
-    if (nfields > 0) {
-        const char *names [nfields];
-        for (int c = 0; c < nfields; c++)
-            names [c] = PQfname (result, c);
-        dtx_proto_set_columns (reply, nfields, names);
-        size_t count = (size_t) ntuples * nfields;
-        char **values = count? (char **) calloc (count, sizeof (char *)): NULL;
-        for (int r = 0; r < ntuples; r++)
-            for (int c = 0; c < nfields; c++)
-                if (!PQgetisnull (result, r, c))
-                    values [(size_t) r * nfields + c] = strdup (PQgetvalue (result, r, c));
-        dtx_proto_take_values (reply, count, values);
-        dtx_proto_set_ntuples (reply, ntuples);
-    }
-    s_reply (self, &reply);
+    part_send (self, &reply);
 }
 
 //  --------------------------------------------------------------------------
-//  In-doubt resolution
-//
-//  Prepared transactions found in the database with no live session here
-//  are asked of the coordinator (OUTCOME_QUERY).  Only a definite answer
-//  acts: committed -> COMMIT PREPARED, aborted -> ROLLBACK PREPARED.  "In
-//  progress" means the coordinator is driving it; no answer means wait
-//  and ask again.  Never decided here.
-
-static void
-s_in_doubt_ask (dtx_participant_t *self, in_doubt_t *entry)
-{
-    entry->asked = dtx_clock_ms ();
-    entry->queries++;
-    dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
-    dtx_proto_set_seq (query, ++self->seq);
-    dtx_proto_set_gid (query, entry->gid);
-    s_reply (self, &query);
-}
-
-//  The scan's result: gids prepared in this database
-static void
-s_in_doubt_found (dtx_participant_t *self, PGresult *result)
-{
-    int found = 0;
-    self->prepared = (uint32_t) PQntuples (result);
-    for (int row = 0; row < PQntuples (result); row++) {
-        const char *gid = PQgetvalue (result, row, 0);
-        char err [256];
-        if (dtx_gid_validate (gid, err, sizeof err)
-        ||  zhashx_lookup (self->sessions, gid)         //  live here: not in doubt
-        ||  zhashx_lookup (self->in_doubt, gid))
-            continue;
-        in_doubt_t *entry = (in_doubt_t *) calloc (1, sizeof (in_doubt_t));
-        assert (entry);
-        snprintf (entry->gid, sizeof entry->gid, "%s", gid);
-        entry->found = dtx_clock_ms ();
-        zhashx_insert (self->in_doubt, gid, entry);
-        s_in_doubt_ask (self, entry);
-        found++;
-    }
-    if (found)
-        zsys_info ("%s: recovery: %d prepared transaction(s) in doubt, %zu in all; asking"
-                   " the coordinator", self->name, found, zhashx_size (self->in_doubt));
-}
-
-//  A phase-2 command for gid finished (from the coordinator or ours)
-static void
-s_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done, const char *text)
-{
-    in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
-    if (!entry)
-        return;
-    if (done) {
-        zsys_info ("%s: recovery: %s %s; %zu still in doubt", self->name, gid,
-                   op->kind == OP_COMMIT_PREPARED? "committed": "rolled back",
-                   zhashx_size (self->in_doubt) - 1);
-        zhashx_delete (self->in_doubt, gid);
-    }
-    else {
-        entry->attempts++;
-        snprintf (entry->last_answer, sizeof entry->last_answer, "%s", text);
-    }
-}
-
-//  The coordinator's answer about an in-doubt gid
-static void
-s_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg)
-{
-    const char *gid = dtx_proto_gid (msg);
-    in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
-    if (!entry)
-        return;
-    int outcome = dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_proto_status (msg): DTX_UNKNOWN;
-    snprintf (entry->last_answer, sizeof entry->last_answer, "%s %s",
-              dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_outcome_name ((dtx_outcome_t) outcome)
-                                                      : "error:", dtx_proto_text (msg));
-    if (outcome != DTX_COMMITTED && outcome != DTX_ABORTED) {
-        if (dtx_proto_id (msg) == DTX_PROTO_ERROR)
-            zsys_warning ("%s: recovery: coordinator cannot resolve %s: %s; it stays prepared"
-                          " (see docs/recovery.md)", self->name, gid, dtx_proto_text (msg));
-        return;         //  asked again later
-    }
-    if (zhashx_lookup (self->sessions, gid))
-        return;         //  something is already working on it
-    session_t *session = s_session_new (self, gid);
-    s_enqueue (session, outcome == DTX_COMMITTED? OP_COMMIT_PREPARED: OP_ROLLBACK, NULL);
-    op_t *op = (op_t *) zlistx_last (session->ops);
-    op->resolving = true;
-    session->prepared = true;
-    s_session_advance (self, session);
-}
-
-static void
-s_in_doubt_tick (dtx_participant_t *self, int64_t now)
-{
-    if (self->scan_wanted || now >= self->next_scan) {
-        self->scan_wanted = false;
-        //  Every 10 s: it is cheap, and the count feeds the metrics
-        self->next_scan = now + 10000;
-        if (!zhashx_lookup (self->sessions, "")) {
-            session_t *scan = s_session_new (self, "");
-            s_enqueue (scan, OP_RECOVER_SCAN, NULL);
-            s_session_advance (self, scan);
-        }
-    }
-    in_doubt_t *entry = (in_doubt_t *) zhashx_first (self->in_doubt);
-    while (entry) {
-        if (now - entry->asked >= 5000 && !zhashx_lookup (self->sessions, entry->gid)) {
-            if (entry->queries % 12 == 0)
-                zsys_warning ("%s: recovery: %s in doubt for %" PRId64 " s, asked %d times,"
-                              " last answer: %s", self->name, entry->gid,
-                              (now - entry->found) / 1000, entry->queries,
-                              *entry->last_answer? entry->last_answer: "none");
-            s_in_doubt_ask (self, entry);
-        }
-        entry = (in_doubt_t *) zhashx_next (self->in_doubt);
-    }
-}
-
-//  --------------------------------------------------------------------------
-//  Lost one-phase COMMITs: keep the request (its reply is owed) and the
-//  xid, and ask PostgreSQL with pg_xact_status until it can say
-
-static void
-s_status_later (dtx_participant_t *self, op_t *op)
-{
-    op_t *pending = (op_t *) calloc (1, sizeof (op_t));
-    assert (pending);
-    pending->kind = OP_XACT_STATUS;
-    pending->request = op->request;
-    op->request = NULL;             //  the reply is now owed by the pending op
-    snprintf (pending->xid, sizeof pending->xid, "%s", op->xid);
-    zlistx_add_end (self->status_pending, pending);
-}
-
-//  Each second: one lookup per pending xid
-static void
-s_status_tick (dtx_participant_t *self)
-{
-    op_t *pending;
-    size_t count = zlistx_size (self->status_pending);
-    while (count-- && (pending = (op_t *) zlistx_detach (self->status_pending, NULL))) {
-        char key [DTX_GID_MAX + 2];
-        snprintf (key, sizeof key, "?%s", dtx_proto_gid (pending->request));
-        session_t *session = (session_t *) zhashx_lookup (self->sessions, key);
-        if (!session)
-            session = s_session_new (self, key);
-        zlistx_add_end (session->ops, pending);
-        s_session_advance (self, session);
-    }
-}
-
-//  --------------------------------------------------------------------------
-//  Running operations
-
-//  Connections run in pipeline mode: an op sends its queries, then one
-//  sync, and costs one round trip (docs/architecture.md)
-static int
-s_send_sql (session_t *session, const char *sql)
-{
-    session->nqueries++;
-    return PQsendQueryParams (session->conn, sql, 0, NULL, NULL, NULL, NULL, 0)? 0: -1;
-}
-
-static int
-s_send_sql_gid (session_t *session, const char *command)
-{
-    //  gids are validated to [A-Za-z0-9_.:-], but quote anyway
-    char *literal = PQescapeLiteral (session->conn, session->gid, strlen (session->gid));
-    if (!literal)
-        return -1;
-    char sql [DTX_GID_MAX * 2 + 64];
-    snprintf (sql, sizeof sql, "%s %s", command, literal);
-    PQfreemem (literal);
-    return s_send_sql (session, sql);
-}
-
-//  An op that cannot run (its transaction is gone): answer at once
-static void
-s_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
-           const char *sqlstate, const char *text)
-{
-    switch (op->kind) {
-        case OP_RECOVER_SCAN:
-            break;
-        case OP_XACT_STATUS:
-            s_status_later (self, op);
-            break;
-        case OP_EXECUTE:
-            if (op->then == OP_PREPARE)
-                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
-            else
-            if (op->then == OP_COMMIT)
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
-            else
-            if (!op->defer)
-                s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
-            break;
-        case OP_PREPARE:
-            s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
-            break;
-        case OP_COMMIT:
-        case OP_ROLLBACK:
-        case OP_COMMIT_PREPARED:
-            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
-            break;
-    }
-}
+//  Messages from the coordinator
 
 //  Refuse a request before it becomes an op: answer as the op would fail
 static void
@@ -562,416 +91,13 @@ s_refuse (dtx_participant_t *self, op_t *op, const char *gid, int errcode,
           const char *sqlstate, const char *text)
 {
     if (op->kind == OP_EXECUTE && op->then == OP_EXECUTE && !op->defer)
-        s_reply_error (self, op, gid, DTX_PROTO_ERROR, errcode, sqlstate, text);
+        part_reply_error (self, op, gid, DTX_PROTO_ERROR, errcode, sqlstate, text);
     else {
         session_t dummy = { .gid = "" };
         snprintf (dummy.gid, sizeof dummy.gid, "%s", gid);
-        s_op_fail (self, &dummy, op, sqlstate, text);
+        part_op_fail (self, &dummy, op, sqlstate, text);
     }
 }
-
-//  Does this OP_EXECUTE send the write check after its statement?
-static bool
-s_op_checks (op_t *op)
-{
-    return !op->defer && op->then != OP_PREPARE;
-}
-
-//  Start the head op.  Returns 0 if it was sent to PostgreSQL, 1 if it
-//  completed without a query, -1 if sending failed.
-static int
-s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
-{
-    switch (op->kind) {
-        case OP_EXECUTE: {
-            //  One round trip: [BEGIN,] the statement, and whether the
-            //  transaction has written yet (it has once it has an xid)
-            if (op->begin) {
-                session->in_txn = true;
-                if (s_send_sql (session, "BEGIN"))
-                    return -1;
-            }
-            char **params;
-            size_t nparams = dtx_proto_params (op->request, &params);
-            session->nqueries++;
-            if (!PQsendQueryParams (session->conn, dtx_proto_text (op->request), (int) nparams,
-                                    NULL, (const char *const *) params, NULL, NULL, 0))
-                return -1;
-            //  The write check, where its answer is used: by a later bare
-            //  PREPARE (read-only shortcut) and by a one-phase COMMIT (the
-            //  xid, should its answer be lost).  Not for a deferred
-            //  statement (a later statement checks the same transaction)
-            //  nor before a PREPARE sent in the same pipeline.
-            if (s_op_checks (op)
-            &&  s_send_sql (session, "SELECT pg_current_xact_id_if_assigned ()::text"))
-                return -1;
-            if (op->then == OP_EXECUTE)
-                return 0;
-            //  The branch's last statement: end it in the same pipeline,
-            //  one round trip.  If the statement fails, PostgreSQL skips
-            //  PREPARE / COMMIT and the transaction block stays open,
-            //  failed: s_session_op_done rolls it back.  No read-only
-            //  shortcut here: PREPARE is sent before we could know.
-            if (op->then == OP_COMMIT)
-                return s_send_sql (session, "COMMIT");
-            dtx_fault ("part-before-prepare");
-            return s_send_sql_gid (session, "PREPARE TRANSACTION");
-        }
-        case OP_PREPARE:
-            //  A transaction that never got an xid wrote nothing: commit
-            //  it and vote READONLY, no PREPARE, no phase 2
-            op->readonly = !session->wrote;
-            if (op->readonly)
-                return s_send_sql (session, "COMMIT");
-            dtx_fault ("part-before-prepare");
-            return s_send_sql_gid (session, "PREPARE TRANSACTION");
-        case OP_COMMIT:
-            return s_send_sql (session, "COMMIT");
-        case OP_ROLLBACK:
-            if (session->in_txn)
-                return s_send_sql (session, "ROLLBACK");
-            if (session->prepared || op->resolving
-            || (op->request && (dtx_proto_flags (op->request) & DTX_ROLLBACK_PREPARED)))
-                return s_send_sql_gid (session, "ROLLBACK PREPARED");
-            return 1;       //  nothing was ever started here
-        case OP_COMMIT_PREPARED:
-            return s_send_sql_gid (session, "COMMIT PREPARED");
-        case OP_XACT_STATUS: {
-            char sql [96];
-            snprintf (sql, sizeof sql, "SELECT pg_xact_status ('%s'::xid8)", op->xid);
-            return s_send_sql (session, sql);
-        }
-        case OP_RECOVER_SCAN:
-            return s_send_sql (session, "SELECT gid FROM pg_prepared_xacts"
-                                        " WHERE gid LIKE 'dtx:%' AND database = current_database()");
-    }
-    return -1;
-}
-
-//  The head op's query finished with `result` (NULL if the connection
-//  broke).  Reply, and update the session.
-static void
-s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *result)
-{
-    ExecStatusType status = result? PQresultStatus (result): PGRES_FATAL_ERROR;
-    bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    const char *sqlstate = "";
-    char text [1024] = "";
-    if (!ok)
-        s_describe (result, session->conn, &sqlstate, text, sizeof text);
-    const char *tag = result? PQcmdStatus (result): "";
-    if (op->kind == OP_EXECUTE && op->then != OP_EXECUTE)
-        op->kind = op->then;        //  connection broke: answer as the end command
-
-    switch (op->kind) {
-        case OP_EXECUTE:
-            if (op->defer) {
-                //  Nobody waits for it: keep the first failure for the op
-                //  that ends the branch
-                if (!ok && !session->defer_error) {
-                    session->defer_error = strdup (text);
-                    snprintf (session->defer_sqlstate, sizeof session->defer_sqlstate, "%s", sqlstate);
-                }
-            }
-            else
-            if (ok)
-                s_reply_result (self, op, session->gid, result);
-            else
-                s_reply_error (self, op, session->gid, DTX_PROTO_ERROR, DTX_ERR_SQL, sqlstate, text);
-            return;
-        case OP_PREPARE:
-            session->in_txn = false;
-            //  PREPARE TRANSACTION in a failed transaction reports ROLLBACK
-            //  without an error: check the tag, not just the status
-            if (ok && !op->readonly && streq (tag, "PREPARE TRANSACTION")) {
-                session->prepared = true;
-                dtx_fault ("part-after-prepare-before-vote");
-                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_YES, "", "");
-                dtx_fault ("part-after-vote");
-            }
-            else
-            if (ok && op->readonly && streq (tag, "COMMIT"))
-                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_READONLY, "", "");
-            else
-                s_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO,
-                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
-            return;
-        case OP_COMMIT:
-            session->in_txn = false;
-            if (!ok && *session->xid && op->request
-            &&  (!result || strncmp (sqlstate, "08", 2) == 0)) {
-                //  The answer to COMMIT was lost with the connection: ask
-                //  PostgreSQL what became of the xid, then answer
-                zsys_warning ("%s: %s: connection lost during COMMIT; looking up xid %s",
-                              self->name, session->gid, session->xid);
-                snprintf (op->xid, sizeof op->xid, "%s", session->xid);
-                s_status_later (self, op);
-                return;
-            }
-            if (ok && streq (tag, "COMMIT"))
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
-            else
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED,
-                               ok? "40000": sqlstate, ok? "transaction was rolled back": text);
-            return;
-        case OP_ROLLBACK:
-        case OP_COMMIT_PREPARED:
-            if (op->kind == OP_COMMIT_PREPARED && ok)
-                dtx_fault ("part-after-commit-prepared-before-ack");
-            if (op->kind == OP_ROLLBACK && session->in_txn) {
-                session->in_txn = false;
-                if (!ok && PQstatus (session->conn) != CONNECTION_OK)
-                    ok = true;      //  connection gone: PostgreSQL rolled it back
-            }
-            s_in_doubt_settle (self, session->gid, op, ok || streq (sqlstate, "42704"), text);
-            if (ok) {
-                session->prepared = false;
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
-            }
-            else
-            if (streq (sqlstate, "42704"))
-                //  "prepared transaction does not exist".  For ROLLBACK it
-                //  is done either way (presumed abort).  For COMMIT
-                //  PREPARED the coordinator judges: it knows whether an
-                //  earlier attempt may have done it.
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_NOT_FOUND, sqlstate, text);
-            else
-                s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_FAILED, sqlstate, text);
-            return;
-        case OP_XACT_STATUS: {
-            const char *status = ok && PQntuples (result) == 1 && !PQgetisnull (result, 0, 0)
-                               ? PQgetvalue (result, 0, 0): "";
-            if (streq (status, "committed"))
-                s_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
-            else
-            if (streq (status, "aborted"))
-                s_reply_error (self, op, session->gid + 1, DTX_PROTO_DONE, DTX_DONE_FAILED, "40000",
-                               "connection lost during COMMIT; PostgreSQL rolled the transaction back");
-            else
-                s_status_later (self, op);      //  in progress, or not reachable: ask again
-            if (*status)
-                zsys_info ("%s: %s: xid %s %s", self->name, session->gid + 1, op->xid, status);
-            return;
-        }
-        case OP_RECOVER_SCAN:
-            if (ok)
-                s_in_doubt_found (self, result);
-            else
-                zsys_warning ("%s: cannot list prepared transactions: %s", self->name, text);
-            return;
-    }
-}
-
-//  Run the session's queue as far as it goes without waiting
-static void
-s_session_advance (dtx_participant_t *self, session_t *session)
-{
-    while (!session->running) {
-        op_t *op = (op_t *) zlistx_first (session->ops);
-        if (!op) {
-            //  Nothing queued: a live transaction keeps its connection,
-            //  anything else is over
-            if (!session->in_txn || session->lost)
-                s_session_end (self, session);
-            return;
-        }
-        //  Ops that need the live transaction cannot run once it is gone
-        bool needs_txn = op->kind == OP_EXECUTE || op->kind == OP_PREPARE || op->kind == OP_COMMIT;
-        if (needs_txn && (session->lost || session->begin_error)) {
-            s_op_fail (self, session, op, session->lost? "08006": "25P01",
-                       session->lost? "connection to the database was lost; the transaction is gone"
-                                    : session->begin_error);
-            zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            continue;
-        }
-        if (op->kind == OP_ROLLBACK && session->lost && !session->prepared
-        &&  !(op->request && (dtx_proto_flags (op->request) & DTX_ROLLBACK_PREPARED))) {
-            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
-            zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            continue;
-        }
-        if (!s_session_acquire (self, session)) {
-            if (self->connections == 0) {
-                //  Database unreachable: fail now, the coordinator retries
-                s_op_fail (self, session, op, "08001", "database unreachable");
-                zlistx_delete (session->ops, zlistx_cursor (session->ops));
-                continue;
-            }
-            return;     //  waits for a connection
-        }
-        session->nqueries = 0;
-        session->query = 0;
-        int rc = s_op_start (self, session, op);
-        if (rc == 0 && !PQpipelineSync (session->conn))
-            rc = -1;
-        if (rc == 1) {
-            s_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
-            zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            continue;
-        }
-        if (rc == -1) {
-            //  A half-sent pipeline leaves the connection unusable: drop
-            //  it (a live transaction on it is gone with it)
-            s_op_complete (self, session, op, NULL);
-            zlistx_delete (session->ops, zlistx_cursor (session->ops));
-            if (PQstatus (session->conn) != CONNECTION_OK)
-                self->db_down = true;
-            PQfinish (session->conn);
-            self->connections--;
-            session->conn = NULL;
-            session->lost = true;
-            session->in_txn = false;
-            continue;
-        }
-        session->running = true;
-        session->want_write = PQflush (session->conn) == 1;
-        session->last_active = dtx_clock_ms ();
-        if ((op->kind == OP_COMMIT || op->then == OP_COMMIT)
-        &&  dtx_fault_hit ("part-lose-commit-answer")) {
-            //  Test fault: PostgreSQL gets the COMMIT, we lose its answer
-            while (PQflush (session->conn) == 1)
-                zclock_sleep (1);
-            zclock_sleep (200);
-            char junk [8192];
-            while (recv (PQsocket (session->conn), junk, sizeof junk, MSG_DONTWAIT) > 0)
-                ;           //  PostgreSQL's answer, thrown away
-            shutdown (PQsocket (session->conn), SHUT_RDWR);
-        }
-    }
-}
-
-//  The running op's pipeline is through (its sync arrived): pick the
-//  result that answers it and complete it
-static void
-s_session_op_done (dtx_participant_t *self, session_t *session)
-{
-    op_t *op = (op_t *) zlistx_first (session->ops);
-    session->running = false;
-    PGresult *main = session->results [0];
-    if (op->kind == OP_EXECUTE) {
-        int first = op->begin? 1: 0;
-        if (op->begin && PQresultStatus (session->results [0]) != PGRES_COMMAND_OK) {
-            //  BEGIN failed: the statement never ran
-            session->in_txn = false;
-            free (session->begin_error);
-            session->begin_error = strdup (PQresultErrorMessage (session->results [0]));
-        }
-        else
-            main = session->results [first];
-        PGresult *check = s_op_checks (op)? session->results [first + 1]: NULL;
-        if (check && PQresultStatus (check) == PGRES_TUPLES_OK && PQntuples (check) == 1
-        &&  !PQgetisnull (check, 0, 0)) {
-            session->wrote = true;
-            snprintf (session->xid, sizeof session->xid, "%s", PQgetvalue (check, 0, 0));
-        }
-        ExecStatusType status = main? PQresultStatus (main): PGRES_FATAL_ERROR;
-        bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
-        if (op->then != OP_EXECUTE) {
-            //  Statement and PREPARE / COMMIT in one: answer as the
-            //  latter, but with the statement's error if it failed (the
-            //  end command then only reports a rollback)
-            PGresult *end = session->results [first + (s_op_checks (op)? 2: 1)];
-            op->kind = op->then;
-            if (!failed)
-                main = end;
-        }
-    }
-    if (session->defer_error && !op->defer
-    &&  (op->kind == OP_PREPARE || op->kind == OP_COMMIT || op->kind == OP_EXECUTE)) {
-        //  An earlier deferred statement failed, so this failed too (the
-        //  transaction was aborted); the first failure is the reason
-        if (op->kind != OP_EXECUTE)
-            session->in_txn = false;        //  PREPARE / COMMIT rolled it back
-        s_op_fail (self, session, op, session->defer_sqlstate, session->defer_error);
-    }
-    else
-        s_op_complete (self, session, op, main);
-    //  The transaction is over for us, not for the connection (a statement
-    //  failed ahead of its PREPARE / COMMIT in one pipeline, or PREPARE
-    //  itself was cancelled): roll it back before anything else runs here
-    bool dangling = !session->in_txn && session->conn
-                 && (PQtransactionStatus (session->conn) == PQTRANS_INERROR
-                  || PQtransactionStatus (session->conn) == PQTRANS_INTRANS);
-    for (int i = 0; i < 4; i++) {
-        PQclear (session->results [i]);
-        session->results [i] = NULL;
-    }
-    zlistx_delete (session->ops, zlistx_cursor (session->ops));
-    if (dangling) {
-        //  (in a transaction after all, as far as the next ops go: the
-        //  ROLLBACK ends it, where ROLLBACK PREPARED would fail, 25P02)
-        session->in_txn = true;
-        s_enqueue_first (session, OP_ROLLBACK);     //  (moves the cursor)
-    }
-    s_session_advance (self, session);
-}
-
-//  The session's connection has input (or can take output)
-static void
-s_session_io (dtx_participant_t *self, session_t *session, bool writable)
-{
-    if (writable && session->want_write)
-        session->want_write = PQflush (session->conn) == 1;
-    bool broken = !PQconsumeInput (session->conn);
-    while (!broken && !PQisBusy (session->conn)) {
-        PGresult *result = PQgetResult (session->conn);
-        if (!result) {
-            //  End of one query's results; past the last, wait for sync
-            if (++session->query > session->nqueries)
-                break;
-            continue;
-        }
-        ExecStatusType status = PQresultStatus (result);
-        if (status == PGRES_PIPELINE_SYNC) {
-            PQclear (result);
-            s_session_op_done (self, session);
-            return;
-        }
-        //  Keep each query's first result
-        if (session->query < 4 && !session->results [session->query])
-            session->results [session->query] = result;
-        else
-            PQclear (result);
-        if (status == PGRES_COPY_IN)
-            PQputCopyEnd (session->conn, "COPY is not supported through dtx");
-    }
-    if (broken || PQstatus (session->conn) != CONNECTION_OK) {
-        zsys_warning ("%s: %s: connection to the database lost", self->name,
-                      *session->gid? session->gid: "recovery scan");
-        op_t *op = (op_t *) zlistx_first (session->ops);
-        session->running = false;
-        for (int i = 0; i < 4; i++) {
-            PQclear (session->results [i]);
-            session->results [i] = NULL;
-        }
-        s_op_complete (self, session, op, NULL);
-        zlistx_delete (session->ops, zlistx_cursor (session->ops));
-        PQfinish (session->conn);
-        self->connections--;
-        session->conn = NULL;
-        session->lost = true;
-        session->in_txn = false;
-        self->db_down = true;       //  rescan for in-doubt work once it is back
-        s_session_advance (self, session);
-    }
-}
-
-//  Ask PostgreSQL to cancel the session's running statement.  PQcancel
-//  opens a short connection of its own: a brief blocking step, taken
-//  only when a rollback finds a statement still running.
-static void
-s_cancel (dtx_participant_t *self, session_t *session)
-{
-    PGcancel *cancel = PQgetCancel (session->conn);
-    char err [256] = "";
-    if (!cancel || !PQcancel (cancel, err, sizeof err))
-        zsys_warning ("%s: %s: cannot cancel the running statement: %s", self->name,
-                      session->gid, err);
-    PQfreeCancel (cancel);
-}
-
-//  --------------------------------------------------------------------------
-//  Coordinator messages
 
 static void
 s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
@@ -982,10 +108,16 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
         zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
+        if (id == DTX_PROTO_OUTCOME_QUERY) {
+            part_reply_error (self, &(op_t) { .kind = OP_PROBE, .request = msg }, gid, DTX_PROTO_ERROR,
+                              DTX_ERR_BAD_REQUEST, "", err);
+            dtx_proto_destroy (msg_p);
+            return;
+        }
         op_t op = { .kind = OP_EXECUTE, .request = msg };
         op.kind = id == DTX_PROTO_PREPARE? OP_PREPARE: id == DTX_PROTO_EXECUTE? OP_EXECUTE: OP_ROLLBACK;
         session_t dummy = { .gid = "" };
-        s_op_fail (self, &dummy, &op, "", err);
+        part_op_fail (self, &dummy, &op, "", err);
         dtx_proto_destroy (msg_p);
         return;
     }
@@ -1000,13 +132,13 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
             };
             if (flags & DTX_EXEC_FIRST) {
                 if (session) {
-                    if (how.defer && !session->defer_error)
-                        session->defer_error = strdup ("transaction already has a session here");
+                    if (how.defer && !session->failure)
+                        session->failure = strdup ("transaction already has a session here");
                     s_refuse (self, &how, gid, DTX_ERR_STATE, "", "transaction already has a session here");
                     session = NULL;
                     break;
                 }
-                session = s_session_new (self, gid);
+                session = part_session_new (self, gid);
                 session->in_txn = true;
                 how.begin = true;
             }
@@ -1026,32 +158,44 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         case DTX_PROTO_PREPARE:
         case DTX_PROTO_COMMIT:
             if (!session || !session->in_txn) {
-                s_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid,
-                               id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
-                               id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
-                               "participant has no live session for this transaction");
+                part_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid,
+                                  id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
+                                  id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
+                                  "participant has no live session for this transaction");
                 break;
             }
-            s_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p);
+            part_session_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p);
             break;
         case DTX_PROTO_ROLLBACK:
         case DTX_PROTO_COMMIT_PREPARED:
             if (!session)
-                session = s_session_new (self, gid);
+                session = part_session_new (self, gid);
             else
             if (id == DTX_PROTO_ROLLBACK && session->running && session->conn
             &&  ((op_t *) zlistx_first (session->ops))->kind == OP_EXECUTE)
                 //  A statement is still running (a lock wait, a long query):
                 //  cancel it, so that the rollback behind it runs now
-                s_cancel (self, session);
-            s_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
+                part_session_cancel (self, session);
+            part_session_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
             break;
+        case DTX_PROTO_OUTCOME_QUERY: {
+            //  The coordinator lost track of a one-phase gid: a session of
+            //  the probe's own (never the gid's live one, whose COMMIT the
+            //  fence must be able to wait for); probes of one gid queue
+            char key [DTX_GID_MAX + 2];
+            snprintf (key, sizeof key, "#%s", gid);
+            session = (session_t *) zhashx_lookup (self->sessions, key);
+            if (!session)
+                session = part_session_new (self, key);
+            part_session_enqueue (session, OP_PROBE, msg_p);
+            break;
+        }
         default:
             zsys_warning ("%s: unexpected %s from coordinator, dropped", self->name,
                           dtx_proto_command (msg));
     }
     if (session)
-        s_session_advance (self, session);
+        part_session_advance (self, session);
     dtx_proto_destroy (msg_p);
 }
 
@@ -1062,7 +206,8 @@ s_send_register (dtx_participant_t *self)
     dtx_proto_set_seq (msg, ++self->seq);
     dtx_proto_set_name (msg, self->name);
     dtx_proto_set_ntuples (msg, self->prepared);
-    s_reply (self, &msg);
+    dtx_proto_set_text (msg, self->identity);
+    part_send (self, &msg);
 }
 
 //  One message, if there is one (the socket does not block): false if none
@@ -1098,8 +243,8 @@ s_handle_coordinator (dtx_participant_t *self)
                 }
                 session = (session_t *) zlistx_first (orphans);
                 while (session) {
-                    s_enqueue (session, OP_ROLLBACK, NULL);
-                    s_session_advance (self, session);
+                    part_session_enqueue (session, OP_ROLLBACK, NULL);
+                    part_session_advance (self, session);
                     session = (session_t *) zlistx_next (orphans);
                 }
                 zlistx_destroy (&orphans);
@@ -1116,7 +261,20 @@ s_handle_coordinator (dtx_participant_t *self)
     else
     if (id == DTX_PROTO_OUTCOME
     || (id == DTX_PROTO_ERROR && zhashx_lookup (self->in_doubt, dtx_proto_gid (msg)))) {
-        s_in_doubt_answer (self, msg);
+        part_in_doubt_answer (self, msg);
+        dtx_proto_destroy (&msg);
+    }
+    else
+    if (id == DTX_PROTO_ERROR && !*dtx_proto_gid (msg)) {
+        //  REGISTER refused (e.g. another database registered under this
+        //  name).  Loud, but once in 30 s: the heartbeat retries each second
+        int64_t now = dtx_clock_ms ();
+        if (!self->register_refused_logged || now - self->register_refused_logged >= 30000) {
+            zsys_error ("%s: the coordinator refuses to register this participant (database"
+                        " %s): %s; retrying (logged at most every 30 s)", self->name,
+                        self->identity, dtx_proto_text (msg));
+            self->register_refused_logged = now;
+        }
         dtx_proto_destroy (&msg);
     }
     else
@@ -1146,8 +304,8 @@ s_reap_idle (dtx_participant_t *self, int64_t now)
     while (session) {
         zsys_warning ("%s: %s: idle for %d ms, rolling back", self->name, session->gid,
                       self->config.idle_timeout_ms);
-        s_enqueue (session, OP_ROLLBACK, NULL);
-        s_session_advance (self, session);
+        part_session_enqueue (session, OP_ROLLBACK, NULL);
+        part_session_advance (self, session);
         session = (session_t *) zlistx_next (idle);
     }
     zlistx_destroy (&idle);
@@ -1165,6 +323,7 @@ dtx_participant_config_defaults (dtx_participant_config_t *config)
     config->connect_window_ms = 30000;
     config->heartbeat_ms = 1000;
     config->idle_timeout_ms = 10 * 60 * 1000;
+    config->marker_retention_s = 7 * 24 * 3600;
 }
 
 dtx_participant_t *
@@ -1202,7 +361,7 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     self->sessions = zhashx_new ();
     self->in_doubt = zhashx_new ();
     self->status_pending = zlistx_new ();
-    zlistx_set_destructor (self->status_pending, s_op_destroy);
+    zlistx_set_destructor (self->status_pending, part_op_destroy);
     zhashx_set_destructor (self->in_doubt, (czmq_destructor *) zstr_free);
     self->scan_wanted = true;       //  at start: anything left from before?
     self->prepared = 0xFFFFFFFFu;
@@ -1214,7 +373,7 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     char err [512] = "";
     PGconn *conn = NULL;
     while (!conn) {
-        conn = s_connect (self, err, sizeof err);
+        conn = part_pool_connect (self, err, sizeof err);
         if (conn || dtx_clock_ms () >= give_up || zsys_interrupted)
             break;
         zsys_info ("%s: database not reachable yet (%s), retrying", self->name, err);
@@ -1226,26 +385,13 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         dtx_participant_destroy (&self);
         return NULL;
     }
-    PQexitPipelineMode (conn);
-    PQsetnonblocking (conn, 0);
-    PGresult *result = PQexec (conn, "SELECT current_setting('max_prepared_transactions')::int");
-    int max_prepared = PQresultStatus (result) == PGRES_TUPLES_OK? atoi (PQgetvalue (result, 0, 0)): -1;
-    PQclear (result);
-    PQsetnonblocking (conn, 1);
-    PQenterPipelineMode (conn);
     zlistx_add_end (self->idle, conn);
-    if (max_prepared <= 0) {
-        snprintf (errbuf, errlen, max_prepared == 0
-                  ? "database for participant %s has max_prepared_transactions = 0: it cannot"
-                    " prepare transactions; set it above the number of concurrent transactions"
-                    " and restart PostgreSQL"
-                  : "cannot read max_prepared_transactions of the database for participant %s",
-                  self->name);
+    if (part_pool_setup (self, conn, errbuf, errlen)) {
         dtx_participant_destroy (&self);
         return NULL;
     }
     while (self->connections < config->pool_min) {
-        PGconn *more = s_connect (self, err, sizeof err);
+        PGconn *more = part_pool_connect (self, err, sizeof err);
         if (!more)
             break;
         zlistx_add_end (self->idle, more);
@@ -1258,9 +404,11 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
         dtx_participant_destroy (&self);
         return NULL;
     }
-    zsys_info ("participant %s: database ready (max_prepared_transactions=%d, pool %d..%d),"
-               " coordinator %s", self->name, max_prepared, self->connections,
-               config->pool_max, config->coordinator_endpoint);
+    self->next_marker_gc = dtx_clock_ms () + 2000;
+    zsys_info ("participant %s: database %s ready (max_prepared_transactions=%d, pool %d..%d,"
+               " marker retention %d s), coordinator %s", self->name, self->identity, self->max_prepared,
+               self->connections, config->pool_max, config->marker_retention_s,
+               config->coordinator_endpoint);
     return self;
 }
 
@@ -1274,7 +422,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     if (self->sessions) {
         session_t *session;
         while ((session = (session_t *) zhashx_first (self->sessions)))
-            s_session_end (self, session);
+            part_session_end (self, session);
         zhashx_destroy (&self->sessions);
     }
     PGconn *conn;
@@ -1320,17 +468,18 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         dtx_logfile_check ();
         if (now >= next_reap) {
             s_reap_idle (self, now);
-            s_status_tick (self);
-            s_in_doubt_tick (self, now);
+            part_status_tick (self);
+            part_in_doubt_tick (self, now);
+            part_marker_gc_tick (self, now);
             next_reap = now + 1000;
         }
         else
         if (self->scan_wanted)
-            s_in_doubt_tick (self, now);
+            part_in_doubt_tick (self, now);
         //  Sessions waiting for a connection get one as they free up
         session_t *waiter = (session_t *) zlistx_first (self->waiting);
         if (waiter && zlistx_size (self->idle))
-            s_session_advance (self, waiter);
+            part_session_advance (self, waiter);
 
         size_t count = zhashx_size (self->sessions) + 2;
         if (count > capacity) {
@@ -1361,7 +510,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         //  PostgreSQL first: replies free connections for new work
         for (size_t i = first_session; i < n; i++)
             if (items [i].revents)
-                s_session_io (self, polled [i], (items [i].revents & ZMQ_POLLOUT) != 0);
+                part_session_io (self, polled [i], (items [i].revents & ZMQ_POLLOUT) != 0);
         for (int i = 0; i < 4096 && s_handle_coordinator (self); i++)
             ;
         if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {

@@ -20,6 +20,7 @@ typedef struct {
     int connect_window_ms;              //  retry window for the first connect
     int heartbeat_ms;                   //  REGISTER interval
     int idle_timeout_ms;                //  live session idle this long is rolled back
+    int marker_retention_s;             //  one-phase markers kept this long
 } dtx_participant_config_t;
 
 void
@@ -43,5 +44,18 @@ int
 //  zactor body: args is a dtx_participant_config_t *.
 void
     dtx_participant_actor (zsock_t *pipe, void *args);
+
+//  The SQL that creates the one-phase marker table (the text of
+//  sql/dtx-participant.sql).  Static string.
+const char *
+    dtx_participant_schema_sql (void);
+
+//  Does sql begin, end or prepare a transaction (its first keyword, after
+//  white space and comments)?  Returns the command's name ("COMMIT", "BEGIN",
+//  "ROLLBACK PREPARED", ...) and its SQLSTATE (2D000 for those that end or
+//  prepare, 25001 for BEGIN / START) in *sqlstate, or NULL if it is none of
+//  those (ROLLBACK TO SAVEPOINT is none).  Static strings.
+const char *
+    dtx_participant_txn_control (const char *sql, const char **sqlstate);
 
 #endif

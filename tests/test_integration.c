@@ -80,6 +80,26 @@ s_log_commits (const char *gid)
     return count.commits;
 }
 
+//  Poll until fn is true or timeout_ms passed
+static bool
+s_wait_for (bool (*fn) (void *), void *arg, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (fn (arg))
+            return true;
+        zclock_sleep (50);      //  polling interval, not a synchronisation
+    }
+    return fn (arg);
+}
+
+static bool
+s_none_idle_in_transaction (void *arg)
+{
+    return harness_pg_value (1, "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE state LIKE 'idle in transaction%'") == 0;
+}
+
 static long long
 s_count_items (int index, int id)
 {
@@ -207,12 +227,20 @@ START_TEST (test_client_rollback)
 }
 END_TEST
 
+static bool
+s_outcome_aborted (void *gid)
+{
+    return dtx_client_outcome (client, (const char *) gid) == DTX_ABORTED;
+}
+
 START_TEST (test_transaction_timeout)
 {
     dtx_txn_t *txn = dtx_begin (client, 400);
     s_insert_item (txn, 0, 1006);
     s_insert_item (txn, 1, 1006);
-    zclock_sleep (1000);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    ck_assert (s_wait_for (s_outcome_aborted, gid, 5000));
     dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
     ck_assert (!dtx_result_ok (result));
     ck_assert (strstr (dtx_result_error (result), "timeout"));
@@ -316,7 +344,9 @@ START_TEST (test_bad_input_keeps_serving)
                           0xFF, 0xFF, 0xFF, 0x00 };
     zsock_send (raw, "b", huge_list, sizeof huge_list);
     zsock_send (raw, "ss", "two", "frames");
-    zclock_sleep (100);
+    //  Let them all leave before the sockets close
+    zsock_set_linger (raw, 2000);
+    zsock_set_linger (raw_participant, 2000);
     zsock_destroy (&raw);
     zsock_destroy (&raw_participant);
     //  Commit twice
@@ -378,9 +408,7 @@ START_TEST (test_client_disconnect_releases_sessions)
     ck_assert_int_eq (s_count_items (1, 1013), 0);
     ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_ABORTED);
     //  Its PostgreSQL sessions went back to the pool: none idle in transaction
-    zclock_sleep (200);
-    ck_assert_int_eq (harness_pg_value (1, "SELECT count(*) FROM pg_stat_activity"
-                                           " WHERE state LIKE 'idle in transaction%'"), 0);
+    ck_assert (s_wait_for (s_none_idle_in_transaction, NULL, 5000));
 }
 END_TEST
 
@@ -571,6 +599,18 @@ s_metric (const char *text, const char *series)
     return at? atof (at + strlen (line)): -1;
 }
 
+
+//  The snapshot is refreshed every 250 ms: wait for one with the commit
+static bool
+s_metrics_show_commit (void *arg)
+{
+    char *text = s_scrape ();
+    bool seen = text && s_metric (text, "dtx_transactions_total{outcome=\"committed\"} ") >= 1
+             && s_metric (text, "dtx_log_fsync_seconds_count ") >= 1;
+    free (text);
+    return seen;
+}
+
 START_TEST (test_metrics_endpoint)
 {
     dtx_txn_t *txn = dtx_begin (client, 10000);
@@ -578,7 +618,7 @@ START_TEST (test_metrics_endpoint)
     s_insert_item (txn, 1, 1015);
     ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
     dtx_txn_destroy (&txn);
-    zclock_sleep (400);         //  the snapshot is refreshed every 250 ms
+    ck_assert (s_wait_for (s_metrics_show_commit, NULL, 5000));
     char *text = s_scrape ();
     ck_assert_msg (strstr (text, "200 OK") && strstr (text, "text/plain"), "%.300s", text);
     ck_assert_double_ge (s_metric (text, "dtx_transactions_total{outcome=\"committed\"} "), 1);
@@ -603,10 +643,13 @@ START_TEST (test_sighup_reopens_log)
     ck_assert_ptr_nonnull (mkdtemp (dir));
     snprintf (command, sizeof command,
               "%s/coordinator/dtx-coordinator --log-dir %s --clients tcp://127.0.0.1:%d"
-              " --participants tcp://127.0.0.1:%d --log-file %s/c.log & pid=$!; sleep 0.5;"
-              " mv %s/c.log %s/c.log.1; kill -HUP $pid; sleep 0.3; kill -0 $pid || exit 3;"
-              " kill -TERM $pid; wait $pid",
-              TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir, dir, dir);
+              " --participants tcp://127.0.0.1:%d --log-file %s/c.log & pid=$!;"
+              " for i in $(seq 200); do grep -q \"epoch 1\" %s/c.log 2>/dev/null && break; sleep 0.05; done;"
+              " mv %s/c.log %s/c.log.1; kill -HUP $pid;"
+              " for i in $(seq 200); do grep -q \"SIGHUP: reopened\" %s/c.log 2>/dev/null && break; sleep 0.05; done;"
+              " kill -0 $pid || exit 3; kill -TERM $pid; wait $pid",
+              TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir, dir, dir,
+              dir, dir);
     ck_assert_int_eq (harness_capture (out, sizeof out, "bash -c '%s'", command), 0);
     snprintf (command, sizeof command, "grep -q 'epoch 1' %s/c.log.1 && grep -q 'SIGHUP: reopened'"
               " %s/c.log && grep -q stopping %s/c.log", dir, dir, dir);
@@ -617,7 +660,7 @@ START_TEST (test_sighup_reopens_log)
 END_TEST
 
 //  A one-phase COMMIT whose answer is lost with the connection: the
-//  participant asks pg_xact_status about the xid and answers for real
+//  participant reads its marker behind a fence and answers for real
 START_TEST (test_one_phase_lost_answer)
 {
     harness_kill_participant (2, SIGTERM);
@@ -849,6 +892,241 @@ START_TEST (test_deferred_failures_abort)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Every answer is true (issue: outcome correctness)
+
+static bool
+s_no_live_txns (void *arg)
+{
+    char out [4096];
+    return harness_dtxctl (out, sizeof out, "--json status") == 0
+        && strstr (out, "\"transactions_live\":0,");
+}
+
+//  A one-phase COMMIT to a participant the coordinator has lost: it used
+//  to stay "committing" forever (and in doubt).  COMMIT cannot leave, so
+//  the answer is a prompt ABORTED, and nothing commits when it is back.
+START_TEST (test_one_phase_commit_participant_gone)
+{
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    s_insert_item (txn, 0, 2201);
+    pid_t pid = harness_participant_pid (0);
+    ck_assert_int_eq (kill (pid, SIGSTOP), 0);
+    ck_assert_msg (harness_wait_participant (0, false, 15000), "db1 never marked disconnected");
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 3000);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_PARTICIPANT);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (kill (pid, SIGCONT), 0);
+    ck_assert (harness_wait_participant (0, true, 15000));
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_ABORTED);
+    //  Its session was rolled back once the participant was back
+    ck_assert (s_wait_for (s_no_live_txns, NULL, 10000));
+    ck_assert_int_eq (s_count_items (0, 2201), 0);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_msg (streq (out, "[]") || strstr (out, "[]"), "%s", out);
+}
+END_TEST
+
+static bool
+s_item_gone (void *arg)
+{
+    return s_count_items (0, *(int *) arg) == 0;
+}
+
+//  The coordinator stops answering mid-transaction.  An UNKNOWN must come
+//  with a gid; with no COMMIT sent the answer is a certain ABORTED, and
+//  what the coordinator later receives of it is rolled back.
+START_TEST (test_no_unknown_without_gid)
+{
+    dtx_client_t *impatient = dtx_client_new (harness.client_endpoint, 1000);
+    pid_t coordinator = harness_coordinator_pid ();
+    ck_assert_int_eq (kill (coordinator, SIGSTOP), 0);
+    dtx_txn_t *txn = dtx_begin (impatient, 3000);
+    const char *params [] = { "2202", "stopped" };
+    dtx_result_t *result = dtx_exec (txn, "db1", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_COORDINATOR);
+    dtx_result_destroy (&result);
+    dtx_outcome_t outcome = dtx_commit (txn);
+    ck_assert_msg (outcome == DTX_ABORTED || (outcome == DTX_UNKNOWN && *dtx_txn_gid (txn)),
+                   "commit said %s with gid '%s'", dtx_outcome_name (outcome), dtx_txn_gid (txn));
+    ck_assert_int_eq (outcome, DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_COORDINATOR);
+    ck_assert (strstr (dtx_txn_error_message (txn), "COMMIT was not sent"));
+    dtx_txn_destroy (&txn);
+    //  Rolling back without an answer is certain too
+    txn = dtx_begin (impatient, 3000);
+    dtx_send (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (kill (coordinator, SIGCONT), 0);
+    //  The INSERT reaches the coordinator late: it runs, nobody commits
+    //  it, the transaction timeout rolls it back
+    int id = 2202;
+    ck_assert (s_wait_for (s_no_live_txns, NULL, 15000));
+    ck_assert (s_wait_for (s_item_gone, &id, 5000));
+    dtx_client_destroy (&impatient);
+}
+END_TEST
+
+//  A database that cannot be reached aborts its transaction at once: no
+//  5-second wait for a rollback that cannot run, nothing "in doubt"
+START_TEST (test_abort_with_database_down)
+{
+    harness_pg_stop_immediate (1);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2203);
+    const char *params [] = { "2203", "x" };
+    dtx_result_t *result = dtx_exec (txn, "db2", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 2000);
+    dtx_txn_destroy (&txn);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json status"), 0);
+    ck_assert_msg (strstr (out, "\"in_doubt\":0,"), "%s", out);
+    harness_pg_start (1);
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (s_count_items (0, 2203), 0);
+}
+END_TEST
+
+//  A second coordinator on the same log directory used to start, write its
+//  own epoch (overwritten by the first) and remove the first's admin socket
+START_TEST (test_second_coordinator_refused)
+{
+    char out [4096];
+    int rc = harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id test"
+                              " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                              " --log-dir %s", TOP_BUILDDIR, harness.pg_port [0] + 5,
+                              harness.pg_port [0] + 6, harness.log_dir);
+    ck_assert_int_ne (rc, 0);
+    char pid [32];
+    snprintf (pid, sizeof pid, "pid %d", (int) harness_coordinator_pid ());
+    ck_assert_msg (strstr (out, "in use by another coordinator") && strstr (out, pid), "%s", out);
+    //  The first still serves, admin socket included
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "status"), 0);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2204);
+    s_insert_item (txn, 1, 2204);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+}
+END_TEST
+
+//  A coordinator shutting down refuses new work with a code that says
+//  "retry" (it said "wrong state")
+START_TEST (test_shutdown_refusal_is_retryable)
+{
+    dtx_txn_t *holder = dtx_begin (client, 30000);
+    s_insert_item (holder, 0, 2205);
+    ck_assert_int_eq (kill (harness_coordinator_pid (), SIGTERM), 0);
+    dtx_client_t *late = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_errcode_t code = DTX_OK;
+    //  Until the signal is seen, BEGIN still works: take the first refusal
+    for (int i = 0; i < 100 && code != DTX_ERR_UNAVAILABLE; i++) {
+        dtx_txn_t *txn = dtx_begin (late, 5000);
+        dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+        code = dtx_result_errcode (result);
+        dtx_result_destroy (&result);
+        dtx_rollback (txn);
+        dtx_txn_destroy (&txn);
+        if (code != DTX_ERR_UNAVAILABLE)
+            zclock_sleep (20);  //  pacing: the coordinator sees SIGTERM at its next turn
+    }
+    ck_assert_int_eq (code, DTX_ERR_UNAVAILABLE);
+    ck_assert_int_eq (dtx_commit (holder), DTX_COMMITTED);
+    dtx_txn_destroy (&holder);
+    dtx_client_destroy (&late);
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (s_count_items (0, 2205), 1);
+}
+END_TEST
+
+//  A one-database commit answered after a coordinator restart: it used to
+//  be "aborted (presumed abort)" to clients and dtxctl alike while its rows
+//  were in the database.  Now its database is asked (marker, fence).
+START_TEST (test_one_phase_answers_after_restart)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 2206);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char committed [DTX_GID_MAX + 1];
+    snprintf (committed, sizeof committed, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    //  and one that aborted at COMMIT (deferred unique violation)
+    ck_assert_int_eq (harness_pg_exec (2, "INSERT INTO items (id, note) VALUES (2207, 'x')"), 0);
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 2, 2207);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    char aborted [DTX_GID_MAX + 1];
+    snprintf (aborted, sizeof aborted, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (dtx_client_outcome (client, committed), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (client, aborted), DTX_ABORTED);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", committed), 0);
+    ck_assert_msg (strstr (out, "committed"), "%s", out);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json show %s", aborted), 0);
+    ck_assert_msg (strstr (out, "\"state\":\"aborted\""), "%s", out);
+    ck_assert_int_eq (s_count_items (2, 2206), 1);
+    ck_assert_int_eq (s_count_items (2, 2207), 1);      //  only the row inserted directly
+}
+END_TEST
+
+static bool
+s_coordinator_logged_refusal (void *arg)
+{
+    char out [4096];
+    return harness_capture (out, sizeof out, "grep -c 'refused REGISTER' %s/coordinator.log",
+                            harness.dir) == 0;
+}
+
+//  Two participants under one name, fronting different databases: the
+//  second used to take the name over and commit db1's work on db2
+START_TEST (test_participant_name_taken_is_refused)
+{
+    char out [4096];
+    harness_capture (out, sizeof out, "(timeout 6 %s/participant/dtx-participant --name %s"
+                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                     " --coordinator %s --pool-min 1 > %s/impostor.log 2>&1 &)", TOP_BUILDDIR,
+                     harness.db_name [0], harness.pg_port [1], harness.participant_endpoint,
+                     harness.dir);
+    ck_assert_msg (s_wait_for (s_coordinator_logged_refusal, NULL, 10000),
+                   "no refusal in the coordinator's log");
+    //  db1's work still goes to db1's database, and db1 is still the first
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2208);
+    s_insert_item (txn, 2, 2208);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2208), 1);
+    ck_assert_int_eq (s_count_items (1, 2208), 0);
+    ck_assert (harness_wait_participant (0, true, 1000));
+    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'fronting database' %s/coordinator.log",
+                                       harness.dir), 0);
+    //  The impostor hears why, and the real one reconnecting still works
+    harness_kill_participant (0, SIGKILL);
+    harness_start_participant (0);
+    ck_assert (harness_wait_ready (30000));
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -877,6 +1155,13 @@ suite_integration (void)
     tcase_add_test (tc, test_timeout_cancels_running_statement);
     tcase_add_test (tc, test_deferred_statements);
     tcase_add_test (tc, test_deferred_failures_abort);
+    tcase_add_test (tc, test_one_phase_commit_participant_gone);
+    tcase_add_test (tc, test_no_unknown_without_gid);
+    tcase_add_test (tc, test_abort_with_database_down);
+    tcase_add_test (tc, test_second_coordinator_refused);
+    tcase_add_test (tc, test_shutdown_refusal_is_retryable);
+    tcase_add_test (tc, test_one_phase_answers_after_restart);
+    tcase_add_test (tc, test_participant_name_taken_is_refused);
     suite_add_tcase (suite, tc);
     return suite;
 }

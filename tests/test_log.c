@@ -1,10 +1,13 @@
 /*  test_log - decision log: append, replay, CRC, torn tails, corruption */
 #include <check.h>
 #include "dtx_log.h"
+#include "dtx_util.h"
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <inttypes.h>
+#include <signal.h>
 
 static char s_dir [64];
 
@@ -172,12 +175,12 @@ START_TEST (test_corruption_mid_log_refused)
 {
     s_write_log (10);
     off_t size_before = s_file_size ();
-    //  Flip a byte in the payload of the second record (offset 24 + 16 + 2)
-    s_damage (24 + 16 + 2, "X", 1);
+    //  Flip a byte in the payload of the second record (offset 32 + 16 + 2: the EPOCH record is 16 + 16 bytes)
+    s_damage (32 + 16 + 2, "X", 1);
     char err [512];
     dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
     ck_assert_ptr_null (log);
-    ck_assert_msg (strstr (err, "corrupt at offset 24"), "%s", err);
+    ck_assert_msg (strstr (err, "corrupt at offset 32"), "%s", err);
     ck_assert (strstr (err, s_path ()));
     //  Nothing was truncated or changed
     ck_assert_int_eq (s_file_size (), size_before);
@@ -188,11 +191,11 @@ START_TEST (test_zeroed_bytes_mid_log_refused)
 {
     s_write_log (10);
     char zeros [40] = { 0 };
-    s_damage (24, zeros, sizeof zeros);
+    s_damage (32, zeros, sizeof zeros);
     char err [512];
     dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
     ck_assert_ptr_null (log);
-    ck_assert_msg (strstr (err, "corrupt at offset 24"), "%s", err);
+    ck_assert_msg (strstr (err, "corrupt at offset 32"), "%s", err);
 }
 END_TEST
 
@@ -260,6 +263,181 @@ START_TEST (test_compaction)
 }
 END_TEST
 
+//  Every record field as replay sees it, one line per record
+static void
+s_describe (void *arg, const dtx_log_record_t *record)
+{
+    char *text = (char *) arg;
+    char line [1024];
+    switch (record->type) {
+        case DTX_LOG_EPOCH:
+            snprintf (line, sizeof line, "%s %" PRIu64 " at %" PRIu64 "\n",
+                      dtx_log_type_name (record->type), record->epoch, record->when);
+            break;
+        case DTX_LOG_PARTICIPANT:
+            snprintf (line, sizeof line, "%s %s epoch %" PRIu64 " identity '%s'\n",
+                      dtx_log_type_name (record->type), record->name, record->epoch,
+                      record->identity);
+            break;
+        case DTX_LOG_HEURISTIC:
+            snprintf (line, sizeof line, "%s %s %d by %s at %" PRIu64 "\n",
+                      dtx_log_type_name (record->type), record->gid, record->decision,
+                      record->who, record->when);
+            break;
+        case DTX_LOG_CHECKPOINT:
+            snprintf (line, sizeof line, "%s %" PRIu64 ":%" PRIu64 "\n",
+                      dtx_log_type_name (record->type), record->epoch, record->counter);
+            break;
+        default:
+            snprintf (line, sizeof line, "%s %s\n", dtx_log_type_name (record->type),
+                      record->gid? record->gid: "");
+    }
+    strcat (text, line);
+}
+
+START_TEST (test_epoch_participant_round_trip)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    uint64_t before = (uint64_t) time (NULL);
+    ck_assert_int_eq (dtx_log_append_epoch_at (log, 3, 1700000000), 0);
+    ck_assert_int_eq (dtx_log_append_epoch (log, 0x100000004ULL), 0);
+    uint64_t after = (uint64_t) time (NULL);
+    ck_assert_int_eq (dtx_log_append_participant (log, "bank1", 0x100000004ULL,
+                                                  "7301234567890123456/bank"), 0);
+    ck_assert_int_eq (dtx_log_append_participant (log, "db2", 3, ""), 0);
+    ck_assert_int_eq (dtx_log_append_heuristic (log, "dtx:t:3:9", 2, "alice", 1700000001), 0);
+    ck_assert_int_eq (dtx_log_append_checkpoint (log, 3, 0x200000001ULL), 0);
+    char long_name [300];
+    memset (long_name, 'n', 299);
+    long_name [299] = 0;
+    ck_assert_int_eq (dtx_log_append_participant (log, long_name, 1, ""), -1);
+    ck_assert_int_eq (dtx_log_append_participant (log, "db1", 1, long_name), -1);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    dtx_log_destroy (&log);
+
+    char text [4096] = "";
+    ck_assert_int_eq (dtx_log_read (s_path (), s_describe, text, err, sizeof err), s_file_size ());
+    char expected [4096];
+    //  The epoch appended "now" carries a time between before and after
+    char *now = strstr (text, "EPOCH 4294967300 at ");
+    ck_assert_msg (now, "%s", text);
+    uint64_t when = strtoull (now + strlen ("EPOCH 4294967300 at "), NULL, 10);
+    ck_assert_uint_ge (when, before);
+    ck_assert_uint_le (when, after);
+    snprintf (expected, sizeof expected,
+              "EPOCH 3 at 1700000000\n"
+              "EPOCH 4294967300 at %" PRIu64 "\n"
+              "PARTICIPANT bank1 epoch 4294967300 identity '7301234567890123456/bank'\n"
+              "PARTICIPANT db2 epoch 3 identity ''\n"
+              "HEURISTIC dtx:t:3:9 2 by alice at 1700000001\n"
+              "CHECKPOINT 3:8589934593\n", when);
+    ck_assert_str_eq (text, expected);
+    ck_assert_str_eq (dtx_log_type_name (DTX_LOG_PARTICIPANT), "PARTICIPANT");
+
+    //  A participant record whose strings overrun its payload is refused
+    //  even with a good CRC (the decoder checks every read)
+    byte bad [16 + 4] = { 0 };
+    bad [16] = 10;                          //  name of 10 bytes, 3 present
+    memcpy (bad + 17, "db1", 3);
+    bad [0] = 0x44; bad [1] = 0x54; bad [2] = 0x58; bad [3] = 0x4C;
+    bad [4] = 4; bad [8] = DTX_LOG_PARTICIPANT; bad [9] = 1;
+    uint32_t crc = dtx_crc32c (dtx_crc32c (0, bad, 16), bad + 16, 4);
+    bad [12] = crc; bad [13] = crc >> 8; bad [14] = crc >> 16; bad [15] = crc >> 24;
+    int fd = open (s_path (), O_WRONLY | O_APPEND);
+    ck_assert_int_eq (write (fd, bad, sizeof bad), (ssize_t) sizeof bad);
+    close (fd);
+    ck_assert_int_eq (dtx_log_read (s_path (), NULL, NULL, err, sizeof err), -1);
+    ck_assert_msg (strstr (err, "unreadable payload (type 6)"), "%s", err);
+}
+END_TEST
+
+//  A log written before epochs carried their start time: the 8-byte
+//  EPOCH payload still reads, with when = 0
+START_TEST (test_old_epoch_record_reads)
+{
+    byte record [16 + 8] = { 0x44, 0x54, 0x58, 0x4C, 8, 0, 0, 0, DTX_LOG_EPOCH, 1 };
+    record [16] = 42;
+    record [20] = 1;                        //  epoch 2^32 + 42
+    uint32_t crc = dtx_crc32c (dtx_crc32c (0, record, 16), record + 16, 8);
+    record [12] = crc; record [13] = crc >> 8; record [14] = crc >> 16; record [15] = crc >> 24;
+    int fd = open (s_path (), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_eq (write (fd, record, sizeof record), (ssize_t) sizeof record);
+    close (fd);
+    char err [512];
+    char text [1024] = "";
+    dtx_log_t *log = dtx_log_open (s_dir, s_describe, text, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    ck_assert_str_eq (text, "EPOCH 4294967338 at 0\n");
+    //  New records follow the old one in the same file
+    ck_assert_int_eq (dtx_log_append_epoch_at (log, 4294967339ULL, 5), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    dtx_log_destroy (&log);
+    text [0] = 0;
+    ck_assert_int_eq (dtx_log_read (s_path (), s_describe, text, err, sizeof err), s_file_size ());
+    ck_assert_str_eq (text, "EPOCH 4294967338 at 0\nEPOCH 4294967339 at 5\n");
+}
+END_TEST
+
+START_TEST (test_second_open_refused)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    //  A second open in the same process conflicts too (OFD lock)
+    dtx_log_t *second = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (second);
+    char expected [256];
+    snprintf (expected, sizeof expected, "decision log directory %s is in use by another"
+              " coordinator (pid %d)", s_dir, (int) getpid ());
+    ck_assert_str_eq (err, expected);
+    //  The refused open changed nothing: the holder goes on
+    ck_assert_int_eq (dtx_log_append_epoch (log, 1), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    //  Reading takes no lock
+    ck_assert_int_eq (dtx_log_read (s_path (), NULL, NULL, err, sizeof err), s_file_size ());
+    dtx_log_destroy (&log);
+    log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "after destroy: %s", err);
+    dtx_log_destroy (&log);
+}
+END_TEST
+
+//  A holder killed by SIGKILL leaves no lock behind
+START_TEST (test_lock_dies_with_holder)
+{
+    int ready [2];
+    ck_assert_int_eq (pipe (ready), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char err [512];
+        dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+        char byte = log? 'y': 'n';
+        if (write (ready [1], &byte, 1) != 1)
+            _exit (2);
+        while (true)
+            pause ();
+    }
+    char byte = 0;
+    ck_assert_int_eq (read (ready [0], &byte, 1), 1);
+    ck_assert_int_eq (byte, 'y');
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_ptr_null (log);
+    char expected [64];
+    snprintf (expected, sizeof expected, "(pid %d)", (int) pid);
+    ck_assert_msg (strstr (err, expected), "%s", err);
+    kill (pid, SIGKILL);
+    waitpid (pid, NULL, 0);
+    log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "after the holder died: %s", err);
+    dtx_log_destroy (&log);
+    close (ready [0]);
+    close (ready [1]);
+}
+END_TEST
+
 START_TEST (test_read_only_directory_refused)
 {
     //  As root, permission bits do not bind: try as nobody, in a child
@@ -302,6 +480,10 @@ suite_log (void)
     tcase_add_test (tc, test_oversized_fields_refused);
     tcase_add_test (tc, test_compaction);
     tcase_add_test (tc, test_read_only_directory_refused);
+    tcase_add_test (tc, test_epoch_participant_round_trip);
+    tcase_add_test (tc, test_old_epoch_record_reads);
+    tcase_add_test (tc, test_second_open_refused);
+    tcase_add_test (tc, test_lock_dies_with_holder);
     suite_add_tcase (suite, tc);
     return suite;
 }

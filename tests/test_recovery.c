@@ -1008,29 +1008,17 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  dtxctl against the live system
 
-//  Run dtxctl, capture its output; returns the exit status
-static int
-s_dtxctl (char *output, size_t size, const char *format, ...)
-{
-    char args [1024];
-    va_list ap;
-    va_start (ap, format);
-    vsnprintf (args, sizeof args, format, ap);
-    va_end (ap);
-    return harness_capture (output, size, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s",
-                            TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
-}
 
 START_TEST (test_dtxctl)
 {
     char out [16384];
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "status"), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "status"), 0);
     ck_assert_msg (strstr (out, "coordinator      test") && strstr (out, "3 connected of 3"), "%s", out);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json participants"), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json participants"), 0);
     ck_assert_msg (strstr (out, "\"name\":\"db2\",\"connected\":true"), "%s", out);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "frobnicate"), 1);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "frobnicate"), 1);
     ck_assert (strstr (out, "unknown command"));
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, ""), 2);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "%s", ""), 2);
 
     //  A real in-doubt transaction: db2 votes YES and dies
     harness_kill_participant (1, SIGTERM);
@@ -1045,29 +1033,29 @@ START_TEST (test_dtxctl)
     dtx_txn_destroy (&txn);
     dtx_client_destroy (&client);
     ck_assert_int_eq (harness_pg_value (1, "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'dtx:%'"), 1);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "in-doubt"), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "in-doubt"), 0);
     ck_assert_msg (strstr (out, gid) && strstr (out, "db2:finishing"), "%s", out);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json in-doubt"), 0);
     ck_assert_msg (strstr (out, gid) && strstr (out, "\"state\":\"committing\""), "%s", out);
     //  ... and the database's own view: the prepared transaction and its locks
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "in-doubt --db 'db2=host=127.0.0.1 port=%d"
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "in-doubt --db 'db2=host=127.0.0.1 port=%d"
                                 " user=postgres dbname=postgres'", harness.pg_port [1]), 0);
     ck_assert_msg (strstr (out, "PREPARED GID") && strstr (out, "RowExclusiveLock on transfers"),
                    "%s", out);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "show %s", gid), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", gid), 0);
     ck_assert (strstr (out, "committing"));
     //  An operator abort contradicts the durable commit: refused
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve %s abort", gid), 1);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "resolve %s abort", gid), 1);
     ck_assert_msg (strstr (out, "refused") && strstr (out, "COMMIT"), "%s", out);
     //  Commit agrees: recorded, phase 2 retried
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve %s commit", gid), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "resolve %s commit", gid), 0);
     ck_assert_msg (strstr (out, "recorded"), "%s", out);
     //  Presumed abort: a gid with no commit record cannot be committed
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "resolve dtx:test:1:999999 commit"), 1);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "resolve dtx:test:1:999999 commit"), 1);
     ck_assert (strstr (out, "presumed abort"));
     harness_start_participant (1);
     ck_assert (harness_wait_no_prepared (30000));
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json in-doubt"), 0);
     ck_assert_msg (strcmp (out, "[]\n") == 0, "%s", out);
 
     //  run: a script switching databases, one global transaction
@@ -1078,7 +1066,7 @@ START_TEST (test_dtxctl)
                    "  WHERE id = 11;\n\\c db3\nUPDATE accounts SET balance = balance + 3 WHERE id = 11;\n");
     fclose (file);
     long long before1 = harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11");
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "run %s", script), 0);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "run %s", script), 0);
     ck_assert_msg (strstr (out, "committed (2 statements)"), "%s", out);
     ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11"), before1 - 3);
     //  A failing script changes nothing
@@ -1086,7 +1074,7 @@ START_TEST (test_dtxctl)
     fprintf (file, "\\c db1\nUPDATE accounts SET balance = balance - 3 WHERE id = 11;\n"
                    "\\c db3\nUPDATE no_such_table SET x = 1;\n");
     fclose (file);
-    ck_assert_int_eq (s_dtxctl (out, sizeof out, "run %s", script), 1);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "run %s", script), 1);
     ck_assert_msg (strstr (out, "42P01") && strstr (out, "aborted"), "%s", out);
     ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11"), before1 - 3);
 }

@@ -78,8 +78,11 @@ s_gone (pid_t pid)
     return state == 'Z' || state == 'X';
 }
 
+//  env: NULL, or "NAME=value" strings ending with NULL, added to the
+//  child's environment
 static pid_t
-s_spawn (const char *logfile, char *const argv [], const char *fault)
+s_spawn_env (const char *logfile, char *const argv [], const char *fault,
+             const char *const *env)
 {
     pid_t pid = fork ();
     if (pid == 0) {
@@ -87,6 +90,8 @@ s_spawn (const char *logfile, char *const argv [], const char *fault)
             setenv ("DTX_FAULT", fault, 1);
         else
             unsetenv ("DTX_FAULT");
+        for (int i = 0; env && env [i]; i++)
+            putenv (strdup (env [i]));
         FILE *log = freopen (logfile, "a", stderr);
         (void) log;
         dup2 (2, 1);
@@ -96,6 +101,12 @@ s_spawn (const char *logfile, char *const argv [], const char *fault)
         _exit (127);
     }
     return pid;
+}
+
+static pid_t
+s_spawn (const char *logfile, char *const argv [], const char *fault)
+{
+    return s_spawn_env (logfile, argv, fault, NULL);
 }
 
 static void
@@ -133,6 +144,12 @@ harness_start_coordinator (void)
 void
 harness_start_coordinator_fault (const char *fault)
 {
+    harness_start_coordinator_env (fault, NULL);
+}
+
+void
+harness_start_coordinator_env (const char *fault, const char *const *env)
+{
     char binary [512], logfile [512], vote [32], compact [32], metrics [64];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
@@ -143,7 +160,7 @@ harness_start_coordinator_fault (const char *fault)
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
                             "--log-compact-bytes", compact, "--metrics", metrics, NULL };
-    harness.coordinator = s_spawn (logfile, argv, fault);
+    harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }
 
@@ -234,6 +251,21 @@ s_at_exit (void)
 void
 harness_start (int ndbs)
 {
+    harness_start_clusters (ndbs);
+    harness_start_coordinator ();
+    for (int i = 0; i < ndbs; i++)
+        harness_start_participant (i);
+    if (!harness_wait_ready (30000)) {
+        fprintf (stderr, "harness: system did not become ready; logs in %s\n", harness.dir);
+        s_run ("tail -n 20 %s/*.log >&2", harness.dir);
+        harness_stop ();
+        exit (2);
+    }
+}
+
+void
+harness_start_clusters (int ndbs)
+{
     assert (ndbs >= 1 && ndbs <= HARNESS_DBS_MAX);
     memset (&harness, 0, sizeof harness);
     harness.ndbs = ndbs;
@@ -267,15 +299,6 @@ harness_start (int ndbs)
                harness.pg_dir [i], harness.pg_port [i]);
         s_run ("psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres -d postgres"
                " -f %s/sql/test-schema.sql >/dev/null", harness.pg_port [i], TOP_SRCDIR);
-    }
-    harness_start_coordinator ();
-    for (int i = 0; i < ndbs; i++)
-        harness_start_participant (i);
-    if (!harness_wait_ready (30000)) {
-        fprintf (stderr, "harness: system did not become ready; logs in %s\n", harness.dir);
-        s_run ("tail -n 20 %s/*.log >&2", harness.dir);
-        harness_stop ();
-        exit (2);
     }
 }
 
@@ -403,6 +426,32 @@ harness_wait_no_prepared (int timeout_ms)
     return false;
 }
 
+bool
+harness_wait_stopped (pid_t pid, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        char path [64], state = '?';
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+        FILE *file = fopen (path, "r");
+        if (file) {
+            //  The command name is in parentheses and may hold spaces
+            char line [512];
+            if (fgets (line, sizeof line, file)) {
+                char *close = strrchr (line, ')');
+                if (close && close [1] == ' ')
+                    state = close [2];
+            }
+            fclose (file);
+        }
+        if (state == 'T')
+            return true;
+        if (zclock_mono () >= deadline)
+            return false;
+        usleep (10000);
+    }
+}
+
 long long
 harness_log_size (void)
 {
@@ -428,4 +477,31 @@ harness_capture (char *output, size_t size, const char *format, ...)
     output [used] = 0;
     int status = pclose (pipe);
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+int
+harness_dtxctl (char *output, size_t size, const char *format, ...)
+{
+    char args [1024];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (args, sizeof args, format, ap);
+    va_end (ap);
+    return harness_capture (output, size, "%s/dtxctl/dtxctl --log-dir %s --coordinator %s %s",
+                            TOP_BUILDDIR, harness.log_dir, harness.client_endpoint, args);
+}
+
+bool
+harness_wait_participant (int index, bool connected, int timeout_ms)
+{
+    char want [64], out [8192];
+    snprintf (want, sizeof want, "\"name\":\"%s\",\"connected\":%s", harness.db_name [index],
+              connected? "true": "false");
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline) {
+        if (harness_dtxctl (out, sizeof out, "--json participants") == 0 && strstr (out, want))
+            return true;
+        usleep (50000);         //  polling interval, not a synchronisation
+    }
+    return false;
 }

@@ -34,6 +34,9 @@ extern long harness_log_compact_bytes;
 //  coordinator and a participant per cluster; wait until all serve.
 //  Aborts the test run (exit) if anything cannot start.
 void harness_start (int ndbs);
+//  Only the clusters (with the test schema) and the harness's endpoints:
+//  no coordinator, no participants (a test may be the coordinator itself)
+void harness_start_clusters (int ndbs);
 //  Stop everything and remove the directory.  Safe to call twice.
 void harness_stop (void);
 
@@ -42,6 +45,9 @@ void harness_start_coordinator (void);
 //  ... with DTX_FAULT set to fault (a fault point, "name" or "name:N")
 void harness_start_coordinator_fault (const char *fault);
 void harness_start_participant_fault (int index, const char *fault);
+//  ... with fault (or NULL) and env: "NAME=value" strings ending with NULL,
+//  added to its environment (e.g. LD_PRELOAD of tests/lostwrites.c)
+void harness_start_coordinator_env (const char *fault, const char *const *env);
 pid_t harness_coordinator_pid (void);
 pid_t harness_participant_pid (int index);
 //  True once the process has exited (reaping it if it is our child)
@@ -72,6 +78,16 @@ bool harness_wait_no_prepared (int timeout_ms);
 //  returns its exit status (-1 if killed by a signal)
 int harness_capture (char *output, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
+//  Run dtxctl against the harness's coordinator (args printf-style),
+//  output captured; returns its exit status
+int harness_dtxctl (char *output, size_t size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+//  Wait until dtxctl's `participants --json` shows participant index
+//  connected (or not); false on timeout
+bool harness_wait_participant (int index, bool connected, int timeout_ms);
+//  Wait until process pid is stopped (SIGSTOP: state T in /proc) (true)
+//  or timeout (false)
+bool harness_wait_stopped (pid_t pid, int timeout_ms);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 

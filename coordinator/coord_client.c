@@ -1,0 +1,395 @@
+/*  =========================================================================
+    coord_client - client requests: BEGIN, EXECUTE, COMMIT, ROLLBACK,
+    OUTCOME_QUERY
+
+    BEGIN is lazy in libdtx: it arrives in one burst with the first
+    request, which names the transaction by an empty gid; `begun` maps
+    each client connection to the transaction it began last.
+    =========================================================================
+*/
+#include "coord_classes.h"
+
+//  Reply to a client: ERROR for a request
+void
+coord_client_error (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq, const char *gid,
+                int code, const char *database, const char *sqlstate, const char *text)
+{
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ERROR);
+    dtx_proto_set_routing_id (reply, client);
+    dtx_proto_set_seq (reply, seq);
+    dtx_proto_set_gid (reply, gid);
+    dtx_proto_set_status (reply, (uint8_t) code);
+    dtx_proto_set_name (reply, database);
+    dtx_proto_set_sqlstate (reply, sqlstate);
+    dtx_proto_set_text (reply, text);
+    dtx_proto_send (reply, sock);
+    dtx_proto_destroy (&reply);
+}
+
+void
+coord_client_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq, const char *gid,
+                  int outcome, int code, const char *database, const char *sqlstate,
+                  const char *text)
+{
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_OUTCOME);
+    dtx_proto_set_routing_id (reply, client);
+    dtx_proto_set_seq (reply, seq);
+    dtx_proto_set_gid (reply, gid);
+    dtx_proto_set_status (reply, (uint8_t) outcome);
+    dtx_proto_set_flags (reply, outcome == DTX_COMMITTED? 0: (uint8_t) code);
+    dtx_proto_set_name (reply, database);
+    dtx_proto_set_sqlstate (reply, sqlstate);
+    dtx_proto_set_textf (reply, "%s%s%s", dtx_errcode_name ((dtx_errcode_t) code),
+                         text && *text? ": ": "", text? text: "");
+    if (outcome == DTX_COMMITTED)
+        dtx_proto_set_text (reply, "");
+    dtx_proto_send (reply, sock);
+    dtx_proto_destroy (&reply);
+}
+
+//  The transaction a client began last, for its requests that name it
+//  by an empty gid (lazy begin: sent before BEGIN_OK came back)
+static char *
+s_client_key (zframe_t *client)
+{
+    return client? zframe_strhex (client): strdup ("");
+}
+
+void
+coord_forget_begun (dtx_coordinator_t *self, txn_t *txn)
+{
+    char *key = s_client_key (txn->client);
+    const char *gid = (const char *) zhashx_lookup (self->begun, key);
+    if (gid && streq (gid, txn->gid))
+        zhashx_delete (self->begun, key);
+    free (key);
+}
+
+//  A client request with an empty gid means "the transaction I began
+//  last": put that gid in, if this connection has one live
+static void
+s_resolve_begun (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    if (*dtx_proto_gid (msg))
+        return;
+    char *key = s_client_key (dtx_proto_routing_id (msg));
+    const char *begun = (const char *) zhashx_lookup (self->begun, key);
+    if (begun)
+        dtx_proto_set_gid (msg, begun);
+    free (key);
+}
+
+static void
+s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    if (self->draining) {
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
+                        DTX_ERR_UNAVAILABLE, "", "", "coordinator is shutting down: no new"
+                        " transactions (nothing was done; retry, on another coordinator if there is one)");
+        return;
+    }
+    txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
+    assert (txn);
+    dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
+    dtx_outcomes_set_issued (self->outcomes, self->epoch, self->counter);
+    txn->state = TXN_ACTIVE;
+    txn->started = dtx_clock_ms ();
+    int timeout = dtx_proto_timeout (msg)? (int) dtx_proto_timeout (msg): self->config.txn_timeout_ms;
+    txn->deadline = txn->started + timeout;
+    txn->client = zframe_dup (dtx_proto_routing_id (msg));
+    zhashx_insert (self->txns, txn->gid, txn);
+    char *key = s_client_key (txn->client);
+    zhashx_update (self->begun, key, txn->gid);
+    free (key);
+    if (dtx_proto_flags (msg) & DTX_BEGIN_QUIET)
+        return;         //  the gid goes with the answer to the next request
+
+    dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_BEGIN_OK);
+    dtx_proto_set_routing_id (reply, txn->client);
+    dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+    dtx_proto_set_gid (reply, txn->gid);
+    dtx_proto_send (reply, self->clients);
+    dtx_proto_destroy (&reply);
+}
+
+//  Find the live transaction a client request names, or answer the
+//  request with an error and return NULL
+static txn_t *
+s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    s_resolve_begun (self, msg);
+    const char *gid = dtx_proto_gid (msg);
+    char err [256];
+    if (dtx_gid_validate (gid, err, sizeof err)) {
+        if (*gid == 0)
+            snprintf (err, sizeof err, "global id is empty, and no live transaction was begun"
+                      " on this connection");
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
+                        DTX_ERR_BAD_REQUEST, "", "", err);
+        return NULL;
+    }
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn) {
+        //  The client may have reconnected: answer where it is now
+        zframe_destroy (&txn->client);
+        txn->client = zframe_dup (dtx_proto_routing_id (msg));
+        return txn;
+    }
+    int id = dtx_proto_id (msg);
+    dtx_answer_t answer;
+    dtx_outcomes_answer (self->outcomes, gid, DTX_LIVE_NONE, DTX_ASKER_CLIENT, &answer);
+    if (dtx_outcomes_lookup (self->outcomes, gid) == 0)
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                            DTX_ERR_NO_TXN, "", "", "no such live transaction (ask its outcome with"
+                            " OUTCOME_QUERY)");
+    else
+    if (id == DTX_PROTO_ROLLBACK && answer.outcome == DTX_ABORTED)
+        //  Rolling back an aborted transaction is harmless: say so
+        coord_client_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                              DTX_ABORTED, answer.code, answer.database, answer.sqlstate, answer.reason);
+    else {
+        char text [768];
+        snprintf (text, sizeof text, "transaction %s already %s%s%s", gid,
+                  answer.outcome == DTX_COMMITTED? "committed": "aborted",
+                  *answer.reason? ": ": "", answer.reason);
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                            answer.outcome == DTX_ABORTED && id == DTX_PROTO_EXECUTE
+                                ? DTX_ERR_ABORT_ONLY: DTX_ERR_STATE,
+                            answer.database, answer.sqlstate, text);
+    }
+    return NULL;
+}
+
+//  A statement from a client.  With DTX_EXEC_DEFER the client wants no
+//  answer: the statement is held here (taken from *msg_p) and goes to
+//  its participant with the next statement for that branch, or with the
+//  commit, in the same message train as PREPARE; any problem with it
+//  dooms the transaction and is reported when the client next asks.
+static void
+s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
+{
+    dtx_proto_t *msg = *msg_p;
+    bool defer = (dtx_proto_flags (msg) & DTX_EXEC_DEFER) != 0;
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    zframe_t *client = dtx_proto_routing_id (msg);
+    uint32_t seq = dtx_proto_seq (msg);
+    char text [512];
+    if (txn->state != TXN_ACTIVE) {
+        snprintf (text, sizeof text, "transaction is %s: no more statements",
+                  coord_txn_state_name (txn->state));
+        if (!defer)
+            coord_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_STATE, "", "", text);
+        return;
+    }
+    if (txn->client_request) {
+        if (defer) {
+            txn->abort_only = true;
+            coord_txn_set_error (txn, DTX_ERR_BUSY, "", "", "deferred statement sent while a statement was running");
+        }
+        else
+            coord_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BUSY, "", "",
+                            "a statement is already running in this transaction");
+        return;
+    }
+    if (txn->abort_only) {
+        snprintf (text, sizeof text, "transaction is abort-only after an earlier error: %s",
+                  txn->err_text? txn->err_text: "");
+        if (!defer)
+            coord_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_ABORT_ONLY,
+                            txn->err_database, txn->err_sqlstate, text);
+        return;
+    }
+    const char *name = dtx_proto_name (msg);
+    char err [256];
+    participant_t *participant = NULL;
+    if (dtx_name_validate ("database", name, err, sizeof err) == 0) {
+        participant = (participant_t *) zhashx_lookup (self->participants, name);
+        if (!participant || !participant->connected)
+            snprintf (err, sizeof err, "unknown database '%s': no participant of that name %s",
+                      name, participant? "is connected": "has registered");
+    }
+    if (!participant || !participant->connected) {
+        //  Like any failed statement, this dooms the transaction: an
+        //  application that carried on regardless would otherwise commit
+        //  the other databases' part alone
+        txn->abort_only = true;
+        coord_txn_set_error (txn, DTX_ERR_UNKNOWN_DB, name, "", err);
+        if (!defer)
+            coord_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_UNKNOWN_DB, name, "", err);
+        return;
+    }
+    branch_t *branch = coord_txn_branch (txn, participant);
+    if (!branch) {
+        branch = coord_txn_add_branch (txn, participant);
+        if (!branch) {
+            txn->abort_only = true;
+            coord_txn_set_error (txn, DTX_ERR_BAD_REQUEST, name, "", "too many databases in one transaction");
+            if (!defer)
+                coord_client_error (self, self->clients, client, seq, txn->gid, DTX_ERR_BAD_REQUEST, name, "",
+                                "too many databases in one transaction");
+            return;
+        }
+        branch->state = BRANCH_ACTIVE;
+    }
+    if (defer) {
+        if (branch->ndeferred == branch->deferred_size) {
+            branch->deferred_size = branch->deferred_size? branch->deferred_size * 2: 2;
+            branch->deferred = (dtx_proto_t **) realloc (branch->deferred,
+                                                         branch->deferred_size * sizeof (dtx_proto_t *));
+            assert (branch->deferred);
+        }
+        branch->deferred [branch->ndeferred++] = msg;
+        *msg_p = NULL;
+        if (branch->ndeferred >= DEFERRED_HOLD_MAX
+        &&  coord_branch_flush (self, txn, branch, 0, 0)) {
+            //  Many of them: they go ahead now (the participant runs them
+            //  and keeps the first failure), so that this process holds
+            //  at most DEFERRED_HOLD_MAX per branch, however many come
+            txn->abort_only = true;
+            coord_txn_set_error (txn, DTX_ERR_PARTICIPANT, name, "08006", "cannot reach participant");
+        }
+        return;
+    }
+    //  Statements held for this branch go first, in order
+    bool reachable = coord_branch_flush (self, txn, branch, 0, 0) == 0;
+    //  Forward: same message, our seq, flag the branch's first statement
+    //  so that a participant that lost the session (restart) says so
+    //  instead of silently starting a new one
+    dtx_proto_set_routing_id (msg, participant->routing_id);
+    dtx_proto_set_seq (msg, coord_branch_await (self, branch, DTX_PROTO_EXECUTE, 0));
+    dtx_proto_set_flags (msg, branch->started? 0: DTX_EXEC_FIRST);
+    branch->started = true;
+    txn->client_request = DTX_PROTO_EXECUTE;
+    txn->client_seq = seq;
+    if (!reachable || dtx_proto_send (msg, self->participants_sock)) {
+        txn->abort_only = true;
+        coord_txn_set_error (txn, DTX_ERR_PARTICIPANT, name, "", "cannot reach participant");
+        //  Gone (ZeroMQ knows no such peer): until it registers again
+        participant->connected = false;
+        branch->awaiting = false;
+        txn->client_request = 0;
+        coord_participant_lost (self, participant, "unreachable");
+        //  (msg's routing id is the participant's now: answer txn->client)
+        coord_client_error (self, self->clients, txn->client, seq, txn->gid, DTX_ERR_PARTICIPANT,
+                        name, "", "cannot reach participant");
+    }
+}
+
+static void
+s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    zframe_t *client = dtx_proto_routing_id (msg);
+    uint32_t seq = dtx_proto_seq (msg);
+    if (txn->state == TXN_ABORTING && !txn->client_request) {
+        //  It aborted (timeout, error) before the client asked
+        coord_client_outcome (self, self->clients, client, seq, txn->gid, DTX_ABORTED, txn->err_code,
+                              txn->err_database, txn->err_sqlstate, txn->err_text);
+        return;
+    }
+    if (txn->state != TXN_ACTIVE || txn->client_request) {
+        coord_client_error (self, self->clients, client, seq, txn->gid,
+                        txn->client_request == DTX_PROTO_EXECUTE? DTX_ERR_BUSY: DTX_ERR_STATE,
+                        "", "", txn->client_request == DTX_PROTO_EXECUTE
+                            ? "a statement is still running"
+                            : "commit or rollback already in progress");
+        return;
+    }
+    txn->client_request = DTX_PROTO_COMMIT;
+    txn->client_seq = seq;
+    txn->ack_decided = (dtx_proto_flags (msg) & DTX_COMMIT_ACK_DECIDED) != 0;
+    if (txn->abort_only) {
+        coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, NULL);
+        return;
+    }
+    coord_txn_commit (self, txn);
+}
+
+static void
+s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    txn_t *txn = s_client_txn (self, msg);
+    if (!txn)
+        return;
+    if (txn->state == TXN_ABORTING) {
+        //  Aborting already (timeout, error): that is what was asked
+        coord_client_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                              txn->gid, DTX_ABORTED, txn->err_code, txn->err_database,
+                              txn->err_sqlstate, txn->err_text);
+        return;
+    }
+    //  A running statement does not block a rollback (the client may have
+    //  given up waiting for it): its late result is dropped as stale
+    if (txn->state != TXN_ACTIVE
+    || (txn->client_request && txn->client_request != DTX_PROTO_EXECUTE)) {
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), txn->gid,
+                        DTX_ERR_STATE, "", "", "commit or rollback already in progress");
+        return;
+    }
+    txn->client_request = DTX_PROTO_ROLLBACK;
+    txn->client_seq = dtx_proto_seq (msg);
+    coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, "rolled back by the client");
+}
+
+//  An OUTCOME_QUERY, from a client or a participant: the answer comes
+//  from dtx_outcome, or from the participants of the gid's epoch
+void
+coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
+                      const char *gid, dtx_asker_t asker)
+{
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    dtx_answer_t answer;
+    dtx_outcomes_answer (self->outcomes, gid, txn? coord_txn_live (txn): DTX_LIVE_NONE, asker, &answer);
+    if (answer.outcome == DTX_ANSWER_REFUSE)
+        coord_client_error (self, sock, to, seq, gid, answer.code, "", "", answer.reason);
+    else
+    if (answer.outcome == DTX_ANSWER_PROBE)
+        coord_probe_start (self, &answer, gid, sock, to, seq, PROBE_WAITER_CLIENT);
+    else
+    if (txn && answer.outcome != DTX_IN_PROGRESS)
+        //  A live transaction's own error says more than the answer's
+        coord_client_outcome (self, sock, to, seq, gid, answer.outcome, txn->err_code,
+                              txn->err_database, txn->err_sqlstate, txn->err_text);
+    else
+        coord_client_outcome (self, sock, to, seq, gid, answer.outcome, answer.code,
+                              answer.database, answer.sqlstate, answer.reason);
+}
+
+static void
+s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    //  (how a client learns its gid before any other answer: dtx_txn_gid
+    //  after a quiet BEGIN whose request's answer was lost)
+    s_resolve_begun (self, msg);
+    coord_answer_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                          dtx_proto_gid (msg), DTX_ASKER_CLIENT);
+}
+
+//  One message, if there is one (the socket does not block): false if none
+bool
+coord_handle_client (dtx_coordinator_t *self)
+{
+    dtx_proto_t *msg;
+    int got = coord_recv (self->clients, "client", &msg);
+    if (got <= 0)
+        return got == 0;
+    switch (dtx_proto_id (msg)) {
+        case DTX_PROTO_BEGIN:         s_handle_begin (self, msg); break;
+        case DTX_PROTO_EXECUTE:       s_handle_execute (self, &msg); break;
+        case DTX_PROTO_COMMIT:        s_handle_commit (self, msg); break;
+        case DTX_PROTO_ROLLBACK:      s_handle_rollback (self, msg); break;
+        case DTX_PROTO_OUTCOME_QUERY: s_handle_outcome_query (self, msg); break;
+        default:
+            zsys_warning ("client: unexpected %s message, dropped", dtx_proto_command (msg));
+            coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                            dtx_proto_gid (msg), DTX_ERR_BAD_REQUEST, "", "",
+                            "message not valid from a client");
+    }
+    dtx_proto_destroy (&msg);
+    return true;
+}
+

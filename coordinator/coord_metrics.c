@@ -1,0 +1,78 @@
+/*  =========================================================================
+    coord_metrics - the Prometheus snapshot the metrics thread serves
+    (dtx_metrics.c runs the HTTP side)
+    =========================================================================
+*/
+#include "coord_classes.h"
+
+//  Render the metrics snapshot the HTTP thread serves
+void
+coord_metrics_publish (dtx_coordinator_t *self)
+{
+    size_t in_doubt = 0, connected = 0;
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        in_doubt += coord_txn_in_doubt (txn);
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    zchunk_t *out = zchunk_new (NULL, 8192);
+    char *text = zsys_sprintf (
+        "# HELP dtx_transactions_total Transactions ended, by outcome\n"
+        "# TYPE dtx_transactions_total counter\n"
+        "dtx_transactions_total{outcome=\"committed\"} %" PRIu64 "\n"
+        "dtx_transactions_total{outcome=\"aborted\"} %" PRIu64 "\n"
+        "# HELP dtx_transactions_live Transactions the coordinator holds now\n"
+        "# TYPE dtx_transactions_live gauge\n"
+        "dtx_transactions_live %zu\n"
+        "# HELP dtx_transactions_in_doubt Decided, waiting for a participant's phase-2 ack\n"
+        "# TYPE dtx_transactions_in_doubt gauge\n"
+        "dtx_transactions_in_doubt %zu\n"
+        "# HELP dtx_phase2_retries_total Phase-2 commands sent again after a failure\n"
+        "# TYPE dtx_phase2_retries_total counter\n"
+        "dtx_phase2_retries_total %" PRIu64 "\n"
+        "# HELP dtx_log_bytes Size of the decision log\n"
+        "# TYPE dtx_log_bytes gauge\n"
+        "dtx_log_bytes %" PRIu64 "\n",
+        self->committed, self->aborted, zhashx_size (self->txns), in_doubt,
+        self->phase2_retries, dtx_log_size (self->log));
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    zchunk_t *per = zchunk_new (NULL, 1024);
+    text = strdup ("# HELP dtx_participant_connected Participant registered and heard recently\n"
+                   "# TYPE dtx_participant_connected gauge\n");
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    text = strdup ("# HELP dtx_participant_prepared_transactions dtx prepared transactions in"
+                   " the participant's database (its last scan)\n"
+                   "# TYPE dtx_participant_prepared_transactions gauge\n");
+    zchunk_extend (per, text, strlen (text));
+    zstr_free (&text);
+    participant_t *participant = (participant_t *) zhashx_first (self->participants);
+    while (participant) {
+        connected += participant->connected;
+        text = zsys_sprintf ("dtx_participant_connected{participant=\"%s\"} %d\n",
+                             participant->name, participant->connected? 1: 0);
+        zchunk_extend (out, text, strlen (text));
+        zstr_free (&text);
+        if (participant->prepared != 0xFFFFFFFFu) {
+            text = zsys_sprintf ("dtx_participant_prepared_transactions{participant=\"%s\"} %u\n",
+                                 participant->name, participant->prepared);
+            zchunk_extend (per, text, strlen (text));
+            zstr_free (&text);
+        }
+        participant = (participant_t *) zhashx_next (self->participants);
+    }
+    zchunk_extend (out, zchunk_data (per), zchunk_size (per));
+    zchunk_destroy (&per);
+    text = zsys_sprintf ("# HELP dtx_participants_connected Participants connected\n"
+                         "# TYPE dtx_participants_connected gauge\n"
+                         "dtx_participants_connected %zu\n", connected);
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    dtx_metrics_render (self->metrics, out);
+    char *snapshot = (char *) malloc (zchunk_size (out) + 1);
+    memcpy (snapshot, zchunk_data (out), zchunk_size (out));
+    snapshot [zchunk_size (out)] = 0;
+    zchunk_destroy (&out);
+    dtx_metrics_publish (self->metrics, &snapshot);
+}

@@ -1,0 +1,225 @@
+/*  =========================================================================
+    dtx_participant_classes - what the participant's files share
+
+    Private to participant/ (Malamute's mlm_classes.h): the engine's
+    types, and the functions each file offers the others, under the name
+    of the file they live in.  Nothing here is API: dtx_participant.h is.
+    =========================================================================
+*/
+#ifndef DTX_PARTICIPANT_CLASSES_H_INCLUDED
+#define DTX_PARTICIPANT_CLASSES_H_INCLUDED
+
+#include "dtx_participant.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+#include "dtx_fault.h"
+#include <libpq-fe.h>
+#include <inttypes.h>
+#include <ctype.h>
+#include <sys/socket.h>
+
+//  What a queued operation does
+typedef enum {
+    OP_EXECUTE,             //  a client statement (BEGIN first, for the first)
+    OP_PREPARE,             //  PREPARE TRANSACTION, or COMMIT if it wrote nothing
+    OP_COMMIT,              //  one-phase commit
+    OP_ROLLBACK,            //  roll back, live or prepared
+    OP_COMMIT_PREPARED,     //  phase 2 commit
+    OP_RECOVER_SCAN,        //  list this database's dtx prepared transactions
+    OP_XACT_STATUS,         //  did a one-phase COMMIT whose answer was lost commit?
+    OP_PROBE,               //  coordinator's OUTCOME_QUERY: fence the gid's
+                            //  one-phase marker, read it
+    OP_MARKER_GC            //  delete markers older than the retention
+} op_kind_t;
+
+//  Most queries one op sends in its pipeline: BEGIN, statement, marker,
+//  COMMIT (or BEGIN, statement, check)
+#define SESSION_QUERIES_MAX 6
+
+typedef struct {
+    op_kind_t kind;
+    bool begin;             //  OP_EXECUTE: the transaction's first statement
+    bool defer;             //  OP_EXECUTE: no RESULT wanted; a failure is kept
+                            //  for the op that ends the branch
+    op_kind_t then;         //  OP_EXECUTE: OP_PREPARE or OP_COMMIT to send in
+                            //  the same round trip (OP_EXECUTE: nothing)
+    bool readonly;          //  OP_PREPARE found no xid: commit, vote READONLY
+    bool resolving;         //  internal phase 2 of an in-doubt transaction
+    bool fenced;            //  one-phase: the marker insert failed with 23505
+    char xid [24];          //  OP_XACT_STATUS: the transaction's xid
+    dtx_proto_t *request;   //  what asked for it; NULL for internal ops
+} op_t;
+
+//  A prepared transaction found in the database and not being handled
+//  by a live session: its fate is asked of the coordinator, never guessed
+typedef struct {
+    char gid [DTX_GID_MAX + 1];
+    int64_t found;          //  when first seen
+    int64_t asked;          //  when last asked
+    int queries;            //  how often asked
+    int attempts;           //  resolution attempts that failed
+    char last_answer [256];
+} in_doubt_t;
+
+typedef struct {
+    char gid [DTX_GID_MAX + 2];     //  or a key: "" scan, "?gid" status lookup,
+                                    //  "#gid" outcome probe, "%gc" marker GC
+    PGconn *conn;           //  NULL until a pool connection is free
+    zlistx_t *ops;          //  queue; the head runs when `running`
+    bool running;
+    bool want_write;        //  PQflush has more to send
+    bool in_txn;            //  BEGIN sent and not yet ended
+    bool prepared;          //  PREPARE TRANSACTION succeeded
+    bool lost;              //  its connection died: the live txn is gone
+    bool waiting;           //  queued for a pool connection
+    char *begin_error;      //  BEGIN failed: why
+    PGresult *results [SESSION_QUERIES_MAX];  //  of the running op's queries, in order
+    int nqueries;           //  queries the running op sent
+    int query;              //  the one whose results come now
+    char *failure;          //  first failure that dooms the branch (a deferred
+                            //  statement's, a refused statement's): later ops
+                            //  of the transaction fail with it, unrun ...
+    char failure_sqlstate [6];  //  ... and its SQLSTATE
+    bool begun;             //  BEGIN went out on the current connection
+    bool wrote;             //  PostgreSQL gave the transaction an xid
+    char xid [24];          //  ... this one
+    int64_t last_active;
+    char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
+} session_t;
+
+struct _dtx_participant_t {
+    dtx_participant_config_t config;
+    char name [DTX_NAME_MAX + 1];
+    char *conninfo;
+    zsock_t *coordinator;
+    zhashx_t *sessions;             //  gid -> session_t
+    zlistx_t *idle;                 //  PGconn * ready for use
+    zlistx_t *waiting;              //  sessions waiting for a connection
+    int connections;                //  open, idle or busy
+    char instance [DTX_NAME_MAX + 32];  //  coordinator instance we registered with
+    int64_t next_heartbeat;
+    int64_t last_register_ok;
+    bool terminated;
+    uint32_t seq;
+    zhashx_t *in_doubt;             //  gid -> in_doubt_t
+    bool scan_wanted;               //  list prepared transactions soon
+    uint32_t prepared;              //  dtx prepared transactions at the last scan
+    bool db_down;                   //  a connection failed since the last success
+    int64_t next_scan;
+    zlistx_t *status_pending;       //  lost one-phase COMMITs to look up (op_t)
+    char identity [DTX_NAME_MAX + 256];  //  "<system identifier>/<database name>"
+    int64_t next_marker_gc;
+    int64_t register_refused_logged;    //  when a refused REGISTER was last logged
+    char connect_error [512];       //  why the last new connection failed
+    int max_prepared;               //  the database's max_prepared_transactions
+};
+
+//  --------------------------------------------------------------------------
+//  dtx_participant.c: messages to the coordinator
+
+//  Send to the coordinator.  Takes ownership of the message.
+void
+    part_send (dtx_participant_t *self, dtx_proto_t **reply_p);
+//  A reply to op's request (seq echoed; 0 for an internal op).  Caller
+//  owns return value.
+dtx_proto_t *
+    part_reply_new (int id, op_t *op, const char *gid);
+//  A reply with status, sqlstate and text (ERROR, VOTE, DONE); nothing for
+//  an internal op
+void
+    part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
+                      const char *sqlstate, const char *text);
+
+//  --------------------------------------------------------------------------
+//  dtx_participant_pool.c: connections
+
+//  A new connection in pipeline mode, or NULL with the reason in errbuf
+PGconn *
+    part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen);
+//  Back to the pool if idle, else closed.  Takes ownership of conn.
+void
+    part_pool_release (dtx_participant_t *self, PGconn *conn);
+//  Give the session a connection if one can be had now; else queue it
+bool
+    part_pool_acquire (dtx_participant_t *self, session_t *session);
+//  The start-up checks on the first connection: 0, or -1 with the reason
+int
+    part_pool_setup (dtx_participant_t *self, PGconn *conn, char *errbuf, size_t errlen);
+//  A blocking one-row query at start: its first nvalues values, or -1
+//  with PostgreSQL's message in errbuf
+int
+    part_setup_query (PGconn *conn, const char *sql, int nvalues, char values [][128],
+                      char *errbuf, size_t errlen);
+
+//  --------------------------------------------------------------------------
+//  dtx_participant_session.c: sessions, ops, pipelines, results
+
+void
+    part_op_destroy (void **item_p);
+//  A session under key gid (a gid, or a resolution key).  The participant
+//  owns it; part_session_end frees it.
+session_t *
+    part_session_new (dtx_participant_t *self, const char *gid);
+void
+    part_session_end (dtx_participant_t *self, session_t *session);
+//  Queue an op; takes ownership of the request, if any
+void
+    part_session_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p);
+//  Run the session's queue as far as it goes without waiting
+void
+    part_session_advance (dtx_participant_t *self, session_t *session);
+//  The session's connection is readable (or writable)
+void
+    part_session_io (dtx_participant_t *self, session_t *session, bool writable);
+//  Cancel the session's running statement (PQcancel: briefly blocking)
+void
+    part_session_cancel (dtx_participant_t *self, session_t *session);
+//  One more query into the running op's pipeline: 0 or -1
+int
+    part_session_send (session_t *session, const char *sql, int nparams, const char *const *params);
+//  Answer an op that cannot run as it would have failed
+void
+    part_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
+                  const char *sqlstate, const char *text);
+//  Error text and SQLSTATE from a result or connection (08006 if none)
+void
+    part_describe (PGresult *result, PGconn *conn, const char **sqlstate, char *text, size_t size);
+
+//  --------------------------------------------------------------------------
+//  dtx_participant_resolve.c: in-doubt resolution, one-phase outcomes
+
+void
+    part_in_doubt_found (dtx_participant_t *self, PGresult *result);
+void
+    part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done,
+                          const char *text);
+void
+    part_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg);
+void
+    part_in_doubt_tick (dtx_participant_t *self, int64_t now);
+//  Read the gid's marker behind a fence later; takes its request
+void
+    part_status_later (dtx_participant_t *self, op_t *op);
+void
+    part_status_tick (dtx_participant_t *self);
+void
+    part_marker_gc_tick (dtx_participant_t *self, int64_t now);
+int
+    part_marker_install (dtx_participant_t *self, PGconn *conn, char *errbuf, size_t errlen);
+//  The one-phase COMMIT's marker insert, into the running op's pipeline
+int
+    part_marker_send (session_t *session);
+//  The resolution ops (OP_RECOVER_SCAN, OP_XACT_STATUS, OP_PROBE,
+//  OP_MARKER_GC) for the session engine: start (0 sent, -1 failed),
+//  fail (cannot run), complete (result of the first query, NULL if the
+//  connection broke)
+int
+    part_resolve_start (dtx_participant_t *self, session_t *session, op_t *op);
+void
+    part_resolve_fail (dtx_participant_t *self, session_t *session, op_t *op,
+                       const char *sqlstate, const char *text);
+void
+    part_resolve_complete (dtx_participant_t *self, session_t *session, op_t *op,
+                           PGresult *result, bool ok, const char *sqlstate, const char *text);
+
+#endif

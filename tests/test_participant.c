@@ -1,0 +1,800 @@
+/*  test_participant - dtx-participant on its own and in the real system.
+
+    unit:     what needs no process (statement classification, the schema
+              file and the binary agree).
+    system:   libdtx -> real coordinator -> real participants -> real
+              clusters (harness_start): transaction control refused, the
+              backstop behind it, the max_prepared_transactions warning and
+              hints.
+    protocol: the test is the coordinator.  It binds its own ZeroMQ ROUTER
+              on the participant endpoint, starts a real dtx-participant
+              against a real cluster and speaks dtx_proto to it: REGISTER
+              and its identity, one-phase commits and their markers, the
+              outcome probe (OUTCOME_QUERY) and its fence, marker GC.  */
+#include "testutil.h"
+#include "dtx.h"
+#include "dtx_proto.h"
+#include "dtx_util.h"
+#include "dtx_participant.h"
+#include <czmq.h>
+#include <signal.h>
+#include <time.h>
+
+//  --------------------------------------------------------------------------
+//  unit
+
+START_TEST (test_txn_control_classified)
+{
+    struct { const char *sql; const char *command; const char *sqlstate; } cases [] = {
+        { "COMMIT", "COMMIT", "2D000" },
+        { "commit work", "COMMIT", "2D000" },
+        { "  /* a /* nested */ comment */ -- and a line\n\tEnd;", "END", "2D000" },
+        { "ROLLBACK", "ROLLBACK", "2D000" },
+        { "rollback and chain", "ROLLBACK", "2D000" },
+        { "ABORT", "ABORT", "2D000" },
+        { "BEGIN", "BEGIN", "25001" },
+        { "begin isolation level serializable", "BEGIN", "25001" },
+        { "START TRANSACTION", "START TRANSACTION", "25001" },
+        { "PREPARE TRANSACTION 'x'", "PREPARE TRANSACTION", "2D000" },
+        { "prepare/**/transaction 'x'", "PREPARE TRANSACTION", "2D000" },
+        { "COMMIT PREPARED 'x'", "COMMIT PREPARED", "2D000" },
+        { "ROLLBACK PREPARED 'x'", "ROLLBACK PREPARED", "2D000" },
+        { "ROLLBACK TO SAVEPOINT s", NULL, NULL },
+        { "rollback to s", NULL, NULL },
+        { "ROLLBACK WORK TO SAVEPOINT s", NULL, NULL },
+        { "rollback transaction /* */ to s", NULL, NULL },
+        { "SAVEPOINT s", NULL, NULL },
+        { "RELEASE SAVEPOINT s", NULL, NULL },
+        { "PREPARE q AS SELECT 1", NULL, NULL },
+        { "SELECT 'COMMIT'", NULL, NULL },
+        { "-- COMMIT\nSELECT 1", NULL, NULL },
+        { "/* COMMIT */ INSERT INTO t VALUES (1)", NULL, NULL },
+        { "committed_rows", NULL, NULL },
+        { "beginning", NULL, NULL },
+        { "", NULL, NULL },
+        { "/* unterminated", NULL, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        const char *sqlstate = NULL;
+        const char *command = dtx_participant_txn_control (cases [i].sql, &sqlstate);
+        if (!cases [i].command)
+            ck_assert_msg (command == NULL, "%s: refused as %s", cases [i].sql, command);
+        else {
+            ck_assert_msg (command && streq (command, cases [i].command), "%s: %s",
+                           cases [i].sql, command? command: "allowed");
+            ck_assert_str_eq (sqlstate, cases [i].sqlstate);
+        }
+    }
+}
+END_TEST
+
+//  The participant installs the SQL it carries: it must be the file's
+START_TEST (test_schema_file_matches_binary)
+{
+    FILE *file = fopen (TOP_SRCDIR "/sql/dtx-participant.sql", "r");
+    ck_assert_ptr_nonnull (file);
+    static char text [16384];
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    ck_assert_msg (streq (text, dtx_participant_schema_sql ()),
+                   "sql/dtx-participant.sql and the participant's copy differ");
+    ck_assert (strstr (text, "CREATE TABLE IF NOT EXISTS dtx.one_phase"));
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  system
+
+static dtx_client_t *client;
+
+static void
+s_system_setup (void)
+{
+    harness_start (2);
+}
+
+static void
+s_harness_stop (void)
+{
+    harness_stop ();
+}
+
+static void
+s_client_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    client = dtx_client_new (harness.client_endpoint, 20000);
+    ck_assert_ptr_nonnull (client);
+}
+
+static void
+s_client_teardown (void)
+{
+    dtx_client_destroy (&client);
+    ck_assert_msg (harness_wait_no_prepared (10000),
+                   "dtx prepared transactions left behind: %d", harness_prepared_dtx ());
+}
+
+static long long
+s_count_items (int index, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM items WHERE id = %d", id);
+    return harness_pg_value (index, sql);
+}
+
+static void
+s_exec_ok (dtx_txn_t *txn, int index, const char *sql)
+{
+    dtx_result_t *result = dtx_exec (txn, harness.db_name [index], sql, 0, NULL);
+    ck_assert_msg (dtx_result_ok (result), "%s failed: %s %s", sql, dtx_result_sqlstate (result),
+                   dtx_result_error (result));
+    dtx_result_destroy (&result);
+}
+
+static void
+s_insert (dtx_txn_t *txn, int index, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "INSERT INTO items (id, note) VALUES (%d, 'participant test')", id);
+    s_exec_ok (txn, index, sql);
+}
+
+static void
+s_send_insert (dtx_txn_t *txn, int index, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "INSERT INTO items (id, note) VALUES (%d, 'participant test')", id);
+    ck_assert_int_eq (dtx_send (txn, harness.db_name [index], sql, 0, NULL), 0);
+}
+
+//  No session left idle in an open transaction block on cluster index
+static void
+s_assert_no_open_block (int index)
+{
+    const char *stuck = "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'";
+    int64_t deadline = zclock_mono () + 3000;
+    while (harness_pg_value (index, stuck) > 0 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    ck_assert_int_eq (harness_pg_value (index, stuck), 0);
+}
+
+//  The next transaction on that database works, inside a real block: a
+//  rolled-back row stays away, a committed one lands
+static void
+s_assert_next_transaction_works (int index, int id)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert (txn, index, id);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (index, id), 0);
+    txn = dtx_begin (client, 10000);
+    s_insert (txn, index, id);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (index, id), 1);
+}
+
+static const struct {
+    const char *sql;
+    const char *sqlstate;
+    const char *command;
+} s_control [] = {
+    { "COMMIT", "2D000", "COMMIT" },
+    { "end", "2D000", "END" },
+    { "/* x */ ROLLBACK", "2D000", "ROLLBACK" },
+    { "ABORT", "2D000", "ABORT" },
+    { "BEGIN", "25001", "BEGIN" },
+    { "START TRANSACTION", "25001", "START TRANSACTION" },
+    { "PREPARE TRANSACTION 'dtx-test-x'", "2D000", "PREPARE TRANSACTION" },
+    { "COMMIT PREPARED 'dtx-test-x'", "2D000", "COMMIT PREPARED" },
+    { "ROLLBACK PREPARED 'dtx-test-x'", "2D000", "ROLLBACK PREPARED" },
+};
+#define CONTROL_COUNT (int) (sizeof s_control / sizeof s_control [0])
+
+//  Each through dtx_exec: an error naming it, the transaction aborted,
+//  nothing committed (one database and two), the next transaction fine
+START_TEST (test_txn_control_refused_exec)
+{
+    for (int i = 0; i < CONTROL_COUNT; i++) {
+        int id = 7000 + i * 10;
+        bool two = i % 2 == 1;      //  every other one with a second database
+        dtx_txn_t *txn = dtx_begin (client, 10000);
+        s_insert (txn, 0, id);
+        if (two)
+            s_insert (txn, 1, id);
+        dtx_result_t *result = dtx_exec (txn, "db1", s_control [i].sql, 0, NULL);
+        ck_assert_msg (!dtx_result_ok (result), "%s was run", s_control [i].sql);
+        ck_assert_str_eq (dtx_result_sqlstate (result), s_control [i].sqlstate);
+        ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_SQL);
+        ck_assert_msg (strstr (dtx_result_error (result), s_control [i].command)
+                    && strstr (dtx_result_error (result), "inside a global transaction"),
+                       "%s: %s", s_control [i].sql, dtx_result_error (result));
+        dtx_result_destroy (&result);
+        //  Committed behind the coordinator's back, autocommit after: no
+        dtx_result_t *later = dtx_exec (txn, "db1", "INSERT INTO items (id) VALUES (1)", 0, NULL);
+        ck_assert (!dtx_result_ok (later));
+        dtx_result_destroy (&later);
+        ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+        dtx_txn_destroy (&txn);
+        ck_assert_int_eq (s_count_items (0, id), 0);
+        ck_assert_int_eq (s_count_items (1, id), 0);
+        ck_assert_int_eq (s_count_items (0, 1), 0);
+        s_assert_no_open_block (0);
+        s_assert_next_transaction_works (0, id + 1);
+    }
+    //  ROLLBACK TO SAVEPOINT stays inside: allowed
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_exec_ok (txn, 0, "SAVEPOINT s");
+    s_insert (txn, 0, 7200);
+    s_exec_ok (txn, 0, "ROLLBACK TO SAVEPOINT s");
+    s_insert (txn, 0, 7201);
+    s_exec_ok (txn, 0, "rollback to s");
+    s_insert (txn, 0, 7202);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 7200) + s_count_items (0, 7201), 0);
+    ck_assert_int_eq (s_count_items (0, 7202), 1);
+}
+END_TEST
+
+//  Each through dtx_send: held, refused when it reaches the participant;
+//  the commit reports it, nothing lands anywhere
+START_TEST (test_txn_control_refused_send)
+{
+    for (int i = 0; i < CONTROL_COUNT; i++) {
+        int id = 7300 + i * 10;
+        for (int shape = 0; shape < 3; shape++) {
+            //  0: refused statement in the middle, two databases (PREPARE);
+            //  1: refused statement last, one database (one-phase COMMIT);
+            //  2: refused statement first, then a dtx_exec on that database
+            dtx_txn_t *txn = dtx_begin (client, 10000);
+            if (shape != 2)
+                s_send_insert (txn, 0, id + shape);
+            ck_assert_int_eq (dtx_send (txn, "db1", s_control [i].sql, 0, NULL), 0);
+            if (shape == 0) {
+                s_send_insert (txn, 0, id + 5);
+                s_send_insert (txn, 1, id);
+            }
+            if (shape == 2) {
+                dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+                ck_assert (!dtx_result_ok (result));
+                ck_assert_str_eq (dtx_result_sqlstate (result), s_control [i].sqlstate);
+                dtx_result_destroy (&result);
+            }
+            ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+            ck_assert_msg (streq (dtx_txn_error_sqlstate (txn), s_control [i].sqlstate),
+                           "%s (shape %d): %s %s", s_control [i].sql, shape,
+                           dtx_txn_error_sqlstate (txn), dtx_txn_error_message (txn));
+            ck_assert_str_eq (dtx_txn_error_database (txn), "db1");
+            ck_assert_msg (strstr (dtx_txn_error_message (txn), s_control [i].command), "%s",
+                           dtx_txn_error_message (txn));
+            dtx_txn_destroy (&txn);
+            ck_assert_int_eq (s_count_items (0, id + shape) + s_count_items (0, id + 5), 0);
+            ck_assert_int_eq (s_count_items (1, id), 0);
+        }
+        s_assert_no_open_block (0);
+        s_assert_next_transaction_works (0, id + 9);
+    }
+}
+END_TEST
+
+//  The backstop: with the refusal switched off (test fault), a COMMIT runs
+//  and ends the block.  The participant notices, answers with an error,
+//  the transaction aborts and the connection is not reused as it is
+START_TEST (test_txn_control_backstop)
+{
+    harness_kill_participant (0, SIGTERM);
+    harness_start_participant_fault (0, "part-allow-txn-control");
+    ck_assert (harness_wait_ready (20000));
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert (txn, 0, 7500);
+    dtx_result_t *result = dtx_exec (txn, "db1", "COMMIT", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_str_eq (dtx_result_sqlstate (result), "2D000");
+    ck_assert_msg (strstr (dtx_result_error (result), "ended the global transaction's block"), "%s",
+                   dtx_result_error (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    //  (7500 committed with that COMMIT: beyond recall, which is why the
+    //  refusal comes first)
+    s_assert_no_open_block (0);
+    for (int i = 0; i < 4; i++)
+        s_assert_next_transaction_works (0, 7510 + i);
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'resetting the connection' %s/participant-db1.log",
+                     harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    harness_kill_participant (0, SIGTERM);
+    harness_start_participant (0);
+    ck_assert (harness_wait_ready (20000));
+}
+END_TEST
+
+static void
+s_pg_restart (int index, int max_prepared)
+{
+    char command [1024];
+    snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s && MAX_PREPARED=%d"
+              " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
+              harness.pg_dir [index], max_prepared, PG_BINDIR, TOP_SRCDIR, harness.pg_dir [index],
+              harness.pg_port [index]);
+    ck_assert_int_eq (system (command), 0);
+}
+
+//  A database that can prepare fewer transactions than the pool can hold:
+//  warned at start; the error when it runs out carries PostgreSQL's hint
+START_TEST (test_max_prepared_warning_and_hint)
+{
+    harness_kill_participant (1, SIGTERM);
+    s_pg_restart (1, 1);
+    harness_start_participant (1);
+    ck_assert (harness_wait_ready (20000));
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'max_prepared_transactions = 1 is below pool-max = 200'"
+                     " %s/participant-db2.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    //  The one slot taken by a transaction of someone else's
+    PGconn *conn = harness_pg (1);
+    PQclear (PQexec (conn, "BEGIN"));
+    PQclear (PQexec (conn, "INSERT INTO items (id) VALUES (7600)"));
+    PGresult *prepared = PQexec (conn, "PREPARE TRANSACTION 'blocker'");
+    ck_assert_int_eq (PQresultStatus (prepared), PGRES_COMMAND_OK);
+    PQclear (prepared);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert (txn, 0, 7601);
+    s_insert (txn, 1, 7601);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_database (txn), "db2");
+    ck_assert_msg (strstr (dtx_txn_error_message (txn), "maximum number of prepared transactions")
+                && strstr (dtx_txn_error_message (txn), "HINT: ")
+                && strstr (dtx_txn_error_message (txn), "max_prepared_transactions"),
+                   "%s", dtx_txn_error_message (txn));
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 7601) + s_count_items (1, 7601), 0);
+    PQclear (PQexec (conn, "ROLLBACK PREPARED 'blocker'"));
+    PQfinish (conn);
+    //  Back to normal
+    harness_kill_participant (1, SIGTERM);
+    s_pg_restart (1, 250);
+    harness_start_participant (1);
+    ck_assert (harness_wait_ready (20000));
+    harness_capture (out, sizeof out, "grep -c 'is below pool-max' %s/participant-db2.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  protocol: the test is the coordinator
+
+static zsock_t *router;
+static zframe_t *peer;          //  the participant's routing id
+static uint32_t seq;
+static int registers;           //  REGISTERs seen
+static const char *refuse_register;     //  answer REGISTER with this ERROR
+
+static void
+s_clusters_setup (void)
+{
+    harness_start_clusters (1);
+}
+
+static void
+s_router_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    router = zsock_new_router (harness.participant_endpoint);
+    ck_assert_ptr_nonnull (router);
+    peer = NULL;
+    registers = 0;
+    refuse_register = NULL;
+}
+
+static void
+s_router_teardown (void)
+{
+    harness_kill_participant (0, SIGTERM);
+    zframe_destroy (&peer);
+    zsock_destroy (&router);
+}
+
+//  The next message, answering REGISTERs on the way (as a coordinator
+//  does); NULL if none within timeout_ms
+static dtx_proto_t *
+s_next (int timeout_ms, bool answer_register)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        int64_t wait = deadline - zclock_mono ();
+        if (wait <= 0)
+            return NULL;
+        zsock_set_rcvtimeo (router, (int) wait);
+        dtx_proto_t *msg;
+        char err [256];
+        int rc = dtx_proto_recv (&msg, router, err, sizeof err);
+        ck_assert_msg (rc != -2, "malformed from participant: %s", err);
+        if (rc)
+            continue;
+        if (dtx_proto_id (msg) != DTX_PROTO_REGISTER || !answer_register)
+            return msg;
+        registers++;
+        zframe_destroy (&peer);
+        peer = zframe_dup (dtx_proto_routing_id (msg));
+        dtx_proto_t *reply = dtx_proto_new (refuse_register? DTX_PROTO_ERROR: DTX_PROTO_REGISTER_OK);
+        dtx_proto_set_routing_id (reply, peer);
+        dtx_proto_set_seq (reply, dtx_proto_seq (msg));
+        dtx_proto_set_name (reply, dtx_proto_name (msg));
+        if (refuse_register) {
+            dtx_proto_set_status (reply, DTX_ERR_STATE);
+            dtx_proto_set_text (reply, refuse_register);
+        }
+        else
+            dtx_proto_set_text (reply, "test:1");
+        ck_assert_int_eq (dtx_proto_send (reply, router), 0);
+        dtx_proto_destroy (&reply);
+        dtx_proto_destroy (&msg);
+    }
+}
+
+//  Start the participant, take its first REGISTER; returns it
+static dtx_proto_t *
+s_participant_start (void)
+{
+    harness_start_participant (0);
+    dtx_proto_t *reg = s_next (20000, false);
+    ck_assert_msg (reg != NULL, "no REGISTER from the participant");
+    ck_assert_int_eq (dtx_proto_id (reg), DTX_PROTO_REGISTER);
+    peer = zframe_dup (dtx_proto_routing_id (reg));
+    dtx_proto_t *ok = dtx_proto_new (DTX_PROTO_REGISTER_OK);
+    dtx_proto_set_routing_id (ok, peer);
+    dtx_proto_set_seq (ok, dtx_proto_seq (reg));
+    dtx_proto_set_name (ok, dtx_proto_name (reg));
+    dtx_proto_set_text (ok, "test:1");
+    ck_assert_int_eq (dtx_proto_send (ok, router), 0);
+    dtx_proto_destroy (&ok);
+    return reg;
+}
+
+//  Send a request to the participant; returns its seq
+static uint32_t
+s_send (dtx_proto_t **msg_p)
+{
+    dtx_proto_set_routing_id (*msg_p, peer);
+    dtx_proto_set_seq (*msg_p, ++seq);
+    ck_assert_int_eq (dtx_proto_send (*msg_p, router), 0);
+    dtx_proto_destroy (msg_p);
+    return seq;
+}
+
+//  The reply to request seq: of message id
+static dtx_proto_t *
+s_reply (uint32_t request, int id, int timeout_ms)
+{
+    dtx_proto_t *reply = s_next (timeout_ms, true);
+    ck_assert_msg (reply != NULL, "no reply to request %u", request);
+    ck_assert_msg (dtx_proto_id (reply) == id, "reply %s (%s %s), not %d",
+                   dtx_proto_command (reply), dtx_proto_sqlstate (reply), dtx_proto_text (reply), id);
+    ck_assert_uint_eq (dtx_proto_seq (reply), request);
+    return reply;
+}
+
+static uint32_t
+s_execute (const char *gid, uint8_t flags, const char *sql)
+{
+    dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_gid (msg, gid);
+    dtx_proto_set_name (msg, "db1");
+    dtx_proto_set_flags (msg, flags);
+    dtx_proto_set_text (msg, sql);
+    return s_send (&msg);
+}
+
+//  One-phase commit of one INSERT (deferred statement + COMMIT in one)
+static dtx_proto_t *
+s_one_phase (const char *gid, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "INSERT INTO items (id, note) VALUES (%d, '%s')", id, gid);
+    uint32_t request = s_execute (gid, DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_COMMIT, sql);
+    dtx_proto_t *done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_str_eq (dtx_proto_gid (done), gid);
+    return done;
+}
+
+static uint32_t
+s_probe_send (const char *gid, uint64_t since)
+{
+    dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+    dtx_proto_set_gid (query, gid);
+    dtx_proto_set_affected (query, since);
+    return s_send (&query);
+}
+
+//  OUTCOME_QUERY -> OUTCOME: its status; its text into text if not NULL
+static int
+s_probe (const char *gid, uint64_t since, char *text, size_t size)
+{
+    uint32_t request = s_probe_send (gid, since);
+    dtx_proto_t *outcome = s_reply (request, DTX_PROTO_OUTCOME, 10000);
+    ck_assert_str_eq (dtx_proto_gid (outcome), gid);
+    ck_assert_str_eq (dtx_proto_name (outcome), "db1");
+    int status = dtx_proto_status (outcome);
+    if (text)
+        snprintf (text, size, "%s", dtx_proto_text (outcome));
+    dtx_proto_destroy (&outcome);
+    return status;
+}
+
+static long long
+s_marker (const char *gid, bool committed)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM dtx.one_phase WHERE gid = '%s' AND committed = %s",
+              gid, committed? "true": "false");
+    return harness_pg_value (0, sql);
+}
+
+START_TEST (test_register_identity)
+{
+    dtx_proto_t *reg = s_participant_start ();
+    ck_assert_str_eq (dtx_proto_name (reg), "db1");
+    char identity [128];
+    snprintf (identity, sizeof identity, "%lld/postgres",
+              harness_pg_value (0, "SELECT system_identifier FROM pg_control_system ()"));
+    ck_assert_str_eq (dtx_proto_text (reg), identity);
+    dtx_proto_destroy (&reg);
+    //  The heartbeat carries it too
+    dtx_proto_t *again = s_next (3000, false);
+    ck_assert_ptr_nonnull (again);
+    ck_assert_int_eq (dtx_proto_id (again), DTX_PROTO_REGISTER);
+    ck_assert_str_eq (dtx_proto_text (again), identity);
+    dtx_proto_destroy (&again);
+    //  Refused: logged once (not once a second), and it keeps trying
+    refuse_register = "participant db1 is registered with another database (1/other)";
+    int before = registers;
+    dtx_proto_t *none = s_next (4500, true);
+    ck_assert_ptr_null (none);
+    ck_assert_int_ge (registers - before, 3);
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'refuses to register this participant.*registered with"
+                     " another database' %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    //  Accepted again: it works
+    refuse_register = NULL;
+    dtx_proto_t *done = s_one_phase ("dtx:test:1:900", 8900);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+    dtx_proto_destroy (&done);
+}
+END_TEST
+
+START_TEST (test_one_phase_marker_and_probe)
+{
+    dtx_proto_t *reg = s_participant_start ();
+    dtx_proto_destroy (&reg);
+    //  A one-phase commit leaves a committed marker with its row
+    dtx_proto_t *done = s_one_phase ("dtx:test:1:1", 8001);
+    ck_assert_msg (dtx_proto_status (done) == DTX_DONE_OK, "%s %s", dtx_proto_sqlstate (done),
+                   dtx_proto_text (done));
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_count_items (0, 8001), 1);
+    ck_assert_int_eq (s_marker ("dtx:test:1:1", true), 1);
+    ck_assert_int_eq (s_probe ("dtx:test:1:1", 0, NULL, 0), DTX_COMMITTED);
+    //  ... also by statements with their results, then a bare COMMIT
+    uint32_t request = s_execute ("dtx:test:1:2", DTX_EXEC_FIRST,
+                                  "INSERT INTO items (id, note) VALUES (8002, 'bare')");
+    dtx_proto_t *result = s_reply (request, DTX_PROTO_RESULT, 10000);
+    dtx_proto_destroy (&result);
+    dtx_proto_t *commit = dtx_proto_new (DTX_PROTO_COMMIT);
+    dtx_proto_set_gid (commit, "dtx:test:1:2");
+    request = s_send (&commit);
+    done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_marker ("dtx:test:1:2", true), 1);
+    ck_assert_int_eq (s_probe ("dtx:test:1:2", (uint64_t) time (NULL) - 10, NULL, 0), DTX_COMMITTED);
+
+    //  A gid never seen: aborted, and fenced
+    char text [512];
+    ck_assert_int_eq (s_probe ("dtx:test:1:3", 0, text, sizeof text), DTX_ABORTED);
+    ck_assert_int_eq (s_marker ("dtx:test:1:3", false), 1);
+    //  Asked again: the same answer, one fence row
+    ck_assert_int_eq (s_probe ("dtx:test:1:3", 0, NULL, 0), DTX_ABORTED);
+    //  Its one-phase commit arriving late fails, naming the fence, and
+    //  leaves nothing behind
+    done = s_one_phase ("dtx:test:1:3", 8003);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_FAILED);
+    ck_assert_str_eq (dtx_proto_sqlstate (done), "23505");
+    ck_assert_msg (strstr (dtx_proto_text (done), "fenced by an outcome probe and rolled back"), "%s",
+                   dtx_proto_text (done));
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_count_items (0, 8003), 0);
+    ck_assert_int_eq (s_marker ("dtx:test:1:3", false), 1);
+    ck_assert_int_eq (s_marker ("dtx:test:1:3", true), 0);
+    s_assert_no_open_block (0);
+
+    //  A probe while the gid's live session is open (not in it): fenced,
+    //  and the COMMIT that follows fails
+    request = s_execute ("dtx:test:1:4", DTX_EXEC_FIRST, "INSERT INTO items (id, note) VALUES (8004, 'live')");
+    result = s_reply (request, DTX_PROTO_RESULT, 10000);
+    dtx_proto_destroy (&result);
+    ck_assert_int_eq (s_probe ("dtx:test:1:4", 0, NULL, 0), DTX_ABORTED);
+    commit = dtx_proto_new (DTX_PROTO_COMMIT);
+    dtx_proto_set_gid (commit, "dtx:test:1:4");
+    request = s_send (&commit);
+    done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_FAILED);
+    ck_assert_str_eq (dtx_proto_sqlstate (done), "23505");
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_count_items (0, 8004), 0);
+    s_assert_no_open_block (0);
+
+    //  The fence waits for a marker insert in flight, then reads it
+    PGconn *conn = harness_pg (0);
+    PQclear (PQexec (conn, "BEGIN"));
+    PQclear (PQexec (conn, "INSERT INTO dtx.one_phase (gid, committed) VALUES ('dtx:test:1:5', true)"));
+    request = s_probe_send ("dtx:test:1:5", 0);
+    ck_assert_ptr_null (s_next (500, true));        //  waiting on the row lock
+    PQclear (PQexec (conn, "COMMIT"));
+    dtx_proto_t *outcome = s_reply (request, DTX_PROTO_OUTCOME, 10000);
+    ck_assert_int_eq (dtx_proto_status (outcome), DTX_COMMITTED);
+    dtx_proto_destroy (&outcome);
+    //  ... and one rolled back leaves the fence to win
+    PQclear (PQexec (conn, "BEGIN"));
+    PQclear (PQexec (conn, "INSERT INTO dtx.one_phase (gid, committed) VALUES ('dtx:test:1:6', true)"));
+    request = s_probe_send ("dtx:test:1:6", 0);
+    ck_assert_ptr_null (s_next (500, true));
+    PQclear (PQexec (conn, "ROLLBACK"));
+    outcome = s_reply (request, DTX_PROTO_OUTCOME, 10000);
+    ck_assert_int_eq (dtx_proto_status (outcome), DTX_ABORTED);
+    dtx_proto_destroy (&outcome);
+    PQfinish (conn);
+
+    //  Older than the retention: no marker means nothing
+    uint64_t old = (uint64_t) time (NULL) - 8 * 24 * 3600;
+    ck_assert_int_eq (s_probe ("dtx:test:1:7", old, text, sizeof text), DTX_UNKNOWN);
+    ck_assert_msg (strstr (text, "older than the participant's marker retention (604800 s)"), "%s", text);
+    //  ... but a marker that is there still answers
+    ck_assert_int_eq (s_probe ("dtx:test:1:1", old, NULL, 0), DTX_COMMITTED);
+
+    //  A bad gid: refused as a bad request
+    request = s_probe_send ("no spaces allowed", 0);
+    dtx_proto_t *error = s_reply (request, DTX_PROTO_ERROR, 5000);
+    ck_assert_int_eq (dtx_proto_status (error), DTX_ERR_BAD_REQUEST);
+    dtx_proto_destroy (&error);
+
+    //  Database down: unknown, saying so
+    harness_pg_stop_immediate (0);
+    ck_assert_int_eq (s_probe ("dtx:test:1:8", 0, text, sizeof text), DTX_UNKNOWN);
+    ck_assert_msg (strncmp (text, "database unreachable: ", 22) == 0, "%s", text);
+    harness_pg_start (0);
+    int64_t deadline = zclock_mono () + 20000;
+    int status = DTX_UNKNOWN;
+    while (status == DTX_UNKNOWN && zclock_mono () < deadline) {
+        zclock_sleep (200);
+        status = s_probe ("dtx:test:1:8", 0, NULL, 0);
+    }
+    ck_assert_int_eq (status, DTX_ABORTED);
+}
+END_TEST
+
+//  Markers older than the retention are deleted soon after start (and
+//  about every minute); younger ones stay
+START_TEST (test_marker_gc)
+{
+    char out [4096];
+    //  Installed by a privileged user beforehand: the participant uses it
+    ck_assert_int_eq (harness_capture (out, sizeof out, "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d"
+                                       " -U postgres -d postgres -f %s/sql/dtx-participant.sql",
+                                       harness.pg_port [0], TOP_SRCDIR), 0);
+    ck_assert_int_eq (harness_pg_exec (0, "INSERT INTO dtx.one_phase (gid, committed, at) VALUES"
+                                          " ('dtx:test:0:1', true, now () - interval '8 days'),"
+                                          " ('dtx:test:0:2', false, now () - interval '8 days'),"
+                                          " ('dtx:test:0:3', true, now () - interval '6 days')"), 0);
+    dtx_proto_t *reg = s_participant_start ();
+    dtx_proto_destroy (&reg);
+    const char *old = "SELECT count(*) FROM dtx.one_phase WHERE gid IN ('dtx:test:0:1', 'dtx:test:0:2')";
+    int64_t deadline = zclock_mono () + 10000;
+    while (harness_pg_value (0, old) > 0 && zclock_mono () < deadline)
+        zclock_sleep (100);
+    ck_assert_int_eq (harness_pg_value (0, old), 0);
+    ck_assert_int_eq (s_marker ("dtx:test:0:3", true), 1);
+    harness_capture (out, sizeof out, "grep -c 'deleted 2 one-phase marker(s) older than 604800 s'"
+                     " %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+}
+END_TEST
+
+//  A database user that can neither read the identity nor create the
+//  marker table: the start fails, saying what to do; granted, it starts
+static int
+s_start_weak (char *out, size_t size)
+{
+    return harness_capture (out, size, "timeout --preserve-status 4 %s/participant/dtx-participant --name weak"
+                            " --conninfo 'host=127.0.0.1 port=%d user=weak dbname=weakdb'"
+                            " --coordinator %s --connect-window 2000", TOP_BUILDDIR,
+                            harness.pg_port [0], harness.participant_endpoint);
+}
+
+static void
+s_weakdb (const char *sql)
+{
+    char out [4096];
+    ck_assert_msg (harness_capture (out, sizeof out, "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d"
+                                    " -U postgres -d weakdb -c \"%s\"", harness.pg_port [0], sql) == 0,
+                   "%s: %s", sql, out);
+}
+
+START_TEST (test_start_needs_identity_and_schema)
+{
+    ck_assert_int_eq (harness_pg_exec (0, "CREATE ROLE weak LOGIN"), 0);
+    ck_assert_int_eq (harness_pg_exec (0, "CREATE DATABASE weakdb"), 0);
+    char out [4096];
+    //  pg_control_system () not executable
+    s_weakdb ("REVOKE EXECUTE ON FUNCTION pg_control_system () FROM PUBLIC");
+    ck_assert_int_eq (s_start_weak (out, sizeof out), 1);
+    ck_assert_msg (strstr (out, "cannot read the identity") && strstr (out, "pg_control_system"),
+                   "%s", out);
+    //  Identity readable; no marker table, and no right to create it
+    s_weakdb ("GRANT EXECUTE ON FUNCTION pg_control_system () TO weak");
+    ck_assert_int_eq (s_start_weak (out, sizeof out), 1);
+    ck_assert_msg (strstr (out, "cannot create the one-phase marker table dtx.one_phase")
+                && strstr (out, "run sql/dtx-participant.sql"), "%s", out);
+    //  Installed by a privileged user but not granted: refused, naming
+    //  the grants
+    ck_assert_int_eq (harness_capture (out, sizeof out, "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d"
+                                       " -U postgres -d weakdb -f %s/sql/dtx-participant.sql",
+                                       harness.pg_port [0], TOP_SRCDIR), 0);
+    ck_assert_int_eq (s_start_weak (out, sizeof out), 1);
+    ck_assert_msg (strstr (out, "may not use dtx.one_phase") && strstr (out, "grant"), "%s", out);
+    //  Granted: it starts (and runs until timeout stops it)
+    s_weakdb ("GRANT USAGE ON SCHEMA dtx TO weak; GRANT SELECT, INSERT, DELETE ON dtx.one_phase TO weak");
+    ck_assert_int_eq (s_start_weak (out, sizeof out), 0);
+    ck_assert_msg (strstr (out, "/weakdb ready"), "%s", out);
+}
+END_TEST
+
+Suite *
+suite_participant (void)
+{
+    Suite *suite = suite_create ("participant");
+    TCase *tc = tcase_create ("unit");
+    tcase_add_test (tc, test_txn_control_classified);
+    tcase_add_test (tc, test_schema_file_matches_binary);
+    suite_add_tcase (suite, tc);
+
+    tc = tcase_create ("system");
+    tcase_add_unchecked_fixture (tc, s_system_setup, s_harness_stop);
+    tcase_add_checked_fixture (tc, s_client_setup, s_client_teardown);
+    tcase_set_timeout (tc, 180);
+    tcase_add_test (tc, test_txn_control_refused_exec);
+    tcase_add_test (tc, test_txn_control_refused_send);
+    tcase_add_test (tc, test_txn_control_backstop);
+    tcase_add_test (tc, test_max_prepared_warning_and_hint);
+    suite_add_tcase (suite, tc);
+
+    tc = tcase_create ("protocol");
+    tcase_add_unchecked_fixture (tc, s_clusters_setup, s_harness_stop);
+    tcase_add_checked_fixture (tc, s_router_setup, s_router_teardown);
+    tcase_set_timeout (tc, 120);
+    tcase_add_test (tc, test_marker_gc);
+    tcase_add_test (tc, test_register_identity);
+    tcase_add_test (tc, test_one_phase_marker_and_probe);
+    tcase_add_test (tc, test_start_needs_identity_and_schema);
+    suite_add_tcase (suite, tc);
+    return suite;
+}
+
+int
+main (void)
+{
+    SRunner *runner = srunner_create (suite_participant ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? 1: 0;
+}
