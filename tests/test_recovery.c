@@ -573,17 +573,21 @@ s_check_invariants (long long total_before, const char *label)
         if (final == DTX_COMMITTED) {
             committed++;
             if (state != 1)
-                s_fail ("COMMITTED but rows missing", NULL, "%s: %s (%s, %s): answered COMMITTED (%s) but %s", label,
-                        *record->gid? record->gid: record->tag, shape, dbs,
-                        *record->gid? "coordinator, after recovery": "commit", where);
+                s_fail ("COMMITTED but rows missing", NULL,
+                        "%s: %s (%s, %s): answered COMMITTED (%s; commit answered %s \"%s\") but %s",
+                        label, *record->gid? record->gid: record->tag, shape, dbs,
+                        *record->gid? "coordinator, after recovery": "commit",
+                        s_outcome_text (record->outcome), record->reason, where);
         }
         else {
             aborted++;
             if (state != 0)
-                s_fail ("ABORTED but rows there", NULL, "%s: %s (%s, %s): answered ABORTED (%s \"%s\") but %s", label,
-                        *record->gid? record->gid: record->tag, shape, dbs,
+                s_fail ("ABORTED but rows there", NULL,
+                        "%s: %s (%s, %s): answered ABORTED (%s \"%s\"; commit answered %s \"%s\")"
+                        " but %s", label, *record->gid? record->gid: record->tag, shape, dbs,
                         *record->gid? "coordinator, after recovery": "commit",
-                        *record->gid? s_answer_reason [i]: record->reason, where);
+                        *record->gid? s_answer_reason [i]: record->reason,
+                        s_outcome_text (record->outcome), record->reason, where);
         }
     }
     s_kind_scope = "";
