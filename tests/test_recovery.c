@@ -700,6 +700,7 @@ START_TEST (test_fault_point)
         harness_pg_stop_immediate (fault->pg_kill);
         harness_pg_start (fault->pg_kill);
     }
+    zclock_sleep (1000);        //  pacing: the workload meets the dead process for a second
     //  Back while the workload still runs: a worker's request lost with
     //  the dead process costs it one reply timeout, the next ones are
     //  answered by the new process (waiting for the workers first made
