@@ -303,11 +303,27 @@ coord_handle_admin (dtx_coordinator_t *self)
         }
     }
     else
+    if (streq (command, "rebind") && nwords == 2) {
+        char err [256];
+        if (dtx_name_validate ("participant", words [1], err, sizeof err)) {
+            s_text_add (&out, "%s\n", err);
+            status = 1;
+        }
+        else {
+            participant_t *participant = coord_participant_require (self, words [1]);
+            participant->rebind = true;
+            zsys_warning ("participant %s: an operator allowed it to register with another database",
+                          words [1]);
+            s_text_add (&out, "participant %s may register once with another database; transactions"
+                        " still to finish on it keep that refused\n", words [1]);
+        }
+    }
+    else
     if (streq (command, "resolve") && nwords >= 3)
         status = s_admin_resolve (self, &out, words [1], words [2], nwords >= 4? words [3]: "unknown");
     else {
         s_text_add (&out, "unknown command '%s': status, participants, txns, in-doubt, show GID,"
-                    " resolve GID commit|abort\n", command);
+                    " resolve GID commit|abort, rebind NAME\n", command);
         status = 1;
     }
     dtx_proto_set_status (reply, (uint8_t) status);

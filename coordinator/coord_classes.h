@@ -52,7 +52,9 @@ typedef struct {
     bool connected;
     bool logged;                    //  its PARTICIPANT record of this epoch is durable
     uint32_t prepared;              //  its database's dtx prepared transactions
-    int64_t refused_logged;         //  last time a refused REGISTER was logged
+    int64_t refused_logged;         //  last time a refused REGISTER was logged ...
+    uint32_t refused_crc;           //  ... and the CRC of its reason
+    bool rebind;                    //  an operator allowed a new database identity
 } participant_t;
 
 //  State of one transaction

@@ -101,11 +101,16 @@ static void
 s_register_refuse (dtx_coordinator_t *self, dtx_proto_t *msg, participant_t *participant,
                    int code, const char *text)
 {
+    //  Logged once per reason every 30 s: a refused participant retries
+    //  every second
     int64_t now = dtx_clock_ms ();
-    if (!participant || now - participant->refused_logged >= 30000) {
+    uint32_t crc = dtx_crc32c (0, text, strlen (text));
+    if (!participant || now - participant->refused_logged >= 30000 || crc != participant->refused_crc) {
         zsys_error ("participant: refused REGISTER: %s", text);
-        if (participant)
+        if (participant) {
             participant->refused_logged = now;
+            participant->refused_crc = crc;
+        }
     }
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ERROR);
     dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));
@@ -169,7 +174,19 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
             s_register_refuse (self, msg, participant, DTX_ERR_STATE, err);
             return;
         }
-        zsys_warning ("participant %s: its database changed from %s to %s", name, known, identity);
+        if (!participant->rebind) {
+            //  (after a restart an impostor could register first: the
+            //  log's identity is the one bound to the name)
+            snprintf (err, sizeof err, "participant '%s' fronted database %s (decision log); this"
+                      " one fronts database %s.  If the database really changed (a restore, an"
+                      " upgrade), bind the name to it with 'dtxctl rebind %s'", name, known,
+                      identity, name);
+            s_register_refuse (self, msg, participant, DTX_ERR_STATE, err);
+            return;
+        }
+        zsys_warning ("participant %s: rebound by an operator from database %s to %s", name,
+                      known, identity);
+        participant->rebind = false;
     }
     if (!same_peer) {
         zsys_info ("participant %s %s (database %s)", name,

@@ -28,6 +28,8 @@ s_usage (FILE *out)
 "                            locks they hold\n"
 "  show GID                  one transaction (live or remembered)\n"
 "  resolve GID commit|abort  an operator's decision; refused if it contradicts the log\n"
+"  rebind NAME               let participant NAME register once with another database\n"
+"                            (its database was restored or upgraded)\n"
 "dtxctl [--coordinator ENDPOINT] run FILE\n"
 "  run a SQL script as one global transaction; '\\c NAME' switches database,\n"
 "  statements end with ';' at the end of a line\n"

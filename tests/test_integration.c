@@ -1090,24 +1090,30 @@ START_TEST (test_one_phase_answers_after_restart)
 END_TEST
 
 static bool
-s_coordinator_logged_refusal (void *arg)
+s_coordinator_logged (void *text)
 {
     char out [4096];
-    return harness_capture (out, sizeof out, "grep -c 'refused REGISTER' %s/coordinator.log",
-                            harness.dir) == 0;
+    return harness_capture (out, sizeof out, "grep -c -- '%s' %s/coordinator.log",
+                            (const char *) text, harness.dir) == 0;
 }
 
 //  Two participants under one name, fronting different databases: the
 //  second used to take the name over and commit db1's work on db2
 START_TEST (test_participant_name_taken_is_refused)
 {
-    char out [4096];
-    harness_capture (out, sizeof out, "(timeout 6 %s/participant/dtx-participant --name %s"
+    char out [4096], pidfile [512];
+    snprintf (pidfile, sizeof pidfile, "%s/impostor.pid", harness.dir);
+    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name %s"
                      " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
-                     " --coordinator %s --pool-min 1 > %s/impostor.log 2>&1 &)", TOP_BUILDDIR,
-                     harness.db_name [0], harness.pg_port [1], harness.participant_endpoint,
-                     harness.dir);
-    ck_assert_msg (s_wait_for (s_coordinator_logged_refusal, NULL, 10000),
+                     " --coordinator %s --pool-min 1 > %s/impostor.log 2>&1 & echo $! > %s",
+                     TOP_BUILDDIR, harness.db_name [0], harness.pg_port [1],
+                     harness.participant_endpoint, harness.dir, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int impostor = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &impostor), 1);
+    fclose (file);
+    ck_assert_msg (s_wait_for (s_coordinator_logged, "is registered already, fronting", 10000),
                    "no refusal in the coordinator's log");
     //  db1's work still goes to db1's database, and db1 is still the first
     dtx_txn_t *txn = dtx_begin (client, 10000);
@@ -1117,13 +1123,70 @@ START_TEST (test_participant_name_taken_is_refused)
     dtx_txn_destroy (&txn);
     ck_assert_int_eq (s_count_items (0, 2208), 1);
     ck_assert_int_eq (s_count_items (1, 2208), 0);
-    ck_assert (harness_wait_participant (0, true, 1000));
-    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'fronting database' %s/coordinator.log",
-                                       harness.dir), 0);
-    //  The impostor hears why, and the real one reconnecting still works
+    //  With the real one gone (as after a restart, when an impostor may be
+    //  first), the name stays bound to its database
     harness_kill_participant (0, SIGKILL);
+    ck_assert (harness_wait_participant (0, false, 15000));
+    ck_assert_msg (s_wait_for (s_coordinator_logged, "(decision log); this one fronts", 10000),
+                   "the impostor was not refused once db1 was gone");
+    ck_assert (harness_wait_participant (0, false, 100));
+    //  The real one coming back is accepted
     harness_start_participant (0);
+    ck_assert (harness_wait_participant (0, true, 15000));
+    kill (impostor, SIGKILL);
     ck_assert (harness_wait_ready (30000));
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2210);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2210), 1);
+    ck_assert_int_eq (s_count_items (1, 2210), 0);
+}
+END_TEST
+
+//  dtxctl resolve meeting a transaction whose COMMIT record is being
+//  written (LOGGING): it used to accept "abort" (a HEURISTIC abort next to
+//  a COMMIT) and its own fsync left the commit without phase 2 (stalled)
+static void *
+s_commit_two (void *arg)
+{
+    char *gid = (char *) arg;
+    dtx_client_t *own = dtx_client_new (harness.client_endpoint, 20000);
+    dtx_txn_t *txn = dtx_begin (own, 20000);
+    s_insert_item (txn, 0, 2209);
+    s_insert_item (txn, 1, 2209);
+    snprintf (gid, DTX_GID_MAX + 1, "%s", dtx_txn_gid (txn));
+    dtx_outcome_t outcome = dtx_commit (txn);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&own);
+    return (void *) (intptr_t) outcome;
+}
+
+START_TEST (test_resolve_meets_logging)
+{
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator_fault ("coord-hold-logging");
+    ck_assert (harness_wait_ready (30000));
+    char gid [DTX_GID_MAX + 1] = "";
+    pthread_t thread;
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_commit_two, gid), 0);
+    if (!s_wait_for (s_coordinator_logged, "fault point coord-hold-logging reached", 15000)) {
+        char log [4096];
+        harness_capture (log, sizeof log, "tail -n 12 %s/coordinator.log", harness.dir);
+        ck_abort_msg ("the COMMIT record was never held (gid '%s'); coordinator log:\n%s", gid, log);
+    }
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "resolve %s abort", gid), 1);
+    ck_assert_msg (strstr (out, "being written"), "%s", out);
+    void *outcome;
+    pthread_join (thread, &outcome);
+    ck_assert_int_eq ((int) (intptr_t) outcome, DTX_COMMITTED);
+    ck_assert_int_eq (s_count_items (0, 2209) + s_count_items (1, 2209), 2);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", gid), 0);
+    ck_assert_msg (strstr (out, "committed"), "%s", out);
+    //  A resolve that contradicts the log afterwards is refused too
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "resolve %s abort", gid), 1);
+    ck_assert_msg (strstr (out, "refused"), "%s", out);
 }
 END_TEST
 
@@ -1162,6 +1225,7 @@ suite_integration (void)
     tcase_add_test (tc, test_shutdown_refusal_is_retryable);
     tcase_add_test (tc, test_one_phase_answers_after_restart);
     tcase_add_test (tc, test_participant_name_taken_is_refused);
+    tcase_add_test (tc, test_resolve_meets_logging);
     suite_add_tcase (suite, tc);
     return suite;
 }
