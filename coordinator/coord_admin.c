@@ -188,7 +188,7 @@ void
 coord_handle_admin (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    if (coord_recv (self->admin, "admin", &msg) <= 0)
+    if (coord_recv (self, self->admin, "admin", &msg) <= 0)
         return;
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ADMIN_REPLY);
     dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));

@@ -43,6 +43,20 @@
 #define DEFERRED_HOLD_MAX 64        //  deferred statements held per branch before
                                     //  they go ahead to the participant
 #define IDENTITY_MAX 128
+#define DEFERRED_BYTES_MAX (1 << 20)    //  deferred statement bytes held per branch
+                                        //  before they go ahead (memory bound)
+#define TIMEOUT_MAX_MS (24 * 3600 * 1000)   //  longest transaction timeout a client may ask
+
+//  Requests refused by a limit (counted for the metrics)
+typedef enum {
+    COORD_REFUSED_TXNS,             //  live transactions in all
+    COORD_REFUSED_CLIENT_TXNS,      //  live transactions of one client
+    COORD_REFUSED_TIMEOUT,          //  a timeout out of range
+    COORD_REFUSED_OWNER,            //  a request for another client's transaction
+    COORD_REFUSED_PARTICIPANTS,     //  participant names in all
+    COORD_REFUSED_WRONG_REPLY,      //  a participant reply of the wrong type
+    COORD_REFUSED_COUNT
+} coord_refused_t;
 
 typedef struct {
     char name [DTX_NAME_MAX + 1];
@@ -91,6 +105,7 @@ typedef struct {
     bool started;                   //  a statement went to the participant
     dtx_proto_t **deferred;         //  statements held for the commit
     size_t ndeferred, deferred_size;
+    size_t deferred_bytes;          //  their SQL and parameters
 } branch_t;
 
 typedef struct {
@@ -110,6 +125,7 @@ typedef struct {
     int64_t prepare_at;             //  PREPARE sent (for the metrics)
     int64_t decided_at;             //  decision durable
     zframe_t *client;               //  routing id of the client
+    char *owner;                    //  who may send its requests (coord_client.c)
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
     size_t nbranches;
@@ -137,6 +153,7 @@ struct _dtx_coordinator_t {
     zhashx_t *participants;         //  name -> participant_t
     zhashx_t *txns;                 //  gid -> txn_t, live transactions
     zhashx_t *begun;                //  client routing id (hex) -> gid it began last
+    zhashx_t *owners;               //  owner -> its live transactions (count)
     dtx_outcomes_t *outcomes;       //  what is known of finished gids
     zhashx_t *probes;               //  gid -> probe_t (coord_probe.c)
     zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
@@ -154,6 +171,10 @@ struct _dtx_coordinator_t {
     uint64_t aborted;
     size_t recovering;              //  replayed commits not yet finished
     uint64_t phase2_retries;
+    uint64_t refused [COORD_REFUSED_COUNT];     //  requests refused by a limit, by kind
+    uint64_t dropped_frames;        //  malformed frames dropped
+    int64_t dropped_logged;         //  ... when one was last logged
+    uint64_t dropped_unlogged;      //  ... dropped since without a log line
     dtx_metrics_t *metrics;         //  NULL unless serving metrics
     int64_t next_metrics;
 };
@@ -189,6 +210,7 @@ void coord_handle_branch_outcome (dtx_coordinator_t *self, txn_t *txn, branch_t 
                                   dtx_proto_t *msg);
 
 //  coord_client.c: client requests
+void coord_owner_release (dtx_coordinator_t *self, txn_t *txn);
 void coord_client_error (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq,
                          const char *gid, int code, const char *database, const char *sqlstate,
                          const char *text);
@@ -240,7 +262,7 @@ void coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t 
 void coord_metrics_publish (dtx_coordinator_t *self);
 
 //  dtx_coordinator.c: the engine
-int coord_recv (zsock_t *sock, const char *from, dtx_proto_t **msg_p);
+int coord_recv (dtx_coordinator_t *self, zsock_t *sock, const char *from, dtx_proto_t **msg_p);
 //  Write and fdatasync what the log buffers, then run phase 2 of every
 //  transaction whose COMMIT that made durable.  Exits the process on
 //  failure (never acknowledge an undurable decision).

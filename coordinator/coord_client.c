@@ -67,6 +67,34 @@ coord_forget_begun (dtx_coordinator_t *self, txn_t *txn)
 
 //  A client request with an empty gid means "the transaction I began
 //  last": put that gid in, if this connection has one live
+//  Who may send a transaction's requests: the connection that began it
+//  (its routing id).  A request for another client's gid is refused:
+//  gids are predictable, and a stranger must not add statements to, commit
+//  or roll back someone else's transaction.
+static char *
+s_owner (dtx_proto_t *msg)
+{
+    return s_client_key (dtx_proto_routing_id (msg));
+}
+
+static size_t
+s_owner_count (dtx_coordinator_t *self, const char *owner)
+{
+    return (size_t) (uintptr_t) zhashx_lookup (self->owners, owner);
+}
+
+void
+coord_owner_release (dtx_coordinator_t *self, txn_t *txn)
+{
+    if (!txn->owner)
+        return;
+    size_t count = s_owner_count (self, txn->owner);
+    if (count <= 1)
+        zhashx_delete (self->owners, txn->owner);
+    else
+        zhashx_update (self->owners, txn->owner, (void *) (uintptr_t) (count - 1));
+}
+
 static void
 s_resolve_begun (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
@@ -88,13 +116,46 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
                         " transactions (nothing was done; retry, on another coordinator if there is one)");
         return;
     }
+    //  Limits: a flood of BEGINs must not take the memory and the timers
+    //  every other client needs
+    char *owner = s_owner (msg);
+    const char *refusal = NULL;
+    int64_t timeout = dtx_proto_timeout (msg)? (int64_t) dtx_proto_timeout (msg): self->config.txn_timeout_ms;
+    char text [256];
+    if (timeout > TIMEOUT_MAX_MS) {
+        snprintf (text, sizeof text, "transaction timeout %" PRId64 " ms is above the limit of"
+                  " %d ms", timeout, TIMEOUT_MAX_MS);
+        refusal = text;
+        self->refused [COORD_REFUSED_TIMEOUT]++;
+    }
+    else
+    if (zhashx_size (self->txns) >= (size_t) self->config.txns_max) {
+        snprintf (text, sizeof text, "%zu live transactions, the limit (txns-max): retry later",
+                  zhashx_size (self->txns));
+        refusal = text;
+        self->refused [COORD_REFUSED_TXNS]++;
+    }
+    else
+    if (s_owner_count (self, owner) >= (size_t) self->config.client_txns_max) {
+        snprintf (text, sizeof text, "this client has %zu live transactions, the limit"
+                  " (client-txns-max): end some first", s_owner_count (self, owner));
+        refusal = text;
+        self->refused [COORD_REFUSED_CLIENT_TXNS]++;
+    }
+    if (refusal) {
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
+                            timeout > TIMEOUT_MAX_MS? DTX_ERR_BAD_REQUEST: DTX_ERR_BUSY, "", "", refusal);
+        zstr_free (&owner);
+        return;
+    }
     txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
     assert (txn);
+    txn->owner = owner;
+    zhashx_update (self->owners, owner, (void *) (uintptr_t) (s_owner_count (self, owner) + 1));
     dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
     dtx_outcomes_set_issued (self->outcomes, self->epoch, self->counter);
     txn->state = TXN_ACTIVE;
     txn->started = dtx_clock_ms ();
-    int timeout = dtx_proto_timeout (msg)? (int) dtx_proto_timeout (msg): self->config.txn_timeout_ms;
     txn->deadline = txn->started + timeout;
     txn->client = zframe_dup (dtx_proto_routing_id (msg));
     zhashx_insert (self->txns, txn->gid, txn);
@@ -130,10 +191,18 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
     if (txn) {
-        //  The client may have reconnected: answer where it is now
-        zframe_destroy (&txn->client);
-        txn->client = zframe_dup (dtx_proto_routing_id (msg));
-        return txn;
+        char *owner = s_owner (msg);
+        bool own = txn->owner && streq (owner, txn->owner);
+        zstr_free (&owner);
+        if (own)
+            return txn;
+        self->refused [COORD_REFUSED_OWNER]++;
+        //  (NO_TXN: this client has no such transaction; the owner's is
+        //  untouched)
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                            DTX_ERR_NO_TXN, "", "", "transaction belongs to another client"
+                            " connection: refused");
+        return NULL;
     }
     int id = dtx_proto_id (msg);
     dtx_answer_t answer;
@@ -242,11 +311,17 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         }
         branch->deferred [branch->ndeferred++] = msg;
         *msg_p = NULL;
-        if (branch->ndeferred >= DEFERRED_HOLD_MAX
+        char **params;
+        size_t nparams = dtx_proto_params (msg, &params);
+        branch->deferred_bytes += strlen (dtx_proto_text (msg));
+        for (size_t i = 0; i < nparams; i++)
+            branch->deferred_bytes += params [i]? strlen (params [i]): 0;
+        if ((branch->ndeferred >= DEFERRED_HOLD_MAX || branch->deferred_bytes >= DEFERRED_BYTES_MAX)
         &&  coord_branch_flush (self, txn, branch, 0, 0)) {
-            //  Many of them: they go ahead now (the participant runs them
-            //  and keeps the first failure), so that this process holds
-            //  at most DEFERRED_HOLD_MAX per branch, however many come
+            //  Many of them, or big: they go ahead now (the participant runs
+            //  them and keeps the first failure), so that this process
+            //  holds at most DEFERRED_HOLD_MAX statements and about
+            //  DEFERRED_BYTES_MAX bytes per branch, however many come
             txn->abort_only = true;
             coord_txn_set_error (txn, DTX_ERR_PARTICIPANT, name, "08006", "cannot reach participant");
         }
@@ -374,7 +449,7 @@ bool
 coord_handle_client (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    int got = coord_recv (self->clients, "client", &msg);
+    int got = coord_recv (self, self->clients, "client", &msg);
     if (got <= 0)
         return got == 0;
     switch (dtx_proto_id (msg)) {

@@ -69,6 +69,24 @@ coord_metrics_publish (dtx_coordinator_t *self)
                          "dtx_participants_connected %zu\n", connected);
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
+    static const char *reasons [COORD_REFUSED_COUNT] = {
+        "txns_max", "client_txns_max", "timeout_range", "not_owner", "participants_max", "wrong_reply"
+    };
+    text = strdup ("# HELP dtx_refused_total Requests refused by a limit or a rule, by reason\n"
+                   "# TYPE dtx_refused_total counter\n");
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
+    for (int i = 0; i < COORD_REFUSED_COUNT; i++) {
+        text = zsys_sprintf ("dtx_refused_total{reason=\"%s\"} %" PRIu64 "\n", reasons [i],
+                             self->refused [i]);
+        zchunk_extend (out, text, strlen (text));
+        zstr_free (&text);
+    }
+    text = zsys_sprintf ("# HELP dtx_dropped_frames_total Malformed frames dropped\n"
+                         "# TYPE dtx_dropped_frames_total counter\n"
+                         "dtx_dropped_frames_total %" PRIu64 "\n", self->dropped_frames);
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
     dtx_metrics_render (self->metrics, out);
     char *snapshot = (char *) malloc (zchunk_size (out) + 1);
     memcpy (snapshot, zchunk_data (out), zchunk_size (out));

@@ -152,6 +152,15 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
         s_register_refuse (self, msg, NULL, DTX_ERR_BAD_REQUEST, err);
         return;
     }
+    if (!zhashx_lookup (self->participants, name)
+    &&  zhashx_size (self->participants) >= (size_t) self->config.participants_max) {
+        //  Names are kept (and logged) for good: bound them
+        self->refused [COORD_REFUSED_PARTICIPANTS]++;
+        snprintf (err, sizeof err, "participant %s: %zu participant names known, the limit"
+                  " (participants-max)", name, zhashx_size (self->participants));
+        s_register_refuse (self, msg, NULL, DTX_ERR_BUSY, err);
+        return;
+    }
     participant_t *participant = coord_participant_require (self, name);
     bool same_peer = participant->connected && participant->routing_id
                   && zframe_eq (participant->routing_id, dtx_proto_routing_id (msg));
@@ -248,7 +257,7 @@ bool
 coord_handle_participant (dtx_coordinator_t *self)
 {
     dtx_proto_t *msg;
-    int got = coord_recv (self->participants_sock, "participant", &msg);
+    int got = coord_recv (self, self->participants_sock, "participant", &msg);
     if (got <= 0)
         return got == 0;
     int id = dtx_proto_id (msg);
@@ -290,9 +299,12 @@ coord_handle_participant (dtx_coordinator_t *self)
                  : branch->request == DTX_PROTO_PREPARE? DTX_PROTO_VOTE
                  : branch->request == DTX_PROTO_OUTCOME_QUERY? DTX_PROTO_OUTCOME: DTX_PROTO_DONE;
     if (id != expected && id != DTX_PROTO_ERROR) {
-        zsys_warning ("participant %s: %s answers %s for %s: not a valid reply, dropped",
-                      participant->name, dtx_proto_command (msg),
-                      dtx_proto_command_name (branch->request), txn->gid);
+        if (self->refused [COORD_REFUSED_WRONG_REPLY]++ == 0)
+            //  Logged once (counted in the metrics): a buggy or hostile
+            //  peer must not flood the log
+            zsys_warning ("participant %s: %s answers %s for %s: not a valid reply, dropped (the"
+                          " request stays outstanding and is retried)", participant->name,
+                          dtx_proto_command (msg), dtx_proto_command_name (branch->request), txn->gid);
         dtx_proto_destroy (&msg);
         return true;
     }

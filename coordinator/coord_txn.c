@@ -77,6 +77,7 @@ coord_txn_destroy (txn_t **txn_p)
     txn_t *txn = *txn_p;
     if (txn) {
         zframe_destroy (&txn->client);
+        free (txn->owner);
         for (size_t i = 0; i < txn->nbranches; i++) {
             branch_t *branch = &txn->branches [i];
             free (branch->last_error);
@@ -173,6 +174,7 @@ coord_branch_flush (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, uint8
         dtx_proto_destroy (&branch->deferred [i]);
     }
     branch->ndeferred = 0;
+    branch->deferred_bytes = 0;
     return rc;
 }
 
@@ -291,6 +293,7 @@ coord_txn_finish (dtx_coordinator_t *self, txn_t *txn)
     dtx_outcomes_remember (self->outcomes, txn->gid, committed? DTX_COMMITTED: DTX_ABORTED,
                            txn->err_code, txn->err_database, txn->err_sqlstate, txn->err_text, now);
     coord_forget_begun (self, txn);
+    coord_owner_release (self, txn);
     zhashx_delete (self->txns, txn->gid);
 }
 

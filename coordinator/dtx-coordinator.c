@@ -2,13 +2,14 @@
 #include "dtx_coordinator.h"
 #include "dtx_util.h"
 #include <getopt.h>
+#include <sys/resource.h>
 
 static const char *s_logfile;
 
 static const char *s_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
     "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
-    "outcome-retention", NULL
+    "outcome-retention", "txns-max", "client-txns-max", "participants-max", NULL
 };
 
 //  One key, from the config file or the command line
@@ -28,13 +29,18 @@ s_apply (void *arg, const char *key, const char *value)
     else {
         long max = streq (key, "log-compact-bytes")? (1L << 40)
                  : streq (key, "outcomes-max")? 100000000L
-                 : streq (key, "outcome-retention")? 3650L * 86400: 86400000L;
+                 : streq (key, "outcome-retention")? 3650L * 86400
+                 : streq (key, "txns-max") || streq (key, "client-txns-max")? 10000000L
+                 : streq (key, "participants-max")? 65536L: 86400000L;
         if (dtx_parse_long (value, 1, max, &number))
             return -1;
         if (streq (key, "txn-timeout")) config->txn_timeout_ms = (int) number;
         else if (streq (key, "vote-timeout")) config->vote_timeout_ms = (int) number;
         else if (streq (key, "drain-timeout")) config->drain_ms = (int) number;
         else if (streq (key, "outcomes-max")) config->outcomes_max = (int) number;
+        else if (streq (key, "txns-max")) config->txns_max = (int) number;
+        else if (streq (key, "client-txns-max")) config->client_txns_max = (int) number;
+        else if (streq (key, "participants-max")) config->participants_max = (int) number;
         else if (streq (key, "outcome-retention")) config->outcome_retention_ms = number * 1000;
         else if (streq (key, "log-compact-bytes")) {
             if (number < 4096)
@@ -65,6 +71,10 @@ s_usage (FILE *out)
 "  --outcomes-max N        outcomes of finished transactions kept for questions\n"
 "                          (default 200000; older ones answer UNKNOWN)\n"
 "  --outcome-retention S   ... and for how many seconds (default 86400)\n"
+"  --txns-max N            live transactions in all (default 100000) ...\n"
+"  --client-txns-max N     ... and per client connection (default 1000); past\n"
+"                          them BEGIN is refused (busy)\n"
+"  --participants-max N    participant names known (default 256)\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
 "  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
 "  --verbose               log every transaction\n");
@@ -93,10 +103,13 @@ main (int argc, char *argv [])
         { "log-file", required_argument, 0, 'F' },
         { "outcomes-max", required_argument, 0, 'O' },
         { "outcome-retention", required_argument, 0, 'R' },
+        { "txns-max", required_argument, 0, 'X' },
+        { "client-txns-max", required_argument, 0, 'C' },
+        { "participants-max", required_argument, 0, 'P' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:h", options, "coordinator",
+    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:P:h", options, "coordinator",
                                 s_keys, s_apply, &config, "dtx-coordinator", s_usage);
     if (rc >= 0)
         return rc;
@@ -105,6 +118,14 @@ main (int argc, char *argv [])
         fprintf (stderr, "dtx-coordinator: --log-dir (or log-dir in the config file) is required\n");
         s_usage (stderr);
         return 2;
+    }
+    //  Every client and participant connection is a file descriptor: the
+    //  common soft limit of 1024 would let ~1000 idle connections lock
+    //  everyone else out.  Take the hard limit.
+    struct rlimit files;
+    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &files);
     }
     zsys_init ();
     zsys_set_logident ("dtx-coordinator");

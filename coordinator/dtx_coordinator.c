@@ -32,12 +32,22 @@
 //  dropped (and logged: the sender is told nothing, it may not be ours);
 //  -1 if none was waiting
 int
-coord_recv (zsock_t *sock, const char *from, dtx_proto_t **msg_p)
+coord_recv (dtx_coordinator_t *self, zsock_t *sock, const char *from, dtx_proto_t **msg_p)
 {
     char err [256];
     int rc = dtx_proto_recv (msg_p, sock, err, sizeof err);
     if (rc == -2) {
-        zsys_warning ("%s: dropped %s", from, err);
+        //  Logged at most once a second: a peer sending garbage must not
+        //  fill the disk (the count is in the metrics)
+        self->dropped_frames++;
+        int64_t now = dtx_clock_ms ();
+        if (now - self->dropped_logged >= 1000) {
+            zsys_warning ("%s: dropped %s%s", from, err, self->dropped_unlogged? " (and more not logged)": "");
+            self->dropped_logged = now;
+            self->dropped_unlogged = 0;
+        }
+        else
+            self->dropped_unlogged++;
         return 0;
     }
     return rc == 0? 1: -1;
@@ -111,6 +121,9 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->outcome_retention_ms = 24 * 3600 * 1000;
     config->log_compact_bytes = 64 << 20;
     config->drain_ms = 10000;
+    config->txns_max = 100000;
+    config->client_txns_max = 1000;
+    config->participants_max = 256;
 }
 
 dtx_coordinator_t *
@@ -129,6 +142,7 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     self->participants = zhashx_new ();
     zhashx_set_destructor (self->participants, coord_participant_destroy);
     self->txns = zhashx_new ();
+    self->owners = zhashx_new ();
     self->begun = zhashx_new ();
     zhashx_set_destructor (self->begun, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (self->begun, (zhashx_duplicator_fn *) strdup);
@@ -222,6 +236,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     zlistx_destroy (&self->logging);
     zhashx_destroy (&self->txns);
     zhashx_destroy (&self->begun);
+    zhashx_destroy (&self->owners);
     zhashx_destroy (&self->participants);
     zhashx_destroy (&self->probes);
     dtx_outcomes_destroy (&self->outcomes);

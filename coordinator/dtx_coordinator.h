@@ -29,6 +29,9 @@ typedef struct {
     long log_compact_bytes;             //  compact the decision log above this size
     bool verbose;                       //  log every transaction's end
     int drain_ms;                       //  SIGTERM: wait this long for live transactions
+    int txns_max;                       //  live transactions in all ...
+    int client_txns_max;                //  ... and per client
+    int participants_max;               //  participant names known
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).

@@ -22,6 +22,8 @@ struct _dtx_client_t {
     int timeout_ms;
     uint32_t seq;
     char error [1024];
+    zlistx_t *txns;                 //  its open transactions (dtx_txn_t), for
+                                    //  BEGIN_OKs read while waiting for another
 };
 
 typedef enum {
@@ -76,6 +78,7 @@ dtx_client_new (const char *endpoint, int request_timeout_ms)
     }
     self->endpoint = strdup (endpoint);
     self->timeout_ms = request_timeout_ms > 0? request_timeout_ms: 30000;
+    self->txns = zlistx_new ();
     return self;
 }
 
@@ -87,6 +90,7 @@ dtx_client_destroy (dtx_client_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->sock);
+    zlistx_destroy (&self->txns);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
@@ -150,9 +154,17 @@ s_wait (dtx_client_t *self, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
             continue;
         if (dtx_proto_seq (reply) == seq)
             return reply;
-        if (txn && txn->begin_sent && dtx_proto_seq (reply) == txn->begin_seq)
-            s_txn_begun (txn, reply);
-        dtx_proto_destroy (&reply);     //  late reply to an abandoned request
+        //  The answer to a BEGIN of this client's (this transaction's or
+        //  another open one's): keep its gid; anything else is a late
+        //  reply to an abandoned request
+        dtx_txn_t *begun = txn && txn->begin_sent && dtx_proto_seq (reply) == txn->begin_seq? txn: NULL;
+        for (dtx_txn_t *other = (dtx_txn_t *) zlistx_first (self->txns); other && !begun;
+             other = (dtx_txn_t *) zlistx_next (self->txns))
+            if (other->begin_sent && dtx_proto_seq (reply) == other->begin_seq)
+                begun = other;
+        if (begun)
+            s_txn_begun (begun, reply);
+        dtx_proto_destroy (&reply);
     }
     snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
               self->endpoint, timeout_ms);
@@ -230,6 +242,7 @@ dtx_begin (dtx_client_t *self, int timeout_ms)
     txn->client = self;
     txn->timeout_ms = timeout_ms > 0? timeout_ms: 0;
     txn->state = TXN_OPEN;
+    zlistx_add_end (self->txns, txn);
     return txn;
 }
 
@@ -568,6 +581,9 @@ dtx_txn_destroy (dtx_txn_t **self_p)
         return;
     if (self->state == TXN_OPEN)
         dtx_rollback (self);
+    void *handle = zlistx_find (self->client->txns, self);
+    if (handle)
+        zlistx_delete (self->client->txns, handle);
     free (self->message);
     free (self->begin_error);
     free (self);

@@ -1190,6 +1190,97 @@ START_TEST (test_resolve_meets_logging)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Hostile clients (security issue): someone else's gid, floods, bad ranges
+
+//  A raw client connection speaking the protocol: one request, its reply
+static dtx_proto_t *
+s_raw_request (zsock_t *raw, int id, const char *gid, const char *database, const char *sql)
+{
+    dtx_proto_t *request = dtx_proto_new (id);
+    dtx_proto_set_seq (request, 77);
+    dtx_proto_set_gid (request, gid);
+    if (database)
+        dtx_proto_set_name (request, database);
+    if (sql)
+        dtx_proto_set_text (request, sql);
+    dtx_proto_send (request, raw);
+    dtx_proto_destroy (&request);
+    zsock_set_rcvtimeo (raw, 5000);
+    dtx_proto_t *reply = NULL;
+    char err [256];
+    if (dtx_proto_recv (&reply, raw, err, sizeof err))
+        return NULL;
+    return reply;
+}
+
+START_TEST (test_foreign_gid_refused)
+{
+    dtx_txn_t *txn = dtx_begin (client, 20000);
+    s_insert_item (txn, 0, 2211);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    zsock_t *stranger = zsock_new_dealer (harness.client_endpoint);
+    int ids [] = { DTX_PROTO_EXECUTE, DTX_PROTO_COMMIT, DTX_PROTO_ROLLBACK };
+    for (int i = 0; i < 3; i++) {
+        dtx_proto_t *reply = s_raw_request (stranger, ids [i], gid, "db2",
+                                            "INSERT INTO items (id, note) VALUES (2211, 'stranger')");
+        ck_assert_ptr_nonnull (reply);
+        ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+        ck_assert_msg (strstr (dtx_proto_text (reply), "another client"), "%s", dtx_proto_text (reply));
+        dtx_proto_destroy (&reply);
+    }
+    zsock_destroy (&stranger);
+    //  The owner's transaction is untouched: it commits, with its rows only
+    s_insert_item (txn, 1, 2211);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2211), 1);
+    ck_assert_int_eq (s_count_items (1, 2211), 1);
+}
+END_TEST
+
+START_TEST (test_begin_limits)
+{
+    //  A timeout past the limit (it used to wrap negative at 2^31)
+    dtx_txn_t *txn = dtx_begin (client, 100000000);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_BAD_REQUEST);
+    ck_assert_msg (strstr (dtx_result_error (result), "above the limit"), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    dtx_txn_destroy (&txn);
+    //  A flood of BEGINs from one client stops at its limit (1000 live);
+    //  other clients are not refused
+    dtx_client_t *flood = dtx_client_new (harness.client_endpoint, 10000);
+    static dtx_txn_t *open [1000];
+    for (int i = 0; i < 1000; i++) {
+        open [i] = dtx_begin (flood, 3000);
+        ck_assert_int_eq (dtx_send (open [i], "db1", "SELECT 1", 0, NULL), 0);
+    }
+    txn = dtx_begin (flood, 3000);
+    result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_BUSY);
+    ck_assert_msg (strstr (dtx_result_error (result), "client-txns-max"), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    dtx_txn_destroy (&txn);
+    dtx_txn_t *other = dtx_begin (client, 10000);
+    s_insert_item (other, 0, 2212);
+    ck_assert_int_eq (dtx_commit (other), DTX_COMMITTED);
+    dtx_txn_destroy (&other);
+    for (int i = 0; i < 1000; i++)
+        dtx_txn_destroy (&open [i]);
+    dtx_client_destroy (&flood);
+    //  They time out; the refusals are counted
+    ck_assert (s_wait_for (s_no_live_txns, NULL, 15000));
+    char *text = s_scrape ();
+    ck_assert_double_ge (s_metric (text, "dtx_refused_total{reason=\"client_txns_max\"} "), 1);
+    ck_assert_double_ge (s_metric (text, "dtx_refused_total{reason=\"timeout_range\"} "), 1);
+    free (text);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -1226,6 +1317,8 @@ suite_integration (void)
     tcase_add_test (tc, test_one_phase_answers_after_restart);
     tcase_add_test (tc, test_participant_name_taken_is_refused);
     tcase_add_test (tc, test_resolve_meets_logging);
+    tcase_add_test (tc, test_foreign_gid_refused);
+    tcase_add_test (tc, test_begin_limits);
     suite_add_tcase (suite, tc);
     return suite;
 }
