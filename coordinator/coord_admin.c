@@ -169,6 +169,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         return 1;
     }
     coord_decisions_flush (self);
+    txn = (txn_t *) zhashx_lookup (self->txns, gid);    //  (the flush may end transactions)
     zsys_warning ("%s: operator %s resolved it: %s", gid, who, decision);
     if (txn && !commit && (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING))
         coord_txn_abort (self, txn, DTX_ERR_STATE, NULL, NULL, "aborted by an operator (dtxctl resolve)");
@@ -178,6 +179,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         for (size_t i = 0; i < txn->nbranches; i++)
             if (txn->branches [i].state == BRANCH_FINISHING && txn->branches [i].awaiting)
                 txn->branches [i].next_retry = dtx_clock_ms ();
+        coord_timer_schedule (self, txn);
     }
     s_text_add (out, "%s: %s recorded (heuristic, by %s)%s\n", gid, decision, who,
                 txn? "; phase 2 retried now": "");

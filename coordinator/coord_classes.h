@@ -58,6 +58,8 @@ typedef enum {
     COORD_REFUSED_COUNT
 } coord_refused_t;
 
+typedef struct _coord_timers_t coord_timers_t;
+
 typedef struct {
     char name [DTX_NAME_MAX + 1];
     char identity [IDENTITY_MAX + 1];   //  "<system identifier>/<database>"
@@ -124,6 +126,7 @@ typedef struct {
     int64_t phase_deadline;         //  vote timeout, or reply timeout
     int64_t prepare_at;             //  PREPARE sent (for the metrics)
     int64_t decided_at;             //  decision durable
+    int64_t timer_at;               //  its entry in the timer heap (0 = none)
     zframe_t *client;               //  routing id of the client
     char *owner;                    //  who may send its requests (coord_client.c)
     uint32_t client_seq;            //  seq of the client request awaiting reply
@@ -155,6 +158,7 @@ struct _dtx_coordinator_t {
     zhashx_t *begun;                //  client routing id (hex) -> gid it began last
     zhashx_t *owners;               //  owner -> its live transactions (count)
     dtx_outcomes_t *outcomes;       //  what is known of finished gids
+    coord_timers_t *timers;         //  deadlines, earliest first (coord_timers.c)
     zhashx_t *probes;               //  gid -> probe_t (coord_probe.c)
     zlistx_t *logging;              //  txns whose COMMIT awaits the next sync
     int64_t end_pending_since;      //  END records buffered since (0 = none)
@@ -245,6 +249,13 @@ int coord_probe_send (dtx_coordinator_t *self, participant_t *participant, const
                       uint32_t seq, uint64_t epoch_began);
 
 //  coord_timers.c
+coord_timers_t *coord_timers_new (void);
+void coord_timers_destroy (coord_timers_t **self_p);
+//  (Re)schedule a transaction after its deadlines changed; cheap, call it
+//  after any change (a missed call costs at most a second: the backstop)
+void coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn);
+//  When the loop must wake next
+int64_t coord_timers_next (dtx_coordinator_t *self);
 void coord_tick (dtx_coordinator_t *self, int64_t now);
 
 //  coord_recovery.c: the log at start, compaction

@@ -159,6 +159,7 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     txn->deadline = txn->started + timeout;
     txn->client = zframe_dup (dtx_proto_routing_id (msg));
     zhashx_insert (self->txns, txn->gid, txn);
+    coord_timer_schedule (self, txn);
     char *key = s_client_key (txn->client);
     zhashx_update (self->begun, key, txn->gid);
     free (key);

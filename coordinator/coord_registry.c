@@ -220,8 +220,10 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
         txn_t *txn = (txn_t *) zhashx_first (self->txns);
         while (txn) {
             branch_t *branch = coord_txn_branch (txn, participant);
-            if (branch && branch->state == BRANCH_FINISHING && branch->awaiting)
+            if (branch && branch->state == BRANCH_FINISHING && branch->awaiting) {
                 branch->next_retry = dtx_clock_ms ();
+                coord_timer_schedule (self, txn);
+            }
             txn = (txn_t *) zhashx_next (self->txns);
         }
     }

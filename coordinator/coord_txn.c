@@ -130,6 +130,7 @@ coord_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id
     if (!participant->connected || !participant->routing_id) {
         //  Not there now: the retry timer sends it when it comes back
         branch->next_retry = branch->sent_at + self->config.phase2_retry_ms;
+        coord_timer_schedule (self, txn);
         return;
     }
     dtx_proto_t *msg = dtx_proto_new (id);
@@ -141,6 +142,7 @@ coord_branch_send (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, int id
     if (dtx_proto_send (msg, self->participants_sock))
         branch->next_retry = branch->sent_at + self->config.phase2_retry_ms;
     dtx_proto_destroy (&msg);
+    coord_timer_schedule (self, txn);
 }
 
 //  Send the branch's deferred statements, the last one flagged `end`
@@ -348,6 +350,7 @@ coord_handle_branch_outcome (dtx_coordinator_t *self, txn_t *txn, branch_t *bran
         branch->last_error = strdup (dtx_proto_text (msg));
         int64_t delay = (int64_t) self->config.phase2_retry_ms << (branch->retries < 8? branch->retries: 8);
         branch->next_retry = dtx_clock_ms () + (delay > PHASE2_RETRY_MAX_MS? PHASE2_RETRY_MAX_MS: delay);
+        coord_timer_schedule (self, txn);
     }
 }
 
@@ -398,8 +401,10 @@ coord_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *data
     }
     if (coord_txn_all_done (txn))
         coord_txn_finish (self, txn);
-    else
+    else {
         coord_txn_maybe_answer_abort (self, txn);
+        coord_timer_schedule (self, txn);
+    }
 }
 
 //  The client asked to commit a transaction with no error so far
@@ -426,6 +431,7 @@ coord_txn_commit (dtx_coordinator_t *self, txn_t *txn)
         txn->state = TXN_COMMITTING;
         txn->commit_decided = true;
         txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
+        coord_timer_schedule (self, txn);
         branch->state = BRANCH_FINISHING;
         if (branch->ndeferred == 0)
             coord_branch_send (self, txn, branch, DTX_PROTO_COMMIT, 0);
@@ -466,6 +472,7 @@ coord_txn_commit (dtx_coordinator_t *self, txn_t *txn)
         coord_txn_abort (self, txn, DTX_ERR_PARTICIPANT, unreachable, "08006", "cannot reach participant");
         return;
     }
+    coord_timer_schedule (self, txn);
     dtx_fault ("coord-after-prepare-sent");
 }
 
@@ -493,6 +500,8 @@ coord_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
         coord_txn_reply_outcome (self, txn);
     if (coord_txn_all_done (txn))
         coord_txn_finish (self, txn);
+    else
+        coord_timer_schedule (self, txn);
 }
 
 //  Every vote is in
@@ -621,6 +630,7 @@ coord_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_pr
         if (delay > PHASE2_RETRY_MAX_MS)
             delay = PHASE2_RETRY_MAX_MS;
         branch->next_retry = dtx_clock_ms () + delay;
+        coord_timer_schedule (self, txn);
         zsys_warning ("%s: %s on %s failed (try %d, next in %" PRId64 " ms): %s", txn->gid,
                       branch->request == DTX_PROTO_COMMIT_PREPARED? "COMMIT PREPARED": "ROLLBACK",
                       branch->participant->name, branch->retries, delay, branch->last_error);

@@ -149,6 +149,7 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     zhashx_set_destructor (self->txns, coord_txn_destructor);
     self->outcomes = dtx_outcomes_new (self->id, (size_t) config->outcomes_max,
                                        config->outcome_retention_ms);
+    self->timers = coord_timers_new ();
     self->probes = zhashx_new ();
     zhashx_set_destructor (self->probes, coord_probe_destroy);
     self->logging = zlistx_new ();
@@ -239,6 +240,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     zhashx_destroy (&self->owners);
     zhashx_destroy (&self->participants);
     zhashx_destroy (&self->probes);
+    coord_timers_destroy (&self->timers);
     dtx_outcomes_destroy (&self->outcomes);
     zhashx_destroy (&self->replay_commits);
     free (self);
@@ -293,7 +295,6 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         { pipe? zsock_resolve (pipe): NULL, 0, ZMQ_POLLIN, 0 }
     };
     int nitems = pipe? 4: 3;
-    self->next_tick = dtx_clock_ms () + TICK_MS;
     while (!self->terminated) {
         if (zsys_interrupted && !self->draining) {
             //  SIGTERM/SIGINT: take no new transactions, let those in
@@ -305,7 +306,16 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         }
         if (self->draining && s_drained (self))
             break;
-        int64_t wait = self->next_tick - dtx_clock_ms ();
+        //  Sleep until the next deadline (timers, END records waiting, the
+        //  metrics snapshot), not on a fixed tick
+        int64_t wake = coord_timers_next (self);
+        if (self->end_pending_since && self->end_pending_since + 1000 < wake)
+            wake = self->end_pending_since + 1000;
+        if (self->metrics && self->next_metrics < wake)
+            wake = self->next_metrics;
+        if (self->draining && self->drain_deadline < wake)
+            wake = self->drain_deadline;
+        int64_t wait = wake - dtx_clock_ms ();
         if (wait < 0)
             wait = 0;
         int rc = zmq_poll (items, nitems, wait);
@@ -328,10 +338,7 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             zstr_free (&command);
         }
         int64_t now = dtx_clock_ms ();
-        if (now >= self->next_tick) {
-            coord_tick (self, now);
-            self->next_tick = now + TICK_MS;
-        }
+        coord_tick (self, now);
         s_group_commit (self);
         dtx_logfile_check ();
         if (self->metrics && now >= self->next_metrics) {
