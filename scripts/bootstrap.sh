@@ -23,8 +23,11 @@ fi
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ ! -f Makefile.in ]; then
     autoreconf -fi >/dev/null
 fi
-if [ ! -f Makefile ] || [ configure -nt Makefile ]; then
-    ./configure -q
+# The test suite needs the crash-test hook (--enable-fault-injection); a
+# production build leaves it out (./configure without it)
+if [ ! -f Makefile ] || [ configure -nt Makefile ] \
+   || ! grep -q -- '--enable-fault-injection' config.status 2>/dev/null; then
+    ./configure -q --enable-fault-injection
 fi
 make -j"$(nproc)" >/dev/null
 echo "bootstrap: built"
