@@ -29,11 +29,23 @@ typedef struct {
     long log_compact_bytes;             //  compact the decision log above this size
     bool verbose;                       //  log every transaction's end
     int drain_ms;                       //  SIGTERM: wait this long for live transactions
+    //  CurveZMQ (docs/security.md); all needed unless insecure
+    const char *curve_secret;           //  our certificate, with secret key
+    const char *client_keys;            //  allow-list: client certificates
+    const char *participant_keys;       //  allow-list: participant certificates
+    const char *operator_keys;          //  allow-list for a tcp admin endpoint
+    bool insecure;                      //  no CurveZMQ at all (warned at start)
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).
 void
     dtx_coordinator_config_defaults (dtx_coordinator_config_t *config);
+
+//  Is the security configuration complete?  Returns 0, or -1 with errbuf
+//  naming what is missing (security is on unless config->insecure).
+int
+    dtx_coordinator_config_check (const dtx_coordinator_config_t *config,
+                                  char *errbuf, size_t errlen);
 
 typedef struct _dtx_coordinator_t dtx_coordinator_t;
 
