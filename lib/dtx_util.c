@@ -211,8 +211,10 @@ dtx_sock_new (int type, const char *endpoint, const dtx_security_t *security, in
         if (serverish) {
             zsock_set_curve_server (sock, 1);
             //  Every key goes to the ZAP handler (dtx_zap.c) under this
-            //  endpoint's domain; no handler means no connection
-            zsock_set_zap_domain (sock, security->zap_domain? security->zap_domain: "");
+            //  endpoint's domain.  (A process without a ZAP handler
+            //  accepts any key: the coordinator starts one before it binds)
+            if (security->zap_domain && *security->zap_domain)
+                zsock_set_zap_domain (sock, security->zap_domain);
         }
         else
             zsock_set_curve_serverkey (sock, security->server_key);
