@@ -243,6 +243,57 @@ START_TEST (test_impostor_coordinator)
 }
 END_TEST
 
+//  Peak resident memory of a process, kB
+static long
+s_hwm_kb (pid_t pid)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    long kb = -1;
+    while (file && fgets (line, sizeof line, file))
+        if (strncmp (line, "VmHWM:", 6) == 0)
+            kb = atol (line + 6);
+    if (file)
+        fclose (file);
+    return kb;
+}
+
+//  A frame over the client endpoint's limit (DTX_MAXMSG_REQUEST) from an
+//  allowed client: ZeroMQ drops the connection, the coordinator never
+//  sees it (a small garbage frame, by contrast, is seen and dropped)
+START_TEST (test_oversized_frame_refused)
+{
+    s_quiet ();
+    pid_t coordinator = harness_coordinator_pid ();
+    long before = s_hwm_kb (coordinator);
+    ck_assert_int_gt (before, 0);
+    int dropped = s_coordinator_log_count ("dropped");
+    zsock_t *raw = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
+    size_t size = DTX_MAXMSG_REQUEST + 1024;
+    byte *big = (byte *) calloc (1, size);
+    ck_assert_ptr_nonnull (big);
+    zframe_t *frame = zframe_new (big, size);
+    free (big);
+    ck_assert_int_eq (zframe_send (&frame, raw, 0), 0);
+    zsock_set_linger (raw, 5000);
+    zsock_destroy (&raw);
+    zclock_sleep (1000);
+    ck_assert_int_eq (s_coordinator_log_count ("dropped"), dropped);
+    long after = s_hwm_kb (coordinator);
+    ck_assert_msg (after - before < 32 * 1024, "coordinator peak memory grew %ld kB", after - before);
+    raw = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
+    zstr_send (raw, "not a dtx frame");
+    zsock_set_linger (raw, 2000);
+    zsock_destroy (&raw);
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_coordinator_log_count ("dropped") == dropped && zclock_mono () < deadline)
+        usleep (100000);        //  polling interval, not a synchronisation
+    ck_assert_int_eq (s_coordinator_log_count ("dropped"), dropped + 1);
+    s_assert_db1_works ();
+}
+END_TEST
+
 START_TEST (test_start_needs_keys)
 {
     char out [4096], dir [400];
@@ -338,6 +389,7 @@ suite_security (void)
     tcase_add_test (tc, test_client_keys);
     tcase_add_test (tc, test_participant_keys);
     tcase_add_test (tc, test_impostor_coordinator);
+    tcase_add_test (tc, test_oversized_frame_refused);
     tcase_add_test (tc, test_start_needs_keys);
     tcase_add_test (tc, test_insecure_starts_and_warns);
     suite_add_tcase (suite, tc);
