@@ -723,7 +723,9 @@ s_usage (void)
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
-"ones instead (participants named db1 and db2, pgbench_accounts loaded).\n");
+"ones instead (participants named db1 and db2, pgbench_accounts loaded); their\n"
+"CurveZMQ keys come from DTX_CLIENT_CERT (our NAME_secret) and DTX_COORDINATOR_CERT\n"
+"(the coordinator's public certificate).  Its own system runs with keys it makes.\n");
 }
 
 //  a / b, or nan when b was not measured (a mode left out with --modes)

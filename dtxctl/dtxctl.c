@@ -83,9 +83,18 @@ s_keygen (int argc, char *argv [])
     if (databases)
         zcert_set_meta (cert, "databases", "%s", databases);
     char *path = zsys_sprintf ("%s/%s", dir, name);
-    //  The secret file is made owner-only before any key is in it
+    //  The secret file is made owner-only before any key is in it; an
+    //  existing pair is never overwritten (a key in use would be lost)
     char *secret = zsys_sprintf ("%s_secret", path);
-    int fd = open (secret, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
+        fprintf (stderr, "dtxctl: %s or %s exists already: rotate by making a new name,"
+                 " or remove the old pair first (docs/security.md)\n", path, secret);
+        zstr_free (&path);
+        zstr_free (&secret);
+        zcert_destroy (&cert);
+        return 1;
+    }
+    int fd = open (secret, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd >= 0)
         close (fd);
     int rc = fd < 0 || zcert_save (cert, path)? 1: 0;

@@ -294,6 +294,43 @@ START_TEST (test_oversized_frame_refused)
 }
 END_TEST
 
+//  A tcp admin endpoint: CurveZMQ, operator keys only
+START_TEST (test_admin_tcp_needs_operator_key)
+{
+    char out [8192], dir [400], operators [400], pidfile [512];
+    snprintf (dir, sizeof dir, "%s/admin-tcp", harness.dir);
+    snprintf (operators, sizeof operators, "%s/operators", harness.dir);
+    snprintf (pidfile, sizeof pidfile, "%s/admin-coordinator.bgpid", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    ck_assert_int_eq (mkdir (operators, 0700), 0);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl keygen alice --dir %s",
+                                       TOP_BUILDDIR, operators), 0);
+    int port = harness.metrics_port + 70;
+    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id admintest --log-dir %s"
+                     " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                     " --admin tcp://127.0.0.1:%d %s --operator-keys %s > %s/admin-coordinator.log"
+                     " 2>&1 & echo $! > %s", TOP_BUILDDIR, dir, port, port + 1, port + 2,
+                     harness.coordinator_args, operators, harness.dir, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int pid = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
+    fclose (file);
+    ck_assert (s_wait_log ("admin-coordinator.log", "coordinator admintest: epoch", 10000));
+    //  The operator's key
+    int rc = harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d"
+                              " --cert %s/alice_secret --coordinator-cert %s/coordinator status",
+                              TOP_BUILDDIR, port + 2, operators, harness.keys_dir);
+    ck_assert_msg (rc == 0 && strstr (out, "admintest"), "%d: %s", rc, out);
+    //  A client key (DTX_CLIENT_CERT) is no operator key
+    rc = harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d --timeout 1500"
+                          " status", TOP_BUILDDIR, port + 2);
+    ck_assert_msg (rc == 3, "%d: %s", rc, out);
+    ck_assert (s_wait_log ("admin-coordinator.log", "ZAP: refused .* on the admin endpoint", 5000));
+    s_stop ((pid_t) pid);
+}
+END_TEST
+
 START_TEST (test_start_needs_keys)
 {
     char out [4096], dir [400];
@@ -390,6 +427,7 @@ suite_security (void)
     tcase_add_test (tc, test_participant_keys);
     tcase_add_test (tc, test_impostor_coordinator);
     tcase_add_test (tc, test_oversized_frame_refused);
+    tcase_add_test (tc, test_admin_tcp_needs_operator_key);
     tcase_add_test (tc, test_start_needs_keys);
     tcase_add_test (tc, test_insecure_starts_and_warns);
     suite_add_tcase (suite, tc);
