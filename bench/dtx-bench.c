@@ -541,6 +541,7 @@ s_measure_in_flight (long *rss_kb, long *hwm_kb)
         ? dtx_security_new (cert, getenv ("DTX_COORDINATOR_CERT"), err, sizeof err): NULL;
     if (cert && *cert && !security) {
         fprintf (stderr, "bench: %s\n", err);
+        *rss_kb = *hwm_kb = -1;
         return;
     }
     zsock_t *sock = dtx_sock_new (ZMQ_DEALER, s_endpoint, security, DTX_MAXMSG_RESULT);

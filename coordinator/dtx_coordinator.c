@@ -31,7 +31,8 @@
 
 //  CurveZMQ: one ZAP handler per process (one per ZeroMQ context), so it
 //  lives here rather than on the engine; the engine's sockets borrow the
-//  certificate (dtx_sock_new)
+//  certificate (dtx_sock_new).  A second engine in the same process (a
+//  test) shares the first one's keys and allow-lists.
 static zactor_t *s_zap;
 static dtx_security_t *s_security;
 static int s_secured;           //  engines of this process using them
@@ -172,6 +173,10 @@ s_security_start (const dtx_coordinator_config_t *config, char *errbuf, size_t e
         s_secured = 0;
         return -1;
     }
+    zsys_info ("CurveZMQ on: our public key %s; allowed keys: clients %s, participants %s%s%s",
+               zcert_public_txt (s_security->cert), config->client_keys, config->participant_keys,
+               config->operator_keys? ", operators ": "",
+               config->operator_keys? config->operator_keys: "");
     return 0;
 }
 
