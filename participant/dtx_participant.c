@@ -491,9 +491,11 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             if (now - heard > 5 * self->config.heartbeat_ms) {
                 if (!coordinator_lost_logged)
                     zsys_warning ("%s: no answer from coordinator %s for %" PRId64 " ms; waiting"
-                                  " (%zu prepared transaction(s) in doubt)", self->name,
+                                  " (%zu prepared transaction(s) in doubt)%s", self->name,
                                   self->config.coordinator_endpoint, now - heard,
-                                  zhashx_size (self->in_doubt));
+                                  zhashx_size (self->in_doubt), self->config.insecure? ""
+                                  : ".  CurveZMQ: a coordinator without the key of coordinator-key,"
+                                    " or one whose participant-keys lacks ours, gets no handshake");
                 coordinator_lost_logged = true;
             }
             else
