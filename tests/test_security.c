@@ -146,6 +146,20 @@ START_TEST (test_client_keys)
     dtx_client_destroy (&client);
     ck_assert (s_wait_log ("coordinator.log", "ZAP: refused .* on the clients endpoint: key not on"
                            " the allow-list", 5000));
+    //  The allow-list is re-read when it changes: added, the key gets in;
+    //  removed, it is refused again at its next connection
+    char out [512];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "cp %s/stranger %s/clients/", harness.dir,
+                                       harness.keys_dir), 0);
+    client = dtx_client_new_secure (harness.client_endpoint, 5000, stranger, coordinator);
+    ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    dtx_client_destroy (&client);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "rm %s/clients/stranger", harness.keys_dir), 0);
+    client = dtx_client_new_secure (harness.client_endpoint, 1500, stranger, coordinator);
+    ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
+    ck_assert_msg (!strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    dtx_client_destroy (&client);
     //  A participant key is no client key (its own allow-list)
     char db1 [512];
     snprintf (db1, sizeof db1, "%s/participants/db1_secret", harness.keys_dir);
