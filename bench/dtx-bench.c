@@ -163,6 +163,27 @@ s_start_all (void)
         snprintf (s_conninfo [i], sizeof s_conninfo [i],
                   "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
     }
+    //  CurveZMQ keys, as an operator would make them (docs/security.md);
+    //  this process's clients find theirs in the environment
+    char keys [300], secret [400], pkeys [400], ckeys [400], coordinator_cert [400],
+         psecret [2][400];
+    snprintf (keys, sizeof keys, "%s/keys", s_work);
+    s_system ("mkdir -p %s/clients %s/participants && cd %s"
+              " && %s/dtxctl/dtxctl keygen coordinator >/dev/null"
+              " && %s/dtxctl/dtxctl keygen bench --dir clients >/dev/null"
+              " && %s/dtxctl/dtxctl keygen db1 --databases db1 --dir participants >/dev/null"
+              " && %s/dtxctl/dtxctl keygen db2 --databases db2 --dir participants >/dev/null",
+              keys, keys, keys, TOP_BUILDDIR, TOP_BUILDDIR, TOP_BUILDDIR, TOP_BUILDDIR);
+    snprintf (secret, sizeof secret, "%s/coordinator_secret", keys);
+    snprintf (coordinator_cert, sizeof coordinator_cert, "%s/coordinator", keys);
+    snprintf (ckeys, sizeof ckeys, "%s/clients", keys);
+    snprintf (pkeys, sizeof pkeys, "%s/participants", keys);
+    for (int i = 0; i < 2; i++)
+        snprintf (psecret [i], sizeof psecret [i], "%s/participants/db%d_secret", keys, i + 1);
+    char client_secret [400];
+    snprintf (client_secret, sizeof client_secret, "%s/clients/bench_secret", keys);
+    setenv ("DTX_CLIENT_CERT", client_secret, 1);
+    setenv ("DTX_COORDINATOR_CERT", coordinator_cert, 1);
     char binary [512], clients [64], participants [64], logdir [300];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
     snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", s_base_port);
@@ -170,7 +191,9 @@ s_start_all (void)
     snprintf (logdir, sizeof logdir, "%s/log", s_work);
     mkdir (logdir, 0700);
     char *const cargv [] = { binary, "--id", "bench", "--clients", clients,
-                             "--participants", participants, "--log-dir", logdir, NULL };
+                             "--participants", participants, "--log-dir", logdir,
+                             "--curve-secret", secret, "--client-keys", ckeys,
+                             "--participant-keys", pkeys, NULL };
     s_coordinator = s_spawn ("coordinator.log", cargv);
     for (int i = 0; i < 2; i++) {
         char pbinary [512], name [16];
@@ -178,7 +201,8 @@ s_start_all (void)
         snprintf (name, sizeof name, "db%d", i + 1);
         char *const pargv [] = { pbinary, "--name", name, "--conninfo", s_conninfo [i],
                                  "--coordinator", participants, "--pool-min", "140",
-                                 "--pool-max", "200", NULL };
+                                 "--pool-max", "200", "--curve-secret", psecret [i],
+                                 "--coordinator-key", coordinator_cert, NULL };
         char logname [32];
         snprintf (logname, sizeof logname, "participant-%d.log", i + 1);
         s_participant [i] = s_spawn (logname, pargv);
@@ -510,7 +534,18 @@ s_run (int mode, int clients, int seconds)
 static void
 s_measure_in_flight (long *rss_kb, long *hwm_kb)
 {
-    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, s_endpoint);
+    //  (keys as libdtx takes them: DTX_CLIENT_CERT, DTX_COORDINATOR_CERT)
+    char err [512];
+    const char *cert = getenv ("DTX_CLIENT_CERT");
+    dtx_security_t *security = cert && *cert
+        ? dtx_security_new (cert, getenv ("DTX_COORDINATOR_CERT"), err, sizeof err): NULL;
+    if (cert && *cert && !security) {
+        fprintf (stderr, "bench: %s\n", err);
+        *rss_kb = *hwm_kb = -1;
+        return;
+    }
+    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, s_endpoint, security, DTX_MAXMSG_RESULT);
+    dtx_security_destroy (&security);
     const int count = 10000;
     for (int i = 0; i < count; i++) {
         dtx_proto_t *begin = dtx_proto_new (DTX_PROTO_BEGIN);
@@ -689,7 +724,9 @@ s_usage (void)
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
-"ones instead (participants named db1 and db2, pgbench_accounts loaded).\n");
+"ones instead (participants named db1 and db2, pgbench_accounts loaded); their\n"
+"CurveZMQ keys come from DTX_CLIENT_CERT (our NAME_secret) and DTX_COORDINATOR_CERT\n"
+"(the coordinator's public certificate).  Its own system runs with keys it makes.\n");
 }
 
 //  a / b, or nan when b was not measured (a mode left out with --modes)

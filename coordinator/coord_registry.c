@@ -146,6 +146,31 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
         s_register_refuse (self, msg, NULL, DTX_ERR_BAD_REQUEST, err);
         return;
     }
+    //  CurveZMQ: a participant key names the databases it may front
+    //  (its certificate's "databases" metadata, via the ZAP handler); a
+    //  key without that list may register any name (docs/security.md)
+    const char *allowed = dtx_proto_peer_databases (msg);
+    if (dtx_proto_user_id (msg) && allowed) {
+        bool listed = false;
+        size_t len = strlen (name);
+        for (const char *p = allowed; *p && !listed; ) {
+            while (*p == ',' || *p == ' ')
+                p++;
+            size_t item = strcspn (p, ", ");
+            listed = item == len && strncmp (p, name, len) == 0;
+            p += item;
+        }
+        if (!listed) {
+            snprintf (err, sizeof err, "participant key %.40s may register only '%.200s', not"
+                      " '%s' (its certificate's databases list; see docs/security.md)",
+                      dtx_proto_user_id (msg), allowed, name);
+            //  (logged once per 30 s, like the other refusals; no registry
+            //  entry is made for a name this key may not use)
+            static participant_t unlisted;
+            s_register_refuse (self, msg, &unlisted, DTX_ERR_STATE, err);
+            return;
+        }
+    }
     if (strlen (identity) > IDENTITY_MAX) {
         snprintf (err, sizeof err, "participant %s: database identity longer than %d bytes",
                   name, IDENTITY_MAX);

@@ -9,7 +9,8 @@ static const char *s_logfile;
 static const char *s_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
     "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
-    "outcome-retention", "txns-max", "client-txns-max", "participants-max", NULL
+    "outcome-retention", "txns-max", "client-txns-max", "participants-max", "curve-secret",
+    "client-keys", "participant-keys", "operator-keys", "insecure", NULL
 };
 
 //  One key, from the config file or the command line
@@ -26,6 +27,11 @@ s_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "admin")) config->admin_endpoint = strdup (value);
     else if (streq (key, "metrics")) config->metrics_listen = strdup (value);
     else if (streq (key, "verbose")) config->verbose = streq (value, "1") || streq (value, "true");
+    else if (streq (key, "insecure")) config->insecure = streq (value, "1") || streq (value, "true");
+    else if (streq (key, "curve-secret")) config->curve_secret = strdup (value);
+    else if (streq (key, "client-keys")) config->client_keys = strdup (value);
+    else if (streq (key, "participant-keys")) config->participant_keys = strdup (value);
+    else if (streq (key, "operator-keys")) config->operator_keys = strdup (value);
     else {
         long max = streq (key, "log-compact-bytes")? (1L << 40)
                  : streq (key, "outcomes-max")? 100000000L
@@ -77,7 +83,15 @@ s_usage (FILE *out)
 "  --participants-max N    participant names known (default 256)\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
 "  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
-"  --verbose               log every transaction\n");
+"  --verbose               log every transaction\n"
+"Security (CurveZMQ, on by default; docs/security.md):\n"
+"  --curve-secret FILE     the coordinator's certificate with its secret key\n"
+"                          (NAME_secret from 'dtxctl keygen NAME')\n"
+"  --client-keys DIR       allowed client keys (public certificates)\n"
+"  --participant-keys DIR  allowed participant keys (their 'databases' metadata\n"
+"                          limits the names each may register)\n"
+"  --operator-keys DIR     allowed operator keys, for a tcp --admin endpoint\n"
+"  --insecure              no CurveZMQ: anyone who can reach a port is trusted\n");
 }
 
 int
@@ -105,11 +119,16 @@ main (int argc, char *argv [])
         { "outcome-retention", required_argument, 0, 'R' },
         { "txns-max", required_argument, 0, 'X' },
         { "client-txns-max", required_argument, 0, 'C' },
-        { "participants-max", required_argument, 0, 'P' },
+        { "participants-max", required_argument, 0, 'N' },
+        { "curve-secret", required_argument, 0, 'S' },
+        { "client-keys", required_argument, 0, 'K' },
+        { "participant-keys", required_argument, 0, 'P' },
+        { "operator-keys", required_argument, 0, 'o' },
+        { "insecure", no_argument, 0, 'I' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:P:h", options, "coordinator",
+    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:N:S:K:P:o:Ih", options, "coordinator",
                                 s_keys, s_apply, &config, "dtx-coordinator", s_usage);
     if (rc >= 0)
         return rc;
@@ -117,6 +136,10 @@ main (int argc, char *argv [])
     if (!config.log_dir) {
         fprintf (stderr, "dtx-coordinator: --log-dir (or log-dir in the config file) is required\n");
         s_usage (stderr);
+        return 2;
+    }
+    if (dtx_coordinator_config_check (&config, err, sizeof err)) {
+        fprintf (stderr, "dtx-coordinator: %s\n", err);
         return 2;
     }
     //  Every client and participant connection is a file descriptor: the

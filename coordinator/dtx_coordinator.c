@@ -25,8 +25,17 @@
     =========================================================================
 */
 #include "coord_classes.h"
+#include "dtx_zap.h"
 #include <sys/stat.h>
 #include <unistd.h>
+
+//  CurveZMQ: one ZAP handler per process (one per ZeroMQ context), so it
+//  lives here rather than on the engine; the engine's sockets borrow the
+//  certificate (dtx_sock_new).  A second engine in the same process (a
+//  test) shares the first one's keys and allow-lists.
+static zactor_t *s_zap;
+static dtx_security_t *s_security;
+static int s_secured;           //  engines of this process using them
 
 //  One message from a socket: 1 and *msg_p; 0 if a malformed one was
 //  dropped (and logged: the sender is told nothing, it may not be ours);
@@ -126,15 +135,104 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->participants_max = 256;
 }
 
+static bool
+s_tcp (const char *endpoint)
+{
+    if (*endpoint == '@' || *endpoint == '>')
+        endpoint++;
+    return strncmp (endpoint, "ipc://", 6) && strncmp (endpoint, "inproc://", 9);
+}
+
+int
+dtx_coordinator_config_check (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
+{
+    if (config->insecure)
+        return 0;
+    const char *missing = !config->curve_secret? "curve-secret (the coordinator's certificate)"
+                        : !config->client_keys? "client-keys (directory of allowed client keys)"
+                        : !config->participant_keys? "participant-keys (directory of allowed"
+                                                     " participant keys)"
+                        : config->admin_endpoint && s_tcp (config->admin_endpoint)
+                          && !config->operator_keys? "operator-keys (directory of allowed"
+                                                     " operator keys, for a tcp admin endpoint)"
+                        : NULL;
+    if (missing) {
+        snprintf (errbuf, errlen, "security is on and %s is not set: see docs/security.md"
+                  " (dtxctl keygen makes keys), or run with --insecure", missing);
+        return -1;
+    }
+    return 0;
+}
+
+//  The ZAP handler and our certificate, once per process
+static int
+s_security_start (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
+{
+    if (s_secured++)
+        return 0;
+    s_security = dtx_security_new (config->curve_secret, NULL, errbuf, errlen);
+    s_zap = s_security? dtx_zap_new (): NULL;
+    if (s_security && !s_zap)
+        snprintf (errbuf, errlen, "cannot start the ZAP handler (another one in this process?)");
+    const char *domains [] = { "clients", "participants", "admin" };
+    const char *dirs [] = { config->client_keys, config->participant_keys, config->operator_keys };
+    for (int i = 0; s_zap && i < 3; i++)
+        if (dirs [i] && dtx_zap_allow (s_zap, domains [i], dirs [i])) {
+            snprintf (errbuf, errlen, "%s keys directory %s: cannot read it", domains [i], dirs [i]);
+            zactor_destroy (&s_zap);
+        }
+    if (!s_zap) {
+        dtx_security_destroy (&s_security);
+        s_secured = 0;
+        return -1;
+    }
+    zsys_info ("CurveZMQ on: our public key %s; allowed keys: clients %s, participants %s%s%s",
+               zcert_public_txt (s_security->cert), config->client_keys, config->participant_keys,
+               config->operator_keys? ", operators ": "",
+               config->operator_keys? config->operator_keys: "");
+    return 0;
+}
+
+static void
+s_security_stop (void)
+{
+    if (s_secured && --s_secured == 0) {
+        zactor_destroy (&s_zap);
+        dtx_security_destroy (&s_security);
+    }
+}
+
+//  A server socket of the coordinator, with its ZAP domain
+static zsock_t *
+s_server_sock (const char *endpoint, const char *domain, int64_t max_message)
+{
+    dtx_security_t security;
+    if (s_security) {
+        security = *s_security;
+        security.zap_domain = domain;
+    }
+    return dtx_sock_new (ZMQ_ROUTER, endpoint, s_security? &security: NULL, max_message);
+}
+
 dtx_coordinator_t *
 dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
 {
     if (dtx_name_validate ("coordinator", config->id, errbuf, errlen))
         return NULL;
+    if (dtx_coordinator_config_check (config, errbuf, errlen))
+        return NULL;
     if (!config->client_endpoint || !config->participant_endpoint || !config->log_dir) {
         snprintf (errbuf, errlen, "client endpoint, participant endpoint and log directory are required");
         return NULL;
     }
+    //  First, so that every later failure has it to undo (destroy)
+    if (config->insecure)
+        zsys_warning ("coordinator %s: INSECURE: no CurveZMQ; anyone who can reach %s or %s"
+                      " can act as a client or a participant (docs/security.md)", config->id,
+                      config->client_endpoint, config->participant_endpoint);
+    else
+    if (s_security_start (config, errbuf, errlen))
+        return NULL;
     dtx_coordinator_t *self = (dtx_coordinator_t *) calloc (1, sizeof (dtx_coordinator_t));
     assert (self);
     self->config = *config;
@@ -173,8 +271,9 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
         dtx_coordinator_destroy (&self);
         return NULL;
     }
-    self->clients = dtx_sock_new (ZMQ_ROUTER, config->client_endpoint);
-    self->participants_sock = dtx_sock_new (ZMQ_ROUTER, config->participant_endpoint);
+    self->clients = s_server_sock (config->client_endpoint, "clients", DTX_MAXMSG_REQUEST);
+    self->participants_sock = s_server_sock (config->participant_endpoint, "participants",
+                                             DTX_MAXMSG_RESULT);
     //  The loop receives until a socket is empty: never block there
     if (self->clients)
         zsock_set_rcvtimeo (self->clients, 0);
@@ -190,7 +289,9 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     //  configured otherwise
     char *admin_endpoint = config->admin_endpoint? strdup (config->admin_endpoint)
                          : zsys_sprintf ("ipc://%s/dtx-admin.sock", config->log_dir);
-    self->admin = dtx_sock_new (ZMQ_ROUTER, admin_endpoint);
+    //  (ipc: file permissions guard it; tcp: CurveZMQ, operator keys)
+    self->admin = s_tcp (admin_endpoint)? s_server_sock (admin_endpoint, "admin", DTX_MAXMSG_ADMIN)
+                : dtx_sock_new (ZMQ_ROUTER, admin_endpoint, NULL, DTX_MAXMSG_ADMIN);
     if (!self->admin) {
         snprintf (errbuf, errlen, "cannot bind admin endpoint %s", admin_endpoint);
         zstr_free (&admin_endpoint);
@@ -229,6 +330,8 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     zsock_destroy (&self->clients);
     zsock_destroy (&self->participants_sock);
     zsock_destroy (&self->admin);
+    if (!self->config.insecure)
+        s_security_stop ();
     dtx_metrics_destroy (&self->metrics);
     if (self->admin_path)
         unlink (self->admin_path);

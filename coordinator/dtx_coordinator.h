@@ -32,11 +32,23 @@ typedef struct {
     int txns_max;                       //  live transactions in all ...
     int client_txns_max;                //  ... and per client
     int participants_max;               //  participant names known
+    //  CurveZMQ (docs/security.md); all needed unless insecure
+    const char *curve_secret;           //  our certificate, with secret key
+    const char *client_keys;            //  allow-list: client certificates
+    const char *participant_keys;       //  allow-list: participant certificates
+    const char *operator_keys;          //  allow-list for a tcp admin endpoint
+    bool insecure;                      //  no CurveZMQ at all (warned at start)
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).
 void
     dtx_coordinator_config_defaults (dtx_coordinator_config_t *config);
+
+//  Is the security configuration complete?  Returns 0, or -1 with errbuf
+//  naming what is missing (security is on unless config->insecure).
+int
+    dtx_coordinator_config_check (const dtx_coordinator_config_t *config,
+                                  char *errbuf, size_t errlen);
 
 typedef struct _dtx_coordinator_t dtx_coordinator_t;
 

@@ -8,6 +8,9 @@
     end the total over every database must equal the total at the start.
 
     usage: dtx-demo ENDPOINT CLIENTS TRANSFERS NAME=CONNINFO...
+    CurveZMQ keys as libdtx takes them: DTX_CLIENT_CERT (the client's
+    NAME_secret) and DTX_COORDINATOR_CERT (the coordinator's public
+    certificate); scripts/demo.sh makes and sets them.
 */
 #include "dtx.h"
 #include <czmq.h>
@@ -113,7 +116,8 @@ int
 main (int argc, char *argv [])
 {
     if (argc < 6) {
-        fprintf (stderr, "usage: dtx-demo ENDPOINT CLIENTS TRANSFERS NAME=CONNINFO NAME=CONNINFO...\n");
+        fprintf (stderr, "usage: dtx-demo ENDPOINT CLIENTS TRANSFERS NAME=CONNINFO NAME=CONNINFO...\n"
+                 "keys (CurveZMQ): DTX_CLIENT_CERT=our NAME_secret, DTX_COORDINATOR_CERT=its public cert\n");
         return 2;
     }
     s_endpoint = argv [1];

@@ -2,6 +2,7 @@
 
     dtxctl [--admin ENDPOINT | --log-dir DIR] [--json] STATUS-COMMAND
     dtxctl [--coordinator ENDPOINT] run FILE
+    dtxctl keygen NAME [--dir DIR] [--databases a,b]
 
     Exit codes: 0 ok; 1 refused or failed (for run: the transaction
     aborted); 2 usage; 3 coordinator unreachable; 4 run: outcome unknown.
@@ -13,6 +14,7 @@
 #include <libpq-fe.h>
 #include <pwd.h>
 #include <ctype.h>
+#include <fcntl.h>
 
 static void
 s_usage (FILE *out)
@@ -33,15 +35,104 @@ s_usage (FILE *out)
 "dtxctl [--coordinator ENDPOINT] run FILE\n"
 "  run a SQL script as one global transaction; '\\c NAME' switches database,\n"
 "  statements end with ';' at the end of a line\n"
+"dtxctl keygen NAME [--dir DIR] [--databases a,b]\n"
+"  write a CurveZMQ certificate: DIR/NAME (public: goes into an allow-list or to\n"
+"  the peers) and DIR/NAME_secret (stays with its owner); --databases: the\n"
+"  participant names a participant key may register\n"
+"Keys (CurveZMQ, docs/security.md): --cert FILE (our NAME_secret, or\n"
+"DTX_CLIENT_CERT) and --coordinator-cert FILE (its public certificate, or\n"
+"DTX_COORDINATOR_CERT), for run and for a tcp admin endpoint.\n"
 "The admin endpoint defaults to ipc://LOG_DIR/dtx-admin.sock (owner-only).\n"
 "Exit: 0 ok, 1 refused/failed/aborted, 2 usage, 3 unreachable, 4 outcome unknown.\n");
+}
+
+static const char *s_cert, *s_coordinator_cert;
+
+//  keygen NAME [--dir DIR] [--databases a,b]
+static int
+s_keygen (int argc, char *argv [])
+{
+    const char *dir = ".", *databases = NULL;
+    if (argc < 2) {
+        s_usage (stderr);
+        return 2;
+    }
+    const char *name = argv [1];
+    for (int i = 2; i < argc; i++) {
+        if (streq (argv [i], "--dir") && i + 1 < argc)
+            dir = argv [++i];
+        else
+        if (streq (argv [i], "--databases") && i + 1 < argc)
+            databases = argv [++i];
+        else {
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    char err [256];
+    if (dtx_name_validate ("key", name, err, sizeof err)) {
+        fprintf (stderr, "dtxctl: %s\n", err);
+        return 2;
+    }
+    zcert_t *cert = zcert_new ();
+    if (!cert) {
+        fprintf (stderr, "dtxctl: cannot make a key pair (libzmq without CURVE?)\n");
+        return 1;
+    }
+    zcert_set_meta (cert, "name", "%s", name);
+    if (databases)
+        zcert_set_meta (cert, "databases", "%s", databases);
+    char *path = zsys_sprintf ("%s/%s", dir, name);
+    //  The secret file is made owner-only before any key is in it; an
+    //  existing pair is never overwritten (a key in use would be lost)
+    char *secret = zsys_sprintf ("%s_secret", path);
+    if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
+        fprintf (stderr, "dtxctl: %s or %s exists already: rotate by making a new name,"
+                 " or remove the old pair first (docs/security.md)\n", path, secret);
+        zstr_free (&path);
+        zstr_free (&secret);
+        zcert_destroy (&cert);
+        return 1;
+    }
+    int fd = open (secret, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0)
+        close (fd);
+    int rc = fd < 0 || zcert_save (cert, path)? 1: 0;
+    if (rc)
+        fprintf (stderr, "dtxctl: cannot write %s and %s: %s\n", path, secret, strerror (errno));
+    else
+        printf ("%s: public key %s\n%s: secret key (keep it with its owner, mode 0600)\n",
+                path, zcert_public_txt (cert), secret);
+    zstr_free (&path);
+    zstr_free (&secret);
+    zcert_destroy (&cert);
+    return rc;
+}
+
+//  A tcp endpoint wants keys; ipc is guarded by file permissions
+static bool
+s_tcp (const char *endpoint)
+{
+    return strncmp (endpoint, "ipc://", 6) && strncmp (endpoint, "inproc://", 9);
 }
 
 static int
 s_admin (const char *endpoint, const char *line, bool json, int timeout_ms)
 {
     char *connect = zsys_sprintf (">%s", endpoint);
-    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, connect);
+    dtx_security_t *security = NULL;
+    if (s_tcp (endpoint) && (s_cert || s_coordinator_cert)) {
+        char err [512];
+        security = dtx_security_new (s_cert, s_coordinator_cert? s_coordinator_cert: "(none)",
+                                     err, sizeof err);
+        if (!security) {
+            fprintf (stderr, "dtxctl: %s\n", err);
+            zstr_free (&connect);
+            return 2;
+        }
+    }
+    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, connect, security, DTX_MAXMSG_RESULT);
+    dtx_security_destroy (&security);
     zstr_free (&connect);
     if (!sock) {
         fprintf (stderr, "dtxctl: bad admin endpoint %s\n", endpoint);
@@ -81,7 +172,9 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
         fprintf (stderr, "dtxctl: cannot open %s: %s\n", path, strerror (errno));
         return 2;
     }
-    dtx_client_t *client = dtx_client_new (endpoint, timeout_ms);
+    dtx_client_t *client = s_cert || s_coordinator_cert
+                         ? dtx_client_new_secure (endpoint, timeout_ms, s_cert, s_coordinator_cert)
+                         : dtx_client_new (endpoint, timeout_ms);
     dtx_txn_t *txn = client? dtx_begin (client, 0): NULL;
     if (!txn) {
         fprintf (stderr, "dtxctl: cannot begin: %s\n", client? dtx_client_error (client): "bad endpoint");
@@ -223,16 +316,20 @@ main (int argc, char *argv [])
     static struct option options [] = {
         { "admin", required_argument, 0, 'a' }, { "log-dir", required_argument, 0, 'l' },
         { "coordinator", required_argument, 0, 'c' }, { "json", no_argument, 0, 'j' },
-        { "timeout", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "timeout", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
+        { "cert", required_argument, 0, 'k' }, { "coordinator-cert", required_argument, 0, 'K' },
+        { 0, 0, 0, 0 }
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "+a:l:c:jt:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "+a:l:c:jt:hk:K:", options, NULL)) != -1) {
         switch (opt) {
             case 'a': admin = optarg; break;
             case 'l': log_dir = optarg; break;
             case 'c': coordinator = optarg; break;
             case 'j': json = true; break;
             case 't': timeout_ms = atoi (optarg); break;
+            case 'k': s_cert = optarg; break;
+            case 'K': s_coordinator_cert = optarg; break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;
         }
@@ -241,6 +338,13 @@ main (int argc, char *argv [])
         s_usage (stderr);
         return 2;
     }
+    if (streq (argv [optind], "keygen"))
+        return s_keygen (argc - optind, argv + optind);
+    //  Flags over the environment (the same variables as libdtx's)
+    if (!s_cert && getenv ("DTX_CLIENT_CERT") && *getenv ("DTX_CLIENT_CERT"))
+        s_cert = getenv ("DTX_CLIENT_CERT");
+    if (!s_coordinator_cert && getenv ("DTX_COORDINATOR_CERT") && *getenv ("DTX_COORDINATOR_CERT"))
+        s_coordinator_cert = getenv ("DTX_COORDINATOR_CERT");
     zsys_init ();
     zsys_set_logstream (NULL);
     if (streq (argv [optind], "run")) {

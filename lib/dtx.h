@@ -72,9 +72,25 @@ typedef struct _dtx_result_t dtx_result_t;
 
 //  Connect to a coordinator's client endpoint, e.g. "tcp://127.0.0.1:7100".
 //  request_timeout_ms bounds every wait for a reply (0 = 30000).
-//  Returns NULL if the endpoint is invalid.  Caller owns return value.
+//  With DTX_CLIENT_CERT and DTX_COORDINATOR_CERT set in the environment,
+//  this is dtx_client_new_secure with those two files; with neither, the
+//  link has no CurveZMQ (a secured coordinator never answers it).
+//  Returns NULL if the endpoint is invalid, or only one of the variables
+//  is set, or a certificate cannot be read (logged).  Caller owns return
+//  value.
 dtx_client_t *
     dtx_client_new (const char *endpoint, int request_timeout_ms);
+
+//  Connect over CurveZMQ (docs/security.md): client_cert_file is this
+//  client's certificate with its secret key (NAME_secret, written by
+//  `dtxctl keygen NAME`; its public half must be in the coordinator's
+//  client-keys directory), coordinator_cert_file the coordinator's public
+//  certificate: a coordinator without that key gets no handshake, and
+//  requests to it time out.  Returns NULL if the endpoint is invalid or a
+//  certificate cannot be read (logged).  Caller owns return value.
+dtx_client_t *
+    dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
+                           const char *client_cert_file, const char *coordinator_cert_file);
 
 //  Destroy a client.  A transaction still open is abandoned; the
 //  coordinator aborts it when its timeout expires.

@@ -63,14 +63,16 @@ struct _dtx_result_t {
 //  --------------------------------------------------------------------------
 //  Client
 
-dtx_client_t *
-dtx_client_new (const char *endpoint, int request_timeout_ms)
+//  security NULL: no CurveZMQ
+static dtx_client_t *
+s_client_new (const char *endpoint, int request_timeout_ms, const dtx_security_t *security)
 {
     assert (endpoint);
     dtx_client_t *self = (dtx_client_t *) calloc (1, sizeof (dtx_client_t));
     assert (self);
     char *connect = zsys_sprintf (">%s", endpoint);
-    self->sock = dtx_sock_new (ZMQ_DEALER, *endpoint == '>' || *endpoint == '@'? endpoint: connect);
+    self->sock = dtx_sock_new (ZMQ_DEALER, *endpoint == '>' || *endpoint == '@'? endpoint: connect,
+                               security, DTX_MAXMSG_RESULT);
     zstr_free (&connect);
     if (!self->sock) {
         free (self);
@@ -80,6 +82,39 @@ dtx_client_new (const char *endpoint, int request_timeout_ms)
     self->timeout_ms = request_timeout_ms > 0? request_timeout_ms: 30000;
     self->txns = zlistx_new ();
     return self;
+}
+
+dtx_client_t *
+dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
+                       const char *client_cert_file, const char *coordinator_cert_file)
+{
+    char err [512];
+    if (!client_cert_file || !coordinator_cert_file) {
+        zsys_error ("dtx_client_new_secure: both a client certificate and the coordinator's"
+                    " certificate are needed");
+        return NULL;
+    }
+    dtx_security_t *security = dtx_security_new (client_cert_file, coordinator_cert_file,
+                                                 err, sizeof err);
+    if (!security) {
+        zsys_error ("dtx client: %s", err);
+        return NULL;
+    }
+    dtx_client_t *self = s_client_new (endpoint, request_timeout_ms, security);
+    //  (the socket has its keys now)
+    dtx_security_destroy (&security);
+    return self;
+}
+
+dtx_client_t *
+dtx_client_new (const char *endpoint, int request_timeout_ms)
+{
+    const char *cert = getenv ("DTX_CLIENT_CERT");
+    const char *coordinator = getenv ("DTX_COORDINATOR_CERT");
+    if ((cert && *cert) || (coordinator && *coordinator))
+        return dtx_client_new_secure (endpoint, request_timeout_ms, cert && *cert? cert: NULL,
+                                      coordinator && *coordinator? coordinator: NULL);
+    return s_client_new (endpoint, request_timeout_ms, NULL);
 }
 
 void

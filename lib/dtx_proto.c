@@ -64,6 +64,8 @@ typedef struct {
 struct _dtx_proto_t {
     int id;
     zframe_t *routing_id;
+    char *user_id;          //  sender's CurveZMQ key, NULL if none
+    char *peer_databases;   //  ... its certificate's "databases"
     uint32_t seq;
     char gid [DTX_PROTO_STRING_MAX + 1];
     char name [DTX_PROTO_STRING_MAX + 1];
@@ -119,6 +121,8 @@ dtx_proto_destroy (dtx_proto_t **self_p)
     if (!self)
         return;
     zframe_destroy (&self->routing_id);
+    free (self->user_id);
+    free (self->peer_databases);
     free (self->text);
     s_list_clear (&self->params);
     s_list_clear (&self->columns);
@@ -427,6 +431,16 @@ dtx_proto_recv (dtx_proto_t **msg_p, zsock_t *sock, char *errbuf, size_t errlen)
     }
     else
         rc = dtx_proto_decode (zmsg_first (msg), msg_p, errbuf, errlen);
+    if (rc == 0 && routing_id) {
+        //  (the metadata of a connection is on every frame from it)
+        const char *user_id = zframe_meta (zmsg_first (msg), "User-Id");
+        if (user_id && *user_id) {
+            (*msg_p)->user_id = strdup (user_id);
+            const char *databases = zframe_meta (zmsg_first (msg), "databases");
+            if (databases)
+                (*msg_p)->peer_databases = strdup (databases);
+        }
+    }
     zmsg_destroy (&msg);
     if (rc == 0)
         (*msg_p)->routing_id = routing_id;
@@ -593,4 +607,16 @@ dtx_proto_take_values (dtx_proto_t *self, size_t count, char **array)
     s_list_clear (&self->values);
     self->values.items = array;
     self->values.count = count;
+}
+
+const char *
+dtx_proto_user_id (dtx_proto_t *self)
+{
+    return self->user_id;
+}
+
+const char *
+dtx_proto_peer_databases (dtx_proto_t *self)
+{
+    return self->peer_databases;
 }

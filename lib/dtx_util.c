@@ -137,8 +137,56 @@ dtx_name_validate (const char *what, const char *name, char *errbuf, size_t errl
 //  --------------------------------------------------------------------------
 //  Sockets
 
+dtx_security_t *
+dtx_security_new (const char *secret_file, const char *server_file, char *errbuf, size_t errlen)
+{
+    static const char *no_secret = "0000000000000000000000000000000000000000";
+    if (!secret_file || access (secret_file, R_OK)) {
+        snprintf (errbuf, errlen, "certificate %s: %s", secret_file? secret_file: "(none)",
+                  secret_file? strerror (errno): "not given");
+        return NULL;
+    }
+    //  zcert_load reads FILE_secret when there is one, else FILE itself
+    zcert_t *cert = zcert_load (secret_file);
+    if (!cert || streq (zcert_secret_txt (cert), no_secret)) {
+        snprintf (errbuf, errlen, "certificate %s: %s", secret_file,
+                  cert? "has no secret key (give the NAME_secret file that dtxctl keygen wrote)"
+                      : "not a zcert certificate (make one with dtxctl keygen)");
+        zcert_destroy (&cert);
+        return NULL;
+    }
+    dtx_security_t *self = (dtx_security_t *) calloc (1, sizeof (dtx_security_t));
+    assert (self);
+    self->cert = cert;
+    if (server_file) {
+        zcert_t *server = access (server_file, R_OK) == 0? zcert_load (server_file): NULL;
+        if (!server) {
+            snprintf (errbuf, errlen, "certificate %s: %s", server_file,
+                      access (server_file, R_OK)? strerror (errno)
+                      : "not a zcert certificate (copy the coordinator's public certificate)");
+            dtx_security_destroy (&self);
+            return NULL;
+        }
+        snprintf (self->server_key, sizeof self->server_key, "%s", zcert_public_txt (server));
+        zcert_destroy (&server);
+    }
+    return self;
+}
+
+void
+dtx_security_destroy (dtx_security_t **self_p)
+{
+    assert (self_p);
+    dtx_security_t *self = *self_p;
+    if (!self)
+        return;
+    zcert_destroy (&self->cert);
+    free (self);
+    *self_p = NULL;
+}
+
 zsock_t *
-dtx_sock_new (int type, const char *endpoint)
+dtx_sock_new (int type, const char *endpoint, const dtx_security_t *security, int64_t max_message)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock)
@@ -153,11 +201,25 @@ dtx_sock_new (int type, const char *endpoint)
     //  ZMTP heartbeats detect dead TCP peers behind NATs and firewalls
     zsock_set_heartbeat_ivl (sock, 1000);
     zsock_set_heartbeat_timeout (sock, 5000);
-    //  CurveZMQ: the one place to switch it on.  Not enabled yet; see
-    //  docs/operations.md.  A server would call zcert_apply and
-    //  zsock_set_curve_server here, a client zsock_set_curve_serverkey.
-    bool serverish = type == ZMQ_ROUTER;
-    if (zsock_attach (sock, endpoint, serverish)) {
+    //  A hostile length is refused by ZeroMQ, before it is allocated
+    int64_t limit = max_message;
+    zmq_setsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &limit, sizeof limit);
+    bool serverish = *endpoint == '@' || (*endpoint != '>' && type == ZMQ_ROUTER);
+    if (security) {
+        //  CurveZMQ: every option before the bind or connect
+        zcert_apply (security->cert, sock);
+        if (serverish) {
+            zsock_set_curve_server (sock, 1);
+            //  Every key goes to the ZAP handler (dtx_zap.c) under this
+            //  endpoint's domain.  (A process without a ZAP handler
+            //  accepts any key: the coordinator starts one before it binds)
+            if (security->zap_domain && *security->zap_domain)
+                zsock_set_zap_domain (sock, security->zap_domain);
+        }
+        else
+            zsock_set_curve_serverkey (sock, security->server_key);
+    }
+    if (zsock_attach (sock, endpoint, type == ZMQ_ROUTER)) {
         zsock_destroy (&sock);
         return NULL;
     }

@@ -40,13 +40,48 @@ int
 int
     dtx_name_validate (const char *what, const char *name, char *errbuf, size_t errlen);
 
+//  Transport security: CurveZMQ (docs/security.md).  One of these per
+//  process role; a socket borrows it.  A server (a ROUTER that binds)
+//  presents cert and sends every connecting key to the ZAP handler under
+//  zap_domain ("clients", "participants", "admin": dtx_zap.h); a client
+//  (a DEALER that connects) presents cert and talks only to the server
+//  whose public key is server_key: an impostor gets no handshake.
+typedef struct {
+    zcert_t *cert;                  //  our certificate, with its secret key
+    char server_key [41];           //  connecting: the server's public key (Z85)
+    const char *zap_domain;         //  binding: the ZAP domain of this endpoint
+} dtx_security_t;
+
+//  Load our certificate from secret_file (zcert format, with the secret
+//  key: NAME_secret as `dtxctl keygen` writes it) and, when connecting,
+//  the server's public key from server_file (its public certificate; may
+//  be NULL for a server).  Returns NULL with errbuf naming the file and
+//  the problem.  Caller owns return value.
+dtx_security_t *
+    dtx_security_new (const char *secret_file, const char *server_file,
+                      char *errbuf, size_t errlen);
+
+void
+    dtx_security_destroy (dtx_security_t **self_p);
+
+//  Largest message ZeroMQ accepts on a socket, checked before anything is
+//  allocated for it (a bigger frame drops the connection).  Requests carry
+//  a statement (DTX_PROTO_LONGSTR_MAX, 64 MiB) and its parameters: 64 MiB
+//  plus 1 MiB of headroom.  Results have no protocol bound but a sane one.
+#define DTX_MAXMSG_REQUEST  ((64 << 20) + (1 << 20))
+#define DTX_MAXMSG_RESULT   (1 << 30)
+#define DTX_MAXMSG_ADMIN    (1 << 20)
+
 //  Every ZeroMQ socket in dtx is made here, so that transport security
-//  (CurveZMQ) can be switched on in one place.  endpoint follows CZMQ:
+//  (CurveZMQ) is switched on in one place.  endpoint follows CZMQ:
 //  "@tcp://..." binds, ">tcp://..." connects; without a prefix, ROUTER
-//  binds and DEALER connects.  Returns NULL on a bad endpoint.
+//  binds and DEALER connects.  security NULL = no CurveZMQ (--insecure,
+//  and the admin ipc socket).  max_message: the largest message received,
+//  bytes (-1 = no limit).  Returns NULL on a bad endpoint.
 //  Caller owns return value.
 zsock_t *
-    dtx_sock_new (int type, const char *endpoint);
+    dtx_sock_new (int type, const char *endpoint, const dtx_security_t *security,
+                  int64_t max_message);
 
 //  Config files are CZMQ's ZPL (zconfig): one section named for the
 //  process, one key per line.  Every key must be in `keys`; fn applies a

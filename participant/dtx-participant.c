@@ -6,7 +6,8 @@
 static const char *s_logfile;
 
 static const char *s_keys [] = {
-    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file", NULL
+    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file",
+    "curve-secret", "coordinator-key", "insecure", NULL
 };
 
 static int
@@ -18,6 +19,9 @@ s_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "name")) config->name = strdup (value);
     else if (streq (key, "conninfo")) config->conninfo = strdup (value);
     else if (streq (key, "coordinator")) config->coordinator_endpoint = strdup (value);
+    else if (streq (key, "curve-secret")) config->curve_secret = strdup (value);
+    else if (streq (key, "coordinator-key")) config->coordinator_key = strdup (value);
+    else if (streq (key, "insecure")) config->insecure = streq (value, "1") || streq (value, "true");
     else {
         //  (marker-retention: up to about 68 years, in seconds)
         if (dtx_parse_long (value, streq (key, "pool-min")? 0: 1,
@@ -48,7 +52,13 @@ s_usage (FILE *out)
 "  --marker-retention S    keep one-phase commit markers (dtx.one_phase) this long, seconds\n"
 "                          (default 604800, 7 days): the coordinator can learn the outcome of\n"
 "                          a one-phase transaction this long after it\n"
-"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n");
+"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
+"Security (CurveZMQ, on by default; docs/security.md):\n"
+"  --curve-secret FILE     this participant's certificate with its secret key\n"
+"                          (NAME_secret from 'dtxctl keygen NAME --databases NAME')\n"
+"  --coordinator-key FILE  the coordinator's public certificate: no other\n"
+"                          coordinator gets a handshake\n"
+"  --insecure              no CurveZMQ: takes orders from whatever answers\n");
 }
 
 int
@@ -68,10 +78,13 @@ main (int argc, char *argv [])
         { "connect-window", required_argument, 0, 'w' },
         { "marker-retention", required_argument, 0, 'r' },
         { "log-file", required_argument, 0, 'F' },
+        { "curve-secret", required_argument, 0, 'S' },
+        { "coordinator-key", required_argument, 0, 'K' },
+        { "insecure", no_argument, 0, 'I' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:h", options, "participant",
+    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:S:K:Ih", options, "participant",
                                 s_keys, s_apply, &config, "dtx-participant", s_usage);
     if (rc >= 0)
         return rc;
@@ -79,6 +92,10 @@ main (int argc, char *argv [])
     if (!config.name || !config.conninfo || config.pool_max < 1 || config.pool_min < 0) {
         fprintf (stderr, "dtx-participant: --name and --conninfo are required, pool sizes positive\n");
         s_usage (stderr);
+        return 2;
+    }
+    if (dtx_participant_config_check (&config, err, sizeof err)) {
+        fprintf (stderr, "dtx-participant: %s\n", err);
         return 2;
     }
     zsys_init ();

@@ -326,10 +326,29 @@ dtx_participant_config_defaults (dtx_participant_config_t *config)
     config->marker_retention_s = 7 * 24 * 3600;
 }
 
+int
+dtx_participant_config_check (const dtx_participant_config_t *config, char *errbuf, size_t errlen)
+{
+    if (config->insecure)
+        return 0;
+    const char *missing = !config->curve_secret? "curve-secret (the participant's certificate)"
+                        : !config->coordinator_key? "coordinator-key (the coordinator's public"
+                                                    " certificate)"
+                        : NULL;
+    if (missing) {
+        snprintf (errbuf, errlen, "security is on and %s is not set: see docs/security.md"
+                  " (dtxctl keygen makes keys), or run with --insecure", missing);
+        return -1;
+    }
+    return 0;
+}
+
 dtx_participant_t *
 dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_t errlen)
 {
     if (dtx_name_validate ("participant", config->name, errbuf, errlen))
+        return NULL;
+    if (dtx_participant_config_check (config, errbuf, errlen))
         return NULL;
     if (!config->conninfo || !config->coordinator_endpoint) {
         snprintf (errbuf, errlen, "conninfo and coordinator endpoint are required");
@@ -353,10 +372,22 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
                   " or PGPASSWORD in the environment");
         return NULL;
     }
+    //  Keys before the database: a wrong file is said at once
+    dtx_security_t *security = NULL;
+    if (config->insecure)
+        zsys_warning ("participant %s: INSECURE: no CurveZMQ; it will take orders from whatever"
+                      " answers on %s (docs/security.md)", config->name,
+                      config->coordinator_endpoint);
+    else {
+        security = dtx_security_new (config->curve_secret, config->coordinator_key, errbuf, errlen);
+        if (!security)
+            return NULL;
+    }
     dtx_participant_t *self = (dtx_participant_t *) calloc (1, sizeof (dtx_participant_t));
     assert (self);
     self->config = *config;
     snprintf (self->name, sizeof self->name, "%s", config->name);
+    self->security = security;
     self->conninfo = strdup (config->conninfo);
     self->sessions = zhashx_new ();
     self->in_doubt = zhashx_new ();
@@ -396,7 +427,9 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
             break;
         zlistx_add_end (self->idle, more);
     }
-    self->coordinator = dtx_sock_new (ZMQ_DEALER, config->coordinator_endpoint);
+    self->coordinator = dtx_sock_new (ZMQ_DEALER, config->coordinator_endpoint, self->security,
+                                      DTX_MAXMSG_REQUEST);
+    dtx_security_destroy (&self->security);     //  (the socket has the keys)
     if (self->coordinator)
         zsock_set_rcvtimeo (self->coordinator, 0);     //  the loop reads until empty
     if (!self->coordinator) {
@@ -419,6 +452,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     dtx_participant_t *self = *self_p;
     if (!self)
         return;
+    dtx_security_destroy (&self->security);
     if (self->sessions) {
         session_t *session;
         while ((session = (session_t *) zhashx_first (self->sessions)))
@@ -457,9 +491,11 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             if (now - heard > 5 * self->config.heartbeat_ms) {
                 if (!coordinator_lost_logged)
                     zsys_warning ("%s: no answer from coordinator %s for %" PRId64 " ms; waiting"
-                                  " (%zu prepared transaction(s) in doubt)", self->name,
+                                  " (%zu prepared transaction(s) in doubt)%s", self->name,
                                   self->config.coordinator_endpoint, now - heard,
-                                  zhashx_size (self->in_doubt));
+                                  zhashx_size (self->in_doubt), self->config.insecure? ""
+                                  : ".  CurveZMQ: a coordinator without the key of coordinator-key,"
+                                    " or one whose participant-keys lacks ours, gets no handshake");
                 coordinator_lost_logged = true;
             }
             else

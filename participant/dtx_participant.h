@@ -21,10 +21,20 @@ typedef struct {
     int heartbeat_ms;                   //  REGISTER interval
     int idle_timeout_ms;                //  live session idle this long is rolled back
     int marker_retention_s;             //  one-phase markers kept this long
+    //  CurveZMQ (docs/security.md); both needed unless insecure
+    const char *curve_secret;           //  our certificate, with secret key
+    const char *coordinator_key;        //  the coordinator's public certificate
+    bool insecure;                      //  no CurveZMQ (warned at start)
 } dtx_participant_config_t;
 
 void
     dtx_participant_config_defaults (dtx_participant_config_t *config);
+
+//  Is the security configuration complete?  Returns 0, or -1 with errbuf
+//  naming what is missing (security is on unless config->insecure).
+int
+    dtx_participant_config_check (const dtx_participant_config_t *config,
+                                  char *errbuf, size_t errlen);
 
 typedef struct _dtx_participant_t dtx_participant_t;
 

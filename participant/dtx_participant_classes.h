@@ -92,6 +92,7 @@ struct _dtx_participant_t {
     char name [DTX_NAME_MAX + 1];
     char *conninfo;
     zsock_t *coordinator;
+    dtx_security_t *security;       //  CurveZMQ keys until the socket has them; NULL = insecure
     zhashx_t *sessions;             //  gid -> session_t
     zlistx_t *idle;                 //  PGconn * ready for use
     zlistx_t *waiting;              //  sessions waiting for a connection

@@ -35,19 +35,36 @@ for i in 1 2 3; do
         -f "$top/sql/test-schema.sql" >/dev/null || fail "schema load"
 done
 mkdir -p "$work/log"
+# CurveZMQ keys (docs/security.md): the coordinator's pair, an allow-list
+# of client keys and one of participant keys, each participant key bound
+# to its database name
+keys="$work/keys"
+mkdir -p "$keys/clients" "$keys/participants"
+dtxctl="$top/dtxctl/dtxctl"
+"$dtxctl" keygen coordinator --dir "$keys" >/dev/null || fail "keygen"
+"$dtxctl" keygen demo --dir "$keys/clients" >/dev/null || fail "keygen"
+for i in 1 2 3; do
+    "$dtxctl" keygen "bank$i" --databases "bank$i" --dir "$keys/participants" >/dev/null \
+        || fail "keygen"
+done
+export DTX_CLIENT_CERT="$keys/clients/demo_secret" DTX_COORDINATOR_CERT="$keys/coordinator"
 "$top/coordinator/dtx-coordinator" --id demo --clients "tcp://127.0.0.1:$base" \
     --participants "tcp://127.0.0.1:$((base + 1))" --log-dir "$work/log" \
+    --curve-secret "$keys/coordinator_secret" --client-keys "$keys/clients" \
+    --participant-keys "$keys/participants" \
     >"$work/coordinator.log" 2>&1 &
 pids+=($!)
 args=()
 for i in 1 2 3; do
     conninfo="host=127.0.0.1 port=$((base + 1 + i)) user=postgres dbname=postgres"
     "$top/participant/dtx-participant" --name "bank$i" --conninfo "$conninfo" \
-        --coordinator "tcp://127.0.0.1:$((base + 1))" >"$work/participant-$i.log" 2>&1 &
+        --coordinator "tcp://127.0.0.1:$((base + 1))" \
+        --curve-secret "$keys/participants/bank${i}_secret" --coordinator-key "$keys/coordinator" \
+        >"$work/participant-$i.log" 2>&1 &
     pids+=($!)
     args+=("bank$i=$conninfo")
 done
-echo "demo: coordinator and 3 participants started"
+echo "demo: coordinator and 3 participants started (CurveZMQ on every link)"
 
 
 "$top/demo/dtx-demo" "tcp://127.0.0.1:$base" "$CLIENTS" "$TRANSFERS" "${args[@]}"

@@ -334,8 +334,11 @@ START_TEST (test_bad_input_keeps_serving)
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
     ck_assert (strstr (dtx_client_error (client), "never issued"));
     //  Malformed frames straight onto both coordinator sockets
-    zsock_t *raw = zsock_new_dealer (harness.client_endpoint);
-    zsock_t *raw_participant = zsock_new_dealer (harness.participant_endpoint);
+    //  (with keys: CurveZMQ keeps everyone else out before any frame)
+    char db1_secret [512];
+    snprintf (db1_secret, sizeof db1_secret, "%s/participants/db1_secret", harness.keys_dir);
+    zsock_t *raw = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
+    zsock_t *raw_participant = (zsock_t *) harness_client_sock (harness.participant_endpoint, db1_secret);
     zstr_send (raw, "not a dtx frame");
     zstr_send (raw_participant, "garbage");
     byte truncated [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_EXECUTE, 0, 0 };
@@ -366,7 +369,7 @@ START_TEST (test_bad_input_keeps_serving)
     snprintf (gid2, sizeof gid2, "%s", dtx_txn_gid (txn));
     ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
     dtx_txn_destroy (&txn);
-    zsock_t *raw2 = zsock_new_dealer (harness.client_endpoint);
+    zsock_t *raw2 = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
     dtx_proto_t *commit = dtx_proto_new (DTX_PROTO_COMMIT);
     dtx_proto_set_seq (commit, 7);
     dtx_proto_set_gid (commit, gid2);
@@ -539,15 +542,15 @@ START_TEST (test_startup_refusals)
     ck_assert (strstr (out, "--txn-timeout"));
     //  Missing decision-log directory
     ck_assert_int_eq (harness_capture (out, sizeof out, "%s --log-dir %s/missing --clients tcp://127.0.0.1:1"
-                                 " --participants tcp://127.0.0.1:2", coordinator, dir), 1);
+                                 " --participants tcp://127.0.0.1:2 --insecure", coordinator, dir), 1);
     ck_assert_msg (strstr (out, "missing"), "%s", out);
     //  A password on the command line
-    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 password=secret'",
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 password=secret' --insecure",
                                  participant), 1);
     ck_assert_msg (strstr (out, "must not contain a password"), "%s", out);
     //  An unreachable database, after the retry window
     ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=1'"
-                                 " --connect-window 300", participant), 1);
+                                 " --connect-window 300 --insecure", participant), 1);
     ck_assert_msg (strstr (out, "unreachable after 300 ms"), "%s", out);
     //  A database that cannot prepare transactions (db3, restarted with
     //  max_prepared_transactions = 0, then back to normal)
@@ -557,7 +560,7 @@ START_TEST (test_startup_refusals)
               harness.pg_dir [2], PG_BINDIR, TOP_SRCDIR, harness.pg_dir [2], harness.pg_port [2]);
     ck_assert_int_eq (system (command), 0);
     int rc = harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=%d user=postgres"
-                        " dbname=postgres'", participant, harness.pg_port [2]);
+                        " dbname=postgres' --insecure", participant, harness.pg_port [2]);
     snprintf (command, sizeof command, "PG_BINDIR=%s %s/scripts/pgcluster.sh stop %s &&"
               " PG_BINDIR=%s %s/scripts/pgcluster.sh start %s %d", PG_BINDIR, TOP_SRCDIR,
               harness.pg_dir [2], PG_BINDIR, TOP_SRCDIR, harness.pg_dir [2], harness.pg_port [2]);
@@ -639,17 +642,17 @@ END_TEST
 //  SIGHUP reopens the log file (logrotate moved it); SIGTERM exits 0
 START_TEST (test_sighup_reopens_log)
 {
-    char dir [] = "/tmp/dtx-hup-XXXXXX", command [2048], out [4096];
+    char dir [] = "/tmp/dtx-hup-XXXXXX", command [4096], out [4096];
     ck_assert_ptr_nonnull (mkdtemp (dir));
     snprintf (command, sizeof command,
               "%s/coordinator/dtx-coordinator --log-dir %s --clients tcp://127.0.0.1:%d"
-              " --participants tcp://127.0.0.1:%d --log-file %s/c.log & pid=$!;"
+              " --participants tcp://127.0.0.1:%d --log-file %s/c.log %s & pid=$!;"
               " for i in $(seq 200); do grep -q \"epoch 1\" %s/c.log 2>/dev/null && break; sleep 0.05; done;"
               " mv %s/c.log %s/c.log.1; kill -HUP $pid;"
               " for i in $(seq 200); do grep -q \"SIGHUP: reopened\" %s/c.log 2>/dev/null && break; sleep 0.05; done;"
               " kill -0 $pid || exit 3; kill -TERM $pid; wait $pid",
-              TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir, dir, dir,
-              dir, dir);
+              TOP_BUILDDIR, dir, harness.metrics_port + 10, harness.metrics_port + 11, dir,
+              harness.coordinator_args, dir, dir, dir, dir);
     ck_assert_int_eq (harness_capture (out, sizeof out, "bash -c '%s'", command), 0);
     snprintf (command, sizeof command, "grep -q 'epoch 1' %s/c.log.1 && grep -q 'SIGHUP: reopened'"
               " %s/c.log && grep -q stopping %s/c.log", dir, dir, dir);
@@ -775,7 +778,7 @@ START_TEST (test_deferred_statements)
     dtx_txn_destroy (&txn);
 
     //  An empty gid from a connection that began nothing: refused, named
-    zsock_t *raw = zsock_new_dealer (harness.client_endpoint);
+    zsock_t *raw = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
     dtx_proto_t *orphan = dtx_proto_new (DTX_PROTO_EXECUTE);
     dtx_proto_set_name (orphan, "db1");
     dtx_proto_set_text (orphan, "SELECT 1");
@@ -1007,8 +1010,8 @@ START_TEST (test_second_coordinator_refused)
     char out [4096];
     int rc = harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id test"
                               " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                              " --log-dir %s", TOP_BUILDDIR, harness.pg_port [0] + 5,
-                              harness.pg_port [0] + 6, harness.log_dir);
+                              " --log-dir %s %s", TOP_BUILDDIR, harness.pg_port [0] + 5,
+                              harness.pg_port [0] + 6, harness.log_dir, harness.coordinator_args);
     ck_assert_int_ne (rc, 0);
     char pid [32];
     snprintf (pid, sizeof pid, "pid %d", (int) harness_coordinator_pid ());
@@ -1105,9 +1108,9 @@ START_TEST (test_participant_name_taken_is_refused)
     snprintf (pidfile, sizeof pidfile, "%s/impostor.pid", harness.dir);
     harness_capture (out, sizeof out, "%s/participant/dtx-participant --name %s"
                      " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
-                     " --coordinator %s --pool-min 1 > %s/impostor.log 2>&1 & echo $! > %s",
+                     " --coordinator %s --pool-min 1 %s > %s/impostor.log 2>&1 & echo $! > %s",
                      TOP_BUILDDIR, harness.db_name [0], harness.pg_port [1],
-                     harness.participant_endpoint, harness.dir, pidfile);
+                     harness.participant_endpoint, harness.participant_args [0], harness.dir, pidfile);
     FILE *file = fopen (pidfile, "r");
     ck_assert_ptr_nonnull (file);
     int impostor = 0;
@@ -1220,7 +1223,8 @@ START_TEST (test_foreign_gid_refused)
     s_insert_item (txn, 0, 2211);
     char gid [DTX_GID_MAX + 1];
     snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
-    zsock_t *stranger = zsock_new_dealer (harness.client_endpoint);
+    //  (same client key, another connection)
+    zsock_t *stranger = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
     int ids [] = { DTX_PROTO_EXECUTE, DTX_PROTO_COMMIT, DTX_PROTO_ROLLBACK };
     for (int i = 0; i < 3; i++) {
         dtx_proto_t *reply = s_raw_request (stranger, ids [i], gid, "db2",

@@ -388,7 +388,7 @@ s_router_setup (void)
 {
     zsys_init ();
     zsys_set_logstream (NULL);
-    router = zsock_new_router (harness.participant_endpoint);
+    router = (zsock_t *) harness_coordinator_sock (harness.participant_endpoint);
     ck_assert_ptr_nonnull (router);
     peer = NULL;
     registers = 0;
@@ -716,7 +716,7 @@ s_start_weak (char *out, size_t size)
 {
     return harness_capture (out, size, "timeout --preserve-status 4 %s/participant/dtx-participant --name weak"
                             " --conninfo 'host=127.0.0.1 port=%d user=weak dbname=weakdb'"
-                            " --coordinator %s --connect-window 2000", TOP_BUILDDIR,
+                            " --coordinator %s --connect-window 2000 --insecure", TOP_BUILDDIR,
                             harness.pg_port [0], harness.participant_endpoint);
 }
 

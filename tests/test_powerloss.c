@@ -526,8 +526,13 @@ START_TEST (test_power_loss_new_log)
         dup2 (2, 1);
         char binary [512];
         snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+        char secret [400], client_keys [400], participant_keys [400];
+        snprintf (secret, sizeof secret, "%s/coordinator_secret", harness.keys_dir);
+        snprintf (client_keys, sizeof client_keys, "%s/clients", harness.keys_dir);
+        snprintf (participant_keys, sizeof participant_keys, "%s/participants", harness.keys_dir);
         execl (binary, binary, "--id", "fresh", "--clients", clients, "--participants", participants,
-               "--log-dir", dir, NULL);
+               "--log-dir", dir, "--curve-secret", secret, "--client-keys", client_keys,
+               "--participant-keys", participant_keys, NULL);
         _exit (127);
     }
     //  Its first EPOCH fdatasync'ed: the moment it may issue gids

@@ -1,4 +1,4 @@
-/*  test_util - CRC32C, gid format/validation, names */
+/*  test_util - CRC32C, gid format/validation, names, key files */
 #include <check.h>
 #include "dtx_util.h"
 
@@ -70,6 +70,42 @@ START_TEST (test_names)
 }
 END_TEST
 
+//  Key files as dtxctl keygen writes them (zcert_save): the secret one
+//  loads, a public one alone is refused as ours, a missing one is named
+START_TEST (test_security_key_files)
+{
+    char dir [] = "/tmp/dtx-keys-XXXXXX", path [128], alone [128], err [512];
+    ck_assert_ptr_nonnull (mkdtemp (dir));
+    zcert_t *cert = zcert_new ();
+    zcert_set_meta (cert, "databases", "db1");
+    snprintf (path, sizeof path, "%s/node", dir);
+    ck_assert_int_eq (zcert_save (cert, path), 0);
+    snprintf (alone, sizeof alone, "%s/public-only", dir);
+    ck_assert_int_eq (zcert_save_public (cert, alone), 0);
+    char secret [140];
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    dtx_security_t *security = dtx_security_new (secret, alone, err, sizeof err);
+    ck_assert_msg (security, "%s", err);
+    ck_assert_str_eq (zcert_public_txt (security->cert), zcert_public_txt (cert));
+    ck_assert_str_eq (zcert_secret_txt (security->cert), zcert_secret_txt (cert));
+    ck_assert_str_eq (security->server_key, zcert_public_txt (cert));
+    dtx_security_destroy (&security);
+    ck_assert_ptr_null (security);
+    //  A public certificate where ours belongs
+    ck_assert_ptr_null (dtx_security_new (alone, NULL, err, sizeof err));
+    ck_assert_msg (strstr (err, "has no secret key"), "%s", err);
+    //  Missing files, named
+    ck_assert_ptr_null (dtx_security_new (NULL, NULL, err, sizeof err));
+    ck_assert_msg (strstr (err, "not given"), "%s", err);
+    ck_assert_ptr_null (dtx_security_new (secret, "/nonexistent/coordinator", err, sizeof err));
+    ck_assert_msg (strstr (err, "/nonexistent/coordinator"), "%s", err);
+    zcert_destroy (&cert);
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    ck_assert_int_eq (system (command), 0);
+}
+END_TEST
+
 Suite *
 suite_util (void)
 {
@@ -78,6 +114,7 @@ suite_util (void)
     tcase_add_test (tc, test_crc32c_known_values);
     tcase_add_test (tc, test_gid_format_parse_validate);
     tcase_add_test (tc, test_names);
+    tcase_add_test (tc, test_security_key_files);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -6,6 +6,7 @@
     child of its own.  */
 #include "testutil.h"
 #include "dtx.h"
+#include "dtx_util.h"
 #include <czmq.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,6 +14,10 @@
 
 harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
+//  Key files (see harness_t)
+static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
+            s_participant_keys [400], s_client_secret [400],
+            s_participant_secret [HARNESS_DBS_MAX][400];
 static bool s_started = false;
 static pid_t s_owner = 0;
 
@@ -159,7 +164,9 @@ harness_start_coordinator_env (const char *fault, const char *const *env)
     char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
-                            "--log-compact-bytes", compact, "--metrics", metrics, NULL };
+                            "--log-compact-bytes", compact, "--metrics", metrics,
+                            "--curve-secret", s_coordinator_secret, "--client-keys", s_client_keys,
+                            "--participant-keys", s_participant_keys, NULL };
     harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }
@@ -223,7 +230,8 @@ harness_start_participant_fault (int index, const char *fault)
               harness.pg_port [index]);
     char *const argv [] = { binary, "--name", harness.db_name [index], "--conninfo", conninfo,
                             "--coordinator", harness.participant_endpoint,
-                            "--pool-min", "2", NULL };
+                            "--pool-min", "2", "--curve-secret", s_participant_secret [index],
+                            "--coordinator-key", s_coordinator_cert, NULL };
     harness.participant [index] = s_spawn (logfile, argv, fault);
     s_write_pid (harness.db_name [index], harness.participant [index]);
 }
@@ -246,6 +254,62 @@ static void
 s_at_exit (void)
 {
     harness_stop ();
+}
+
+//  Keys by the operator's tool; no ZeroMQ here (this is the parent)
+static void
+s_make_keys (void)
+{
+    const char *k = harness.keys_dir;
+    snprintf (harness.keys_dir, sizeof harness.keys_dir, "%s/keys", harness.dir);
+    s_run ("mkdir -p %s/clients %s/participants && %s/dtxctl/dtxctl keygen coordinator --dir %s"
+           " >/dev/null && %s/dtxctl/dtxctl keygen test --dir %s/clients >/dev/null",
+           k, k, TOP_BUILDDIR, k, TOP_BUILDDIR, k);
+    snprintf (s_coordinator_secret, sizeof s_coordinator_secret, "%s/coordinator_secret", k);
+    snprintf (s_coordinator_cert, sizeof s_coordinator_cert, "%s/coordinator", k);
+    snprintf (s_client_keys, sizeof s_client_keys, "%s/clients", k);
+    snprintf (s_participant_keys, sizeof s_participant_keys, "%s/participants", k);
+    snprintf (s_client_secret, sizeof s_client_secret, "%s/clients/test_secret", k);
+    snprintf (harness.coordinator_args, sizeof harness.coordinator_args,
+              "--curve-secret %s --client-keys %s --participant-keys %s", s_coordinator_secret,
+              s_client_keys, s_participant_keys);
+    for (int i = 0; i < HARNESS_DBS_MAX; i++) {
+        s_run ("%s/dtxctl/dtxctl keygen db%d --databases db%d --dir %s/participants >/dev/null",
+               TOP_BUILDDIR, i + 1, i + 1, k);
+        snprintf (s_participant_secret [i], sizeof s_participant_secret [i],
+                  "%s/participants/db%d_secret", k, i + 1);
+        snprintf (harness.participant_args [i], sizeof harness.participant_args [i],
+                  "--curve-secret %s --coordinator-key %s", s_participant_secret [i],
+                  s_coordinator_cert);
+    }
+    //  Every client of the tests (libdtx, dtxctl run) finds its keys here
+    setenv ("DTX_CLIENT_CERT", s_client_secret, 1);
+    setenv ("DTX_COORDINATOR_CERT", s_coordinator_cert, 1);
+}
+
+void *
+harness_client_sock (const char *endpoint, const char *secret_file)
+{
+    char err [512], connect [300];
+    dtx_security_t *security = dtx_security_new (secret_file? secret_file: s_client_secret,
+                                                 s_coordinator_cert, err, sizeof err);
+    ck_assert_msg (security, "%s", err);
+    snprintf (connect, sizeof connect, ">%s", endpoint);
+    zsock_t *sock = dtx_sock_new (ZMQ_DEALER, connect, security, -1);
+    dtx_security_destroy (&security);
+    return sock;
+}
+
+void *
+harness_coordinator_sock (const char *endpoint)
+{
+    char err [512], bind [300];
+    dtx_security_t *security = dtx_security_new (s_coordinator_secret, NULL, err, sizeof err);
+    ck_assert_msg (security, "%s", err);
+    snprintf (bind, sizeof bind, "@%s", endpoint);
+    zsock_t *sock = dtx_sock_new (ZMQ_ROUTER, bind, security, -1);
+    dtx_security_destroy (&security);
+    return sock;
 }
 
 void
@@ -291,6 +355,7 @@ harness_start_clusters (int ndbs)
     snprintf (harness.log_dir, sizeof harness.log_dir, "%s/log", harness.dir);
     harness.metrics_port = base + 9;
     mkdir (harness.log_dir, 0700);
+    s_make_keys ();
     for (int i = 0; i < ndbs; i++) {
         harness.pg_port [i] = base + 2 + i;
         snprintf (harness.pg_dir [i], sizeof harness.pg_dir [i], "%s/pg%d", harness.dir, i + 1);

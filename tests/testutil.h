@@ -24,6 +24,13 @@ typedef struct {
     char log_dir [300];
     int vote_timeout_ms;
     int metrics_port;               //  the coordinator's Prometheus endpoint
+    //  CurveZMQ keys, made at start (dtxctl keygen) in keys_dir:
+    //  coordinator(_secret); clients/test(_secret), the client key, also
+    //  in DTX_CLIENT_CERT and DTX_COORDINATOR_CERT for every process;
+    //  participants/dbN(_secret) with databases = "dbN"
+    char keys_dir [320];
+    char coordinator_args [1400];   //  the coordinator's key flags, for a shell line
+    char participant_args [HARNESS_DBS_MAX][1700];   //  ... participant index's
 } harness_t;
 
 extern harness_t harness;
@@ -88,6 +95,13 @@ bool harness_wait_participant (int index, bool connected, int timeout_ms);
 //  Wait until process pid is stopped (SIGSTOP: state T in /proc) (true)
 //  or timeout (false)
 bool harness_wait_stopped (pid_t pid, int timeout_ms);
+//  A raw socket as the harness's processes make them (dtx_sock_new, CurveZMQ):
+//  a DEALER to endpoint presenting the certificate secret_file (NULL = the
+//  test client's) and trusting only the harness coordinator's key ...
+void *harness_client_sock (const char *endpoint, const char *secret_file);
+//  ... or a ROUTER bound on endpoint with the coordinator's certificate
+//  (any client key is accepted: no ZAP handler in a test process)
+void *harness_coordinator_sock (const char *endpoint);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 

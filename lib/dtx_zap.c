@@ -1,0 +1,216 @@
+/*  =========================================================================
+    dtx_zap - the ZAP handler (see dtx_zap.h; RFC 27/ZAP)
+    =========================================================================
+*/
+#include "dtx_zap.h"
+#include "dtx_util.h"
+#include <dirent.h>
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define REFUSAL_LOG_MS 30000
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *handler;               //  REP on ZAP_ENDPOINT
+    zhashx_t *stores;               //  domain -> zcertstore_t *
+    zhashx_t *directories;          //  domain -> its directory (for log lines)
+    zhashx_t *refusals;             //  "domain key" -> last logged (ms, as a pointer)
+    bool terminated;
+} zap_t;
+
+static void
+s_store_destroy (void **item_p)
+{
+    zcertstore_destroy ((zcertstore_t **) item_p);
+}
+
+//  ZAP metadata: name (1-byte length), value (4-byte length, network order)
+static void
+s_meta_add (zchunk_t *chunk, const char *name, const char *value)
+{
+    size_t name_len = strlen (name), value_len = strlen (value);
+    if (name_len == 0 || name_len > 255)
+        return;
+    byte header [5] = { (byte) name_len };
+    zchunk_extend (chunk, header, 1);
+    zchunk_extend (chunk, name, name_len);
+    header [1] = (byte) (value_len >> 24);
+    header [2] = (byte) (value_len >> 16);
+    header [3] = (byte) (value_len >> 8);
+    header [4] = (byte) value_len;
+    zchunk_extend (chunk, header + 1, 4);
+    zchunk_extend (chunk, value, value_len);
+}
+
+static void
+s_refused (zap_t *self, const char *domain, const char *key, const char *address, const char *why)
+{
+    char id [128];
+    snprintf (id, sizeof id, "%s %s", domain, key);
+    int64_t now = dtx_clock_ms ();
+    int64_t logged = (int64_t) (intptr_t) zhashx_lookup (self->refusals, id);
+    if (logged && now - logged < REFUSAL_LOG_MS)
+        return;
+    if (zhashx_size (self->refusals) > 10000)
+        zhashx_purge (self->refusals);
+    zhashx_update (self->refusals, id, (void *) (intptr_t) (now? now: 1));
+    zsys_warning ("ZAP: refused %s from %s on the %s endpoint: %s", key, address, domain, why);
+}
+
+static void
+s_handle_request (zap_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->handler);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    char *sequence = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *credentials = zmsg_pop (request);
+    const char *status = "400", *text = "not allowed";
+    char key [41] = "";
+    zchunk_t *metadata = zchunk_new (NULL, 0);
+    zcertstore_t *store = domain? (zcertstore_t *) zhashx_lookup (self->stores, domain): NULL;
+    if (!version || !streq (version, "1.0") || !mechanism)
+        text = "malformed ZAP request";
+    else
+    if (streq (mechanism, "CURVE") && credentials && zframe_size (credentials) == 32) {
+        zmq_z85_encode (key, zframe_data (credentials), 32);
+        zcert_t *cert = store? zcertstore_lookup (store, key): NULL;
+        if (cert) {
+            status = "200";
+            text = "OK";
+            zlist_t *names = zcert_meta_keys (cert);
+            for (char *name = (char *) zlist_first (names); name; name = (char *) zlist_next (names))
+                s_meta_add (metadata, name, zcert_meta (cert, name));
+            zlist_destroy (&names);
+        }
+        else {
+            char why [600];
+            if (store)
+                snprintf (why, sizeof why, "key not on the allow-list %s",
+                          (char *) zhashx_lookup (self->directories, domain));
+            else
+                snprintf (why, sizeof why, "no allow-list for this endpoint");
+            s_refused (self, domain, key, address? address: "?", why);
+        }
+    }
+    else
+    if (streq (mechanism, "NULL") && domain && *domain == 0)
+        //  A socket without CurveZMQ nor domain: the admin ipc socket,
+        //  guarded by file permissions (libzmq asks only with a domain;
+        //  answered in case it does)
+        status = "200", text = "OK";
+    else
+        s_refused (self, domain? domain: "?", mechanism, address? address: "?",
+                   "CurveZMQ required");
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    zmsg_addstr (reply, sequence? sequence: "");
+    zmsg_addstr (reply, status);
+    zmsg_addstr (reply, text);
+    zmsg_addstr (reply, streq (status, "200")? key: "");
+    zmsg_addmem (reply, zchunk_data (metadata), zchunk_size (metadata));
+    zmsg_send (&reply, self->handler);
+    zchunk_destroy (&metadata);
+    zstr_free (&version);
+    zstr_free (&sequence);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&identity);
+    zstr_free (&mechanism);
+    zframe_destroy (&credentials);
+    zmsg_destroy (&request);
+}
+
+static void
+s_handle_pipe (zap_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->pipe);
+    if (!request) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (request);
+    if (streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "ALLOW")) {
+        char *domain = zmsg_popstr (request);
+        char *directory = zmsg_popstr (request);
+        DIR *dir = directory? opendir (directory): NULL;
+        int rc = domain && dir? 0: -1;
+        if (dir)
+            closedir (dir);
+        if (rc == 0) {
+            zhashx_update (self->stores, domain, zcertstore_new (directory));
+            zhashx_update (self->directories, domain, directory);
+        }
+        zstr_free (&domain);
+        zstr_free (&directory);
+        zsock_signal (self->pipe, rc? 1: 0);
+    }
+    zstr_free (&command);
+    zmsg_destroy (&request);
+}
+
+void
+dtx_zap_actor (zsock_t *pipe, void *args)
+{
+    zap_t self;
+    memset (&self, 0, sizeof self);
+    self.pipe = pipe;
+    self.handler = zsock_new (ZMQ_REP);
+    bool bound = self.handler && zsock_bind (self.handler, ZAP_ENDPOINT) == 0;
+    zsock_signal (pipe, 0);
+    //  (zactor_new swallows the signal's status: say it again)
+    zstr_send (pipe, bound? "OK": "NOT BOUND");
+    if (!bound) {
+        zsock_destroy (&self.handler);
+        return;
+    }
+    self.stores = zhashx_new ();
+    zhashx_set_destructor (self.stores, s_store_destroy);
+    self.directories = zhashx_new ();
+    zhashx_set_destructor (self.directories, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (self.directories, (zhashx_duplicator_fn *) strdup);
+    self.refusals = zhashx_new ();
+    zpoller_t *poller = zpoller_new (pipe, self.handler, NULL);
+    while (!self.terminated) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe)
+            s_handle_pipe (&self);
+        else
+        if (which == self.handler)
+            s_handle_request (&self);
+        else
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    zhashx_destroy (&self.stores);
+    zhashx_destroy (&self.directories);
+    zhashx_destroy (&self.refusals);
+    zsock_destroy (&self.handler);
+}
+
+zactor_t *
+dtx_zap_new (void)
+{
+    zactor_t *self = zactor_new (dtx_zap_actor, NULL);
+    char *status = self? zstr_recv (self): NULL;
+    if (!status || !streq (status, "OK"))
+        zactor_destroy (&self);
+    zstr_free (&status);
+    return self;
+}
+
+int
+dtx_zap_allow (zactor_t *self, const char *domain, const char *directory)
+{
+    zstr_sendx (self, "ALLOW", domain, directory, NULL);
+    return zsock_wait (self) == 0? 0: -1;
+}
