@@ -439,7 +439,8 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
 //  statement with either) sends "Sync, DISCARD ALL, Sync" after its own
 //  queries, in the same write: no round trip of its own, and PostgreSQL
 //  answers the op's part (flushed at its sync) before it runs the reset.
-//  The op is answered once both are through.  Only connections that ran
+//  The op is answered from its part at once; the connection stays with
+//  the session until the reset's answer is in too.  Only connections that ran
 //  client SQL are reset: phase 2 and the resolution queries run none.
 
 //  Does this op end the branch's block on its connection (if it works)?
@@ -750,13 +751,13 @@ s_one_phase_result (session_t *session, op_t *op, int at)
     return marker;
 }
 
-//  The running op's pipeline is through (its sync arrived): pick the
-//  result that answers it and complete it
-static void
-s_session_op_done (dtx_participant_t *self, session_t *session)
+//  The running op's own part of the pipeline is through (its sync
+//  arrived): pick the result that answers it and answer.  Returns true if
+//  a statement ended the block behind our back (see the backstop).
+static bool
+s_session_op_answer (dtx_participant_t *self, session_t *session)
 {
     op_t *op = (op_t *) zlistx_first (session->ops);
-    session->running = false;
     PGresult *main = session->results [0];
     bool escaped = false;           //  a statement ended the block
     if (op->kind == OP_EXECUTE) {
@@ -817,6 +818,15 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     }
     else
         s_op_complete (self, session, op, main);
+    return escaped;
+}
+
+//  The running op's pipeline is through, its reset segment too, if any:
+//  the op leaves the queue, and the session runs on
+static void
+s_session_op_finish (dtx_participant_t *self, session_t *session, bool escaped)
+{
+    session->running = false;
     //  The transaction is over for us, not for the connection (a statement
     //  failed ahead of its PREPARE / COMMIT in one pipeline, or PREPARE
     //  itself was cancelled): roll it back before anything else runs here
@@ -843,6 +853,15 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     part_session_advance (self, session);
 }
 
+//  The running op's pipeline is through, and it carried no reset
+static void
+s_session_op_done (dtx_participant_t *self, session_t *session)
+{
+    session->running = false;
+    bool escaped = s_session_op_answer (self, session);
+    s_session_op_finish (self, session, escaped);
+}
+
 //  The session's connection has input (or can take output)
 void
 part_session_io (dtx_participant_t *self, session_t *session, bool writable)
@@ -862,15 +881,23 @@ part_session_io (dtx_participant_t *self, session_t *session, bool writable)
         if (status == PGRES_PIPELINE_SYNC) {
             PQclear (result);
             if (session->reset_sent) {
-                //  The op's part is through; the reset's comes next
+                //  The op's part is through: answer now, the reset is no
+                //  client's business.  Its results come next; the
+                //  connection stays with the session until they are in.
+                //  (An op that ends the branch is never one the backstop
+                //  judges: it has no escape to report.)
                 session->reset_sent = false;
                 session->resetting = true;
                 session->query = 0;
+                s_session_op_answer (self, session);
                 continue;
             }
-            if (session->resetting)
+            if (session->resetting) {
                 s_reset_done (self, session);
-            s_session_op_done (self, session);
+                s_session_op_finish (self, session, false);
+            }
+            else
+                s_session_op_done (self, session);
             return;
         }
         if (session->resetting) {
@@ -893,13 +920,13 @@ part_session_io (dtx_participant_t *self, session_t *session, bool writable)
                       *session->gid? session->gid: "recovery scan");
         self->db_down = true;       //  rescan for in-doubt work once it is back
         if (session->resetting) {
-            //  The op's own part came through whole: answer it from its
-            //  results (a PREPARE that worked votes YES); the connection,
-            //  not reset, is closed as the session leaves it
+            //  The op was answered from its own part, which came through
+            //  whole; the connection, not reset, is closed as the session
+            //  leaves it
             PQclear (session->reset_result);
             session->reset_result = NULL;
             session->resetting = false;
-            s_session_op_done (self, session);
+            s_session_op_finish (self, session, false);
             return;
         }
         op_t *op = (op_t *) zlistx_first (session->ops);
