@@ -26,6 +26,7 @@
         BEGIN + statements -> PREPARE (check write, PREPARE TRANSACTION);
         or BEGIN + deferred statements, the last one with PREPARE (or
         the one-phase COMMIT) in the same pipeline: one round trip
+        -> DISCARD ALL (in the same write, a pipeline segment of its own)
         -> the connection goes back to the pool; the prepared transaction
         lives on in PostgreSQL, independent of any connection
         -> COMMIT PREPARED / ROLLBACK PREPARED run later on any pooled
@@ -172,6 +173,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
                 session = part_session_new (self, gid);
             else
             if (id == DTX_PROTO_ROLLBACK && session->running && session->conn
+            &&  !session->resetting
             &&  ((op_t *) zlistx_first (session->ops))->kind == OP_EXECUTE)
                 //  A statement is still running (a lock wait, a long query):
                 //  cancel it, so that the rollback behind it runs now

@@ -81,6 +81,14 @@ typedef struct {
                             //  of the transaction fail with it, unrun ...
     char failure_sqlstate [6];  //  ... and its SQLSTATE
     bool begun;             //  BEGIN went out on the current connection
+    bool dirty;             //  client SQL ran on the current connection since
+                            //  it came from the pool: it may carry session
+                            //  state (SET, temp tables, prepared statements,
+                            //  LISTEN, advisory locks, ...) until DISCARD ALL
+    bool reset_sent;        //  the running op's pipeline has a second segment,
+                            //  DISCARD ALL, after its sync ...
+    bool resetting;         //  ... whose results come now
+    PGresult *reset_result; //  ... DISCARD ALL's
     bool wrote;             //  PostgreSQL gave the transaction an xid
     char xid [24];          //  ... this one
     int64_t last_active;
@@ -137,9 +145,11 @@ void
 //  A new connection in pipeline mode, or NULL with the reason in errbuf
 PGconn *
     part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen);
-//  Back to the pool if idle, else closed.  Takes ownership of conn.
+//  Back to the pool if idle and carrying no session state (dirty: client
+//  SQL ran on it and no DISCARD ALL since), else closed.  Takes ownership
+//  of conn.
 void
-    part_pool_release (dtx_participant_t *self, PGconn *conn);
+    part_pool_release (dtx_participant_t *self, PGconn *conn, bool dirty);
 //  Give the session a connection if one can be had now; else queue it
 bool
     part_pool_acquire (dtx_participant_t *self, session_t *session);

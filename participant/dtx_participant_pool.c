@@ -5,8 +5,9 @@
     waiting for one, and a new connection opened on demand up to
     pool_max (a blocking connect, the one blocking step on the loop).
     Every connection runs in non-blocking pipeline mode.  A connection
-    goes back to the pool only idle (no transaction block open);
-    anything else is closed.
+    goes back to the pool only idle (no transaction block open) and
+    reset (DISCARD ALL after the last client statement that ran on it,
+    dtx_participant_session.c); anything else is closed.
 
     Also the start-up checks, run once on the first connection before the
     loop: max_prepared_transactions, the database identity, the marker
@@ -42,10 +43,11 @@ part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
 }
 
 void
-part_pool_release (dtx_participant_t *self, PGconn *conn)
+part_pool_release (dtx_participant_t *self, PGconn *conn, bool dirty)
 {
     if (PQstatus (conn) == CONNECTION_OK
-    &&  PQtransactionStatus (conn) == PQTRANS_IDLE)
+    &&  PQtransactionStatus (conn) == PQTRANS_IDLE
+    &&  !dirty)
         //  Most recently used first: the next session gets a backend
         //  whose caches are warm (round-robin over the whole pool costs
         //  PostgreSQL several times the CPU per transaction)
@@ -73,6 +75,7 @@ part_pool_acquire (dtx_participant_t *self, session_t *session)
     }
     if (conn) {
         session->conn = conn;
+        session->dirty = false;         //  pooled connections are reset
         if (session->waiting) {
             void *handle = zlistx_find (self->waiting, session);
             if (handle)

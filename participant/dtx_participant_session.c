@@ -14,6 +14,18 @@
     A branch is doomed by its first failure (a deferred statement's, a
     refused statement's): from then on its ops fail with that failure,
     unrun, and the op that ends it rolls the block back.
+
+    A pooled connection carries nothing from one global transaction to
+    the next.  Whatever a client left on its PostgreSQL session (SET
+    without LOCAL, set_config (..., false), SET ROLE, PREPARE name AS, a
+    temp table, LISTEN, a WITH HOLD cursor, a session advisory lock) is
+    dropped by DISCARD ALL before the connection goes back to the pool:
+    the op that ends the branch carries it as a second pipeline segment
+    (DISCARD ALL refuses to run inside a transaction block, so it needs
+    a sync of its own), sent with the op: no round trip of its own.  If
+    the reset fails (the block is still open: the ROLLBACK that follows
+    carries one again), or the connection leaves the session without one,
+    the connection is closed, not pooled (see "Session reset" below).
     =========================================================================
 */
 #include "dtx_participant_classes.h"
@@ -56,11 +68,15 @@ part_session_end (dtx_participant_t *self, session_t *session)
             zlistx_delete (self->waiting, handle);
     }
     if (session->conn) {
-        part_pool_release (self, session->conn);
+        if (session->dirty && PQstatus (session->conn) == CONNECTION_OK)
+            zsys_warning ("%s: %s: connection not reset after client statements; closed, not"
+                          " pooled", self->name, session->gid);
+        part_pool_release (self, session->conn, session->dirty);
         session->conn = NULL;
     }
     for (int i = 0; i < SESSION_QUERIES_MAX; i++)
         PQclear (session->results [i]);
+    PQclear (session->reset_result);
     free (session->begin_error);
     free (session->failure);
     zlistx_destroy (&session->ops);
@@ -332,6 +348,7 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
         case OP_EXECUTE: {
             //  One round trip: [BEGIN,] the statement, and whether the
             //  transaction has written yet (it has once it has an xid)
+            session->dirty = true;      //  reset before it is pooled again
             if (op->begin) {
                 session->in_txn = true;
                 session->begun = true;
@@ -396,6 +413,78 @@ s_op_start (dtx_participant_t *self, session_t *session, op_t *op)
             return part_resolve_start (self, session, op);
     }
     return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Session reset
+//
+//  A client statement can change its PostgreSQL session beyond its
+//  transaction: SET (without LOCAL) and set_config (..., false) once the
+//  transaction commits or prepares, SET ROLE / SESSION AUTHORIZATION,
+//  PREPARE name AS, DECLARE ... WITH HOLD, CREATE TEMP TABLE, LISTEN,
+//  pg_advisory_lock (these last even when it rolls back).  On a pooled
+//  connection that would reach the next global transaction, another
+//  client's: a read-only default, a search_path, a statement_timeout or a
+//  role it never asked for.  Refusing such statements by keyword cannot
+//  work (set_config is a function call, and so can anything be), so the
+//  session is reset instead, with DISCARD ALL: it covers every kind of
+//  session state PostgreSQL has (and will have: it is the server's own
+//  list), and is what PgBouncer runs by default for the same reason.
+//
+//  When: as the connection leaves the branch, not lazily before its next
+//  use, because an idle pooled connection would otherwise hold what it
+//  was left with (an advisory lock, LISTEN, temp tables) until it is used
+//  again, which with most-recently-used order can be never.  How: the
+//  op that ends the branch (PREPARE, COMMIT, ROLLBACK, or a deferred
+//  statement with either) sends "Sync, DISCARD ALL, Sync" after its own
+//  queries, in the same write: no round trip of its own, and PostgreSQL
+//  answers the op's part (flushed at its sync) before it runs the reset.
+//  The op is answered from its part at once; the connection stays with
+//  the session until the reset's answer is in too.  Only connections that ran
+//  client SQL are reset: phase 2 and the resolution queries run none.
+
+//  Does this op end the branch's block on its connection (if it works)?
+static bool
+s_op_ends_branch (op_t *op)
+{
+    return op->kind == OP_PREPARE || op->kind == OP_COMMIT || op->kind == OP_ROLLBACK
+        || op->kind == OP_COMMIT_PREPARED
+        || (op->kind == OP_EXECUTE && op->then != OP_EXECUTE);
+}
+
+//  The reset segment, after the op's sync: 0 or -1
+static int
+s_send_reset (session_t *session)
+{
+    if (!PQsendQueryParams (session->conn, "DISCARD ALL", 0, NULL, NULL, NULL, NULL, 0)
+    ||  !PQpipelineSync (session->conn))
+        return -1;
+    session->reset_sent = true;
+    return 0;
+}
+
+//  The reset segment's sync arrived: the connection is clean if DISCARD
+//  ALL worked.  If it did not because the block is still open (a
+//  statement failed ahead of PREPARE / COMMIT: 25P02), the ROLLBACK that
+//  follows resets again; anything else leaves it dirty, and it is closed
+//  rather than pooled.
+static void
+s_reset_done (dtx_participant_t *self, session_t *session)
+{
+    session->resetting = false;
+    PGresult *result = session->reset_result;
+    session->reset_result = NULL;
+    if (result && PQresultStatus (result) == PGRES_COMMAND_OK)
+        session->dirty = false;
+    else
+    if (PQtransactionStatus (session->conn) == PQTRANS_IDLE) {
+        const char *sqlstate;
+        char text [512];
+        part_describe (result, session->conn, &sqlstate, text, sizeof text);
+        zsys_warning ("%s: %s: cannot reset the session (DISCARD ALL): %s %s", self->name,
+                      session->gid, sqlstate, text);
+    }
+    PQclear (result);
 }
 
 //  The head op's query finished with `result` (NULL if the connection
@@ -602,8 +691,12 @@ part_session_advance (dtx_participant_t *self, session_t *session)
         }
         session->nqueries = 0;
         session->query = 0;
+        session->reset_sent = false;
+        session->resetting = false;
         int rc = s_op_start (self, session, op);
         if (rc == 0 && !PQpipelineSync (session->conn))
+            rc = -1;
+        if (rc == 0 && session->dirty && s_op_ends_branch (op) && s_send_reset (session))
             rc = -1;
         if (rc == 1) {
             part_reply_error (self, op, session->gid, DTX_PROTO_DONE, DTX_DONE_OK, "", "");
@@ -658,13 +751,13 @@ s_one_phase_result (session_t *session, op_t *op, int at)
     return marker;
 }
 
-//  The running op's pipeline is through (its sync arrived): pick the
-//  result that answers it and complete it
-static void
-s_session_op_done (dtx_participant_t *self, session_t *session)
+//  The running op's own part of the pipeline is through (its sync
+//  arrived): pick the result that answers it and answer.  Returns true if
+//  a statement ended the block behind our back (see the backstop).
+static bool
+s_session_op_answer (dtx_participant_t *self, session_t *session)
 {
     op_t *op = (op_t *) zlistx_first (session->ops);
-    session->running = false;
     PGresult *main = session->results [0];
     bool escaped = false;           //  a statement ended the block
     if (op->kind == OP_EXECUTE) {
@@ -725,6 +818,15 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     }
     else
         s_op_complete (self, session, op, main);
+    return escaped;
+}
+
+//  The running op's pipeline is through, its reset segment too, if any:
+//  the op leaves the queue, and the session runs on
+static void
+s_session_op_finish (dtx_participant_t *self, session_t *session, bool escaped)
+{
+    session->running = false;
     //  The transaction is over for us, not for the connection (a statement
     //  failed ahead of its PREPARE / COMMIT in one pipeline, or PREPARE
     //  itself was cancelled): roll it back before anything else runs here
@@ -751,6 +853,15 @@ s_session_op_done (dtx_participant_t *self, session_t *session)
     part_session_advance (self, session);
 }
 
+//  The running op's pipeline is through, and it carried no reset
+static void
+s_session_op_done (dtx_participant_t *self, session_t *session)
+{
+    session->running = false;
+    bool escaped = s_session_op_answer (self, session);
+    s_session_op_finish (self, session, escaped);
+}
+
 //  The session's connection has input (or can take output)
 void
 part_session_io (dtx_participant_t *self, session_t *session, bool writable)
@@ -762,16 +873,40 @@ part_session_io (dtx_participant_t *self, session_t *session, bool writable)
         PGresult *result = PQgetResult (session->conn);
         if (!result) {
             //  End of one query's results; past the last, wait for sync
-            if (++session->query > session->nqueries)
+            if (++session->query > (session->resetting? 1: session->nqueries))
                 break;
             continue;
         }
         ExecStatusType status = PQresultStatus (result);
         if (status == PGRES_PIPELINE_SYNC) {
             PQclear (result);
-            s_session_op_done (self, session);
+            if (session->reset_sent) {
+                //  The op's part is through: answer now, the reset is no
+                //  client's business.  Its results come next; the
+                //  connection stays with the session until they are in.
+                //  (An op that ends the branch is never one the backstop
+                //  judges: it has no escape to report.)
+                session->reset_sent = false;
+                session->resetting = true;
+                session->query = 0;
+                s_session_op_answer (self, session);
+                continue;
+            }
+            if (session->resetting) {
+                s_reset_done (self, session);
+                s_session_op_finish (self, session, false);
+            }
+            else
+                s_session_op_done (self, session);
             return;
         }
+        if (session->resetting) {
+            if (!session->reset_result)
+                session->reset_result = result;
+            else
+                PQclear (result);
+        }
+        else
         //  Keep each query's first result
         if (session->query < SESSION_QUERIES_MAX && !session->results [session->query])
             session->results [session->query] = result;
@@ -783,6 +918,17 @@ part_session_io (dtx_participant_t *self, session_t *session, bool writable)
     if (broken || PQstatus (session->conn) != CONNECTION_OK) {
         zsys_warning ("%s: %s: connection to the database lost", self->name,
                       *session->gid? session->gid: "recovery scan");
+        self->db_down = true;       //  rescan for in-doubt work once it is back
+        if (session->resetting) {
+            //  The op was answered from its own part, which came through
+            //  whole; the connection, not reset, is closed as the session
+            //  leaves it
+            PQclear (session->reset_result);
+            session->reset_result = NULL;
+            session->resetting = false;
+            s_session_op_finish (self, session, false);
+            return;
+        }
         op_t *op = (op_t *) zlistx_first (session->ops);
         session->running = false;
         for (int i = 0; i < SESSION_QUERIES_MAX; i++) {

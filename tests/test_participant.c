@@ -6,6 +6,10 @@
               clusters (harness_start): transaction control refused, the
               backstop behind it, the max_prepared_transactions warning and
               hints.
+    sessions: the same, with db1 fronted by a participant of one pooled
+              connection: nothing a transaction leaves in its PostgreSQL
+              session (SET, roles, prepared statements, temp tables,
+              cursors, LISTEN, advisory locks) reaches the next one.
     protocol: the test is the coordinator.  It binds its own ZeroMQ ROUTER
               on the participant endpoint, starts a real dtx-participant
               against a real cluster and speaks dtx_proto to it: REGISTER
@@ -365,6 +369,270 @@ START_TEST (test_max_prepared_warning_and_hint)
     ck_assert (harness_wait_ready (20000));
     harness_capture (out, sizeof out, "grep -c 'is below pool-max' %s/participant-db2.log", harness.dir);
     ck_assert_int_eq (atoi (out), 1);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  sessions: a pooled PostgreSQL session carries nothing from one global
+//  transaction to the next.  db1 is fronted by a participant of one
+//  connection (pool 1..1, in this process), so every transaction on db1
+//  runs on the same PostgreSQL session: whatever the last one left there,
+//  the next one would meet.
+
+static zactor_t *s_pool1;
+static dtx_participant_config_t s_pool1_config;
+static char s_pool1_conninfo [256];
+
+static void
+s_pool1_start (void)
+{
+    harness_kill_participant (0, SIGTERM);
+    snprintf (s_pool1_conninfo, sizeof s_pool1_conninfo,
+              "host=127.0.0.1 port=%d user=postgres dbname=postgres", harness.pg_port [0]);
+    dtx_participant_config_defaults (&s_pool1_config);
+    s_pool1_config.name = "db1";
+    s_pool1_config.conninfo = s_pool1_conninfo;
+    s_pool1_config.coordinator_endpoint = harness.participant_endpoint;
+    s_pool1_config.pool_min = 1;
+    s_pool1_config.pool_max = 1;
+    s_pool1 = zactor_new (dtx_participant_actor, &s_pool1_config);
+    ck_assert_ptr_nonnull (s_pool1);
+    ck_assert (harness_wait_ready (20000));
+}
+
+static void
+s_pool1_stop (void)
+{
+    zactor_destroy (&s_pool1);
+    harness_start_participant (0);
+    ck_assert (harness_wait_ready (20000));
+}
+
+//  One value of a one-row query through dtx, on db index (caller frees)
+static char *
+s_value (dtx_txn_t *txn, int index, const char *sql)
+{
+    dtx_result_t *result = dtx_exec (txn, harness.db_name [index], sql, 0, NULL);
+    ck_assert_msg (dtx_result_ok (result), "%s failed: %s %s", sql, dtx_result_sqlstate (result),
+                   dtx_result_error (result));
+    ck_assert_int_eq (dtx_result_ntuples (result), 1);
+    char *value = strdup (dtx_result_isnull (result, 0, 0)? "(null)": dtx_result_value (result, 0, 0));
+    dtx_result_destroy (&result);
+    return value;
+}
+
+//  The backend pid of db1's one pooled session
+static int
+s_backend (void)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    char *pid = s_value (txn, 0, "SELECT pg_backend_pid ()");
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    int backend = atoi (pid);
+    free (pid);
+    return backend;
+}
+
+//  The next transaction on db1 meets a session as new: PostgreSQL's
+//  defaults, nothing left by earlier clients, and a write through the
+//  default search_path commits (on db1 alone, and with db2)
+static void
+s_assert_session_fresh (const char *after, int id)
+{
+    const char *checks [][2] = {
+        { "SHOW search_path", "\"$user\", public" },
+        { "SHOW default_transaction_read_only", "off" },
+        { "SHOW transaction_read_only", "off" },
+        { "SHOW statement_timeout", "0" },
+        { "SHOW application_name", "" },
+        { "SELECT current_user", "postgres" },
+        { "SELECT session_user", "postgres" },
+        { "SHOW default_transaction_isolation", "read committed" },
+        //  (a custom setting, once set, stays defined: empty after RESET)
+        { "SELECT coalesce (current_setting ('dtx_test.left', true), '')", "" },
+        { "SELECT count(*) FROM pg_prepared_statements", "0" },
+        { "SELECT count(*) FROM pg_cursors WHERE is_holdable", "0" },
+        { "SELECT count(*) FROM pg_listening_channels ()", "0" },
+        { "SELECT to_regclass ('pg_temp.dtx_left')::text", "(null)" },
+        { "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'", "0" },
+    };
+    for (int two = 0; two < 2; two++) {
+        dtx_txn_t *txn = dtx_begin (client, 10000);
+        if (!two)
+            for (size_t i = 0; i < sizeof checks / sizeof checks [0]; i++) {
+                char *value = s_value (txn, 0, checks [i][0]);
+                ck_assert_msg (streq (value, checks [i][1]), "after %s: %s is '%s', not '%s'", after,
+                               checks [i][0], value, checks [i][1]);
+                free (value);
+            }
+        char sql [128];
+        snprintf (sql, sizeof sql, "INSERT INTO items (id, note) VALUES (%d, 'fresh')", id + two);
+        dtx_result_t *result = dtx_exec (txn, "db1", sql, 0, NULL);
+        ck_assert_msg (dtx_result_ok (result), "after %s: %s: %s %s", after, sql,
+                       dtx_result_sqlstate (result), dtx_result_error (result));
+        dtx_result_destroy (&result);
+        if (two)
+            s_insert (txn, 1, id + two);
+        ck_assert_msg (dtx_commit (txn) == DTX_COMMITTED, "after %s: %s %s", after,
+                       dtx_txn_error_sqlstate (txn), dtx_txn_error_message (txn));
+        dtx_txn_destroy (&txn);
+        ck_assert_int_eq (s_count_items (0, id + two), 1);
+    }
+}
+
+//  Statements that change the session beyond their transaction
+static const char *s_session_changes [] = {
+    "SET default_transaction_read_only = on",
+    "SET search_path = nowhere",
+    "SET statement_timeout = 1",
+    "SET ROLE dtx_test_role",
+    "SET SESSION AUTHORIZATION dtx_test_role",
+    "SELECT set_config ('dtx_test.left', 'yes', false)",
+    "SET application_name = 'left behind'",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+};
+#define SESSION_CHANGES (int) (sizeof s_session_changes / sizeof s_session_changes [0])
+
+static void
+s_test_role (void)
+{
+    //  A lesser role, with what the transaction and its marker need
+    harness_pg_exec (0, "CREATE ROLE dtx_test_role");
+    ck_assert_int_eq (harness_pg_exec (0, "GRANT USAGE ON SCHEMA dtx TO dtx_test_role;"
+                                          " GRANT SELECT, INSERT ON dtx.one_phase TO dtx_test_role;"
+                                          " GRANT ALL ON items TO dtx_test_role"), 0);
+}
+
+//  Each, committed by one database (one-phase), by two (PREPARE), and
+//  sent with dtx_send (with the PREPARE / COMMIT in one pipeline): the
+//  next transaction on the same PostgreSQL session sees none of it
+START_TEST (test_session_settings_reset)
+{
+    s_pool1_start ();
+    s_test_role ();
+    int backend = s_backend ();
+    for (int i = 0; i < SESSION_CHANGES; i++)
+        for (int shape = 0; shape < 4; shape++) {
+            //  0: dtx_exec, one database; 1: dtx_exec, two databases;
+            //  2: dtx_send, one database; 3: dtx_send, two databases
+            int id = 9000 + i * 40 + shape * 10;
+            char after [256];
+            snprintf (after, sizeof after, "'%s' (shape %d)", s_session_changes [i], shape);
+            //  With a statement timeout of 1 ms the commit itself may time
+            //  out: try again (what matters is what is left after it)
+            int outcome = DTX_ABORTED;
+            for (int attempt = 0; attempt < 20 && outcome != DTX_COMMITTED; attempt++) {
+                dtx_txn_t *txn = dtx_begin (client, 10000);
+                if (shape < 2) {
+                    s_insert (txn, 0, id);
+                    s_exec_ok (txn, 0, s_session_changes [i]);
+                }
+                else {
+                    s_send_insert (txn, 0, id);
+                    ck_assert_int_eq (dtx_send (txn, "db1", s_session_changes [i], 0, NULL), 0);
+                }
+                if (shape == 1)
+                    s_insert (txn, 1, id);
+                if (shape == 3)
+                    s_send_insert (txn, 1, id);
+                outcome = dtx_commit (txn);
+                ck_assert_msg (outcome == DTX_COMMITTED || strstr (s_session_changes [i], "timeout"),
+                               "%s: %s %s", after, dtx_txn_error_sqlstate (txn),
+                               dtx_txn_error_message (txn));
+                dtx_txn_destroy (&txn);
+            }
+            ck_assert_int_eq (outcome, DTX_COMMITTED);
+            ck_assert_int_eq (s_count_items (0, id), 1);
+            s_assert_session_fresh (after, id + 1);
+            if (!strstr (s_session_changes [i], "timeout")) {
+                //  Reset, not replaced: still the one session (a reset
+                //  that fails closes it; a 1 ms timeout may do that)
+                ck_assert_int_eq (s_backend (), backend);
+            }
+            else
+                backend = s_backend ();
+        }
+    s_pool1_stop ();
+}
+END_TEST
+
+//  What a transaction leaves in the session even when it rolls back
+//  (PREPARE name AS, a session advisory lock) or once it commits (a temp
+//  table, a WITH HOLD cursor, LISTEN; PostgreSQL refuses to PREPARE with
+//  those, so one database): gone for the next transaction
+START_TEST (test_session_objects_reset)
+{
+    s_pool1_start ();
+    int backend = s_backend ();
+    struct { const char *sql [2]; bool two; bool commit; } cases [] = {
+        { { "PREPARE dtx_left AS SELECT 1", NULL }, false, false },
+        { { "PREPARE dtx_left AS SELECT 1", NULL }, false, true },
+        { { "PREPARE dtx_left AS SELECT 1", NULL }, true, true },
+        { { "SELECT pg_advisory_lock (4242)", NULL }, false, false },
+        { { "SELECT pg_advisory_lock (4242)", NULL }, false, true },
+        { { "CREATE TEMP TABLE dtx_left (x int)", "INSERT INTO dtx_left VALUES (1)" }, false, true },
+        { { "DECLARE dtx_left CURSOR WITH HOLD FOR SELECT 1", NULL }, false, true },
+        { { "LISTEN dtx_left", NULL }, false, true },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        int id = 9500 + (int) i * 10;
+        char after [256];
+        snprintf (after, sizeof after, "'%s' (%s, %s)", cases [i].sql [0],
+                  cases [i].two? "two databases": "one", cases [i].commit? "committed": "rolled back");
+        for (int send = 0; send < 2; send++) {
+            dtx_txn_t *txn = dtx_begin (client, 10000);
+            s_insert (txn, 0, id + send);
+            for (int k = 0; k < 2 && cases [i].sql [k]; k++)
+                if (send)
+                    ck_assert_int_eq (dtx_send (txn, "db1", cases [i].sql [k], 0, NULL), 0);
+                else
+                    s_exec_ok (txn, 0, cases [i].sql [k]);
+            if (cases [i].two)
+                s_insert (txn, 1, id + send);
+            if (!cases [i].commit)
+                ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+            else
+                ck_assert_msg (dtx_commit (txn) == DTX_COMMITTED, "%s: %s %s", after,
+                               dtx_txn_error_sqlstate (txn), dtx_txn_error_message (txn));
+            dtx_txn_destroy (&txn);
+            ck_assert_int_eq (s_count_items (0, id + send), cases [i].commit? 1: 0);
+            //  Seen from outside too: no advisory lock held by anyone
+            ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM pg_locks"
+                                                   " WHERE locktype = 'advisory'"), 0);
+            s_assert_session_fresh (after, id + 2 + send * 3);
+            ck_assert_int_eq (s_backend (), backend);
+        }
+    }
+    s_pool1_stop ();
+}
+END_TEST
+
+//  A statement that fails ahead of the PREPARE in its pipeline leaves the
+//  block open when the reset comes; the ROLLBACK after it resets then.
+//  Several clients at once on the one connection.
+START_TEST (test_session_reset_after_failure)
+{
+    s_pool1_start ();
+    int backend = s_backend ();
+    for (int i = 0; i < 4; i++) {
+        dtx_txn_t *txn = dtx_begin (client, 10000);
+        ck_assert_int_eq (dtx_send (txn, "db1", "SET search_path = nowhere", 0, NULL), 0);
+        ck_assert_int_eq (dtx_send (txn, "db1", "SELECT 1/0", 0, NULL), 0);
+        if (i % 2)
+            s_send_insert (txn, 1, 9800 + i);
+        ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+        ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "22012");
+        dtx_txn_destroy (&txn);
+        //  and a committed SET, then a failed statement that dooms the next
+        txn = dtx_begin (client, 10000);
+        s_exec_ok (txn, 0, "SET search_path = nowhere");
+        ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+        dtx_txn_destroy (&txn);
+        s_assert_session_fresh ("a failed deferred statement", 9810 + i * 10);
+        ck_assert_int_eq (s_backend (), backend);
+    }
+    s_pool1_stop ();
 }
 END_TEST
 
@@ -775,6 +1043,15 @@ suite_participant (void)
     tcase_add_test (tc, test_txn_control_refused_send);
     tcase_add_test (tc, test_txn_control_backstop);
     tcase_add_test (tc, test_max_prepared_warning_and_hint);
+    suite_add_tcase (suite, tc);
+
+    tc = tcase_create ("sessions");
+    tcase_add_unchecked_fixture (tc, s_system_setup, s_harness_stop);
+    tcase_add_checked_fixture (tc, s_client_setup, s_client_teardown);
+    tcase_set_timeout (tc, 180);
+    tcase_add_test (tc, test_session_settings_reset);
+    tcase_add_test (tc, test_session_objects_reset);
+    tcase_add_test (tc, test_session_reset_after_failure);
     suite_add_tcase (suite, tc);
 
     tc = tcase_create ("protocol");
