@@ -102,8 +102,19 @@ s_resolve_begun (dtx_coordinator_t *self, dtx_proto_t *msg)
         return;
     char *key = s_client_key (dtx_proto_routing_id (msg));
     const char *begun = (const char *) zhashx_lookup (self->begun, key);
-    if (begun)
+    if (begun && *begun)
         dtx_proto_set_gid (msg, begun);
+    free (key);
+}
+
+//  A BEGIN was refused: the requests sent behind it (by an empty gid)
+//  must not land in this connection's previous transaction
+static void
+s_begin_refused (dtx_coordinator_t *self, dtx_proto_t *msg)
+{
+    char *key = s_client_key (dtx_proto_routing_id (msg));
+    if (zhashx_lookup (self->begun, key))
+        zhashx_update (self->begun, key, "");
     free (key);
 }
 
@@ -114,6 +125,7 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
         coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
                         DTX_ERR_UNAVAILABLE, "", "", "coordinator is shutting down: no new"
                         " transactions (nothing was done; retry, on another coordinator if there is one)");
+        s_begin_refused (self, msg);
         return;
     }
     //  Limits: a flood of BEGINs must not take the memory and the timers
@@ -145,6 +157,7 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     if (refusal) {
         coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
                             timeout > TIMEOUT_MAX_MS? DTX_ERR_BAD_REQUEST: DTX_ERR_BUSY, "", "", refusal);
+        s_begin_refused (self, msg);
         zstr_free (&owner);
         return;
     }

@@ -395,6 +395,12 @@ s_pool1_start (void)
     s_pool1_config.coordinator_endpoint = harness.participant_endpoint;
     s_pool1_config.pool_min = 1;
     s_pool1_config.pool_max = 1;
+    //  The harness's keys for db1 (security is on)
+    static char secret [400], coordinator [400];
+    snprintf (secret, sizeof secret, "%s/participants/db1_secret", harness.keys_dir);
+    snprintf (coordinator, sizeof coordinator, "%s/coordinator", harness.keys_dir);
+    s_pool1_config.curve_secret = secret;
+    s_pool1_config.coordinator_key = coordinator;
     s_pool1 = zactor_new (dtx_participant_actor, &s_pool1_config);
     ck_assert_ptr_nonnull (s_pool1);
     ck_assert (harness_wait_ready (20000));
