@@ -1292,6 +1292,101 @@ START_TEST (test_begin_limits)
 }
 END_TEST
 
+//  A participant answering phase 2 with a reply of the wrong type (a VOTE
+//  to COMMIT_PREPARED) used to clear the wait: its real answer was then
+//  "stale" and the commit stayed unfinished for good.  The test plays a
+//  participant named "fake" (a key on the allow-list, no database bound).
+static void *
+s_commit_with_fake (void *arg)
+{
+    dtx_client_t *own = dtx_client_new (harness.client_endpoint, 20000);
+    dtx_txn_t *txn = dtx_begin (own, 20000);
+    s_insert_item (txn, 0, 2213);
+    dtx_send (txn, "fake", "SELECT 1", 0, NULL);
+    dtx_outcome_t outcome = dtx_commit (txn);
+    snprintf ((char *) arg, DTX_GID_MAX + 1, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&own);
+    return (void *) (intptr_t) outcome;
+}
+
+//  The next request the coordinator sends the fake participant (its
+//  heartbeat answers skipped); NULL after 5 s
+static dtx_proto_t *
+s_fake_next (zsock_t *fake)
+{
+    zsock_set_rcvtimeo (fake, 5000);
+    while (true) {
+        dtx_proto_t *msg = NULL;
+        char err [256];
+        if (dtx_proto_recv (&msg, fake, err, sizeof err))
+            return NULL;
+        if (dtx_proto_id (msg) != DTX_PROTO_REGISTER_OK)
+            return msg;
+        dtx_proto_destroy (&msg);
+    }
+}
+
+static void
+s_fake_reply (zsock_t *fake, int id, dtx_proto_t *request, int status)
+{
+    dtx_proto_t *reply = dtx_proto_new (id);
+    dtx_proto_set_seq (reply, dtx_proto_seq (request));
+    dtx_proto_set_gid (reply, dtx_proto_gid (request));
+    dtx_proto_set_status (reply, (uint8_t) status);
+    dtx_proto_send (reply, fake);
+    dtx_proto_destroy (&reply);
+}
+
+START_TEST (test_wrong_type_reply_in_phase2)
+{
+    char out [4096], secret [512];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl keygen fake --dir"
+                                       " %s/participants", TOP_BUILDDIR, harness.keys_dir), 0);
+    snprintf (secret, sizeof secret, "%s/participants/fake_secret", harness.keys_dir);
+    zsock_t *fake = (zsock_t *) harness_client_sock (harness.participant_endpoint, secret);
+    dtx_proto_t *hello = dtx_proto_new (DTX_PROTO_REGISTER);
+    dtx_proto_set_seq (hello, 1);
+    dtx_proto_set_name (hello, "fake");
+    dtx_proto_send (hello, fake);
+    dtx_proto_destroy (&hello);
+    zsock_set_rcvtimeo (fake, 5000);
+    dtx_proto_t *welcome = NULL;
+    char err [256];
+    ck_assert_int_eq (dtx_proto_recv (&welcome, fake, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (welcome), DTX_PROTO_REGISTER_OK);
+    dtx_proto_destroy (&welcome);
+
+    char gid [DTX_GID_MAX + 1] = "";
+    pthread_t thread;
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_commit_with_fake, gid), 0);
+    //  The held statement comes with PREPARE: vote YES
+    dtx_proto_t *request = s_fake_next (fake);
+    ck_assert_ptr_nonnull (request);
+    ck_assert_int_eq (dtx_proto_id (request), DTX_PROTO_EXECUTE);
+    ck_assert (dtx_proto_flags (request) & DTX_EXEC_PREPARE);
+    s_fake_reply (fake, DTX_PROTO_VOTE, request, DTX_VOTE_YES);
+    dtx_proto_destroy (&request);
+    //  COMMIT_PREPARED: first a reply of the wrong type, then the right one
+    request = s_fake_next (fake);
+    ck_assert_ptr_nonnull (request);
+    ck_assert_int_eq (dtx_proto_id (request), DTX_PROTO_COMMIT_PREPARED);
+    s_fake_reply (fake, DTX_PROTO_VOTE, request, DTX_VOTE_YES);
+    s_fake_reply (fake, DTX_PROTO_DONE, request, DTX_DONE_OK);
+    dtx_proto_destroy (&request);
+    void *outcome;
+    pthread_join (thread, &outcome);
+    ck_assert_int_eq ((int) (intptr_t) outcome, DTX_COMMITTED);
+    //  Finished: nothing left in doubt, the row is there, the reply counted
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json in-doubt"), 0);
+    ck_assert_msg (strstr (out, "[]"), "%s", out);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", gid), 0);
+    ck_assert_msg (strstr (out, "committed"), "%s", out);
+    ck_assert_int_eq (s_count_items (0, 2213), 1);
+    zsock_destroy (&fake);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -1330,6 +1425,7 @@ suite_integration (void)
     tcase_add_test (tc, test_resolve_meets_logging);
     tcase_add_test (tc, test_foreign_gid_refused);
     tcase_add_test (tc, test_begin_limits);
+    tcase_add_test (tc, test_wrong_type_reply_in_phase2);
     suite_add_tcase (suite, tc);
     return suite;
 }
