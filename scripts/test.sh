@@ -18,6 +18,17 @@ for log in tests/test_*.log; do
     e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
     checks=$((checks + n)) failures=$((failures + f)) errors=$((errors + e))
 done
+# libdtx exports the dtx.h API and nothing else (the codec, helpers and the
+# crash-test hook stay inside)
+api=$(grep -o '^    dtx_[a-z_]* (' lib/dtx.h | tr -d ' (' | sort -u)
+exported=$(nm -D --defined-only lib/.libs/libdtx.so | awk '$2 == "T" { print $3 }' | sort -u)
+extra=$(comm -13 <(echo "$api") <(echo "$exported"))
+if [ -n "$extra" ]; then
+    echo "libdtx.so exports symbols outside dtx.h:" $extra
+    status=1
+else
+    echo "libdtx.so exports $(echo "$exported" | wc -l) symbols, all of dtx.h"
+fi
 if [ $status -ne 0 ]; then
     for log in tests/test_*.log; do echo "== $log"; tail -n 60 "$log"; done
 fi
