@@ -117,8 +117,6 @@ typedef struct {
     bool logged;                    //  a COMMIT record for it is in the log
     bool recovered;                 //  replayed from the log at start
     bool one_phase;
-    bool probing;                   //  one-phase COMMIT's answer lost: a probe
-                                    //  (fence) of its database decides
     bool abort_only;
     bool ack_decided;               //  answer the client once the decision is durable
     int64_t started;
@@ -206,6 +204,7 @@ void coord_txn_commit (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_one_phase_lost (dtx_coordinator_t *self, txn_t *txn, const char *why);
 void coord_txn_maybe_answer_abort (dtx_coordinator_t *self, txn_t *txn);
+void coord_txn_settle (dtx_coordinator_t *self, txn_t *txn);
 void coord_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch,
                                    dtx_proto_t *msg);
 void coord_handle_vote (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg);

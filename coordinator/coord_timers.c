@@ -29,6 +29,7 @@ struct _coord_timers_t {
     timer_entry_t *heap;
     size_t size, capacity;
     int64_t next_backstop;
+    int64_t next_silence_check;     //  participants' heartbeats, every TICK_MS
 };
 
 coord_timers_t *
@@ -175,7 +176,7 @@ s_txn_due (dtx_coordinator_t *self, txn_t *txn, int64_t now)
                 coord_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
                                   DTX_UNKNOWN, DTX_ERR_PARTICIPANT,
                                   txn->branches [0].participant->name, "",
-                                  txn->probing
+                                  txn->branches [0].request == DTX_PROTO_OUTCOME_QUERY
                                   ? "the one-phase COMMIT's answer was lost; its database is"
                                     " being asked (ask again with dtx_client_outcome)"
                                   : "no answer to the one-phase COMMIT yet (ask again with"
@@ -203,31 +204,45 @@ s_txn_due (dtx_coordinator_t *self, txn_t *txn, int64_t now)
     }
 }
 
+//  Run what is due for a transaction, then schedule what is next (unless
+//  that ended it)
+static void
+s_txn_run (dtx_coordinator_t *self, txn_t *txn, int64_t now)
+{
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", txn->gid);
+    s_txn_due (self, txn, now);
+    txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn)
+        coord_timer_schedule (self, txn);
+}
+
 void
 coord_tick (dtx_coordinator_t *self, int64_t now)
 {
-    participant_t *participant = (participant_t *) zhashx_first (self->participants);
-    while (participant) {
-        if (participant->connected
-        &&  now - participant->last_seen > self->config.participant_timeout_ms) {
-            zsys_warning ("participant %s: silent for %d ms, marked disconnected",
-                          participant->name, self->config.participant_timeout_ms);
-            participant->connected = false;
-            coord_participant_lost (self, participant, "silent");
-        }
-        participant = (participant_t *) zhashx_next (self->participants);
-    }
     coord_timers_t *timers = self->timers;
+    if (now >= timers->next_silence_check) {
+        //  (not on every loop turn: a busy loop turns thousands of times
+        //  a second)
+        timers->next_silence_check = now + TICK_MS;
+        participant_t *participant = (participant_t *) zhashx_first (self->participants);
+        while (participant) {
+            if (participant->connected
+            &&  now - participant->last_seen > self->config.participant_timeout_ms) {
+                zsys_warning ("participant %s: silent for %d ms, marked disconnected",
+                              participant->name, self->config.participant_timeout_ms);
+                participant->connected = false;
+                coord_participant_lost (self, participant, "silent");
+            }
+            participant = (participant_t *) zhashx_next (self->participants);
+        }
+    }
     while (timers->size && timers->heap [0].at <= now) {
         timer_entry_t entry = s_pop (timers);
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, entry.gid);
         if (txn && txn->timer_at == entry.at) {
             txn->timer_at = 0;
-            s_txn_due (self, txn, now);
-            //  (it may be gone now)
-            txn = (txn_t *) zhashx_lookup (self->txns, entry.gid);
-            if (txn)
-                coord_timer_schedule (self, txn);
+            s_txn_run (self, txn, now);
         }
         free (entry.gid);
     }
@@ -242,12 +257,7 @@ coord_tick (dtx_coordinator_t *self, int64_t now)
         }
         txn = (txn_t *) zlistx_first (all);
         while (txn) {
-            char gid [DTX_GID_MAX + 1];
-            snprintf (gid, sizeof gid, "%s", txn->gid);
-            s_txn_due (self, txn, now);
-            txn = (txn_t *) zhashx_lookup (self->txns, gid);
-            if (txn)
-                coord_timer_schedule (self, txn);
+            s_txn_run (self, txn, now);
             txn = (txn_t *) zlistx_next (all);
         }
         zlistx_destroy (&all);

@@ -309,10 +309,8 @@ void
 coord_txn_one_phase_lost (dtx_coordinator_t *self, txn_t *txn, const char *why)
 {
     branch_t *branch = &txn->branches [0];
-    if (!txn->probing)
-        zsys_warning ("%s: one-phase COMMIT's answer lost (%s); asking database %s", txn->gid,
-                      why, branch->participant->name);
-    txn->probing = true;
+    zsys_warning ("%s: one-phase COMMIT's answer lost (%s); asking database %s", txn->gid,
+                  why, branch->participant->name);
     free (branch->last_error);
     branch->last_error = strdup (why);
     branch->state = BRANCH_FINISHING;
@@ -368,6 +366,20 @@ coord_txn_maybe_answer_abort (dtx_coordinator_t *self, txn_t *txn)
     coord_txn_reply_outcome (self, txn);
 }
 
+//  After a branch is done or a decision's commands went out: finish the
+//  transaction if nothing is left, else answer a waiting abort as soon as
+//  it can be and keep its timers right
+void
+coord_txn_settle (dtx_coordinator_t *self, txn_t *txn)
+{
+    if (coord_txn_all_done (txn))
+        coord_txn_finish (self, txn);
+    else {
+        coord_txn_maybe_answer_abort (self, txn);
+        coord_timer_schedule (self, txn);
+    }
+}
+
 //  Decide abort: roll back every branch that may hold work.  Never
 //  logged: presumed abort.
 void
@@ -399,12 +411,7 @@ coord_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *data
         branch->state = BRANCH_FINISHING;
         coord_branch_send (self, txn, branch, DTX_PROTO_ROLLBACK, flags);
     }
-    if (coord_txn_all_done (txn))
-        coord_txn_finish (self, txn);
-    else {
-        coord_txn_maybe_answer_abort (self, txn);
-        coord_timer_schedule (self, txn);
-    }
+    coord_txn_settle (self, txn);
 }
 
 //  The client asked to commit a transaction with no error so far
@@ -498,10 +505,7 @@ coord_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn)
         //  The client asked to hear it now: the decision is durable, phase
         //  2 goes on (and survives any crash through the log)
         coord_txn_reply_outcome (self, txn);
-    if (coord_txn_all_done (txn))
-        coord_txn_finish (self, txn);
-    else
-        coord_timer_schedule (self, txn);
+    coord_txn_settle (self, txn);
 }
 
 //  Every vote is in
@@ -614,10 +618,7 @@ coord_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_pr
             zsys_info ("%s: ROLLBACK on %s: %s; nothing was prepared there, done", txn->gid,
                        branch->participant->name, dtx_proto_text (msg));
             branch->state = BRANCH_DONE;
-            if (coord_txn_all_done (txn))
-                coord_txn_finish (self, txn);
-            else
-                coord_txn_maybe_answer_abort (self, txn);
+            coord_txn_settle (self, txn);
             return;
         }
         //  Phase 2 must succeed eventually: retry with backoff, forever
@@ -644,9 +645,6 @@ coord_handle_done (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_pr
                     " try; it was ended outside dtx (heuristic outcome?)",
                     txn->gid, branch->participant->name);
     branch->state = BRANCH_DONE;
-    if (coord_txn_all_done (txn))
-        coord_txn_finish (self, txn);
-    else
-        coord_txn_maybe_answer_abort (self, txn);
+    coord_txn_settle (self, txn);
 }
 
