@@ -126,7 +126,8 @@ typedef struct {
     int64_t decided_at;             //  decision durable
     int64_t timer_at;               //  its entry in the timer heap (0 = none)
     zframe_t *client;               //  routing id of the client
-    char *owner;                    //  who may send its requests (coord_client.c)
+    char *owner;                    //  who may send its requests: "k:" + client key
+                                    //  (CurveZMQ), or "c:" + connection (coord_client.c)
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
     size_t nbranches;
@@ -167,6 +168,7 @@ struct _dtx_coordinator_t {
     int64_t drain_deadline;
     //  Replay state
     zhashx_t *replay_commits;       //  gid -> zlistx of participant names
+    zhashx_t *replay_owners;        //  gid -> client key of its COMMIT record
     uint64_t replay_epoch;
     //  Counters
     uint64_t committed;
@@ -213,7 +215,10 @@ void coord_handle_branch_outcome (dtx_coordinator_t *self, txn_t *txn, branch_t 
                                   dtx_proto_t *msg);
 
 //  coord_client.c: client requests
+void coord_owner_set (dtx_coordinator_t *self, txn_t *txn, char *owner);
 void coord_owner_release (dtx_coordinator_t *self, txn_t *txn);
+//  The client key that began txn (NULL: no CurveZMQ, or not known)
+const char *coord_owner_key (txn_t *txn);
 void coord_client_error (dtx_coordinator_t *self, zsock_t *sock, zframe_t *client, uint32_t seq,
                          const char *gid, int code, const char *database, const char *sqlstate,
                          const char *text);

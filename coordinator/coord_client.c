@@ -65,22 +65,67 @@ coord_forget_begun (dtx_coordinator_t *self, txn_t *txn)
     free (key);
 }
 
-//  A client request with an empty gid means "the transaction I began
-//  last": put that gid in, if this connection has one live
-//  Who may send a transaction's requests: the connection that began it
-//  (its routing id).  A request for another client's gid is refused:
-//  gids are predictable, and a stranger must not add statements to, commit
-//  or roll back someone else's transaction.
+//  Who may send a transaction's requests and be told its outcome: with
+//  CurveZMQ, the client key that began it, on any connection (a client
+//  that reconnects keeps its transactions; processes sharing a key share
+//  them); without, the connection that began it (its routing id).  A
+//  request for another client's gid is refused: gids are predictable, and
+//  a stranger must not add statements to, commit or roll back someone
+//  else's transaction, nor learn which exist (dtx_outcome.c, rules 8-9).
 static char *
 s_owner (dtx_proto_t *msg)
 {
-    return s_client_key (dtx_proto_routing_id (msg));
+    if (dtx_proto_user_id (msg))
+        return zsys_sprintf ("k:%s", dtx_proto_user_id (msg));
+    char *connection = s_client_key (dtx_proto_routing_id (msg));
+    char *owner = zsys_sprintf ("c:%s", connection);
+    free (connection);
+    return owner;
+}
+
+const char *
+coord_owner_key (txn_t *txn)
+{
+    return txn->owner && strncmp (txn->owner, "k:", 2) == 0? txn->owner + 2: NULL;
+}
+
+//  The key whose gids alone the sender may be told about; NULL if it may
+//  be told about any (an operator key, or no CurveZMQ at all)
+static const char *
+s_asker (dtx_proto_t *msg)
+{
+    const char *role = dtx_proto_peer_role (msg);
+    if (role && streq (role, "operator"))
+        return NULL;
+    return dtx_proto_user_id (msg);
+}
+
+//  The refusal of a gid that is not the sender's: the same whether the gid
+//  is someone else's, or unknown, or was never issued
+static void
+s_not_yours (dtx_coordinator_t *self, dtx_proto_t *msg, const char *gid)
+{
+    self->refused [COORD_REFUSED_OWNER]++;
+    coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                        DTX_ERR_FORBIDDEN, "", "", dtx_proto_user_id (msg)
+                        ? "no transaction of this client has that global id (its requests and its"
+                          " outcome are for the client key that began it, or an operator key)"
+                        : "no transaction of this connection has that global id (without CurveZMQ,"
+                          " a transaction's requests must come on the connection that began it)");
 }
 
 static size_t
 s_owner_count (dtx_coordinator_t *self, const char *owner)
 {
     return (size_t) (uintptr_t) zhashx_lookup (self->owners, owner);
+}
+
+//  txn is owner's (takes the string)
+void
+coord_owner_set (dtx_coordinator_t *self, txn_t *txn, char *owner)
+{
+    txn->owner = owner;
+    zhashx_update (self->owners, owner, (void *) (uintptr_t) (s_owner_count (self, owner) + 1));
 }
 
 void
@@ -163,8 +208,7 @@ s_handle_begin (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn_t *txn = (txn_t *) calloc (1, sizeof (txn_t));
     assert (txn);
-    txn->owner = owner;
-    zhashx_update (self->owners, owner, (void *) (uintptr_t) (s_owner_count (self, owner) + 1));
+    coord_owner_set (self, txn, owner);
     dtx_gid_format (txn->gid, self->id, self->epoch, ++self->counter);
     dtx_outcomes_set_issued (self->outcomes, self->epoch, self->counter);
     txn->state = TXN_ACTIVE;
@@ -208,14 +252,21 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
         char *owner = s_owner (msg);
         bool own = txn->owner && streq (owner, txn->owner);
         zstr_free (&owner);
-        if (own)
-            return txn;
-        self->refused [COORD_REFUSED_OWNER]++;
-        //  (NO_TXN: this client has no such transaction; the owner's is
-        //  untouched)
-        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
-                            DTX_ERR_NO_TXN, "", "", "transaction belongs to another client"
-                            " connection: refused");
+        if (!own) {
+            s_not_yours (self, msg, gid);   //  (the owner's transaction is untouched)
+            return NULL;
+        }
+        if (!txn->client || !zframe_eq (txn->client, dtx_proto_routing_id (msg))) {
+            //  Its key, on another connection (the client reconnected):
+            //  answers go there from now on
+            coord_forget_begun (self, txn);
+            zframe_destroy (&txn->client);
+            txn->client = zframe_dup (dtx_proto_routing_id (msg));
+        }
+        return txn;
+    }
+    if (!dtx_outcomes_visible (self->outcomes, gid, NULL, s_asker (msg))) {
+        s_not_yours (self, msg, gid);
         return NULL;
     }
     int id = dtx_proto_id (msg);
@@ -454,8 +505,14 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
     //  (how a client learns its gid before any other answer: dtx_txn_gid
     //  after a quiet BEGIN whose request's answer was lost)
     s_resolve_begun (self, msg);
+    const char *gid = dtx_proto_gid (msg);
+    txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (!dtx_outcomes_visible (self->outcomes, gid, txn? coord_owner_key (txn): NULL, s_asker (msg))) {
+        s_not_yours (self, msg, gid);
+        return;
+    }
     coord_answer_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
-                          dtx_proto_gid (msg), DTX_ASKER_CLIENT);
+                          gid, DTX_ASKER_CLIENT);
 }
 
 //  One message, if there is one (the socket does not block): false if none

@@ -120,7 +120,7 @@ s_conclude (dtx_coordinator_t *self, probe_t *probe)
         answer.outcome = DTX_COMMITTED;
         snprintf (answer.database, sizeof answer.database, "%s", probe->committed_on);
         dtx_outcomes_remember (self->outcomes, probe->gid, DTX_COMMITTED, 0, probe->committed_on,
-                               "", "", now);
+                               "", "", NULL, now);
     }
     else
     if (*probe->unknown) {
@@ -135,7 +135,7 @@ s_conclude (dtx_coordinator_t *self, probe_t *probe)
                   " one-phase commit marker in any database of epoch %" PRIu64 " (aborted)",
                   probe->epoch);
         dtx_outcomes_remember (self->outcomes, probe->gid, DTX_ABORTED, DTX_ERR_NO_TXN, "", "",
-                               answer.reason, now);
+                               answer.reason, NULL, now);
     }
     if (self->config.verbose || answer.outcome == DTX_UNKNOWN)
         zsys_info ("%s: outcome from its databases: %s%s%s", probe->gid,

@@ -56,12 +56,16 @@ coord_replay (void *arg, const dtx_log_record_t *record)
             //  accepted for a gid with no durable COMMIT, so it ends any
             //  replayed commit of it (there is none); commit only for a
             //  transaction already committing
-            if (record->decision == 2)
+            if (record->decision == 2) {
                 zhashx_delete (self->replay_commits, record->gid);
+                zhashx_delete (self->replay_owners, record->gid);
+            }
             dtx_outcomes_remember (self->outcomes, record->gid,
                                    record->decision == 1? DTX_COMMITTED: DTX_ABORTED,
                                    record->decision == 1? 0: DTX_ERR_STATE, "", "",
-                                   "decided by an operator (dtxctl resolve)", now);
+                                   "decided by an operator (dtxctl resolve)",
+                                   (const char *) zhashx_lookup (self->replay_owners, record->gid),
+                                   now);
             break;
         case DTX_LOG_COMMIT: {
             zlistx_t *names = zlistx_new ();
@@ -69,12 +73,17 @@ coord_replay (void *arg, const dtx_log_record_t *record)
             for (size_t i = 0; i < record->nparticipants; i++)
                 zlistx_add_end (names, strdup (record->participants [i]));
             zhashx_update (self->replay_commits, record->gid, names);
+            if (*record->owner)
+                zhashx_update (self->replay_owners, record->gid, (void *) record->owner);
             break;
         }
         case DTX_LOG_END:
             //  Finished: only its outcome is kept
             zhashx_delete (self->replay_commits, record->gid);
-            dtx_outcomes_remember (self->outcomes, record->gid, DTX_COMMITTED, 0, "", "", "", now);
+            dtx_outcomes_remember (self->outcomes, record->gid, DTX_COMMITTED, 0, "", "", "",
+                                   (const char *) zhashx_lookup (self->replay_owners, record->gid),
+                                   now);
+            zhashx_delete (self->replay_owners, record->gid);
             break;
     }
 }
@@ -105,6 +114,9 @@ coord_recover_commits (dtx_coordinator_t *self)
         txn->recovered = true;
         self->recovering++;
         txn->started = dtx_clock_ms ();
+        const char *owner = (const char *) zhashx_lookup (self->replay_owners, gid);
+        if (owner)
+            coord_owner_set (self, txn, zsys_sprintf ("k:%s", owner));
         const char *name = (const char *) zlistx_first (names);
         while (name && txn->nbranches < BRANCHES_MAX) {
             branch_t *branch = coord_txn_add_branch (txn, coord_participant_require (self, name));
@@ -117,6 +129,7 @@ coord_recover_commits (dtx_coordinator_t *self)
         names = (zlistx_t *) zhashx_next (self->replay_commits);
     }
     zhashx_purge (self->replay_commits);
+    zhashx_purge (self->replay_owners);
 }
 
 static void
@@ -130,10 +143,10 @@ s_keep_epoch (void *arg, uint64_t epoch, uint64_t when, const char *name, const 
 }
 
 static void
-s_keep_commit (void *arg, const char *gid)
+s_keep_commit (void *arg, const char *gid, const char *owner)
 {
     dtx_log_t *out = (dtx_log_t *) arg;
-    dtx_log_append_commit (out, gid, 0, NULL);
+    dtx_log_append_commit_owned (out, gid, 0, NULL, owner);
     dtx_log_append_end (out, gid);
 }
 
@@ -154,7 +167,7 @@ s_compact_keep (void *arg, dtx_log_t *out)
             for (size_t i = 0; i < txn->nbranches; i++)
                 if (txn->branches [i].state != BRANCH_DONE)
                     names [count++] = txn->branches [i].participant->name;
-            dtx_log_append_commit (out, txn->gid, count, names);
+            dtx_log_append_commit_owned (out, txn->gid, count, names, coord_owner_key (txn));
         }
         txn = (txn_t *) zhashx_next (self->txns);
     }

@@ -293,7 +293,8 @@ coord_txn_finish (dtx_coordinator_t *self, txn_t *txn)
     if (self->config.verbose)
         zsys_debug ("%s: %s", txn->gid, committed? "committed": "aborted");
     dtx_outcomes_remember (self->outcomes, txn->gid, committed? DTX_COMMITTED: DTX_ABORTED,
-                           txn->err_code, txn->err_database, txn->err_sqlstate, txn->err_text, now);
+                           txn->err_code, txn->err_database, txn->err_sqlstate, txn->err_text,
+                           coord_owner_key (txn), now);
     coord_forget_begun (self, txn);
     coord_owner_release (self, txn);
     zhashx_delete (self->txns, txn->gid);
@@ -524,7 +525,7 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
         coord_txn_finish (self, txn);
         return;
     }
-    if (dtx_log_append_commit (self->log, txn->gid, prepared, names)) {
+    if (dtx_log_append_commit_owned (self->log, txn->gid, prepared, names, coord_owner_key (txn))) {
         coord_txn_abort (self, txn, DTX_ERR_COORDINATOR, NULL, NULL, "cannot build COMMIT record");
         return;
     }

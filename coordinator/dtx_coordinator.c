@@ -181,6 +181,13 @@ s_security_start (const dtx_coordinator_config_t *config, char *errbuf, size_t e
             snprintf (errbuf, errlen, "%s keys directory %s: cannot read it", domains [i], dirs [i]);
             zactor_destroy (&s_zap);
         }
+    //  An operator key may also use the client endpoint, where it is told
+    //  the outcome of any gid (coord_client.c)
+    if (s_zap && config->operator_keys
+    &&  dtx_zap_allow_as (s_zap, "clients", config->operator_keys, "operator")) {
+        snprintf (errbuf, errlen, "operator keys directory %s: cannot read it", config->operator_keys);
+        zactor_destroy (&s_zap);
+    }
     if (!s_zap) {
         dtx_security_destroy (&s_security);
         s_secured = 0;
@@ -253,6 +260,9 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     self->logging = zlistx_new ();
     self->replay_commits = zhashx_new ();
     zhashx_set_destructor (self->replay_commits, coord_names_destroy);
+    self->replay_owners = zhashx_new ();
+    zhashx_set_destructor (self->replay_owners, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (self->replay_owners, (zhashx_duplicator_fn *) strdup);
 
     self->log = dtx_log_open (config->log_dir, coord_replay, self, errbuf, errlen);
     if (!self->log) {
@@ -346,6 +356,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     coord_timers_destroy (&self->timers);
     dtx_outcomes_destroy (&self->outcomes);
     zhashx_destroy (&self->replay_commits);
+    zhashx_destroy (&self->replay_owners);
     free (self);
     *self_p = NULL;
 }

@@ -229,6 +229,10 @@ s_record_decode (const byte *h, dtx_log_record_t *record, char *names, size_t na
             record->nparticipants = *p++;
             for (size_t i = 0; i < record->nparticipants; i++)
                 TAKE_STRING (record->participants [i]);
+            //  The owner came later: a record without it is a whole one
+            record->owner = "";
+            if (p < end)
+                TAKE_STRING (record->owner);
             return p == end? 0: -1;
         case DTX_LOG_END:
             TAKE_STRING (record->gid);
@@ -567,9 +571,17 @@ int
 dtx_log_append_commit (dtx_log_t *self, const char *gid,
                        size_t nparticipants, const char *const *participants)
 {
-    if (strlen (gid) > 255 || nparticipants > DTX_LOG_PARTICIPANTS_MAX)
+    return dtx_log_append_commit_owned (self, gid, nparticipants, participants, NULL);
+}
+
+int
+dtx_log_append_commit_owned (dtx_log_t *self, const char *gid, size_t nparticipants,
+                             const char *const *participants, const char *owner)
+{
+    if (strlen (gid) > 255 || nparticipants > DTX_LOG_PARTICIPANTS_MAX
+    ||  (owner && strlen (owner) > 255))
         return -1;
-    byte payload [256 + 1 + DTX_LOG_PARTICIPANTS_MAX * 256];
+    byte payload [256 + 1 + DTX_LOG_PARTICIPANTS_MAX * 256 + 256];
     size_t used = s_put_string (payload, gid);
     payload [used++] = (byte) nparticipants;
     for (size_t i = 0; i < nparticipants; i++) {
@@ -577,6 +589,8 @@ dtx_log_append_commit (dtx_log_t *self, const char *gid,
             return -1;
         used += s_put_string (payload + used, participants [i]);
     }
+    if (owner && *owner)
+        used += s_put_string (payload + used, owner);
     return s_append (self, DTX_LOG_COMMIT, payload, used);
 }
 

@@ -48,6 +48,8 @@ typedef struct {
     const char *identity;           //  PARTICIPANT: "<system identifier>/<database
                                     //  name>" of its database, may be ""
     const char *gid;                //  COMMIT, END
+    const char *owner;              //  COMMIT: the client key that began it ("" if
+                                    //  not known, or a record from before owners)
     size_t nparticipants;           //  COMMIT
     const char *participants [DTX_LOG_PARTICIPANTS_MAX];
 } dtx_log_record_t;
@@ -92,6 +94,10 @@ int
 int
     dtx_log_append_commit (dtx_log_t *self, const char *gid,
                            size_t nparticipants, const char *const *participants);
+//  The same, with the client key that began it (NULL or "": none written)
+int
+    dtx_log_append_commit_owned (dtx_log_t *self, const char *gid, size_t nparticipants,
+                                 const char *const *participants, const char *owner);
 int
     dtx_log_append_end (dtx_log_t *self, const char *gid);
 

@@ -32,6 +32,22 @@
        fences the gid, so its answer stays true.  An epoch no participant
        served: ABORTED.  An epoch the log does not describe (written
        before epochs carried their participants): UNKNOWN.
+
+    Who is told (dtx_outcomes_visible).  With CurveZMQ, a client is told
+    about its own gids only (an operator key, a participant and dtxctl
+    about any): gids are sequential, and a stranger must not learn which
+    exist nor how they ended.  The owner is the client key that began the
+    transaction: kept with a live one, with a remembered outcome, and in
+    the COMMIT record (so a 2PC commit's owner survives restarts).
+    8. Owner known: told to that key only.
+    9. Owner not known: told to anyone only where the answer says nothing
+       about someone else's transaction of this process, or could be the
+       asker's own and would otherwise be lost: at or below the watermark
+       (UNKNOWN, no longer retained), not one of our gids, or of an earlier
+       epoch (its aborts and one-phase commits were not logged, so their
+       owner is not known after a restart; the owner must still hear how
+       they ended).  Else refused, as a gid that is not the asker's: a
+       stranger cannot tell "someone else's" from "never issued".
     =========================================================================
 */
 #include "dtx_outcome.h"
@@ -44,6 +60,7 @@ typedef struct {
     char database [DTX_NAME_MAX + 1];
     char sqlstate [8];
     char *text;
+    char *owner;                    //  client key that began it, NULL if not known
     int64_t finished;               //  when it was remembered (ms)
 } outcome_t;
 
@@ -73,6 +90,7 @@ s_outcome_destroy (void **item_p)
     if (outcome) {
         free (outcome->gid);
         free (outcome->text);
+        free (outcome->owner);
         free (outcome);
         *item_p = NULL;
     }
@@ -246,7 +264,7 @@ s_evict_oldest (dtx_outcomes_t *self)
 void
 dtx_outcomes_remember (dtx_outcomes_t *self, const char *gid, int outcome_value, int code,
                        const char *database, const char *sqlstate, const char *text,
-                       int64_t now_ms)
+                       const char *owner, int64_t now_ms)
 {
     if (zhashx_lookup (self->outcomes, gid))
         return;         //  known already (replayed from the log): keep the first
@@ -258,11 +276,37 @@ dtx_outcomes_remember (dtx_outcomes_t *self, const char *gid, int outcome_value,
     snprintf (outcome->database, sizeof outcome->database, "%s", database? database: "");
     snprintf (outcome->sqlstate, sizeof outcome->sqlstate, "%s", sqlstate? sqlstate: "");
     outcome->text = text && *text? strdup (text): NULL;
+    outcome->owner = owner && *owner? strdup (owner): NULL;
     outcome->finished = now_ms;
     zhashx_insert (self->outcomes, gid, outcome);
     zlistx_add_end (self->order, outcome);
     while (zlistx_size (self->order) > self->max)
         s_evict_oldest (self);
+}
+
+const char *
+dtx_outcomes_owner (dtx_outcomes_t *self, const char *gid)
+{
+    outcome_t *outcome = (outcome_t *) zhashx_lookup (self->outcomes, gid);
+    return outcome? outcome->owner: NULL;
+}
+
+//  Rules 8 and 9 (NOTES)
+bool
+dtx_outcomes_visible (dtx_outcomes_t *self, const char *gid, const char *live_owner,
+                      const char *asker)
+{
+    if (!asker)
+        return true;
+    const char *owner = live_owner && *live_owner? live_owner: dtx_outcomes_owner (self, gid);
+    if (owner)
+        return streq (owner, asker);
+    char coordinator [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, coordinator, &epoch, &counter) || strcmp (coordinator, self->id))
+        return true;
+    return epoch < self->issued_epoch
+        || s_at_or_below (epoch, counter, self->forgotten_epoch, self->forgotten_counter);
 }
 
 int
@@ -293,7 +337,7 @@ dtx_outcomes_each_committed (dtx_outcomes_t *self, dtx_outcomes_gid_fn *fn, void
     outcome_t *outcome = (outcome_t *) zlistx_first (self->order);
     while (outcome) {
         if (outcome->outcome == DTX_COMMITTED)
-            fn (arg, outcome->gid);
+            fn (arg, outcome->gid, outcome->owner);
         outcome = (outcome_t *) zlistx_next (self->order);
     }
 }

@@ -86,12 +86,25 @@ zlistx_t *
     dtx_outcomes_participants (dtx_outcomes_t *self, uint64_t epoch);
 
 //  Remember a finished transaction's outcome (DTX_COMMITTED, DTX_ABORTED),
-//  finished at now_ms.  A gid already known keeps its first outcome.
-//  Evicts the oldest past the count limit (raising the watermark).
+//  finished at now_ms, begun by the client key owner (NULL or "" if not
+//  known).  A gid already known keeps its first outcome.  Evicts the
+//  oldest past the count limit (raising the watermark).
 void
     dtx_outcomes_remember (dtx_outcomes_t *self, const char *gid, int outcome, int code,
                            const char *database, const char *sqlstate, const char *text,
-                           int64_t now_ms);
+                           const char *owner, int64_t now_ms);
+
+//  The client key that began gid, if its outcome is remembered with one
+const char *
+    dtx_outcomes_owner (dtx_outcomes_t *self, const char *gid);
+
+//  May the client key asker be told about gid?  live_owner: the key that
+//  began it if it is live here (NULL if not live, or not known).  asker
+//  NULL: an asker told about any gid (no CurveZMQ, an operator key, a
+//  participant).  Rules 8 and 9 in dtx_outcome.c.
+bool
+    dtx_outcomes_visible (dtx_outcomes_t *self, const char *gid, const char *live_owner,
+                          const char *asker);
 
 //  The outcome remembered for gid: DTX_COMMITTED, DTX_ABORTED, or 0
 int
@@ -114,7 +127,7 @@ size_t
 
 //  Walk what compaction must keep: every remembered COMMITTED gid, and
 //  every epoch at or above the watermark's with its participants
-typedef void (dtx_outcomes_gid_fn) (void *arg, const char *gid);
+typedef void (dtx_outcomes_gid_fn) (void *arg, const char *gid, const char *owner);
 typedef void (dtx_outcomes_epoch_fn) (void *arg, uint64_t epoch, uint64_t when,
                                       const char *name, const char *identity);
 void

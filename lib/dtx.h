@@ -60,7 +60,9 @@ typedef enum {
     DTX_ERR_PARTICIPANT = 8,    //  participant unreachable or failed
     DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply
     DTX_ERR_STATE = 10,         //  e.g. commit after commit
-    DTX_ERR_UNAVAILABLE = 11    //  coordinator shutting down: nothing was done, retry
+    DTX_ERR_UNAVAILABLE = 11,   //  coordinator shutting down: nothing was done, retry
+    DTX_ERR_FORBIDDEN = 12      //  not a transaction of this client (its key, or its
+                                //  connection without CurveZMQ): nothing was done
 } dtx_errcode_t;
 
 typedef struct _dtx_client_t dtx_client_t;
@@ -103,7 +105,10 @@ const char *
 
 //  Ask the coordinator for the outcome of a transaction by global id.
 //  Returns DTX_COMMITTED, DTX_ABORTED, DTX_IN_PROGRESS, or DTX_UNKNOWN if
-//  the coordinator did not answer (see dtx_client_error).
+//  the coordinator did not answer or could not say (see dtx_client_error).
+//  A client is told about its own gids only (those its key began), unless
+//  its key is an operator's: any other gid is UNKNOWN, "no transaction of
+//  this client has that global id".
 dtx_outcome_t
     dtx_client_outcome (dtx_client_t *self, const char *gid);
 

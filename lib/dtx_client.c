@@ -710,6 +710,7 @@ dtx_errcode_name (dtx_errcode_t code)
         case DTX_ERR_COORDINATOR: return "coordinator unreachable";
         case DTX_ERR_STATE:       return "wrong state";
         case DTX_ERR_UNAVAILABLE: return "coordinator unavailable (shutting down), retry";
+        case DTX_ERR_FORBIDDEN:   return "not a transaction of this client";
     }
     return "?";
 }

@@ -66,6 +66,7 @@ struct _dtx_proto_t {
     zframe_t *routing_id;
     char *user_id;          //  sender's CurveZMQ key, NULL if none
     char *peer_databases;   //  ... its certificate's "databases"
+    char *peer_role;        //  ... the role of its allow-list (dtx_zap.h)
     uint32_t seq;
     char gid [DTX_PROTO_STRING_MAX + 1];
     char name [DTX_PROTO_STRING_MAX + 1];
@@ -123,6 +124,7 @@ dtx_proto_destroy (dtx_proto_t **self_p)
     zframe_destroy (&self->routing_id);
     free (self->user_id);
     free (self->peer_databases);
+    free (self->peer_role);
     free (self->text);
     s_list_clear (&self->params);
     s_list_clear (&self->columns);
@@ -439,6 +441,9 @@ dtx_proto_recv (dtx_proto_t **msg_p, zsock_t *sock, char *errbuf, size_t errlen)
             const char *databases = zframe_meta (zmsg_first (msg), "databases");
             if (databases)
                 (*msg_p)->peer_databases = strdup (databases);
+            const char *role = zframe_meta (zmsg_first (msg), "dtx-role");
+            if (role && *role)
+                (*msg_p)->peer_role = strdup (role);
         }
     }
     zmsg_destroy (&msg);
@@ -619,4 +624,10 @@ const char *
 dtx_proto_peer_databases (dtx_proto_t *self)
 {
     return self->peer_databases;
+}
+
+const char *
+dtx_proto_peer_role (dtx_proto_t *self)
+{
+    return self->peer_role;
 }

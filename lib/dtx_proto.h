@@ -128,10 +128,12 @@ zframe_t   *dtx_proto_routing_id (dtx_proto_t *self);
 void        dtx_proto_set_routing_id (dtx_proto_t *self, zframe_t *routing_id);
 //  Who sent it, as CurveZMQ and the ZAP handler said (dtx_zap.h), kept by
 //  dtx_proto_recv on a ROUTER: the sender's public key (Z85), and the
-//  "databases" metadata of its certificate.  NULL without CurveZMQ, or
-//  when the certificate has no such metadata.
+//  "databases" metadata of its certificate, and the role of the allow-list
+//  its key is on ("operator": --operator-keys).  NULL without CurveZMQ,
+//  or when there is no such metadata.
 const char *dtx_proto_user_id (dtx_proto_t *self);
 const char *dtx_proto_peer_databases (dtx_proto_t *self);
+const char *dtx_proto_peer_role (dtx_proto_t *self);
 uint32_t    dtx_proto_seq (dtx_proto_t *self);
 void        dtx_proto_set_seq (dtx_proto_t *self, uint32_t seq);
 const char *dtx_proto_gid (dtx_proto_t *self);

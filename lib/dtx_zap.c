@@ -12,16 +12,36 @@
 typedef struct {
     zsock_t *pipe;
     zsock_t *handler;               //  REP on ZAP_ENDPOINT
-    zhashx_t *stores;               //  domain -> zcertstore_t *
-    zhashx_t *directories;          //  domain -> its directory (for log lines)
+    zhashx_t *stores;               //  domain -> zlistx of allow_t, searched in order
     zhashx_t *refusals;             //  "domain key" -> last logged (ms, as a pointer)
     bool terminated;
 } zap_t;
 
+//  One allow-list of a domain: a certificate directory, and the role its
+//  keys get (NULL: none)
+typedef struct {
+    zcertstore_t *store;
+    char *directory;
+    char *role;
+} allow_t;
+
 static void
-s_store_destroy (void **item_p)
+s_allow_destroy (void **item_p)
 {
-    zcertstore_destroy ((zcertstore_t **) item_p);
+    allow_t *allow = (allow_t *) *item_p;
+    if (allow) {
+        zcertstore_destroy (&allow->store);
+        free (allow->directory);
+        free (allow->role);
+        free (allow);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_allows_destroy (void **item_p)
+{
+    zlistx_destroy ((zlistx_t **) item_p);
 }
 
 //  ZAP metadata: name (1-byte length), value (4-byte length, network order)
@@ -73,26 +93,36 @@ s_handle_request (zap_t *self)
     const char *status = "400", *text = "not allowed";
     char key [41] = "";
     zchunk_t *metadata = zchunk_new (NULL, 0);
-    zcertstore_t *store = domain? (zcertstore_t *) zhashx_lookup (self->stores, domain): NULL;
+    zlistx_t *allows = domain? (zlistx_t *) zhashx_lookup (self->stores, domain): NULL;
     if (!version || !streq (version, "1.0") || !mechanism)
         text = "malformed ZAP request";
     else
     if (streq (mechanism, "CURVE") && credentials && zframe_size (credentials) == 32) {
         zmq_z85_encode (key, zframe_data (credentials), 32);
-        zcert_t *cert = store? zcertstore_lookup (store, key): NULL;
+        zcert_t *cert = NULL;
+        allow_t *allow = allows? (allow_t *) zlistx_first (allows): NULL;
+        while (allow && !(cert = zcertstore_lookup (allow->store, key)))
+            allow = (allow_t *) zlistx_next (allows);
         if (cert) {
             status = "200";
             text = "OK";
+            //  The certificate's metadata, but never a role of its own:
+            //  the role is the allow-list's
             zlist_t *names = zcert_meta_keys (cert);
             for (char *name = (char *) zlist_first (names); name; name = (char *) zlist_next (names))
-                s_meta_add (metadata, name, zcert_meta (cert, name));
+                if (!streq (name, DTX_ZAP_ROLE))
+                    s_meta_add (metadata, name, zcert_meta (cert, name));
             zlist_destroy (&names);
+            if (allow->role)
+                s_meta_add (metadata, DTX_ZAP_ROLE, allow->role);
         }
         else {
             char why [600];
-            if (store)
-                snprintf (why, sizeof why, "key not on the allow-list %s",
-                          (char *) zhashx_lookup (self->directories, domain));
+            if (allows) {
+                allow = (allow_t *) zlistx_first (allows);
+                snprintf (why, sizeof why, "key not on the allow-list %s%s", allow->directory,
+                          zlistx_size (allows) > 1? " (nor the others of this endpoint)": "");
+            }
             else
                 snprintf (why, sizeof why, "no allow-list for this endpoint");
             s_refused (self, domain, key, address? address: "?", why);
@@ -141,16 +171,28 @@ s_handle_pipe (zap_t *self)
     if (streq (command, "ALLOW")) {
         char *domain = zmsg_popstr (request);
         char *directory = zmsg_popstr (request);
+        char *role = zmsg_popstr (request);
         DIR *dir = directory? opendir (directory): NULL;
         int rc = domain && dir? 0: -1;
         if (dir)
             closedir (dir);
         if (rc == 0) {
-            zhashx_update (self->stores, domain, zcertstore_new (directory));
-            zhashx_update (self->directories, domain, directory);
+            zlistx_t *allows = (zlistx_t *) zhashx_lookup (self->stores, domain);
+            if (!allows) {
+                allows = zlistx_new ();
+                zlistx_set_destructor (allows, s_allow_destroy);
+                zhashx_insert (self->stores, domain, allows);
+            }
+            allow_t *allow = (allow_t *) calloc (1, sizeof (allow_t));
+            assert (allow);
+            allow->store = zcertstore_new (directory);
+            allow->directory = strdup (directory);
+            allow->role = role && *role? strdup (role): NULL;
+            zlistx_add_end (allows, allow);
         }
         zstr_free (&domain);
         zstr_free (&directory);
+        zstr_free (&role);
         zsock_signal (self->pipe, rc? 1: 0);
     }
     zstr_free (&command);
@@ -173,10 +215,7 @@ dtx_zap_actor (zsock_t *pipe, void *args)
         return;
     }
     self.stores = zhashx_new ();
-    zhashx_set_destructor (self.stores, s_store_destroy);
-    self.directories = zhashx_new ();
-    zhashx_set_destructor (self.directories, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator (self.directories, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self.stores, s_allows_destroy);
     self.refusals = zhashx_new ();
     zpoller_t *poller = zpoller_new (pipe, self.handler, NULL);
     while (!self.terminated) {
@@ -192,7 +231,6 @@ dtx_zap_actor (zsock_t *pipe, void *args)
     }
     zpoller_destroy (&poller);
     zhashx_destroy (&self.stores);
-    zhashx_destroy (&self.directories);
     zhashx_destroy (&self.refusals);
     zsock_destroy (&self.handler);
 }
@@ -211,6 +249,12 @@ dtx_zap_new (void)
 int
 dtx_zap_allow (zactor_t *self, const char *domain, const char *directory)
 {
-    zstr_sendx (self, "ALLOW", domain, directory, NULL);
+    return dtx_zap_allow_as (self, domain, directory, NULL);
+}
+
+int
+dtx_zap_allow_as (zactor_t *self, const char *domain, const char *directory, const char *role)
+{
+    zstr_sendx (self, "ALLOW", domain, directory, role? role: "", NULL);
     return zsock_wait (self) == 0? 0: -1;
 }

@@ -13,7 +13,11 @@
     removed counts for the next connection).  The reply's User-Id is the
     Z85 public key; the certificate's metadata ("name", "databases") rides
     along as ZAP metadata: zframe_meta (frame, "databases") on a received
-    frame.  Refusals are logged, once per key and domain every 30 s.
+    frame.  A domain may have several allow-lists, searched in the order
+    given; a key found in one given with a role gets that role as the
+    metadata "dtx-role" (a certificate's own "dtx-role" is ignored: the
+    role is the allow-list's, not the key holder's say).  Refusals are
+    logged, once per key and domain every 30 s.
     =========================================================================
 */
 #ifndef DTX_ZAP_H_INCLUDED
@@ -27,10 +31,18 @@
 zactor_t *
     dtx_zap_new (void);
 
-//  Allow the keys of the certificates in directory on ZAP domain.
-//  Returns 0, or -1 if the directory cannot be read.
+#define DTX_ZAP_ROLE "dtx-role"
+
+//  Allow the keys of the certificates in directory on ZAP domain (added
+//  to the domain's allow-lists).  Returns 0, or -1 if the directory
+//  cannot be read.
 int
     dtx_zap_allow (zactor_t *self, const char *domain, const char *directory);
+
+//  The same, and the keys found there get role (DTX_ZAP_ROLE metadata)
+int
+    dtx_zap_allow_as (zactor_t *self, const char *domain, const char *directory,
+                      const char *role);
 
 //  zactor body (dtx_zap_new starts it)
 void

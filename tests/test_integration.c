@@ -330,9 +330,16 @@ START_TEST (test_bad_input_keeps_serving)
     ck_assert (strstr (dtx_client_error (client), "too long"));
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:1:1'; DROP"), DTX_UNKNOWN);
     ck_assert (strstr (dtx_client_error (client), "character"));
-    //  A gid never issued
+    //  A gid never issued: an operator key is told so; a client key hears
+    //  what it hears of any gid not its own
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert (strstr (dtx_client_error (client), "never issued"));
+    ck_assert (strstr (dtx_client_error (client), "no transaction of this client"));
+    dtx_client_t *operator = dtx_client_new_secure (harness.client_endpoint, 10000,
+                                                    harness.operator_secret,
+                                                    getenv ("DTX_COORDINATOR_CERT"));
+    ck_assert_int_eq (dtx_client_outcome (operator, "dtx:test:999999:1"), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (operator), "never issued"), "%s", dtx_client_error (operator));
+    dtx_client_destroy (&operator);
     //  Malformed frames straight onto both coordinator sockets
     //  (with keys: CurveZMQ keeps everyone else out before any frame)
     char db1_secret [512];
@@ -1217,30 +1224,121 @@ s_raw_request (zsock_t *raw, int id, const char *gid, const char *database, cons
     return reply;
 }
 
+//  The refusal of a gid that is not the asker's
+static void
+s_assert_forbidden (dtx_proto_t *reply)
+{
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+    ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_FORBIDDEN);
+    ck_assert_msg (strstr (dtx_proto_text (reply), "no transaction of this client"), "%s",
+                   dtx_proto_text (reply));
+}
+
+//  Someone else's gid: another client key is refused its requests and its
+//  outcome, with the answer a gid never issued gets (gids are sequential:
+//  a stranger must not learn which exist).  The same key on another
+//  connection is the owner: a client that reconnects keeps its
+//  transaction.  An operator key is told any outcome.
 START_TEST (test_foreign_gid_refused)
 {
     dtx_txn_t *txn = dtx_begin (client, 20000);
     s_insert_item (txn, 0, 2211);
-    char gid [DTX_GID_MAX + 1];
+    char gid [DTX_GID_MAX + 1], coordinator [DTX_NAME_MAX + 1], never [DTX_GID_MAX + 1];
     snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
-    //  (same client key, another connection)
-    zsock_t *stranger = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
-    int ids [] = { DTX_PROTO_EXECUTE, DTX_PROTO_COMMIT, DTX_PROTO_ROLLBACK };
-    for (int i = 0; i < 3; i++) {
+    uint64_t epoch, counter;
+    ck_assert_int_eq (dtx_gid_parse (gid, coordinator, &epoch, &counter), 0);
+    dtx_gid_format (never, coordinator, epoch, counter + 1000000);
+    zsock_t *stranger = (zsock_t *) harness_client_sock (harness.client_endpoint,
+                                                         harness.other_client_secret);
+    int ids [] = { DTX_PROTO_EXECUTE, DTX_PROTO_COMMIT, DTX_PROTO_ROLLBACK, DTX_PROTO_OUTCOME_QUERY };
+    for (int i = 0; i < 4; i++) {
         dtx_proto_t *reply = s_raw_request (stranger, ids [i], gid, "db2",
                                             "INSERT INTO items (id, note) VALUES (2211, 'stranger')");
-        ck_assert_ptr_nonnull (reply);
-        ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
-        ck_assert_msg (strstr (dtx_proto_text (reply), "another client"), "%s", dtx_proto_text (reply));
+        s_assert_forbidden (reply);
         dtx_proto_destroy (&reply);
     }
-    zsock_destroy (&stranger);
-    //  The owner's transaction is untouched: it commits, with its rows only
+    dtx_proto_t *reply = s_raw_request (stranger, DTX_PROTO_OUTCOME_QUERY, never, NULL, NULL);
+    s_assert_forbidden (reply);
+    dtx_proto_destroy (&reply);
+    //  Its own key, another connection: the owner's statement runs there
+    zsock_t *again = (zsock_t *) harness_client_sock (harness.client_endpoint, NULL);
+    reply = s_raw_request (again, DTX_PROTO_EXECUTE, gid, "db2",
+                           "INSERT INTO items (id, note) VALUES (2212, 'reconnected')");
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_msg (dtx_proto_id (reply) == DTX_PROTO_RESULT, "%s", dtx_proto_text (reply));
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&again);
+    //  The owner's transaction is untouched by the stranger: it commits
+    //  (from the first connection again), with its rows only
     s_insert_item (txn, 1, 2211);
     ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
     dtx_txn_destroy (&txn);
     ck_assert_int_eq (s_count_items (0, 2211), 1);
     ck_assert_int_eq (s_count_items (1, 2211), 1);
+    ck_assert_int_eq (s_count_items (1, 2212), 1);
+    //  Finished: still not the stranger's to know; the owner's and an
+    //  operator's
+    reply = s_raw_request (stranger, DTX_PROTO_OUTCOME_QUERY, gid, NULL, NULL);
+    s_assert_forbidden (reply);
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&stranger);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_COMMITTED);
+    zsock_t *operator = (zsock_t *) harness_client_sock (harness.client_endpoint,
+                                                         harness.operator_secret);
+    reply = s_raw_request (operator, DTX_PROTO_OUTCOME_QUERY, gid, NULL, NULL);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_OUTCOME);
+    ck_assert_int_eq (dtx_proto_status (reply), DTX_COMMITTED);
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&operator);
+}
+END_TEST
+
+//  The owner of a two-database commit is in its COMMIT record: after a
+//  restart, the stranger is still refused and the owner still told
+START_TEST (test_owner_survives_restart)
+{
+    char coordinator_cert [512];
+    snprintf (coordinator_cert, sizeof coordinator_cert, "%s", getenv ("DTX_COORDINATOR_CERT"));
+    dtx_client_t *other = dtx_client_new_secure (harness.client_endpoint, 10000,
+                                                 harness.other_client_secret, coordinator_cert);
+    ck_assert_ptr_nonnull (other);
+    dtx_txn_t *txn = dtx_begin (other, 10000);
+    s_insert_item (txn, 0, 2215);
+    s_insert_item (txn, 1, 2215);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    //  and one it aborted (not logged: presumed abort)
+    txn = dtx_begin (other, 10000);
+    s_insert_item (txn, 0, 2216);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    char aborted [DTX_GID_MAX + 1];
+    snprintf (aborted, sizeof aborted, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (client), "no transaction of this client"), "%s",
+                   dtx_client_error (client));
+    ck_assert_int_eq (dtx_client_outcome (client, aborted), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (client), "no transaction of this client"), "%s",
+                   dtx_client_error (client));
+
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (client), "no transaction of this client"), "%s",
+                   dtx_client_error (client));
+    ck_assert_int_eq (dtx_client_outcome (other, gid), DTX_COMMITTED);
+    //  The abort's owner was not logged: after the restart it is told to
+    //  any client key (docs/security.md), and still true
+    ck_assert_int_eq (dtx_client_outcome (other, aborted), DTX_ABORTED);
+    dtx_client_destroy (&other);
+    ck_assert_int_eq (s_count_items (0, 2215), 1);
+    ck_assert_int_eq (s_count_items (1, 2215), 1);
+    ck_assert_int_eq (s_count_items (0, 2216), 0);
 }
 END_TEST
 
@@ -1264,9 +1362,11 @@ START_TEST (test_begin_limits)
     ck_assert_msg (strstr (dtx_result_error (result), "above the limit"), "%s", dtx_result_error (result));
     dtx_result_destroy (&result);
     dtx_txn_destroy (&txn);
-    //  A flood of BEGINs from one client stops at its limit (1000 live);
-    //  other clients are not refused
-    dtx_client_t *flood = dtx_client_new (harness.client_endpoint, 10000);
+    //  A flood of BEGINs from one client (one key) stops at its limit
+    //  (1000 live); other clients are not refused
+    dtx_client_t *flood = dtx_client_new_secure (harness.client_endpoint, 10000,
+                                                 harness.other_client_secret,
+                                                 getenv ("DTX_COORDINATOR_CERT"));
     static dtx_txn_t *open [1000];
     for (int i = 0; i < 1000; i++) {
         open [i] = dtx_begin (flood, 3000);
@@ -1424,6 +1524,7 @@ suite_integration (void)
     tcase_add_test (tc, test_participant_name_taken_is_refused);
     tcase_add_test (tc, test_resolve_meets_logging);
     tcase_add_test (tc, test_foreign_gid_refused);
+    tcase_add_test (tc, test_owner_survives_restart);
     tcase_add_test (tc, test_begin_limits);
     tcase_add_test (tc, test_wrong_type_reply_in_phase2);
     suite_add_tcase (suite, tc);

@@ -288,6 +288,10 @@ s_describe (void *arg, const dtx_log_record_t *record)
             snprintf (line, sizeof line, "%s %" PRIu64 ":%" PRIu64 "\n",
                       dtx_log_type_name (record->type), record->epoch, record->counter);
             break;
+        case DTX_LOG_COMMIT:
+            snprintf (line, sizeof line, "%s %s %zu owner '%s'\n", dtx_log_type_name (record->type),
+                      record->gid, record->nparticipants, record->owner);
+            break;
         default:
             snprintf (line, sizeof line, "%s %s\n", dtx_log_type_name (record->type),
                       record->gid? record->gid: "");
@@ -350,6 +354,36 @@ START_TEST (test_epoch_participant_round_trip)
     close (fd);
     ck_assert_int_eq (dtx_log_read (s_path (), NULL, NULL, err, sizeof err), -1);
     ck_assert_msg (strstr (err, "unreadable payload (type 6)"), "%s", err);
+}
+END_TEST
+
+//  A COMMIT record carries the client key that began the transaction;
+//  one without (insecure, or written before owners) reads with owner ""
+START_TEST (test_commit_owner_round_trip)
+{
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    const char *names [] = { "db1", "db2" };
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    ck_assert_int_eq (dtx_log_append_commit_owned (log, "dtx:t:3:1", 2, names, key), 0);
+    ck_assert_int_eq (dtx_log_append_commit_owned (log, "dtx:t:3:2", 2, names, NULL), 0);
+    ck_assert_int_eq (dtx_log_append_commit (log, "dtx:t:3:3", 1, names), 0);
+    ck_assert_int_eq (dtx_log_append_commit_owned (log, "dtx:t:3:4", 0, NULL, key), 0);
+    char long_owner [300];
+    memset (long_owner, 'k', 299);
+    long_owner [299] = 0;
+    ck_assert_int_eq (dtx_log_append_commit_owned (log, "dtx:t:3:5", 1, names, long_owner), -1);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    dtx_log_destroy (&log);
+    char text [4096] = "", expected [4096];
+    ck_assert_int_eq (dtx_log_read (s_path (), s_describe, text, err, sizeof err), s_file_size ());
+    snprintf (expected, sizeof expected,
+              "COMMIT dtx:t:3:1 2 owner '%s'\n"
+              "COMMIT dtx:t:3:2 2 owner ''\n"
+              "COMMIT dtx:t:3:3 1 owner ''\n"
+              "COMMIT dtx:t:3:4 0 owner '%s'\n", key, key);
+    ck_assert_str_eq (text, expected);
 }
 END_TEST
 
@@ -482,6 +516,7 @@ suite_log (void)
     tcase_add_test (tc, test_read_only_directory_refused);
     tcase_add_test (tc, test_epoch_participant_round_trip);
     tcase_add_test (tc, test_old_epoch_record_reads);
+    tcase_add_test (tc, test_commit_owner_round_trip);
     tcase_add_test (tc, test_second_open_refused);
     tcase_add_test (tc, test_lock_dies_with_holder);
     suite_add_tcase (suite, tc);

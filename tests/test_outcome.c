@@ -49,10 +49,10 @@ START_TEST (test_remembered_and_refused)
 {
     dtx_outcomes_t *store = s_store (100, 60000);
     dtx_answer_t a;
-    dtx_outcomes_remember (store, "dtx:c1:2:7", DTX_COMMITTED, 0, "", "", "", 0);
-    dtx_outcomes_remember (store, "dtx:c1:2:8", DTX_ABORTED, 1, "db2", "23505", "duplicate key", 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:7", DTX_COMMITTED, 0, "", "", "", NULL, 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:8", DTX_ABORTED, 1, "db2", "23505", "duplicate key", NULL, 0);
     //  The first outcome stays (a replayed one is not overwritten)
-    dtx_outcomes_remember (store, "dtx:c1:2:7", DTX_ABORTED, 1, "", "", "", 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:7", DTX_ABORTED, 1, "", "", "", NULL, 0);
     ck_assert_int_eq (s_ask (store, "dtx:c1:2:7", DTX_LIVE_NONE, DTX_ASKER_CLIENT, &a), DTX_COMMITTED);
     ck_assert_int_eq (s_ask (store, "dtx:c1:2:8", DTX_LIVE_NONE, DTX_ASKER_CLIENT, &a), DTX_ABORTED);
     ck_assert_str_eq (a.database, "db2");
@@ -108,7 +108,7 @@ START_TEST (test_retention_by_count_and_age)
     for (int i = 10; i < 15; i++) {
         char gid [64];
         snprintf (gid, sizeof gid, "dtx:c1:2:%d", i);
-        dtx_outcomes_remember (store, gid, DTX_COMMITTED, 0, "", "", "", i * 1000);
+        dtx_outcomes_remember (store, gid, DTX_COMMITTED, 0, "", "", "", NULL, i * 1000);
     }
     //  10 and 11 were evicted: the watermark rose to 11
     uint64_t epoch, counter;
@@ -141,7 +141,7 @@ END_TEST
 //  (seen: after compaction + restart a committed gid answered "aborted")
 static int s_kept;
 static void
-s_count_kept (void *arg, const char *gid)
+s_count_kept (void *arg, const char *gid, const char *owner)
 {
     if (streq (gid, (const char *) arg))
         s_kept++;
@@ -151,11 +151,11 @@ START_TEST (test_late_finisher_below_watermark)
 {
     dtx_outcomes_t *store = s_store (2, 60000);
     dtx_answer_t a;
-    dtx_outcomes_remember (store, "dtx:c1:2:20", DTX_COMMITTED, 0, "", "", "", 0);
-    dtx_outcomes_remember (store, "dtx:c1:2:21", DTX_COMMITTED, 0, "", "", "", 0);
-    dtx_outcomes_remember (store, "dtx:c1:2:22", DTX_ABORTED, 0, "", "", "", 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:20", DTX_COMMITTED, 0, "", "", "", NULL, 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:21", DTX_COMMITTED, 0, "", "", "", NULL, 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:22", DTX_ABORTED, 0, "", "", "", NULL, 0);
     //  gid 5 began long ago and commits now
-    dtx_outcomes_remember (store, "dtx:c1:2:5", DTX_COMMITTED, 0, "", "", "", 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:5", DTX_COMMITTED, 0, "", "", "", NULL, 0);
     ck_assert_int_eq (s_ask (store, "dtx:c1:2:5", DTX_LIVE_NONE, DTX_ASKER_CLIENT, &a), DTX_COMMITTED);
     s_kept = 0;
     dtx_outcomes_each_committed (store, s_count_kept, "dtx:c1:2:5");
@@ -198,6 +198,55 @@ START_TEST (test_epochs_kept_for_compaction)
 }
 END_TEST
 
+static void
+s_collect_owners (void *arg, const char *gid, const char *owner)
+{
+    char *text = (char *) arg;
+    snprintf (text + strlen (text), 256 - strlen (text), "%s=%s ", gid, owner? owner: "");
+}
+
+//  Who is told (rules 8 and 9): with keys, a client about its own gids;
+//  the same refusal for someone else's gid and for one never issued
+START_TEST (test_told_to_its_owner)
+{
+    dtx_outcomes_t *store = s_store (100, 60000);
+    dtx_outcomes_remember (store, "dtx:c1:2:7", DTX_COMMITTED, 0, "", "", "", "alice", 0);
+    dtx_outcomes_remember (store, "dtx:c1:2:8", DTX_ABORTED, 1, "", "", "", NULL, 0);
+    ck_assert_str_eq (dtx_outcomes_owner (store, "dtx:c1:2:7"), "alice");
+    ck_assert_ptr_null (dtx_outcomes_owner (store, "dtx:c1:2:8"));
+    //  Remembered with an owner: that key only
+    ck_assert (dtx_outcomes_visible (store, "dtx:c1:2:7", NULL, "alice"));
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:2:7", NULL, "mallory"));
+    //  No key to check (no CurveZMQ, an operator, a participant): told
+    ck_assert (dtx_outcomes_visible (store, "dtx:c1:2:7", NULL, NULL));
+    //  Live: its live owner decides
+    ck_assert (dtx_outcomes_visible (store, "dtx:c1:2:50", "bob", "bob"));
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:2:50", "bob", "alice"));
+    //  Owner not known, this epoch: refused like a gid never issued
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:2:8", NULL, "alice"));
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:2:500", NULL, "alice"));
+    //  An earlier epoch: its aborts and one-phase commits left no owner;
+    //  their owner must still hear the outcome after a restart
+    ck_assert (dtx_outcomes_visible (store, "dtx:c1:1:9", NULL, "alice"));
+    //  ... but a remembered owner of an earlier epoch still counts
+    dtx_outcomes_remember (store, "dtx:c1:1:10", DTX_COMMITTED, 0, "", "", "", "bob", 0);
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:1:10", NULL, "alice"));
+    //  Not one of ours, or malformed: the answer itself refuses it
+    ck_assert (dtx_outcomes_visible (store, "dtx:other:2:1", NULL, "alice"));
+    ck_assert (dtx_outcomes_visible (store, "nonsense", NULL, "alice"));
+    //  At or below the watermark: UNKNOWN ("no longer retained") for
+    //  anyone says nothing of whose it was
+    dtx_outcomes_forget_up_to (store, 2, 20);
+    ck_assert (dtx_outcomes_visible (store, "dtx:c1:2:15", NULL, "alice"));
+    ck_assert (!dtx_outcomes_visible (store, "dtx:c1:2:21", NULL, "alice"));
+    //  Compaction is given each commit's owner, to write it again
+    char owners [256] = "";
+    dtx_outcomes_each_committed (store, s_collect_owners, owners);
+    ck_assert_str_eq (owners, "dtx:c1:2:7=alice dtx:c1:1:10=bob ");
+    dtx_outcomes_destroy (&store);
+}
+END_TEST
+
 Suite *
 suite_outcome (void)
 {
@@ -209,6 +258,7 @@ suite_outcome (void)
     tcase_add_test (tc, test_retention_by_count_and_age);
     tcase_add_test (tc, test_late_finisher_below_watermark);
     tcase_add_test (tc, test_epochs_kept_for_compaction);
+    tcase_add_test (tc, test_told_to_its_owner);
     suite_add_tcase (suite, tc);
     return suite;
 }

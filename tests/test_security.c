@@ -130,7 +130,7 @@ START_TEST (test_client_keys)
     client = dtx_client_new (harness.client_endpoint, 1500);
     ck_assert_ptr_nonnull (client);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (!strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (!strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     //  Only one of the two variables: refused at once
     setenv ("DTX_CLIENT_CERT", cert, 1);
@@ -142,7 +142,7 @@ START_TEST (test_client_keys)
     client = dtx_client_new_secure (harness.client_endpoint, 1500, stranger, coordinator);
     ck_assert_ptr_nonnull (client);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (!strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (!strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     ck_assert (s_wait_log ("coordinator.log", "ZAP: refused .* on the clients endpoint: key not on"
                            " the allow-list", 5000));
@@ -153,19 +153,19 @@ START_TEST (test_client_keys)
                                        harness.keys_dir), 0);
     client = dtx_client_new_secure (harness.client_endpoint, 5000, stranger, coordinator);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     ck_assert_int_eq (harness_capture (out, sizeof out, "rm %s/clients/stranger", harness.keys_dir), 0);
     client = dtx_client_new_secure (harness.client_endpoint, 1500, stranger, coordinator);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (!strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (!strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     //  A participant key is no client key (its own allow-list)
     char db1 [512];
     snprintf (db1, sizeof db1, "%s/participants/db1_secret", harness.keys_dir);
     client = dtx_client_new_secure (harness.client_endpoint, 1500, db1, coordinator);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (!strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (!strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     //  Trusting another coordinator key: our coordinator is not it
     client = dtx_client_new_secure (harness.client_endpoint, 1500, cert, stranger);
@@ -174,7 +174,7 @@ START_TEST (test_client_keys)
     //  The allowed client, as before
     client = dtx_client_new_secure (harness.client_endpoint, 5000, cert, coordinator);
     ck_assert_int_eq (dtx_client_outcome (client, "dtx:test:999999:1"), DTX_UNKNOWN);
-    ck_assert_msg (strstr (dtx_client_error (client), "never issued"), "%s", dtx_client_error (client));
+    ck_assert_msg (strstr (dtx_client_error (client), "no transaction of this client"), "%s", dtx_client_error (client));
     dtx_client_destroy (&client);
     free (cert);
     free (coordinator);

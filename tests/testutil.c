@@ -16,7 +16,7 @@ harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
-            s_participant_keys [400], s_client_secret [400],
+            s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
             s_participant_secret [HARNESS_DBS_MAX][400];
 static bool s_started = false;
 static pid_t s_owner = 0;
@@ -166,7 +166,8 @@ harness_start_coordinator_env (const char *fault, const char *const *env)
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
                             "--log-compact-bytes", compact, "--metrics", metrics,
                             "--curve-secret", s_coordinator_secret, "--client-keys", s_client_keys,
-                            "--participant-keys", s_participant_keys, NULL };
+                            "--participant-keys", s_participant_keys,
+                            "--operator-keys", s_operator_keys, NULL };
     harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }
@@ -262,9 +263,15 @@ s_make_keys (void)
 {
     const char *k = harness.keys_dir;
     snprintf (harness.keys_dir, sizeof harness.keys_dir, "%s/keys", harness.dir);
-    s_run ("mkdir -p %s/clients %s/participants && %s/dtxctl/dtxctl keygen coordinator --dir %s"
-           " >/dev/null && %s/dtxctl/dtxctl keygen test --dir %s/clients >/dev/null",
-           k, k, TOP_BUILDDIR, k, TOP_BUILDDIR, k);
+    s_run ("mkdir -p %s/clients %s/participants %s/operators && %s/dtxctl/dtxctl keygen coordinator"
+           " --dir %s >/dev/null && %s/dtxctl/dtxctl keygen test --dir %s/clients >/dev/null"
+           " && %s/dtxctl/dtxctl keygen other --dir %s/clients >/dev/null"
+           " && %s/dtxctl/dtxctl keygen ops --dir %s/operators >/dev/null",
+           k, k, k, TOP_BUILDDIR, k, TOP_BUILDDIR, k, TOP_BUILDDIR, k, TOP_BUILDDIR, k);
+    snprintf (harness.other_client_secret, sizeof harness.other_client_secret,
+              "%s/clients/other_secret", k);
+    snprintf (harness.operator_secret, sizeof harness.operator_secret, "%s/operators/ops_secret", k);
+    snprintf (s_operator_keys, sizeof s_operator_keys, "%s/operators", k);
     snprintf (s_coordinator_secret, sizeof s_coordinator_secret, "%s/coordinator_secret", k);
     snprintf (s_coordinator_cert, sizeof s_coordinator_cert, "%s/coordinator", k);
     snprintf (s_client_keys, sizeof s_client_keys, "%s/clients", k);

@@ -27,8 +27,12 @@ typedef struct {
     //  CurveZMQ keys, made at start (dtxctl keygen) in keys_dir:
     //  coordinator(_secret); clients/test(_secret), the client key, also
     //  in DTX_CLIENT_CERT and DTX_COORDINATOR_CERT for every process;
-    //  participants/dbN(_secret) with databases = "dbN"
+    //  participants/dbN(_secret) with databases = "dbN"; a second client
+    //  key clients/other, and an operator key operators/ops (the harness's
+    //  coordinator has --operator-keys; coordinator_args do not)
     char keys_dir [320];
+    char other_client_secret [400];
+    char operator_secret [400];
     char coordinator_args [1400];   //  the coordinator's key flags, for a shell line
     char participant_args [HARNESS_DBS_MAX][1700];   //  ... participant index's
 } harness_t;
