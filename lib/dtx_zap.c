@@ -99,10 +99,19 @@ s_handle_request (zap_t *self)
     else
     if (streq (mechanism, "CURVE") && credentials && zframe_size (credentials) == 32) {
         zmq_z85_encode (key, zframe_data (credentials), 32);
+        //  The first list that has the key gives the certificate; any
+        //  list with a role that has it gives the role (a key on both the
+        //  client and the operator list is an operator)
         zcert_t *cert = NULL;
+        const char *role = NULL;
         allow_t *allow = allows? (allow_t *) zlistx_first (allows): NULL;
-        while (allow && !(cert = zcertstore_lookup (allow->store, key)))
-            allow = (allow_t *) zlistx_next (allows);
+        for (; allow; allow = (allow_t *) zlistx_next (allows)) {
+            zcert_t *found = zcertstore_lookup (allow->store, key);
+            if (found && !cert)
+                cert = found;
+            if (found && allow->role && !role)
+                role = allow->role;
+        }
         if (cert) {
             status = "200";
             text = "OK";
@@ -113,8 +122,8 @@ s_handle_request (zap_t *self)
                 if (!streq (name, DTX_ZAP_ROLE))
                     s_meta_add (metadata, name, zcert_meta (cert, name));
             zlist_destroy (&names);
-            if (allow->role)
-                s_meta_add (metadata, DTX_ZAP_ROLE, allow->role);
+            if (role)
+                s_meta_add (metadata, DTX_ZAP_ROLE, role);
         }
         else {
             char why [600];

@@ -430,6 +430,94 @@ START_TEST (test_insecure_starts_and_warns)
 }
 END_TEST
 
+//  --insecure still runs transactions, and without keys a transaction
+//  belongs to its connection: another connection is refused its requests
+//  (it may ask the outcome: without keys there is no one to tell apart)
+START_TEST (test_insecure_transactions_owned_by_connection)
+{
+    s_quiet ();
+    char out [4096], dir [400], pidfile [512], endpoint [64], participants [64];
+    snprintf (dir, sizeof dir, "%s/insecure-run", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    int port = harness.metrics_port + 80;
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf (participants, sizeof participants, "tcp://127.0.0.1:%d", port + 1);
+    snprintf (pidfile, sizeof pidfile, "%s/insecure-coordinator.bgpid", harness.dir);
+    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id loose --log-dir %s"
+                     " --clients %s --participants %s --insecure > %s/insecure-coordinator.log 2>&1"
+                     " & echo $! > %s", TOP_BUILDDIR, dir, endpoint, participants, harness.dir,
+                     pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int coordinator = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &coordinator), 1);
+    fclose (file);
+    snprintf (pidfile, sizeof pidfile, "%s/insecure-participant.bgpid", harness.dir);
+    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name loose1"
+                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                     " --coordinator %s --pool-min 1 --insecure > %s/insecure-participant.log 2>&1"
+                     " & echo $! > %s", TOP_BUILDDIR, harness.pg_port [0], participants,
+                     harness.dir, pidfile);
+    file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int participant = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &participant), 1);
+    fclose (file);
+
+    //  A client without keys (the harness's are in the environment)
+    char *cert = strdup (getenv ("DTX_CLIENT_CERT"));
+    char *coordinator_cert = strdup (getenv ("DTX_COORDINATOR_CERT"));
+    unsetenv ("DTX_CLIENT_CERT");
+    unsetenv ("DTX_COORDINATOR_CERT");
+    dtx_client_t *client = dtx_client_new (endpoint, 10000);
+    const char *names [] = { "loose1" };
+    ck_assert_msg (dtx_client_wait_ready (client, names, 1, 20000), "%s", dtx_client_error (client));
+    dtx_txn_t *txn = dtx_begin (client, 20000);
+    const char *params [] = { "3301" };
+    dtx_result_t *result = dtx_exec (txn, "loose1", "INSERT INTO items (id, note)"
+                                     " VALUES ($1::int, 'insecure')", 1, params);
+    ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    //  Another connection: refused
+    char connect [80];
+    snprintf (connect, sizeof connect, ">%s", endpoint);
+    zsock_t *raw = dtx_sock_new (ZMQ_DEALER, connect, NULL, -1);
+    ck_assert_ptr_nonnull (raw);
+    zsock_set_rcvtimeo (raw, 5000);
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_ROLLBACK);
+    dtx_proto_set_seq (request, 5);
+    dtx_proto_set_gid (request, gid);
+    dtx_proto_send (request, raw);
+    dtx_proto_destroy (&request);
+    dtx_proto_t *reply = NULL;
+    char err [256];
+    ck_assert_int_eq (dtx_proto_recv (&reply, raw, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+    ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_FORBIDDEN);
+    ck_assert_msg (strstr (dtx_proto_text (reply), "no transaction of this connection"), "%s",
+                   dtx_proto_text (reply));
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&raw);
+    //  The owner's connection commits it
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM items WHERE id = 3301"), 1);
+    dtx_client_t *other = dtx_client_new (endpoint, 10000);
+    ck_assert_int_eq (dtx_client_outcome (other, gid), DTX_COMMITTED);
+    dtx_client_destroy (&other);
+    dtx_client_destroy (&client);
+    setenv ("DTX_CLIENT_CERT", cert, 1);
+    setenv ("DTX_COORDINATOR_CERT", coordinator_cert, 1);
+    free (cert);
+    free (coordinator_cert);
+    s_stop ((pid_t) participant);
+    s_stop ((pid_t) coordinator);
+    ck_assert (s_wait_log ("insecure-coordinator.log", "INSECURE: no CurveZMQ", 1000));
+}
+END_TEST
+
 Suite *
 suite_security (void)
 {
@@ -444,6 +532,7 @@ suite_security (void)
     tcase_add_test (tc, test_admin_tcp_needs_operator_key);
     tcase_add_test (tc, test_start_needs_keys);
     tcase_add_test (tc, test_insecure_starts_and_warns);
+    tcase_add_test (tc, test_insecure_transactions_owned_by_connection);
     suite_add_tcase (suite, tc);
     return suite;
 }
