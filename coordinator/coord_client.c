@@ -378,9 +378,10 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         *msg_p = NULL;
         char **params;
         size_t nparams = dtx_proto_params (msg, &params);
-        branch->deferred_bytes += strlen (dtx_proto_text (msg));
+        //  (what it costs here: each parameter is a pointer and a string)
+        branch->deferred_bytes += strlen (dtx_proto_text (msg)) + 256;
         for (size_t i = 0; i < nparams; i++)
-            branch->deferred_bytes += params [i]? strlen (params [i]): 0;
+            branch->deferred_bytes += sizeof (char *) + (params [i]? strlen (params [i]) + 1: 0);
         if ((branch->ndeferred >= DEFERRED_HOLD_MAX || branch->deferred_bytes >= DEFERRED_BYTES_MAX)
         &&  coord_branch_flush (self, txn, branch, 0, 0)) {
             //  Many of them, or big: they go ahead now (the participant runs

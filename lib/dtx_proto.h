@@ -26,7 +26,9 @@
 //  Bounds enforced by the decoder
 #define DTX_PROTO_STRING_MAX   255          //  short strings (1-byte length)
 #define DTX_PROTO_LONGSTR_MAX  (64 << 20)   //  SQL text, one value
-#define DTX_PROTO_LIST_MAX     (16 << 20)   //  entries in a list field
+#define DTX_PROTO_LIST_MAX     (16 << 20)   //  entries in a list field (values)
+#define DTX_PROTO_PARAMS_MAX   65535        //  a statement's parameters (PostgreSQL's limit)
+#define DTX_PROTO_COLUMNS_MAX  1664         //  a result's columns (PostgreSQL's limit)
 
 //  Message ids.  Client <-> coordinator:
 #define DTX_PROTO_BEGIN            1    //  client: start a transaction

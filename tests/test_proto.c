@@ -1,6 +1,7 @@
 /*  test_proto - codec round trips and malformed frames */
 #include <check.h>
 #include "dtx_proto.h"
+#include <malloc.h>
 
 static dtx_proto_t *
 s_round_trip (dtx_proto_t *msg)
@@ -137,6 +138,65 @@ START_TEST (test_malformed_frames_rejected)
 }
 END_TEST
 
+//  Memory the process holds (heap and mmap'd blocks)
+static size_t
+s_heap_used (void)
+{
+    struct mallinfo2 info = mallinfo2 ();
+    return info.uordblks + info.hblkhd;
+}
+
+//  Lists are bounded per field, and a big one costs a small multiple of
+//  its frame (seen: a 64 MB frame of empty parameters took 500 MB, and
+//  the memory stayed)
+START_TEST (test_list_limits_and_cost)
+{
+    //  A statement's parameters: PostgreSQL takes at most 65535
+    const char **params = (const char **) calloc (DTX_PROTO_PARAMS_MAX + 1, sizeof (char *));
+    for (size_t i = 0; i <= DTX_PROTO_PARAMS_MAX; i++)
+        params [i] = "";
+    dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_text (msg, "SELECT 1");
+    dtx_proto_set_params (msg, DTX_PROTO_PARAMS_MAX, params);
+    dtx_proto_t *copy = s_round_trip (msg);
+    char **got;
+    ck_assert_uint_eq (dtx_proto_params (copy, &got), DTX_PROTO_PARAMS_MAX);
+    ck_assert_str_eq (got [DTX_PROTO_PARAMS_MAX - 1], "");
+    dtx_proto_destroy (&copy);
+    dtx_proto_set_params (msg, DTX_PROTO_PARAMS_MAX + 1, params);
+    zframe_t *frame = dtx_proto_encode (msg);
+    char err [256];
+    ck_assert_int_eq (dtx_proto_decode (frame, &copy, err, sizeof err), -2);
+    ck_assert_msg (strstr (err, "list over the size limit in field params"), "%s", err);
+    zframe_destroy (&frame);
+    dtx_proto_destroy (&msg);
+    free (params);
+    //  A result of 8 M empty values (a 32 MB frame): decoded in a block,
+    //  at most 3 times the frame, all of it given back
+    size_t count = 8 << 20;
+    const char **values = (const char **) calloc (count, sizeof (char *));
+    for (size_t i = 0; i < count; i++)
+        values [i] = "";
+    msg = dtx_proto_new (DTX_PROTO_RESULT);
+    const char *columns [] = { "a", "b" };
+    dtx_proto_set_columns (msg, 2, columns);
+    dtx_proto_set_ntuples (msg, (uint32_t) count / 2);
+    dtx_proto_set_values (msg, count, values);
+    free (values);
+    frame = dtx_proto_encode (msg);
+    dtx_proto_destroy (&msg);
+    size_t before = s_heap_used ();
+    int rc = dtx_proto_decode (frame, &copy, err, sizeof err);
+    ck_assert_msg (rc == 0, "%s", err);
+    size_t cost = s_heap_used () - before;
+    ck_assert_msg (cost <= 3 * zframe_size (frame), "%zu bytes for a frame of %zu", cost,
+                   zframe_size (frame));
+    dtx_proto_destroy (&copy);
+    ck_assert_uint_le (s_heap_used (), before + 4096);
+    zframe_destroy (&frame);
+}
+END_TEST
+
 START_TEST (test_random_bytes_never_crash)
 {
     //  A cheap fuzz: random mutations of valid frames decode or reject
@@ -169,6 +229,7 @@ suite_proto (void)
     tcase_add_test (tc, test_every_message_round_trips);
     tcase_add_test (tc, test_malformed_frames_rejected);
     tcase_add_test (tc, test_random_bytes_never_crash);
+    tcase_add_test (tc, test_list_limits_and_cost);
     suite_add_tcase (suite, tc);
     return suite;
 }
