@@ -243,7 +243,7 @@ START_TEST (test_transaction_timeout)
     ck_assert (s_wait_for (s_outcome_aborted, gid, 5000));
     dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
     ck_assert (!dtx_result_ok (result));
-    ck_assert (strstr (dtx_result_error (result), "timeout"));
+    ck_assert_msg (strstr (dtx_result_error (result), "timeout"), "%s", dtx_result_error (result));
     dtx_result_destroy (&result);
     ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
     ck_assert_int_eq (s_count_items (0, 1006), 0);
