@@ -1,0 +1,608 @@
+/*  =========================================================================
+    dtx_pgstore - the decision store in PostgreSQL (see dtx_pgstore.h)
+
+    NOTES
+
+    Fencing.  A decision write is one statement (group commit):
+
+        WITH fence AS (SELECT ... FROM dtx_store.shard
+                        WHERE shard = $1 AND epoch = $2 AND owner = $3 FOR SHARE),
+             ins AS (INSERT ... SELECT ... FROM fence, unnest (...)
+                     ON CONFLICT (gid) DO NOTHING) ...
+
+    FOR SHARE conflicts with the UPDATE a takeover makes, so the two
+    serialize on the shard's row.  If the takeover committed first, the
+    fence's row is re-read (READ COMMITTED re-checks a locked row that
+    changed), no longer matches, and nothing is inserted: FENCED.  If the
+    write holds the lock first, the takeover waits for its commit, and the
+    new owner's read after its own commit sees the decisions.  So no
+    decision of epoch E is ever written after E was closed.
+
+    Unknown outcomes.  The write is durable only when its COMMIT came back
+    clean.  A broken connection, a timeout (we cancel and drop the
+    connection), or any WARNING during the statement (PostgreSQL's
+    "canceling wait for synchronous replication ... The transaction has
+    already committed locally, but might not have been replicated to the
+    standby") is UNKNOWN: the batch is kept and written again on a new
+    connection (to whichever node is primary by then).  The repeat is
+    idempotent (ON CONFLICT DO NOTHING; the fence still holds only if the
+    epoch is still ours), and its own clean commit covers the first: WAL
+    is replicated in order, so when the repeat's commit record is on the
+    standby, so is anything the first wrote.  A repeat that is FENCED is
+    exact too: the first write either landed before the takeover (then
+    the new owner drives it) or not at all.
+
+    A statement refused before its commit (a SQL error) wrote nothing:
+    ERROR, exact.
+    =========================================================================
+*/
+#include "dtx_pgstore.h"
+#include "dtx_util.h"
+#include <libpq-fe.h>
+#include <poll.h>
+#include <inttypes.h>
+
+//  sql/dtx-store.sql, byte for byte (test_pgstore checks)
+static const char *s_schema =
+    "-- dtx-store.sql: the coordinators' decision store in PostgreSQL (docs/ha.md)\n"
+    "--\n"
+    "-- For several coordinators over one replicated database (PostgreSQL under\n"
+    "-- Patroni, synchronous replication).  A shard is the <coordinator-id> of a\n"
+    "-- gid; its owner holds a lease and writes decisions conditioned on the\n"
+    "-- shard's current epoch (the fencing token), in the same statement.\n"
+    "--   * dtx_store.shard: one row per shard: its epoch, owner and lease.\n"
+    "--   * dtx_store.epoch: when each epoch of a shard began.\n"
+    "--   * dtx_store.served: the participants that served an epoch (a\n"
+    "--     one-database gid of a closed epoch is asked of them).\n"
+    "--   * dtx_store.decision: COMMIT decisions, with the client key that began\n"
+    "--     the transaction; ended once every participant acknowledged phase 2.\n"
+    "--\n"
+    "-- The coordinator creates this at start if it is missing.  If its database\n"
+    "-- user may not, run this file once as a privileged user:\n"
+    "--     psql -d DBNAME -f dtx-store.sql\n"
+    "-- and grant the coordinators' user USAGE on schema dtx_store and SELECT,\n"
+    "-- INSERT, UPDATE, DELETE on its tables.\n"
+    "CREATE SCHEMA IF NOT EXISTS dtx_store;\n"
+    "CREATE TABLE IF NOT EXISTS dtx_store.shard (\n"
+    "    shard text PRIMARY KEY,\n"
+    "    epoch bigint NOT NULL,\n"
+    "    owner text NOT NULL,\n"
+    "    lease_until timestamptz NOT NULL\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dtx_store.epoch (\n"
+    "    shard text NOT NULL,\n"
+    "    epoch bigint NOT NULL,\n"
+    "    owner text NOT NULL,\n"
+    "    began timestamptz NOT NULL DEFAULT now (),\n"
+    "    PRIMARY KEY (shard, epoch)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dtx_store.served (\n"
+    "    shard text NOT NULL,\n"
+    "    epoch bigint NOT NULL,\n"
+    "    participant text NOT NULL,\n"
+    "    identity text NOT NULL,\n"
+    "    PRIMARY KEY (shard, epoch, participant)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dtx_store.decision (\n"
+    "    gid text PRIMARY KEY,\n"
+    "    shard text NOT NULL,\n"
+    "    epoch bigint NOT NULL,\n"
+    "    participants text[] NOT NULL,\n"
+    "    owner_key text NOT NULL DEFAULT '',\n"
+    "    decided_at timestamptz NOT NULL DEFAULT now (),\n"
+    "    ended boolean NOT NULL DEFAULT false\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS decision_unended ON dtx_store.decision (shard) WHERE NOT ended;\n";
+
+const char *
+dtx_pgstore_schema (void)
+{
+    return s_schema;
+}
+
+//  A text[] literal being built: {"a","b"}
+typedef struct {
+    char *data;
+    size_t used, size;
+    size_t count;
+} array_t;
+
+struct _dtx_pgstore_t {
+    char *conninfo;
+    char *instance;
+    int timeout_ms;
+    PGconn *conn;
+    bool warned;                    //  a WARNING came during the statement
+    bool unreplicated;
+    char error [1024];
+    PGresult *last;                 //  the result decisions point into
+    //  The batch
+    array_t gids, parts, owners, ends, served_names, served_identities;
+};
+
+const char *
+dtx_pgstore_result_name (dtx_pgstore_result_t result)
+{
+    switch (result) {
+        case DTX_PGSTORE_OK:      return "ok";
+        case DTX_PGSTORE_FENCED:  return "fenced";
+        case DTX_PGSTORE_BUSY:    return "busy";
+        case DTX_PGSTORE_UNKNOWN: return "unknown";
+        case DTX_PGSTORE_ERROR:   return "error";
+    }
+    return "?";
+}
+
+static void
+s_array_add (array_t *array, const char *value)
+{
+    size_t need = 2 * strlen (value) + 4;
+    if (array->used + need + 2 > array->size) {
+        array->size = (array->used + need + 2) * 2;
+        array->data = (char *) realloc (array->data, array->size);
+        assert (array->data);
+    }
+    if (array->used == 0)
+        array->data [array->used++] = '{';
+    else
+        array->data [array->used - 1] = ',';        //  over the closing brace
+    array->data [array->used++] = '"';
+    for (const char *c = value; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            array->data [array->used++] = '\\';
+        array->data [array->used++] = *c;
+    }
+    array->data [array->used++] = '"';
+    array->data [array->used++] = '}';
+    array->data [array->used] = 0;
+    array->count++;
+}
+
+static const char *
+s_array_text (array_t *array)
+{
+    return array->count? array->data: "{}";
+}
+
+static void
+s_array_reset (array_t *array)
+{
+    array->used = 0;
+    array->count = 0;
+}
+
+static void
+s_notice (void *arg, const PGresult *result)
+{
+    dtx_pgstore_t *self = (dtx_pgstore_t *) arg;
+    const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (streq (severity, "WARNING") || streq (severity, "ERROR")
+                 ||  streq (severity, "FATAL") || streq (severity, "PANIC"))) {
+        self->warned = true;
+        snprintf (self->error, sizeof self->error, "%s", PQresultErrorMessage (result));
+        size_t len = strlen (self->error);
+        while (len && (self->error [len - 1] == '\n' || self->error [len - 1] == ' '))
+            self->error [--len] = 0;
+    }
+}
+
+static void
+s_disconnect (dtx_pgstore_t *self)
+{
+    PQclear (self->last);
+    self->last = NULL;
+    if (self->conn)
+        PQfinish (self->conn);
+    self->conn = NULL;
+}
+
+//  Wait until the socket is ready for events, at most until deadline
+static bool
+s_wait (PGconn *conn, short events, int64_t deadline)
+{
+    int64_t left = deadline - dtx_clock_ms ();
+    if (left <= 0)
+        return false;
+    struct pollfd item = { PQsocket (conn), events, 0 };
+    return poll (&item, 1, (int) (left > INT32_MAX? INT32_MAX: left)) > 0;
+}
+
+static int
+s_connect (dtx_pgstore_t *self)
+{
+    if (self->conn && PQstatus (self->conn) == CONNECTION_OK)
+        return 0;
+    s_disconnect (self);
+    int64_t deadline = dtx_clock_ms () + self->timeout_ms;
+    //  Every session: commits wait for the synchronous standby; a
+    //  statement we gave up on does not live on (the server cancels it)
+    char options [128];
+    snprintf (options, sizeof options, "-c synchronous_commit=on -c statement_timeout=%d",
+              self->timeout_ms + 1000);
+    const char *keywords [] = { "dbname", "options", "application_name", NULL };
+    const char *values [] = { self->conninfo, options, "dtx-coordinator", NULL };
+    self->conn = PQconnectStartParams (keywords, values, 1);
+    if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
+        snprintf (self->error, sizeof self->error, "decision store: cannot connect: %s",
+                  self->conn? PQerrorMessage (self->conn): "out of memory");
+        s_disconnect (self);
+        return -1;
+    }
+    PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK) {
+        if (status == PGRES_POLLING_FAILED) {
+            snprintf (self->error, sizeof self->error, "decision store: cannot connect: %s",
+                      PQerrorMessage (self->conn));
+            s_disconnect (self);
+            return -1;
+        }
+        if (!s_wait (self->conn, status == PGRES_POLLING_READING? POLLIN: POLLOUT, deadline)) {
+            snprintf (self->error, sizeof self->error, "decision store: no connection within %d ms",
+                      self->timeout_ms);
+            s_disconnect (self);
+            return -1;
+        }
+        status = PQconnectPoll (self->conn);
+    }
+    PQsetNoticeReceiver (self->conn, s_notice, self);
+    if (PQsetnonblocking (self->conn, 1)) {
+        s_disconnect (self);
+        return -1;
+    }
+    return 0;
+}
+
+//  Run one statement (several, without parameters) and keep its last
+//  result in self->last.  Returns OK, ERROR (refused: nothing done) or
+//  UNKNOWN (connection broke, timeout, a warning: dropped connection).
+static dtx_pgstore_result_t
+s_exec (dtx_pgstore_t *self, const char *sql, int nparams, const char *const *params)
+{
+    PQclear (self->last);
+    self->last = NULL;
+    if (s_connect (self))
+        return DTX_PGSTORE_UNKNOWN;
+    if (!sql)
+        return DTX_PGSTORE_OK;          //  (only connect)
+    self->warned = false;
+    int64_t deadline = dtx_clock_ms () + self->timeout_ms;
+    int sent = nparams > 0 || params
+             ? PQsendQueryParams (self->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+             : PQsendQuery (self->conn, sql);
+    if (!sent) {
+        snprintf (self->error, sizeof self->error, "decision store: %s", PQerrorMessage (self->conn));
+        s_disconnect (self);
+        return DTX_PGSTORE_UNKNOWN;
+    }
+    //  Flush, then read until the last result
+    int flushed;
+    while ((flushed = PQflush (self->conn)) == 1)
+        if (!s_wait (self->conn, POLLOUT | POLLIN, deadline))
+            break;
+    dtx_pgstore_result_t rc = DTX_PGSTORE_OK;
+    bool done = false;
+    while (flushed == 0 && !done) {
+        if (!PQconsumeInput (self->conn))
+            break;
+        while (!PQisBusy (self->conn)) {
+            PGresult *result = PQgetResult (self->conn);
+            if (!result) {
+                done = true;
+                break;
+            }
+            ExecStatusType status = PQresultStatus (result);
+            if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE
+            ||  status == PGRES_NONFATAL_ERROR) {
+                snprintf (self->error, sizeof self->error, "decision store: %s",
+                          PQresultErrorMessage (result));
+                rc = DTX_PGSTORE_ERROR;
+            }
+            PQclear (self->last);
+            self->last = result;
+        }
+        if (!done && !s_wait (self->conn, POLLIN, deadline))
+            break;
+    }
+    if (!done) {
+        //  Timeout or broken connection: the statement may still commit
+        if (PQstatus (self->conn) == CONNECTION_OK)
+            snprintf (self->error, sizeof self->error, "decision store: no answer within %d ms",
+                      self->timeout_ms);
+        else
+            snprintf (self->error, sizeof self->error, "decision store: connection lost: %s",
+                      PQerrorMessage (self->conn));
+        s_disconnect (self);
+        return DTX_PGSTORE_UNKNOWN;
+    }
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        s_disconnect (self);
+        return DTX_PGSTORE_UNKNOWN;
+    }
+    if (self->warned && rc == DTX_PGSTORE_OK) {
+        //  e.g. committed locally, might not have been replicated
+        s_disconnect (self);
+        return DTX_PGSTORE_UNKNOWN;
+    }
+    if (rc == DTX_PGSTORE_ERROR) {
+        //  A connection-level failure reported as a result is not a
+        //  refusal: the server may be gone mid-commit
+        const char *state = self->last? PQresultErrorField (self->last, PG_DIAG_SQLSTATE): NULL;
+        if (!state || strncmp (state, "08", 2) == 0 || strncmp (state, "57", 2) == 0
+        ||  strncmp (state, "58", 2) == 0 || streq (state, "40001") || streq (state, "40P01")) {
+            //  (connection, operator intervention, system errors: unknown;
+            //  serialization and deadlock: nothing done, but worth a retry)
+            bool retry = state && (streq (state, "40001") || streq (state, "40P01"));
+            s_disconnect (self);
+            return retry? DTX_PGSTORE_ERROR: DTX_PGSTORE_UNKNOWN;
+        }
+    }
+    return rc;
+}
+
+dtx_pgstore_t *
+dtx_pgstore_new (const char *conninfo, const char *instance, int timeout_ms,
+                 char *errbuf, size_t errlen)
+{
+    assert (conninfo && instance);
+    dtx_pgstore_t *self = (dtx_pgstore_t *) calloc (1, sizeof (dtx_pgstore_t));
+    assert (self);
+    self->conninfo = strdup (conninfo);
+    self->instance = strdup (instance);
+    self->timeout_ms = timeout_ms > 0? timeout_ms: 5000;
+    dtx_pgstore_result_t rc = s_exec (self, NULL, 0, NULL);
+    if (rc == DTX_PGSTORE_OK)
+        rc = s_exec (self, s_schema, 0, NULL);
+    if (rc == DTX_PGSTORE_OK)
+        rc = s_exec (self, "SELECT current_setting ('synchronous_standby_names')", 0, NULL);
+    if (rc != DTX_PGSTORE_OK) {
+        snprintf (errbuf, errlen, "%s", self->error);
+        dtx_pgstore_destroy (&self);
+        return NULL;
+    }
+    self->unreplicated = PQntuples (self->last) != 1 || !*PQgetvalue (self->last, 0, 0);
+    return self;
+}
+
+void
+dtx_pgstore_destroy (dtx_pgstore_t **self_p)
+{
+    assert (self_p);
+    dtx_pgstore_t *self = *self_p;
+    if (self) {
+        s_disconnect (self);
+        free (self->conninfo);
+        free (self->instance);
+        array_t *arrays [] = { &self->gids, &self->parts, &self->owners, &self->ends,
+                               &self->served_names, &self->served_identities };
+        for (size_t i = 0; i < sizeof arrays / sizeof arrays [0]; i++)
+            free (arrays [i]->data);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+dtx_pgstore_error (dtx_pgstore_t *self)
+{
+    return self->error;
+}
+
+bool
+dtx_pgstore_unreplicated (dtx_pgstore_t *self)
+{
+    return self->unreplicated;
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_take (dtx_pgstore_t *self, const char *shard, int lease_ms, uint64_t *epoch_p,
+                  const char **holder, int64_t *remaining_ms)
+{
+    char lease [32];
+    snprintf (lease, sizeof lease, "%d", lease_ms);
+    const char *params [] = { shard, self->instance, lease };
+    dtx_pgstore_result_t rc = s_exec (self,
+        "WITH taken AS ("
+        "  INSERT INTO dtx_store.shard AS s (shard, epoch, owner, lease_until)"
+        "  VALUES ($1, 1, $2, clock_timestamp () + $3::int * interval '1 millisecond')"
+        "  ON CONFLICT (shard) DO UPDATE"
+        "     SET epoch = s.epoch + 1, owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until"
+        "   WHERE s.owner = EXCLUDED.owner OR s.lease_until < clock_timestamp ()"
+        "  RETURNING shard, epoch, owner)"
+        " INSERT INTO dtx_store.epoch (shard, epoch, owner)"
+        " SELECT shard, epoch, owner FROM taken RETURNING epoch", 3, params);
+    if (rc != DTX_PGSTORE_OK)
+        return rc;
+    if (PQntuples (self->last) == 1) {
+        *epoch_p = strtoull (PQgetvalue (self->last, 0, 0), NULL, 10);
+        return DTX_PGSTORE_OK;
+    }
+    const char *who [] = { shard };
+    rc = s_exec (self, "SELECT owner, (extract (epoch FROM lease_until - clock_timestamp ())"
+                       " * 1000)::bigint FROM dtx_store.shard WHERE shard = $1", 1, who);
+    if (rc != DTX_PGSTORE_OK)
+        return rc;
+    if (PQntuples (self->last) == 1) {
+        if (holder)
+            *holder = PQgetvalue (self->last, 0, 0);
+        if (remaining_ms)
+            *remaining_ms = strtoll (PQgetvalue (self->last, 0, 1), NULL, 10);
+        snprintf (self->error, sizeof self->error, "shard %s is held by %s for another %s ms",
+                  shard, PQgetvalue (self->last, 0, 0), PQgetvalue (self->last, 0, 1));
+    }
+    return DTX_PGSTORE_BUSY;
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_renew (dtx_pgstore_t *self, const char *shard, uint64_t epoch, int lease_ms)
+{
+    char epoch_text [24], lease [32];
+    snprintf (epoch_text, sizeof epoch_text, "%" PRIu64, epoch);
+    snprintf (lease, sizeof lease, "%d", lease_ms);
+    const char *params [] = { shard, epoch_text, self->instance, lease };
+    dtx_pgstore_result_t rc = s_exec (self,
+        "UPDATE dtx_store.shard SET lease_until = clock_timestamp () + $4::int * interval '1 millisecond'"
+        " WHERE shard = $1 AND epoch = $2::bigint AND owner = $3 RETURNING epoch", 4, params);
+    if (rc == DTX_PGSTORE_OK && PQntuples (self->last) != 1) {
+        snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours",
+                  shard, epoch);
+        return DTX_PGSTORE_FENCED;
+    }
+    return rc;
+}
+
+int
+dtx_pgstore_add_decision (dtx_pgstore_t *self, const char *gid, size_t nparticipants,
+                          const char *const *participants, const char *owner_key)
+{
+    char names [256 * 257] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < nparticipants; i++) {
+        if (strchr (participants [i], ',') || strlen (participants [i]) > 255)
+            return -1;
+        used += snprintf (names + used, sizeof names - used, "%s%s", i? ",": "", participants [i]);
+    }
+    s_array_add (&self->gids, gid);
+    s_array_add (&self->parts, names);
+    s_array_add (&self->owners, owner_key? owner_key: "");
+    return 0;
+}
+
+void
+dtx_pgstore_add_end (dtx_pgstore_t *self, const char *gid)
+{
+    s_array_add (&self->ends, gid);
+}
+
+void
+dtx_pgstore_add_served (dtx_pgstore_t *self, const char *participant, const char *identity)
+{
+    s_array_add (&self->served_names, participant);
+    s_array_add (&self->served_identities, identity? identity: "");
+}
+
+size_t
+dtx_pgstore_pending (dtx_pgstore_t *self)
+{
+    return self->gids.count + self->ends.count + self->served_names.count;
+}
+
+static void
+s_batch_reset (dtx_pgstore_t *self)
+{
+    s_array_reset (&self->gids);
+    s_array_reset (&self->parts);
+    s_array_reset (&self->owners);
+    s_array_reset (&self->ends);
+    s_array_reset (&self->served_names);
+    s_array_reset (&self->served_identities);
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
+{
+    if (dtx_pgstore_pending (self) == 0)
+        return DTX_PGSTORE_OK;
+    char epoch_text [24];
+    snprintf (epoch_text, sizeof epoch_text, "%" PRIu64, epoch);
+    const char *params [] = {
+        shard, epoch_text, self->instance,
+        s_array_text (&self->gids), s_array_text (&self->parts), s_array_text (&self->owners),
+        s_array_text (&self->ends),
+        s_array_text (&self->served_names), s_array_text (&self->served_identities)
+    };
+    //  (NOTES: the fence)
+    dtx_pgstore_result_t rc = s_exec (self,
+        "WITH fence AS ("
+        "  SELECT shard, epoch FROM dtx_store.shard"
+        "   WHERE shard = $1 AND epoch = $2::bigint AND owner = $3 FOR SHARE),"
+        " decided AS ("
+        "  INSERT INTO dtx_store.decision (gid, shard, epoch, participants, owner_key)"
+        "  SELECT d.gid, fence.shard, fence.epoch, string_to_array (d.parts, ','), d.owner_key"
+        "    FROM fence, unnest ($4::text[], $5::text[], $6::text[]) AS d (gid, parts, owner_key)"
+        "  ON CONFLICT (gid) DO NOTHING RETURNING gid),"
+        " served AS ("
+        "  INSERT INTO dtx_store.served (shard, epoch, participant, identity)"
+        "  SELECT fence.shard, fence.epoch, s.name, s.identity"
+        "    FROM fence, unnest ($8::text[], $9::text[]) AS s (name, identity)"
+        "  ON CONFLICT DO NOTHING RETURNING participant),"
+        " ended AS ("
+        "  UPDATE dtx_store.decision SET ended = true"
+        "   WHERE gid = ANY ($7::text[]) AND NOT ended RETURNING gid)"
+        " SELECT (SELECT count (*) FROM fence), (SELECT count (*) FROM decided),"
+        "        (SELECT count (*) FROM served), (SELECT count (*) FROM ended)", 9, params);
+    if (rc == DTX_PGSTORE_UNKNOWN)
+        return rc;              //  kept for the repeat
+    if (rc == DTX_PGSTORE_OK && atoi (PQgetvalue (self->last, 0, 0)) != 1) {
+        snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours:"
+                  " nothing written", shard, epoch);
+        rc = DTX_PGSTORE_FENCED;
+    }
+    s_batch_reset (self);
+    return rc;
+}
+
+static void
+s_decision_from (PGresult *result, int row, dtx_pgstore_decision_t *decision)
+{
+    memset (decision, 0, sizeof *decision);
+    decision->gid = PQgetvalue (result, row, 0);
+    decision->epoch = strtoull (PQgetvalue (result, row, 1), NULL, 10);
+    //  participants come as one comma-joined text (names have no commas)
+    char *names = PQgetvalue (result, row, 2);
+    while (*names && decision->nparticipants < 256) {
+        decision->participants [decision->nparticipants++] = names;
+        char *comma = strchr (names, ',');
+        if (!comma)
+            break;
+        *comma = 0;
+        names = comma + 1;
+    }
+    decision->owner_key = PQgetvalue (result, row, 3);
+    decision->ended = streq (PQgetvalue (result, row, 4), "t");
+}
+
+#define DECISION_COLUMNS "gid, epoch, array_to_string (participants, ','), owner_key, ended"
+
+dtx_pgstore_result_t
+dtx_pgstore_each_unended (dtx_pgstore_t *self, const char *shard,
+                          dtx_pgstore_decision_fn *fn, void *arg)
+{
+    const char *params [] = { shard };
+    dtx_pgstore_result_t rc = s_exec (self, "SELECT " DECISION_COLUMNS " FROM dtx_store.decision"
+                                      " WHERE shard = $1 AND NOT ended ORDER BY decided_at", 1, params);
+    if (rc != DTX_PGSTORE_OK)
+        return rc;
+    for (int row = 0; row < PQntuples (self->last); row++) {
+        dtx_pgstore_decision_t decision;
+        s_decision_from (self->last, row, &decision);
+        fn (arg, &decision);
+    }
+    return DTX_PGSTORE_OK;
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, bool *found,
+                    dtx_pgstore_decision_t *decision)
+{
+    const char *params [] = { gid };
+    dtx_pgstore_result_t rc = s_exec (self, "SELECT " DECISION_COLUMNS " FROM dtx_store.decision"
+                                      " WHERE gid = $1", 1, params);
+    *found = false;
+    if (rc == DTX_PGSTORE_OK && PQntuples (self->last) == 1) {
+        *found = true;
+        s_decision_from (self->last, 0, decision);
+    }
+    return rc;
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_epoch (dtx_pgstore_t *self, const char *shard, uint64_t *epoch_p)
+{
+    const char *params [] = { shard };
+    dtx_pgstore_result_t rc = s_exec (self, "SELECT epoch FROM dtx_store.shard WHERE shard = $1",
+                                      1, params);
+    *epoch_p = 0;
+    if (rc == DTX_PGSTORE_OK && PQntuples (self->last) == 1)
+        *epoch_p = strtoull (PQgetvalue (self->last, 0, 0), NULL, 10);
+    return rc;
+}

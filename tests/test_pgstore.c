@@ -1,0 +1,266 @@
+/*  test_pgstore - the PostgreSQL decision store (coordinator/dtx_pgstore.c,
+    docs/ha.md) against a real PostgreSQL: leases and epochs, the fenced
+    group write, a takeover racing a write on the shard's row lock, and
+    the outcomes that must be UNKNOWN (connection lost, no answer in
+    time), repeated until exact.  */
+#include "testutil.h"
+#include "dtx_pgstore.h"
+#include <libpq-fe.h>
+#include <pthread.h>
+
+static char s_conninfo [256];
+
+static void
+s_setup (void)
+{
+    harness_start_clusters (1);
+    snprintf (s_conninfo, sizeof s_conninfo, "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+              harness.pg_port [0]);
+}
+
+static void
+s_teardown (void)
+{
+    harness_stop ();
+}
+
+static dtx_pgstore_t *
+s_store (const char *instance, int timeout_ms)
+{
+    char err [1024];
+    dtx_pgstore_t *store = dtx_pgstore_new (s_conninfo, instance, timeout_ms, err, sizeof err);
+    ck_assert_msg (store, "%s", err);
+    return store;
+}
+
+static PGconn *
+s_raw (void)
+{
+    PGconn *conn = PQconnectdb (s_conninfo);
+    ck_assert_int_eq (PQstatus (conn), CONNECTION_OK);
+    return conn;
+}
+
+static void
+s_sql (PGconn *conn, const char *sql)
+{
+    PGresult *result = PQexec (conn, sql);
+    ck_assert_msg (PQresultStatus (result) == PGRES_COMMAND_OK
+                || PQresultStatus (result) == PGRES_TUPLES_OK, "%s: %s", sql,
+                   PQresultErrorMessage (result));
+    PQclear (result);
+}
+
+START_TEST (test_schema_is_the_shipped_file)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/sql/dtx-store.sql", TOP_SRCDIR);
+    FILE *file = fopen (path, "r");
+    ck_assert_ptr_nonnull (file);
+    static char text [16384];
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    ck_assert_str_eq (dtx_pgstore_schema (), text);
+}
+END_TEST
+
+static int s_seen;
+static char s_seen_text [1024];
+static void
+s_collect (void *arg, const dtx_pgstore_decision_t *decision)
+{
+    s_seen++;
+    size_t used = strlen (s_seen_text);
+    used += snprintf (s_seen_text + used, sizeof s_seen_text - used, "%s@%llu:", decision->gid,
+                      (unsigned long long) decision->epoch);
+    for (size_t i = 0; i < decision->nparticipants; i++)
+        used += snprintf (s_seen_text + used, sizeof s_seen_text - used, "%s%s", i? ",": "",
+                          decision->participants [i]);
+    snprintf (s_seen_text + used, sizeof s_seen_text - used, " by %s;", decision->owner_key);
+}
+
+//  Leases, epochs and the fence: the old owner's write after a takeover
+//  lands nowhere; the new owner sees what was decided before
+START_TEST (test_takeover_fences_the_old_owner)
+{
+    dtx_pgstore_t *c1 = s_store ("c1", 5000), *c2 = s_store ("c2", 5000);
+    ck_assert (dtx_pgstore_unreplicated (c1));          //  a single node
+    uint64_t epoch = 0, epoch2 = 0;
+    const char *holder = NULL;
+    int64_t remaining = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s1", 600, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (epoch, 1);
+    const char *names [] = { "db1", "db2" };
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s1:1:1", 2, names, "KEY1"), 0);
+    dtx_pgstore_add_served (c1, "db1", "7001/bank");
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 2);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s1", 1), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 0);
+    //  Held: another instance may not take it yet
+    ck_assert_int_eq (dtx_pgstore_take (c2, "s1", 600, &epoch2, &holder, &remaining), DTX_PGSTORE_BUSY);
+    ck_assert_str_eq (holder, "c1");
+    ck_assert (remaining > 0 && remaining <= 600);
+    ck_assert_int_eq (dtx_pgstore_renew (c1, "s1", 1, 600), DTX_PGSTORE_OK);
+    //  Expired (by the store's clock): taken, epoch 2
+    usleep (800 * 1000);
+    ck_assert_int_eq (dtx_pgstore_take (c2, "s1", 60000, &epoch2, NULL, NULL), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (epoch2, 2);
+    //  The zombie: its write and renewal are fenced, nothing lands
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s1:1:2", 2, names, "KEY1"), 0);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s1", 1), DTX_PGSTORE_FENCED);
+    ck_assert_msg (strstr (dtx_pgstore_error (c1), "no longer ours"), "%s", dtx_pgstore_error (c1));
+    ck_assert_int_eq (dtx_pgstore_renew (c1, "s1", 1, 600), DTX_PGSTORE_FENCED);
+    bool found = true;
+    dtx_pgstore_decision_t decision;
+    ck_assert_int_eq (dtx_pgstore_lookup (c2, "dtx:s1:1:2", &found, &decision), DTX_PGSTORE_OK);
+    ck_assert (!found);
+    //  The new owner drives what was decided before
+    s_seen = 0;
+    s_seen_text [0] = 0;
+    ck_assert_int_eq (dtx_pgstore_each_unended (c2, "s1", s_collect, NULL), DTX_PGSTORE_OK);
+    ck_assert_int_eq (s_seen, 1);
+    ck_assert_str_eq (s_seen_text, "dtx:s1:1:1@1:db1,db2 by KEY1;");
+    dtx_pgstore_add_end (c2, "dtx:s1:1:1");
+    ck_assert_int_eq (dtx_pgstore_write (c2, "s1", 2), DTX_PGSTORE_OK);
+    s_seen = 0;
+    ck_assert_int_eq (dtx_pgstore_each_unended (c2, "s1", s_collect, NULL), DTX_PGSTORE_OK);
+    ck_assert_int_eq (s_seen, 0);
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s1:1:1", &found, &decision), DTX_PGSTORE_OK);
+    ck_assert (found && decision.ended);
+    //  A name with a comma cannot be stored (names are comma-joined)
+    const char *bad [] = { "a,b" };
+    ck_assert_int_eq (dtx_pgstore_add_decision (c2, "dtx:s1:2:1", 1, bad, NULL), -1);
+    ck_assert_uint_eq (dtx_pgstore_epoch (c1, "s1", &epoch), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (epoch, 2);
+    dtx_pgstore_destroy (&c1);
+    dtx_pgstore_destroy (&c2);
+}
+END_TEST
+
+typedef struct {
+    dtx_pgstore_t *store;
+    const char *shard;
+    uint64_t epoch;
+    dtx_pgstore_result_t result;
+} write_t;
+
+static void *
+s_write_thread (void *arg)
+{
+    write_t *write = (write_t *) arg;
+    write->result = dtx_pgstore_write (write->store, write->shard, write->epoch);
+    return NULL;
+}
+
+//  The write waits on a takeover's row lock: after the takeover commits
+//  it is fenced (nothing written); after it rolls back the write lands
+START_TEST (test_write_races_takeover)
+{
+    dtx_pgstore_t *c1 = s_store ("r1", 10000);
+    uint64_t epoch = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s2", 60000, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    PGconn *taker = s_raw ();
+    const char *names [] = { "db1", "db2" };
+    for (int commit = 1; commit >= 0; commit--) {
+        char gid [64], sql [256];
+        snprintf (gid, sizeof gid, "dtx:s2:%llu:%d", (unsigned long long) epoch, commit);
+        s_sql (taker, "BEGIN");
+        snprintf (sql, sizeof sql, "UPDATE dtx_store.shard SET epoch = epoch + 1, owner = 'r2'"
+                  " WHERE shard = 's2' AND epoch = %llu", (unsigned long long) epoch);
+        s_sql (taker, sql);
+        ck_assert_int_eq (dtx_pgstore_add_decision (c1, gid, 2, names, NULL), 0);
+        write_t write = { c1, "s2", epoch, -1 };
+        pthread_t thread;
+        pthread_create (&thread, NULL, s_write_thread, &write);
+        usleep (300 * 1000);            //  the write is waiting on the lock by now
+        s_sql (taker, commit? "COMMIT": "ROLLBACK");
+        pthread_join (thread, NULL);
+        ck_assert_int_eq (write.result, commit? DTX_PGSTORE_FENCED: DTX_PGSTORE_OK);
+        dtx_pgstore_t *reader = s_store ("reader", 5000);
+        bool found;
+        dtx_pgstore_decision_t decision;
+        ck_assert_int_eq (dtx_pgstore_lookup (reader, gid, &found, &decision), DTX_PGSTORE_OK);
+        ck_assert_int_eq (found, !commit);
+        dtx_pgstore_destroy (&reader);
+        if (commit) {
+            //  (give the shard back to r1 for the second round)
+            s_sql (taker, "UPDATE dtx_store.shard SET owner = 'r1', epoch = epoch + 1"
+                          " WHERE shard = 's2'");
+            ck_assert_int_eq (dtx_pgstore_epoch (c1, "s2", &epoch), DTX_PGSTORE_OK);
+        }
+    }
+    PQfinish (taker);
+    dtx_pgstore_destroy (&c1);
+}
+END_TEST
+
+//  Not known whether it committed: the connection was killed, or no
+//  answer came in time.  UNKNOWN, the batch kept; the repeat is exact.
+START_TEST (test_unknown_then_repeated)
+{
+    dtx_pgstore_t *c1 = s_store ("u1", 800);
+    uint64_t epoch = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s3", 60000, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    const char *names [] = { "db1", "db2" };
+    PGconn *blocker = s_raw ();
+    //  1. No answer within the timeout (the write waits on a lock)
+    s_sql (blocker, "BEGIN");
+    s_sql (blocker, "SELECT * FROM dtx_store.shard WHERE shard = 's3' FOR UPDATE");
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s3:1:1", 2, names, NULL), 0);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s3", epoch), DTX_PGSTORE_UNKNOWN);
+    ck_assert_msg (strstr (dtx_pgstore_error (c1), "no answer within 800 ms"), "%s",
+                   dtx_pgstore_error (c1));
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 1);
+    s_sql (blocker, "ROLLBACK");
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s3", epoch), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 0);
+    //  2. The store's backend is killed mid-write
+    s_sql (blocker, "BEGIN");
+    s_sql (blocker, "SELECT * FROM dtx_store.shard WHERE shard = 's3' FOR UPDATE");
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s3:1:2", 2, names, NULL), 0);
+    dtx_pgstore_t *c1_slow = c1;
+    write_t write = { c1_slow, "s3", epoch, -1 };
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_write_thread, &write);
+    usleep (300 * 1000);
+    s_sql (blocker, "SELECT pg_terminate_backend (pid) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND query LIKE '%dtx_store.decision%'");
+    pthread_join (thread, NULL);
+    ck_assert_int_eq (write.result, DTX_PGSTORE_UNKNOWN);
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 1);
+    s_sql (blocker, "ROLLBACK");
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s3", epoch), DTX_PGSTORE_OK);
+    bool found = false;
+    dtx_pgstore_decision_t decision;
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s3:1:2", &found, &decision), DTX_PGSTORE_OK);
+    ck_assert (found);
+    //  3. A store that cannot be reached: refused at open, naming it
+    char err [1024];
+    dtx_pgstore_t *none = dtx_pgstore_new ("host=127.0.0.1 port=1 dbname=x connect_timeout=2",
+                                           "n", 1000, err, sizeof err);
+    ck_assert_ptr_null (none);
+    ck_assert_msg (strstr (err, "cannot connect"), "%s", err);
+    PQfinish (blocker);
+    dtx_pgstore_destroy (&c1);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *suite = suite_create ("pgstore");
+    TCase *tc = tcase_create ("store");
+    tcase_add_unchecked_fixture (tc, s_setup, s_teardown);
+    tcase_set_timeout (tc, 60);
+    tcase_add_test (tc, test_schema_is_the_shipped_file);
+    tcase_add_test (tc, test_takeover_fences_the_old_owner);
+    tcase_add_test (tc, test_write_races_takeover);
+    tcase_add_test (tc, test_unknown_then_repeated);
+    suite_add_tcase (suite, tc);
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? 1: 0;
+}
