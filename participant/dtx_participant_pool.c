@@ -146,6 +146,20 @@ s_setup (dtx_participant_t *self, PGconn *conn, char *errbuf, size_t errlen)
         return -1;
     }
     snprintf (self->identity, sizeof self->identity, "%s/%s", values [0], values [1]);
+    //  A YES vote survives a failover of this database only if PREPARE
+    //  waited for a synchronous standby (docs/ha.md).  What can be seen
+    //  from here: standbys streaming while no synchronous one is named.
+    //  (pg_stat_replication shows its rows to pg_monitor and superusers.)
+    if (part_setup_query (conn, "SELECT (SELECT count (*) FROM pg_stat_replication)::text,"
+                                " current_setting ('synchronous_standby_names')", 2, values,
+                          err, sizeof err) == 0
+    &&  atoi (values [0]) > 0 && !*values [1])
+        zsys_warning ("participant %s: its database has %s standby(s) but no synchronous one"
+                      " (synchronous_standby_names is empty): after a failover, a transaction"
+                      " it voted YES for may be gone from the new primary and the global"
+                      " transaction would not be atomic; use synchronous replication (Patroni:"
+                      " synchronous_mode) for participant databases (docs/ha.md)", self->name,
+                      values [0]);
     return part_marker_install (self, conn, errbuf, errlen);
 }
 
