@@ -41,6 +41,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 static struct {
     const char *clients;            //  the coordinator's client endpoint
@@ -56,10 +58,12 @@ static struct {
     int idle;                       //  connections for d and d2
     int connections;                //  for a2
     int txns_max, client_txns_max, participants_max;   //  the bounds (for the table)
+    int nice;                       //  the flooder process's nice value
+    const char *exe;                //  this program (the flooder runs as a copy of it)
 } s_opt = { .seconds = 5, .idle = 500, .connections = 110,
             .txns_max = 100000, .client_txns_max = 1000, .participants_max = 256 };
 
-static volatile bool s_stop;        //  the flood thread stops
+static volatile sig_atomic_t s_stop;    //  the flooder stops (SIGTERM)
 static volatile uint64_t s_flood_sent, s_flood_refused, s_flood_accepted;
 
 //  --------------------------------------------------------------------------
@@ -78,6 +82,30 @@ s_status_kib (const char *field)
     if (file)
         fclose (file);
     return value;
+}
+
+//  CPU ticks (user + system) of the coordinator: the whole process, or
+//  its main thread (the event loop) with main_thread
+static long
+s_cpu_ticks (bool main_thread)
+{
+    char path [96], text [1024];
+    if (main_thread)
+        snprintf (path, sizeof path, "/proc/%d/task/%d/stat", (int) s_opt.pid, (int) s_opt.pid);
+    else
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) s_opt.pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    size_t n = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [n] = 0;
+    const char *at = strrchr (text, ')');
+    long utime = 0, stime = 0;
+    //  Fields after the name: state is 3rd; utime 14th, stime 15th
+    if (at)
+        sscanf (at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    return utime + stime;
 }
 
 //  The kernel's peak RSS starts again from the current RSS
@@ -386,6 +414,36 @@ s_flood_over_limit (void *arg)
     return NULL;
 }
 
+//  f: one transaction of the flooder's, deferred statements of 1 MiB each
+//  (past the hold bound every one goes ahead to the participant at once),
+//  as fast as they go; never committed
+static void *
+s_flood_deferred (void *arg)
+{
+    zsock_t *sock = s_flood_sock (s_opt.clients, 100, true);
+    s_send_begin (sock, 1, 20000);
+    size_t size = 1 << 20;
+    char *sql = (char *) malloc (size + 1);
+    memset (sql, ' ', size);
+    memcpy (sql, "SELECT 1 --", 11);
+    sql [size] = 0;
+    dtx_proto_t *execute = dtx_proto_new (DTX_PROTO_EXECUTE);
+    dtx_proto_set_name (execute, "db1");
+    dtx_proto_set_flags (execute, DTX_EXEC_DEFER);
+    dtx_proto_set_text (execute, sql);     //  empty gid: the one just begun
+    free (sql);
+    uint32_t seq = 1;
+    while (!s_stop) {
+        dtx_proto_set_seq (execute, ++seq);
+        if (dtx_proto_send (execute, sock) == 0)
+            s_flood_sent++;
+        s_drain_replies (sock);
+    }
+    dtx_proto_destroy (&execute);
+    zsock_destroy (&sock);
+    return NULL;
+}
+
 //  c: small malformed frames, as fast as they go
 static void *
 s_flood_malformed (void *arg)
@@ -498,16 +556,63 @@ s_run (dtx_client_t *client, const flood_t *flood)
     int log_before = s_log_lines ("dropped");
     long rss_before = s_status_kib ("VmRSS");
     s_reset_peak ();
-    s_stop = false;
-    s_flood_sent = s_flood_refused = s_flood_accepted = 0;
-    pthread_t thread;
-    pthread_create (&thread, NULL, flood->run, flood->arg);
+    //  The flooder is a process of its own (a copy of this program), so
+    //  that it has its own ZeroMQ context and I/O thread, and can be
+    //  given a lower CPU priority (--nice: on a 2-core machine a flooder
+    //  at full priority takes the CPU the client and the servers need,
+    //  which a flooder on another host would not)
+    int out [2];
+    if (pipe (out))
+        return;
+    char nice [16], idle [16], connections [16];
+    snprintf (nice, sizeof nice, "%d", s_opt.nice);
+    snprintf (idle, sizeof idle, "%d", s_opt.idle);
+    snprintf (connections, sizeof connections, "%d", s_opt.connections);
+    const char *args [32] = { s_opt.exe, "--flooder", flood->name, "--clients", s_opt.clients,
+                              "--participants", s_opt.participants, "--pid", "1", "--nice", nice,
+                              "--idle", idle, "--connections", connections };
+    int nargs = 15;
+    if (s_opt.insecure)
+        args [nargs++] = "--insecure";
+    else {
+        args [nargs++] = "--cert";
+        args [nargs++] = s_opt.cert;
+        args [nargs++] = "--flood-cert";
+        args [nargs++] = s_opt.flood_cert;
+        args [nargs++] = "--coordinator-cert";
+        args [nargs++] = s_opt.coordinator_cert;
+    }
+    args [nargs] = NULL;
+    pid_t flooder = fork ();
+    if (flooder == 0) {
+        dup2 (out [1], 1);
+        close (out [0]);
+        execv (s_opt.exe, (char *const *) args);
+        _exit (127);
+    }
+    close (out [1]);
     zclock_sleep (1500);            //  let it build up
+    long cpu_all = s_cpu_ticks (false), cpu_loop = s_cpu_ticks (true);
+    int64_t cpu_from = zclock_mono ();
     latency_t during = s_measure (client, s_opt.seconds);
+    double cpu_ms = (double) (zclock_mono () - cpu_from);
+    double hz = (double) sysconf (_SC_CLK_TCK);
+    double pct_all = (s_cpu_ticks (false) - cpu_all) / hz * 1000 / cpu_ms * 100;
+    double pct_loop = (s_cpu_ticks (true) - cpu_loop) / hz * 1000 / cpu_ms * 100;
     long rss_during = s_status_kib ("VmRSS");
     long peak = s_status_kib ("VmHWM");
-    s_stop = true;
-    pthread_join (thread, NULL);
+    kill (flooder, SIGTERM);
+    char counts [256] = "";
+    FILE *from = fdopen (out [0], "r");
+    if (!fgets (counts, sizeof counts, from))
+        counts [0] = 0;
+    fclose (from);
+    waitpid (flooder, NULL, 0);
+    uint64_t sent = 0, accepted = 0, refused = 0;
+    sscanf (counts, "%" SCNu64 " %" SCNu64 " %" SCNu64, &sent, &accepted, &refused);
+    s_flood_sent = sent;
+    s_flood_accepted = accepted;
+    s_flood_refused = refused;
     counters_t after = s_counters ();
     int log_after = s_log_lines ("dropped");
     //  BEGIN floods: their transactions hold memory until they time out
@@ -528,6 +633,8 @@ s_run (dtx_client_t *client, const flood_t *flood)
     double r99 = base.p99 > 0 && during.p99 > 0? during.p99 / base.p99: NAN;
     printf ("    ratio p50 %.2f  p99 %.2f  (target <= 2.00: %s)\n", r50, r99,
             r50 <= 2 && r99 <= 2 && during.errors == 0? "met": "MISSED");
+    printf ("    coordinator CPU during the flood: %.0f%% of a core (event loop thread %.0f%%)\n",
+            pct_all, pct_loop);
     printf ("    coordinator RSS: before %.1f MiB, during %.1f MiB, peak %.1f MiB, after %.1f MiB"
             " (+%.1f MiB at peak)\n", rss_before / 1024.0, rss_during / 1024.0, peak / 1024.0,
             rss_after / 1024.0, (peak - rss_before) / 1024.0);
@@ -547,10 +654,74 @@ s_run (dtx_client_t *client, const flood_t *flood)
     fflush (stdout);
 }
 
+//  The floods, by name
+static const flood_t *
+s_floods (size_t *count)
+{
+    static char bound_a [160], bound_a2 [160], bound_e [160];
+    snprintf (bound_a, sizeof bound_a, "client-txns-max = %d live transactions per connection",
+              s_opt.client_txns_max);
+    snprintf (bound_a2, sizeof bound_a2, "txns-max = %d live transactions in all",
+              s_opt.txns_max);
+    snprintf (bound_e, sizeof bound_e, "participants-max = %d names", s_opt.participants_max);
+    //  Flood transactions live 20 s: past the measurement, then they go
+    static flood_t all [] = {
+        { "a", "BEGIN flood, one connection (never ended)", s_flood_begin, (void *) (uintptr_t) 20000,
+          bound_a },
+        { "a2", "BEGIN flood, many connections, until txns-max", s_flood_begin_many,
+          (void *) (uintptr_t) 20000, bound_a2 },
+        { "b1", "frames just under the 65 MiB limit (63 MiB EXECUTE, refused)", s_flood_near_limit,
+          NULL, "ZMQ_MAXMSGSIZE 65 MiB per frame; frames are read as the loop drains them" },
+        { "b2", "frames above the limit (66 MiB; connection dropped, reconnects)",
+          s_flood_over_limit, NULL, "ZMQ_MAXMSGSIZE: refused before it is allocated" },
+        { "c", "malformed frames, one connection, as fast as it sends", s_flood_malformed, NULL,
+          "nothing kept per frame; one log line a second" },
+        { "d", "idle TCP connections to the client port (no handshake)", s_flood_idle_tcp, NULL,
+          "a ZeroMQ session per connection; dropped after the 30 s handshake interval" },
+        { "d2", "idle authenticated ZeroMQ connections", s_flood_idle_zmq, NULL,
+          "a ZeroMQ session per connection, a heartbeat a second each" },
+        { "f", "deferred statements of 1 MiB into one transaction, as fast as they go",
+          s_flood_deferred, NULL, "1 MiB held per branch; past it, the send queue to the"
+          " participant (SNDHWM 100000 messages)" },
+        { "e", "REGISTER flood, distinct names (participant port, --insecure)", s_flood_register,
+          NULL, bound_e },
+    };
+    *count = sizeof all / sizeof all [0];
+    return all;
+}
+
+static void
+s_on_term (int signal)
+{
+    s_stop = 1;
+}
+
+//  The flooder process: run one flood until SIGTERM, then print what it
+//  sent and what came back
+static int
+s_flooder (const char *name)
+{
+    signal (SIGTERM, s_on_term);
+    if (s_opt.nice)
+        setpriority (PRIO_PROCESS, 0, s_opt.nice);
+    size_t nfloods;
+    const flood_t *all = s_floods (&nfloods);
+    for (size_t f = 0; f < nfloods; f++)
+        if (streq (all [f].name, name)) {
+            all [f].run (all [f].arg);
+            printf ("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", (uint64_t) s_flood_sent,
+                    (uint64_t) s_flood_accepted, (uint64_t) s_flood_refused);
+            return 0;
+        }
+    return 2;
+}
+
 int
 main (int argc, char *argv [])
 {
-    const char *floods = "a,a2,b1,b2,c,d,d2";
+    const char *floods = "a,a2,b1,b2,c,d,d2,f";
+    const char *flooder = NULL;
+    s_opt.exe = "/proc/self/exe";
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         const char *value = i + 1 < argc? argv [i + 1]: NULL;
@@ -575,11 +746,13 @@ main (int argc, char *argv [])
         else if (streq (arg, "--idle")) s_opt.idle = atoi (value);
         else if (streq (arg, "--connections")) s_opt.connections = atoi (value);
         else if (streq (arg, "--floods")) floods = value;
+        else if (streq (arg, "--nice")) s_opt.nice = atoi (value);
+        else if (streq (arg, "--flooder")) flooder = value;
         else {
             fprintf (stderr, "usage: dtx-flood --clients EP --participants EP --pid PID"
                      " [--metrics HOST:PORT] [--log FILE] [--cert F --flood-cert F"
                      " --coordinator-cert F | --insecure] [--seconds N] [--idle N]"
-                     " [--connections N] [--floods a,a2,b1,b2,c,d,d2,e]\n");
+                     " [--connections N] [--nice N] [--floods a,a2,b1,b2,c,d,d2,f,e]\n");
             return 2;
         }
     }
@@ -597,6 +770,8 @@ main (int argc, char *argv [])
     files.rlim_cur = files.rlim_max;
     setrlimit (RLIMIT_NOFILE, &files);
 
+    if (flooder)
+        return s_flooder (flooder);
     if (s_opt.insecure) {
         setenv ("DTX_CLIENT_CERT", "", 1);
         setenv ("DTX_COORDINATOR_CERT", "", 1);
@@ -611,34 +786,11 @@ main (int argc, char *argv [])
         return 1;
     }
     s_measure (client, 1);          //  warm-up, discarded
-    char bound_a [160], bound_a2 [160], bound_e [160];
-    snprintf (bound_a, sizeof bound_a, "client-txns-max = %d live transactions per connection",
-              s_opt.client_txns_max);
-    snprintf (bound_a2, sizeof bound_a2, "txns-max = %d live transactions in all",
-              s_opt.txns_max);
-    snprintf (bound_e, sizeof bound_e, "participants-max = %d names", s_opt.participants_max);
-    //  Flood transactions live 20 s: past the measurement, then they go
-    flood_t all [] = {
-        { "a", "BEGIN flood, one connection (never ended)", s_flood_begin, (void *) (uintptr_t) 20000,
-          bound_a },
-        { "a2", "BEGIN flood, many connections, until txns-max", s_flood_begin_many,
-          (void *) (uintptr_t) 20000, bound_a2 },
-        { "b1", "frames just under the 65 MiB limit (63 MiB EXECUTE, refused)", s_flood_near_limit,
-          NULL, "ZMQ_MAXMSGSIZE 65 MiB per frame; frames are read as the loop drains them" },
-        { "b2", "frames above the limit (66 MiB; connection dropped, reconnects)",
-          s_flood_over_limit, NULL, "ZMQ_MAXMSGSIZE: refused before it is allocated" },
-        { "c", "malformed frames, one connection, as fast as it sends", s_flood_malformed, NULL,
-          "nothing kept per frame; one log line a second" },
-        { "d", "idle TCP connections to the client port (no handshake)", s_flood_idle_tcp, NULL,
-          "a ZeroMQ session per connection; dropped after the 30 s handshake interval" },
-        { "d2", "idle authenticated ZeroMQ connections", s_flood_idle_zmq, NULL,
-          "a ZeroMQ session per connection, a heartbeat a second each" },
-        { "e", "REGISTER flood, distinct names (participant port, --insecure)", s_flood_register,
-          NULL, bound_e },
-    };
-    printf ("dtx-flood: %d s per measurement, coordinator pid %d%s\n", s_opt.seconds,
-            (int) s_opt.pid, s_opt.insecure? ", INSECURE run": "");
-    for (size_t f = 0; f < sizeof all / sizeof all [0]; f++) {
+    size_t nfloods;
+    const flood_t *all = s_floods (&nfloods);
+    printf ("dtx-flood: %d s per measurement, coordinator pid %d%s, flooder at nice %d\n",
+            s_opt.seconds, (int) s_opt.pid, s_opt.insecure? ", INSECURE run": "", s_opt.nice);
+    for (size_t f = 0; f < nfloods; f++) {
         char list [128];
         snprintf (list, sizeof list, ",%s,", floods);
         char item [16];

@@ -3,7 +3,7 @@
 # memory while the coordinator is flooded (docs/performance.md, "Under a
 # flood").  Starts two PostgreSQL clusters, makes CurveZMQ keys (as the demo
 # does), starts a coordinator (metrics on) and two participants, runs
-# bench/dtx-flood (floods a, a2, b1, b2, c, d, d2 with keys on every link),
+# bench/dtx-flood (floods a, a2, b1, b2, c, d, d2, f with keys on every link),
 # then restarts coordinator and participants with --insecure for the
 # REGISTER flood (e), and stops everything.
 #
@@ -17,7 +17,7 @@ top=$(pwd)
     || { echo "bench-flood: build FAILED"; exit 1; }
 
 SECONDS_PER=${SECONDS_PER:-5}
-FLOODS=${FLOODS:-a,a2,b1,b2,c,d,d2}
+FLOODS=${FLOODS:-a,a2,b1,b2,c,d,d2,f}
 work=$(mktemp -d /tmp/dtx-flood-XXXXXX)
 chmod 755 "$work"
 # 15000-19999: below the tests' (20000+) and the demo's (26000+) ports
@@ -86,7 +86,7 @@ if [ "$FLOODS" != e ]; then
     "$top/bench/dtx-flood" --clients "tcp://127.0.0.1:$base" --participants "tcp://127.0.0.1:$((base + 1))" \
         --pid "$coordinator" --metrics "127.0.0.1:$((base + 9))" --log "$work/coordinator-secure.log" \
         --cert "$keys/clients/good_secret" --flood-cert "$keys/clients/flood_secret" \
-        --coordinator-cert "$keys/coordinator" --seconds "$SECONDS_PER" --floods "$FLOODS" || rc=1
+        --coordinator-cert "$keys/coordinator" --seconds "$SECONDS_PER" --nice "${NICE:-0}" --floods "$FLOODS" || rc=1
     echo "coordinator log: $(wc -l <"$work/coordinator-secure.log") lines"
     stop_dtx
 fi
@@ -94,7 +94,7 @@ if [ -z "${NO_INSECURE:-}" ]; then
     start_dtx insecure --insecure
     "$top/bench/dtx-flood" --clients "tcp://127.0.0.1:$base" --participants "tcp://127.0.0.1:$((base + 1))" \
         --pid "$coordinator" --metrics "127.0.0.1:$((base + 9))" --log "$work/coordinator-insecure.log" \
-        --insecure --seconds "$SECONDS_PER" --floods e || rc=1
+        --insecure --seconds "$SECONDS_PER" --nice "${NICE:-0}" --floods e || rc=1
     echo "coordinator log (insecure run): $(wc -l <"$work/coordinator-insecure.log") lines," \
          "$(grep -c 'refused REGISTER' "$work/coordinator-insecure.log") about refused REGISTERs"
     stop_dtx
