@@ -36,7 +36,7 @@
 #include <inttypes.h>
 
 #define BRANCHES_MAX 64
-#define DRAIN_MAX 4096               //  messages per socket per loop turn
+#define DRAIN_MAX 4096              //  messages per socket per loop turn
 #define TICK_MS 20                  //  timer granularity
 #define PHASE2_RETRY_MAX_MS 30000
 #define PROBE_TIMEOUT_MS 5000       //  participants' answers to a probe
