@@ -9,7 +9,6 @@
 
       a   BEGIN flood, one authenticated connection: BEGINs never ended,
           past client-txns-max refused (and kept coming)
-      a2  BEGIN flood over many authenticated connections, until txns-max
       b1  frames just under the client endpoint's limit (a well-formed
           EXECUTE with a 63 MiB statement, refused: no transaction)
       b2  frames above the limit (ZeroMQ drops the connection; the flooder
@@ -17,6 +16,10 @@
       c   malformed frames, as fast as one connection sends them
       d   idle TCP connections to the client port (no handshake)
       d2  idle authenticated ZeroMQ connections (handshake done, silent)
+      f   deferred statements of 1 MiB into one transaction of the
+          flooder's, as fast as they go (each goes on to the participant)
+      a2  BEGIN flood over many authenticated connections, until txns-max
+          (last: the heap it grows is not given back)
       e   REGISTER flood on the participant port, distinct names (run it
           against an --insecure coordinator: with keys a stranger gets no
           handshake)
@@ -668,8 +671,6 @@ s_floods (size_t *count)
     static flood_t all [] = {
         { "a", "BEGIN flood, one connection (never ended)", s_flood_begin, (void *) (uintptr_t) 20000,
           bound_a },
-        { "a2", "BEGIN flood, many connections, until txns-max", s_flood_begin_many,
-          (void *) (uintptr_t) 20000, bound_a2 },
         { "b1", "frames just under the 65 MiB limit (63 MiB EXECUTE, refused)", s_flood_near_limit,
           NULL, "ZMQ_MAXMSGSIZE 65 MiB per frame; frames are read as the loop drains them" },
         { "b2", "frames above the limit (66 MiB; connection dropped, reconnects)",
@@ -683,6 +684,8 @@ s_floods (size_t *count)
         { "f", "deferred statements of 1 MiB into one transaction, as fast as they go",
           s_flood_deferred, NULL, "1 MiB held per branch; past it, the send queue to the"
           " participant (SNDHWM 100000 messages)" },
+        { "a2", "BEGIN flood, many connections, until txns-max", s_flood_begin_many,
+          (void *) (uintptr_t) 20000, bound_a2 },
         { "e", "REGISTER flood, distinct names (participant port, --insecure)", s_flood_register,
           NULL, bound_e },
     };
@@ -719,7 +722,7 @@ s_flooder (const char *name)
 int
 main (int argc, char *argv [])
 {
-    const char *floods = "a,a2,b1,b2,c,d,d2,f";
+    const char *floods = "a,b1,b2,c,d,d2,f,a2";
     const char *flooder = NULL;
     s_opt.exe = "/proc/self/exe";
     for (int i = 1; i < argc; i++) {

@@ -3,7 +3,7 @@
 # memory while the coordinator is flooded (docs/performance.md, "Under a
 # flood").  Starts two PostgreSQL clusters, makes CurveZMQ keys (as the demo
 # does), starts a coordinator (metrics on) and two participants, runs
-# bench/dtx-flood (floods a, a2, b1, b2, c, d, d2, f with keys on every link),
+# bench/dtx-flood (floods a, b1, b2, c, d, d2, f, a2 with keys on every link),
 # then restarts coordinator and participants with --insecure for the
 # REGISTER flood (e), and stops everything.
 #
@@ -17,7 +17,7 @@ top=$(pwd)
     || { echo "bench-flood: build FAILED"; exit 1; }
 
 SECONDS_PER=${SECONDS_PER:-5}
-FLOODS=${FLOODS:-a,a2,b1,b2,c,d,d2,f}
+FLOODS=${FLOODS:-a,b1,b2,c,d,d2,f,a2}
 work=$(mktemp -d /tmp/dtx-flood-XXXXXX)
 chmod 755 "$work"
 # 15000-19999: below the tests' (20000+) and the demo's (26000+) ports

@@ -502,6 +502,76 @@ START_TEST (test_begin_timeout_range)
 }
 END_TEST
 
+//  txns-max is a bound over all connections, client-txns-max over one: a
+//  coordinator of its own with small limits (keys on), two connections
+START_TEST (test_txns_max_all_connections)
+{
+    char dir [400];
+    snprintf (dir, sizeof dir, "%s/limits", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    char clients [64];
+    snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", PORT_SPARE (0));
+    int metrics = PORT_SPARE (2);
+    pid_t coordinator = s_spawn ("limits-coordinator.log", "%s/coordinator/dtx-coordinator"
+                                 " --id limits --log-dir %s --clients %s"
+                                 " --participants tcp://127.0.0.1:%d --metrics 127.0.0.1:%d"
+                                 " --txns-max 5 --client-txns-max 3 %s", TOP_BUILDDIR, dir,
+                                 clients, PORT_SPARE (1), metrics, harness.coordinator_args);
+    zsock_t *one = (zsock_t *) harness_client_sock (clients, NULL);
+    zsock_t *two = (zsock_t *) harness_client_sock (clients, NULL);
+    zsock_set_rcvtimeo (one, 10000);    //  (the first answer waits for the start)
+    zsock_set_rcvtimeo (two, 10000);
+    //  One connection: 3 live, the 4th refused by its own limit
+    char gids [3][DTX_GID_MAX + 1];
+    for (int i = 0; i < 4; i++) {
+        dtx_proto_t *reply = s_begin_raw (one, i + 1, 60000);
+        if (i < 3) {
+            ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_BEGIN_OK);
+            snprintf (gids [i], sizeof gids [i], "%s", dtx_proto_gid (reply));
+        }
+        else {
+            ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+            ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_BUSY);
+            ck_assert_msg (strstr (dtx_proto_text (reply), "(client-txns-max)"), "%s",
+                           dtx_proto_text (reply));
+        }
+        dtx_proto_destroy (&reply);
+    }
+    //  Another: 2 more make 5 in all, the 6th refused by the global limit
+    for (int i = 0; i < 3; i++) {
+        dtx_proto_t *reply = s_begin_raw (two, i + 1, 60000);
+        if (i < 2)
+            ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_BEGIN_OK);
+        else {
+            ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+            ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_BUSY);
+            ck_assert_msg (strstr (dtx_proto_text (reply), "(txns-max)"), "%s", dtx_proto_text (reply));
+        }
+        dtx_proto_destroy (&reply);
+    }
+    ck_assert (s_wait_metric (metrics, "dtx_refused_total{reason=\"client_txns_max\"}", 1));
+    ck_assert (s_wait_metric (metrics, "dtx_refused_total{reason=\"txns_max\"}", 1));
+    ck_assert (s_wait_metric (metrics, "dtx_transactions_live", 5));
+    //  One ended: room again, for the other connection
+    dtx_proto_t *rollback = dtx_proto_new (DTX_PROTO_ROLLBACK);
+    dtx_proto_set_seq (rollback, 9);
+    dtx_proto_set_gid (rollback, gids [0]);
+    ck_assert_int_eq (dtx_proto_send (rollback, one), 0);
+    dtx_proto_destroy (&rollback);
+    dtx_proto_t *reply = NULL;
+    char err [256];
+    ck_assert_int_eq (dtx_proto_recv (&reply, one, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_OUTCOME);
+    dtx_proto_destroy (&reply);
+    reply = s_begin_raw (two, 4, 60000);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_BEGIN_OK);
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&one);
+    zsock_destroy (&two);
+    s_stop (coordinator);
+}
+END_TEST
+
 Suite *
 suite_bounds (void)
 {
@@ -516,6 +586,7 @@ suite_bounds (void)
     tcase_add_test (tc, test_dropped_frames_log_rate);
     tcase_add_test (tc, test_deferred_hold_bounds);
     tcase_add_test (tc, test_begin_timeout_range);
+    tcase_add_test (tc, test_txns_max_all_connections);
     suite_add_tcase (suite, tc);
     return suite;
 }
