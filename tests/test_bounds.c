@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 
 //  Free ports of the harness's block (base .. base+9: clients,
 //  participants, up to three clusters, metrics at base+9)
@@ -319,6 +320,11 @@ END_TEST
 START_TEST (test_metrics_many_descriptors)
 {
     enum { IDLE = 1100 };
+    struct rlimit files;
+    getrlimit (RLIMIT_NOFILE, &files);
+    files.rlim_cur = files.rlim_max;
+    setrlimit (RLIMIT_NOFILE, &files);
+    ck_assert_msg (files.rlim_max > IDLE + 100, "open-files hard limit %lu", (unsigned long) files.rlim_max);
     int *fds = calloc (IDLE, sizeof (int));
     int open = 0;
     for (int i = 0; i < IDLE; i++) {
