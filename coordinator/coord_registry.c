@@ -102,15 +102,32 @@ s_register_refuse (dtx_coordinator_t *self, dtx_proto_t *msg, participant_t *par
                    int code, const char *text)
 {
     //  Logged once per reason every 30 s: a refused participant retries
-    //  every second
+    //  every second.  Refusals that name no known participant (a bad
+    //  name, participants-max) are logged at most once a second in all: a
+    //  REGISTER flood under ever new names must not fill the disk (the
+    //  refusals are counted in the metrics)
+    static int64_t unnamed_logged;
+    static uint64_t unnamed_unlogged;
     int64_t now = dtx_clock_ms ();
     uint32_t crc = dtx_crc32c (0, text, strlen (text));
-    if (!participant || now - participant->refused_logged >= 30000 || crc != participant->refused_crc) {
-        zsys_error ("participant: refused REGISTER: %s", text);
-        if (participant) {
-            participant->refused_logged = now;
-            participant->refused_crc = crc;
+    if (!participant) {
+        if (now - unnamed_logged >= 1000) {
+            if (unnamed_unlogged)
+                zsys_error ("participant: refused REGISTER: %s (and %" PRIu64 " more refused"
+                            " since the last line, not logged)", text, unnamed_unlogged);
+            else
+                zsys_error ("participant: refused REGISTER: %s", text);
+            unnamed_logged = now;
+            unnamed_unlogged = 0;
         }
+        else
+            unnamed_unlogged++;
+    }
+    else
+    if (now - participant->refused_logged >= 30000 || crc != participant->refused_crc) {
+        zsys_error ("participant: refused REGISTER: %s", text);
+        participant->refused_logged = now;
+        participant->refused_crc = crc;
     }
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ERROR);
     dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));

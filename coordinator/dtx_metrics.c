@@ -5,6 +5,8 @@
 #include <pthread.h>
 
 #define BUCKETS 15
+#define CONNECTIONS_MAX 64          //  scrapes served at once; more are closed at accept
+#define CONNECTION_TIMEOUT_S 10     //  an idle connection is closed after this
 
 static const double s_time_buckets [BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
@@ -81,11 +83,15 @@ dtx_metrics_new (const char *listen, char *errbuf, size_t errlen)
     dtx_metrics_t *self = (dtx_metrics_t *) calloc (1, sizeof (dtx_metrics_t));
     assert (self);
     pthread_mutex_init (&self->lock, NULL);
-    self->daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+    //  poll(), not select(): the coordinator holds a descriptor per client
+    //  and participant connection, and select() cannot take one above
+    //  FD_SETSIZE (1024): past that many connections a select()-based
+    //  server closes every scrape at accept
+    self->daemon = MHD_start_daemon (MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
                                      0, NULL, NULL, s_answer, self,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &address,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONNECTION_TIMEOUT_S,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONNECTIONS_MAX,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (errbuf, errlen, "cannot serve metrics on %s (address in use?)", listen);
