@@ -45,6 +45,8 @@
 #define IDENTITY_MAX 128
 #define DEFERRED_BYTES_MAX (1 << 20)    //  deferred statement bytes held per branch
                                         //  before they go ahead (memory bound)
+#define DEFERRED_AHEAD_MAX (16 << 20)   //  deferred bytes sent ahead to a branch with no
+                                        //  answer awaited since: past it, refused
 #define TIMEOUT_MAX_MS (24 * 3600 * 1000)   //  longest transaction timeout a client may ask
 
 //  Requests refused by a limit (counted for the metrics)
@@ -55,6 +57,7 @@ typedef enum {
     COORD_REFUSED_OWNER,            //  a request for another client's transaction
     COORD_REFUSED_PARTICIPANTS,     //  participant names in all
     COORD_REFUSED_WRONG_REPLY,      //  a participant reply of the wrong type
+    COORD_REFUSED_DEFERRED,         //  deferred statements sent ahead past DEFERRED_AHEAD_MAX
     COORD_REFUSED_COUNT
 } coord_refused_t;
 
@@ -108,6 +111,8 @@ typedef struct {
     dtx_proto_t **deferred;         //  statements held for the commit
     size_t ndeferred, deferred_size;
     size_t deferred_bytes;          //  their SQL and parameters
+    size_t ahead_bytes;             //  deferred bytes sent ahead since the branch's
+                                    //  last request that is answered
 } branch_t;
 
 typedef struct {

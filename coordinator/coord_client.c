@@ -383,7 +383,23 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         for (size_t i = 0; i < nparams; i++)
             branch->deferred_bytes += sizeof (char *) + (params [i]? strlen (params [i]) + 1: 0);
         if ((branch->ndeferred >= DEFERRED_HOLD_MAX || branch->deferred_bytes >= DEFERRED_BYTES_MAX)
-        &&  coord_branch_flush (self, txn, branch, 0, 0)) {
+        &&  branch->ahead_bytes + branch->deferred_bytes > DEFERRED_AHEAD_MAX) {
+            //  Sent ahead with nothing to wait for, they would pile up in
+            //  the participant's queue faster than its database runs them
+            //  (one client's flood once starved a participant's heartbeat,
+            //  and it was declared lost with everyone's transactions)
+            txn->abort_only = true;
+            self->refused [COORD_REFUSED_DEFERRED]++;
+            char text [256];
+            snprintf (text, sizeof text, "more than %d MiB of statements sent with dtx_send to %s"
+                      " without waiting for an answer: refused (use dtx_exec now and then, or"
+                      " smaller transactions)", DEFERRED_AHEAD_MAX >> 20, name);
+            coord_txn_set_error (txn, DTX_ERR_BUSY, name, "", text);
+            return;
+        }
+        if ((branch->ndeferred >= DEFERRED_HOLD_MAX || branch->deferred_bytes >= DEFERRED_BYTES_MAX)
+        &&  (branch->ahead_bytes += branch->deferred_bytes,
+             coord_branch_flush (self, txn, branch, 0, 0))) {
             //  Many of them, or big: they go ahead now (the participant runs
             //  them and keeps the first failure), so that this process
             //  holds at most DEFERRED_HOLD_MAX statements and about

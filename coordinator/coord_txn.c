@@ -113,6 +113,7 @@ uint32_t
 coord_branch_await (dtx_coordinator_t *self, branch_t *branch, int id, uint8_t flags)
 {
     branch->seq = ++self->seq;
+    branch->ahead_bytes = 0;        //  (its answer comes after theirs)
     branch->request = id;
     branch->request_flags = flags;
     branch->awaiting = true;

@@ -549,8 +549,14 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         for (size_t i = first_session; i < n; i++)
             if (items [i].revents)
                 part_session_io (self, polled [i], (items [i].revents & ZMQ_POLLOUT) != 0);
+        //  At most 4096 messages or 20 ms a turn: a stream of big
+        //  statements must not hold off the heartbeat and the sessions'
+        //  I/O (the coordinator declares a participant lost after 5 s of
+        //  silence)
+        int64_t drain_until = dtx_clock_ms () + 20;
         for (int i = 0; i < 4096 && s_handle_coordinator (self); i++)
-            ;
+            if (dtx_clock_ms () >= drain_until)
+                break;
         if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))

@@ -454,6 +454,47 @@ START_TEST (test_deferred_hold_bounds)
 }
 END_TEST
 
+//  Deferred statements that went ahead with nothing awaited are bounded
+//  per branch (DEFERRED_AHEAD_MAX, 16 MiB): past it the transaction is
+//  refused, instead of piling them into the participant's queue (a flood
+//  of 1 MiB statements once starved the participant's heartbeat and it
+//  was declared lost, with everyone's transactions).  An answer awaited
+//  now and then (dtx_exec) starts the count again.
+START_TEST (test_deferred_ahead_bounded)
+{
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 30000);
+    size_t size = 1 << 20;
+    char *note = malloc (size + 1);
+    memset (note, 'a', size);
+    note [size] = 0;
+    const char *sql = "SELECT length ($1) /* bounds-ahead */";
+    const char *params [] = { note };
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    for (int i = 0; i < 24; i++)
+        ck_assert_int_eq (dtx_send (txn, "db1", sql, 1, params), 0);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_BUSY);
+    ck_assert_msg (strstr (dtx_txn_error_message (txn), "without waiting for an answer"), "%s",
+                   dtx_txn_error_message (txn));
+    dtx_txn_destroy (&txn);
+    ck_assert (s_wait_metric (harness.metrics_port, "dtx_refused_total{reason=\"deferred_ahead\"}", 1));
+    //  The same volume with an answer awaited every 8 MiB: committed
+    txn = dtx_begin (client, 30000);
+    for (int i = 0; i < 24; i++) {
+        ck_assert_int_eq (dtx_send (txn, "db1", sql, 1, params), 0);
+        if (i % 8 == 7) {
+            dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+            ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+            dtx_result_destroy (&result);
+        }
+    }
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    free (note);
+    dtx_client_destroy (&client);
+}
+END_TEST
+
 //  BEGIN with a raw timeout on the wire (uint32 ms): up to 24 h accepted,
 //  above refused, 2^31 and 2^32-1 too (they once wrapped negative)
 static dtx_proto_t *
@@ -524,10 +565,10 @@ START_TEST (test_txns_max_all_connections)
                                  " --txns-max 5 --client-txns-max 3 %s", TOP_BUILDDIR, dir,
                                  clients, PORT_SPARE (1), metrics, harness.coordinator_args);
     zsock_t *one = (zsock_t *) harness_client_sock (clients, NULL);
-    zsock_t *two = (zsock_t *) harness_client_sock (clients, NULL);
+    zsock_t *two = (zsock_t *) harness_client_sock (clients, harness.other_client_secret);
     zsock_set_rcvtimeo (one, 10000);    //  (the first answer waits for the start)
     zsock_set_rcvtimeo (two, 10000);
-    //  One connection: 3 live, the 4th refused by its own limit
+    //  One client key: 3 live, the 4th refused by its own limit
     char gids [3][DTX_GID_MAX + 1];
     for (int i = 0; i < 4; i++) {
         dtx_proto_t *reply = s_begin_raw (one, i + 1, 60000);
@@ -543,7 +584,16 @@ START_TEST (test_txns_max_all_connections)
         }
         dtx_proto_destroy (&reply);
     }
-    //  Another: 2 more make 5 in all, the 6th refused by the global limit
+    //  The same key on another connection counts with them (client-txns-max
+    //  is per key: many connections do not multiply it)
+    zsock_t *again = (zsock_t *) harness_client_sock (clients, NULL);
+    zsock_set_rcvtimeo (again, 10000);
+    dtx_proto_t *refused = s_begin_raw (again, 1, 60000);
+    ck_assert_int_eq (dtx_proto_id (refused), DTX_PROTO_ERROR);
+    ck_assert_msg (strstr (dtx_proto_text (refused), "(client-txns-max)"), "%s", dtx_proto_text (refused));
+    dtx_proto_destroy (&refused);
+    zsock_destroy (&again);
+    //  Another key: 2 more make 5 in all, the 6th refused by the global limit
     for (int i = 0; i < 3; i++) {
         dtx_proto_t *reply = s_begin_raw (two, i + 1, 60000);
         if (i < 2)
@@ -555,7 +605,7 @@ START_TEST (test_txns_max_all_connections)
         }
         dtx_proto_destroy (&reply);
     }
-    ck_assert (s_wait_metric (metrics, "dtx_refused_total{reason=\"client_txns_max\"}", 1));
+    ck_assert (s_wait_metric (metrics, "dtx_refused_total{reason=\"client_txns_max\"}", 2));
     ck_assert (s_wait_metric (metrics, "dtx_refused_total{reason=\"txns_max\"}", 1));
     ck_assert (s_wait_metric (metrics, "dtx_transactions_live", 5));
     //  One ended: room again, for the other connection
@@ -591,6 +641,7 @@ suite_bounds (void)
     tcase_add_test (tc, test_metrics_many_descriptors);
     tcase_add_test (tc, test_dropped_frames_log_rate);
     tcase_add_test (tc, test_deferred_hold_bounds);
+    tcase_add_test (tc, test_deferred_ahead_bounded);
     tcase_add_test (tc, test_begin_timeout_range);
     tcase_add_test (tc, test_txns_max_all_connections);
     suite_add_tcase (suite, tc);
