@@ -184,6 +184,9 @@ struct _dtx_coordinator_t {
     uint64_t dropped_frames;        //  malformed frames dropped
     int64_t dropped_logged;         //  ... when one was last logged
     uint64_t dropped_unlogged;      //  ... dropped since without a log line
+    int64_t aborts_second;          //  aborts logged: the second (ms / 1000) ...
+    int aborts_logged;              //  ... how many in it ...
+    uint64_t aborts_unlogged;       //  ... and since then without a line
     dtx_metrics_t *metrics;         //  NULL unless serving metrics
     int64_t next_metrics;
 };

@@ -393,9 +393,22 @@ coord_txn_abort (dtx_coordinator_t *self, txn_t *txn, int code, const char *data
         return;
     if (!txn->err_code)
         coord_txn_set_error (txn, code, database, sqlstate, text);
-    zsys_info ("%s: aborting: %s%s%s%s%s", txn->gid, dtx_errcode_name ((dtx_errcode_t) txn->err_code),
-               *txn->err_database? " on ": "", txn->err_database,
-               txn->err_text? ": ": "", txn->err_text? txn->err_text: "");
+    //  At most 10 lines a second (--verbose: all): a client that floods
+    //  BEGINs and lets them time out must not fill the disk
+    int64_t second = dtx_clock_ms () / 1000;
+    if (second != self->aborts_second) {
+        if (self->aborts_unlogged)
+            zsys_info ("(%" PRIu64 " more aborts not logged)", self->aborts_unlogged);
+        self->aborts_second = second;
+        self->aborts_logged = 0;
+        self->aborts_unlogged = 0;
+    }
+    if (self->config.verbose || self->aborts_logged++ < 10)
+        zsys_info ("%s: aborting: %s%s%s%s%s", txn->gid, dtx_errcode_name ((dtx_errcode_t) txn->err_code),
+                   *txn->err_database? " on ": "", txn->err_database,
+                   txn->err_text? ": ": "", txn->err_text? txn->err_text: "");
+    else
+        self->aborts_unlogged++;
     txn->state = TXN_ABORTING;
     txn->phase_deadline = dtx_clock_ms () + self->config.reply_timeout_ms;
     for (size_t i = 0; i < txn->nbranches; i++) {
