@@ -12,7 +12,7 @@
 #
 # Every instrumented process (test programs, their forked cases, the
 # coordinators and participants they start) writes any sanitizer report
-# to tmp/sanitize/reports/<tool>.<pid>: a child's report fails the pass
+# to tmp/sanitize/reports/report.<pid>: a child's report fails the pass
 # even where the test never looks at that child's exit status.  Processes
 # killed on purpose (SIGKILL, fault injection) run no leak check.
 #
@@ -49,15 +49,15 @@ make_args=(LDFLAGS=-no-install)
 # Building needs no sanitizer options; running does
 make -j"$(nproc)" "${make_args[@]}" >/dev/null
 
-rm -rf "$reports"
+rm -rf "$reports" "$work/counts"
 mkdir -p "$reports"
 chmod 1777 "$reports"          # a test may run a program as another user
 # halt/abort on the first finding; reports to files (a child's stderr is
 # its log file, which nobody reads when it passes).  detect_leaks: LSan at
 # every normal exit.  verify_asan_link_order: the shim is preloaded into
 # a binary with the (static) runtime, harmless; say so rather than fail.
-export ASAN_OPTIONS="log_path=$reports/asan:halt_on_error=1:abort_on_error=1:detect_leaks=1:verify_asan_link_order=0:print_summary=1"
-export UBSAN_OPTIONS="log_path=$reports/ubsan:halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="log_path=$reports/report:halt_on_error=1:abort_on_error=1:detect_leaks=1:verify_asan_link_order=0:print_summary=1"
+export UBSAN_OPTIONS="log_path=$reports/report:halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$top/scripts/lsan.supp:print_suppressions=0"
 rm -f tests/test_*.log tests/test_*.trs
 status=0
@@ -87,4 +87,6 @@ if [ $status -ne 0 ]; then
 fi
 [ $nreports -eq 0 ] || status=1
 echo "sanitize: $((checks - failures - errors)) passed, $((failures + errors)) failed, $nreports sanitizer reports"
+# for scripts/test.sh's closing line
+echo "$((checks - failures - errors)) $((failures + errors)) $nreports" > "$work/counts"
 exit $status
