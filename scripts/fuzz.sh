@@ -29,7 +29,10 @@ targets=${*:-proto log config}
 command -v clang >/dev/null || { echo "fuzz: clang missing (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 
 out=tmp/fuzz
-mkdir -p "$out/seeds" "$out/crashes"
+mkdir -p "$out/crashes"
+# Seeds per run, so that runs of different targets can go side by side
+seeds=$(mktemp -d "$out/seeds.XXXXXX")
+trap 'rm -rf "$seeds"' EXIT
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Wno-unused-parameter -Werror -Ilib -Icoordinator -Iparticipant -I."
 libs="$(pkg-config --libs libczmq libzmq)"
@@ -44,11 +47,10 @@ for t in $targets; do
     clang $flags -fsanitize=fuzzer -o "$out/fuzz_$t" "fuzz/fuzz_$t.c" ${sources[$t]} $libs
 done
 # shellcheck disable=SC2086
-clang $flags -o "$out/fuzz_seeds" fuzz/fuzz_seeds.c lib/dtx_proto.c coordinator/dtx_log.c lib/dtx_util.c $libs
-rm -rf "$out/seeds"
-mkdir -p "$out/seeds/config"
-"$out/fuzz_seeds" "$out/seeds"
-cp etc/dtx-coordinator.cfg etc/dtx-participant.cfg "$out/seeds/config/"
+clang $flags -o "$seeds/fuzz_seeds" fuzz/fuzz_seeds.c lib/dtx_proto.c coordinator/dtx_log.c lib/dtx_util.c $libs
+mkdir -p "$seeds/config"
+"$seeds/fuzz_seeds" "$seeds"
+cp etc/dtx-coordinator.cfg etc/dtx-participant.cfg "$seeds/config/"
 
 status=0
 for t in $targets; do
@@ -56,7 +58,7 @@ for t in $targets; do
     # -jobs=1 -workers=1 keeps one process; a finding exits non-zero
     if "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="$out/crashes/$t-" -print_final_stats=1 \
-            "$out/corpus/$t" "$out/seeds/$t" >"$out/$t.log" 2>&1; then
+            "$out/corpus/$t" "$seeds/$t" >"$out/$t.log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo "?")
         cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out/$t.log" | tail -n 1 || true)
         echo "fuzz: $t ok, $runs runs in ${seconds}s ($cov, corpus $(ls "$out/corpus/$t" | wc -l))"

@@ -27,6 +27,9 @@ src=$work/src
 reports=$work/reports
 command -v clang >/dev/null || { echo "sanitize: clang missing (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+    || { echo "sanitize: needs a git checkout (it copies the files git knows)" >&2; exit 1; }
+
 san_cflags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 mkdir -p "$src"
 # The sources as they are in the work tree (tracked and new files), plus
