@@ -4,60 +4,6 @@
 #include <getopt.h>
 #include <sys/resource.h>
 
-static const char *s_logfile;
-
-static const char *s_keys [] = {
-    "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
-    "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
-    "outcome-retention", "txns-max", "client-txns-max", "participants-max", "curve-secret",
-    "client-keys", "participant-keys", "operator-keys", "insecure", NULL
-};
-
-//  One key, from the config file or the command line
-static int
-s_apply (void *arg, const char *key, const char *value)
-{
-    dtx_coordinator_config_t *config = (dtx_coordinator_config_t *) arg;
-    long number;
-    if (streq (key, "log-file")) s_logfile = strdup (value);
-    else if (streq (key, "id")) config->id = strdup (value);
-    else if (streq (key, "clients")) config->client_endpoint = strdup (value);
-    else if (streq (key, "participants")) config->participant_endpoint = strdup (value);
-    else if (streq (key, "log-dir")) config->log_dir = strdup (value);
-    else if (streq (key, "admin")) config->admin_endpoint = strdup (value);
-    else if (streq (key, "metrics")) config->metrics_listen = strdup (value);
-    else if (streq (key, "verbose")) config->verbose = streq (value, "1") || streq (value, "true");
-    else if (streq (key, "insecure")) config->insecure = streq (value, "1") || streq (value, "true");
-    else if (streq (key, "curve-secret")) config->curve_secret = strdup (value);
-    else if (streq (key, "client-keys")) config->client_keys = strdup (value);
-    else if (streq (key, "participant-keys")) config->participant_keys = strdup (value);
-    else if (streq (key, "operator-keys")) config->operator_keys = strdup (value);
-    else {
-        long max = streq (key, "log-compact-bytes")? (1L << 40)
-                 : streq (key, "outcomes-max")? 100000000L
-                 : streq (key, "outcome-retention")? 3650L * 86400
-                 : streq (key, "txns-max") || streq (key, "client-txns-max")? 10000000L
-                 : streq (key, "participants-max")? 65536L: 86400000L;
-        if (dtx_parse_long (value, 1, max, &number))
-            return -1;
-        if (streq (key, "txn-timeout")) config->txn_timeout_ms = (int) number;
-        else if (streq (key, "vote-timeout")) config->vote_timeout_ms = (int) number;
-        else if (streq (key, "drain-timeout")) config->drain_ms = (int) number;
-        else if (streq (key, "outcomes-max")) config->outcomes_max = (int) number;
-        else if (streq (key, "txns-max")) config->txns_max = (int) number;
-        else if (streq (key, "client-txns-max")) config->client_txns_max = (int) number;
-        else if (streq (key, "participants-max")) config->participants_max = (int) number;
-        else if (streq (key, "outcome-retention")) config->outcome_retention_ms = number * 1000;
-        else if (streq (key, "log-compact-bytes")) {
-            if (number < 4096)
-                return -1;
-            config->log_compact_bytes = number;
-        }
-        else return -1;
-    }
-    return 0;
-}
-
 static void
 s_usage (FILE *out)
 {
@@ -94,13 +40,13 @@ s_usage (FILE *out)
 "  --insecure              no CurveZMQ: anyone who can reach a port is trusted\n");
 }
 
-int
-main (int argc, char *argv [])
+//  Everything but the config's lifetime, which main keeps: the strings
+//  applied are freed on every way out
+static int
+s_main (int argc, char *argv [], dtx_coordinator_config_t *config)
 {
-    dtx_coordinator_config_t config;
-    dtx_coordinator_config_defaults (&config);
-    config.client_endpoint = "tcp://127.0.0.1:7100";
-    config.participant_endpoint = "tcp://127.0.0.1:7101";
+    config->client_endpoint = "tcp://127.0.0.1:7100";
+    config->participant_endpoint = "tcp://127.0.0.1:7101";
     static struct option options [] = {
         { "config", required_argument, 0, 'f' },
         { "id", required_argument, 0, 'i' },
@@ -129,16 +75,16 @@ main (int argc, char *argv [])
         { 0, 0, 0, 0 }
     };
     int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:N:S:K:P:o:Ih", options, "coordinator",
-                                s_keys, s_apply, &config, "dtx-coordinator", s_usage);
+                                dtx_coordinator_config_keys, dtx_coordinator_config_apply, config, "dtx-coordinator", s_usage);
     if (rc >= 0)
         return rc;
     char err [1024];
-    if (!config.log_dir) {
+    if (!config->log_dir) {
         fprintf (stderr, "dtx-coordinator: --log-dir (or log-dir in the config file) is required\n");
         s_usage (stderr);
         return 2;
     }
-    if (dtx_coordinator_config_check (&config, err, sizeof err)) {
+    if (dtx_coordinator_config_check (config, err, sizeof err)) {
         fprintf (stderr, "dtx-coordinator: %s\n", err);
         return 2;
     }
@@ -153,11 +99,11 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logident ("dtx-coordinator");
     zsys_catch_interrupts ();
-    if (dtx_logfile_open (s_logfile)) {
-        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-coordinator", s_logfile, strerror (errno));
+    if (dtx_logfile_open (config->log_file)) {
+        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-coordinator", config->log_file, strerror (errno));
         return 2;
     }
-    dtx_coordinator_t *coordinator = dtx_coordinator_new (&config, err, sizeof err);
+    dtx_coordinator_t *coordinator = dtx_coordinator_new (config, err, sizeof err);
     if (!coordinator) {
         fprintf (stderr, "dtx-coordinator: %s\n", err);
         return 1;
@@ -165,4 +111,14 @@ main (int argc, char *argv [])
     dtx_coordinator_run (coordinator, NULL);
     dtx_coordinator_destroy (&coordinator);
     return 0;
+}
+
+int
+main (int argc, char *argv [])
+{
+    dtx_coordinator_config_t config;
+    dtx_coordinator_config_defaults (&config);
+    int rc = s_main (argc, argv, &config);
+    dtx_coordinator_config_free (&config);
+    return rc;
 }

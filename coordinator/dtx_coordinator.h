@@ -38,11 +38,28 @@ typedef struct {
     const char *participant_keys;       //  allow-list: participant certificates
     const char *operator_keys;          //  allow-list for a tcp admin endpoint
     bool insecure;                      //  no CurveZMQ at all (warned at start)
+    const char *log_file;               //  main's: log there instead of stderr
+    zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_coordinator_config_t;
 
 //  Fill a config with defaults (endpoints and log_dir NULL).
 void
     dtx_coordinator_config_defaults (dtx_coordinator_config_t *config);
+
+//  The keys of the config file (section "coordinator") and of the
+//  command line, NULL-terminated.
+extern const char *const dtx_coordinator_config_keys [];
+
+//  Apply one key, from the config file or a flag (a dtx_config_fn, for
+//  dtx_config_load and dtx_options_parse): arg is the config.  String
+//  values are copied; the config owns the copies until
+//  dtx_coordinator_config_free.  Returns 0, or -1 if the value is bad.
+int
+    dtx_coordinator_config_apply (void *arg, const char *key, const char *value);
+
+//  Free the strings config_apply copied (not the config itself)
+void
+    dtx_coordinator_config_free (dtx_coordinator_config_t *config);
 
 //  Is the security configuration complete?  Returns 0, or -1 with errbuf
 //  naming what is missing (security is on unless config->insecure).

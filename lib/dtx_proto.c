@@ -460,8 +460,20 @@ dtx_proto_recv (dtx_proto_t **msg_p, zsock_t *sock, char *errbuf, size_t errlen)
     zmsg_t *msg = zmsg_recv (sock);
     if (!msg)
         return -1;
+    return dtx_proto_decode_zmsg (&msg, zsock_type (sock) == ZMQ_ROUTER, msg_p, errbuf, errlen);
+}
+
+int
+dtx_proto_decode_zmsg (zmsg_t **zmsg_p, bool from_router, dtx_proto_t **msg_p,
+                       char *errbuf, size_t errlen)
+{
+    assert (zmsg_p && *zmsg_p);
+    assert (msg_p);
+    *msg_p = NULL;
+    zmsg_t *msg = *zmsg_p;
+    *zmsg_p = NULL;
     zframe_t *routing_id = NULL;
-    if (zsock_type (sock) == ZMQ_ROUTER) {
+    if (from_router) {
         routing_id = zmsg_pop (msg);
         if (!routing_id) {
             zmsg_destroy (&msg);

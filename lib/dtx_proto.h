@@ -112,6 +112,14 @@ zframe_t *
 int
     dtx_proto_recv (dtx_proto_t **msg_p, zsock_t *sock, char *errbuf, size_t errlen);
 
+//  The part of dtx_proto_recv after zmsg_recv: decode the frames of one
+//  received message (the routing id first when from_router).  Takes
+//  ownership of *zmsg_p (NULLed).  Same returns as dtx_proto_recv.  For
+//  the fuzz target (fuzz/fuzz_proto.c), which has no socket.
+int
+    dtx_proto_decode_zmsg (zmsg_t **zmsg_p, bool from_router, dtx_proto_t **msg_p,
+                           char *errbuf, size_t errlen);
+
 //  Send on a socket; on ROUTER sockets prefix the routing id.  Does not
 //  destroy the message.  Returns 0 or -1.
 int

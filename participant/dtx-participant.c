@@ -3,39 +3,6 @@
 #include "dtx_util.h"
 #include <getopt.h>
 
-static const char *s_logfile;
-
-static const char *s_keys [] = {
-    "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file",
-    "curve-secret", "coordinator-key", "insecure", NULL
-};
-
-static int
-s_apply (void *arg, const char *key, const char *value)
-{
-    dtx_participant_config_t *config = (dtx_participant_config_t *) arg;
-    long number;
-    if (streq (key, "log-file")) s_logfile = strdup (value);
-    else if (streq (key, "name")) config->name = strdup (value);
-    else if (streq (key, "conninfo")) config->conninfo = strdup (value);
-    else if (streq (key, "coordinator")) config->coordinator_endpoint = strdup (value);
-    else if (streq (key, "curve-secret")) config->curve_secret = strdup (value);
-    else if (streq (key, "coordinator-key")) config->coordinator_key = strdup (value);
-    else if (streq (key, "insecure")) config->insecure = streq (value, "1") || streq (value, "true");
-    else {
-        //  (marker-retention: up to about 68 years, in seconds)
-        if (dtx_parse_long (value, streq (key, "pool-min")? 0: 1,
-                            streq (key, "marker-retention")? 2147483647L: 86400000L, &number))
-            return -1;
-        if (streq (key, "pool-min")) config->pool_min = (int) number;
-        else if (streq (key, "pool-max")) config->pool_max = (int) number;
-        else if (streq (key, "connect-window")) config->connect_window_ms = (int) number;
-        else if (streq (key, "marker-retention")) config->marker_retention_s = (int) number;
-        else return -1;
-    }
-    return 0;
-}
-
 static void
 s_usage (FILE *out)
 {
@@ -61,13 +28,13 @@ s_usage (FILE *out)
 "  --insecure              no CurveZMQ: takes orders from whatever answers\n");
 }
 
-int
-main (int argc, char *argv [])
+//  Everything but the config's lifetime, which main keeps: the strings
+//  applied are freed on every way out
+static int
+s_main (int argc, char *argv [], dtx_participant_config_t *config)
 {
-    dtx_participant_config_t config;
-    dtx_participant_config_defaults (&config);
-    config.coordinator_endpoint = "tcp://127.0.0.1:7101";
-    config.conninfo = getenv ("DTX_CONNINFO");
+    config->coordinator_endpoint = "tcp://127.0.0.1:7101";
+    config->conninfo = getenv ("DTX_CONNINFO");
     static struct option options [] = {
         { "config", required_argument, 0, 'f' },
         { "name", required_argument, 0, 'n' },
@@ -85,27 +52,27 @@ main (int argc, char *argv [])
         { 0, 0, 0, 0 }
     };
     int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:S:K:Ih", options, "participant",
-                                s_keys, s_apply, &config, "dtx-participant", s_usage);
+                                dtx_participant_config_keys, dtx_participant_config_apply, config, "dtx-participant", s_usage);
     if (rc >= 0)
         return rc;
     char err [1024];
-    if (!config.name || !config.conninfo || config.pool_max < 1 || config.pool_min < 0) {
+    if (!config->name || !config->conninfo || config->pool_max < 1 || config->pool_min < 0) {
         fprintf (stderr, "dtx-participant: --name and --conninfo are required, pool sizes positive\n");
         s_usage (stderr);
         return 2;
     }
-    if (dtx_participant_config_check (&config, err, sizeof err)) {
+    if (dtx_participant_config_check (config, err, sizeof err)) {
         fprintf (stderr, "dtx-participant: %s\n", err);
         return 2;
     }
     zsys_init ();
     zsys_set_logident ("dtx-participant");
     zsys_catch_interrupts ();
-    if (dtx_logfile_open (s_logfile)) {
-        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-participant", s_logfile, strerror (errno));
+    if (dtx_logfile_open (config->log_file)) {
+        fprintf (stderr, "%s: cannot open log file %s: %s\n", "dtx-participant", config->log_file, strerror (errno));
         return 2;
     }
-    dtx_participant_t *participant = dtx_participant_new (&config, err, sizeof err);
+    dtx_participant_t *participant = dtx_participant_new (config, err, sizeof err);
     if (!participant) {
         fprintf (stderr, "dtx-participant: %s\n", err);
         return 1;
@@ -113,4 +80,14 @@ main (int argc, char *argv [])
     dtx_participant_run (participant, NULL);
     dtx_participant_destroy (&participant);
     return 0;
+}
+
+int
+main (int argc, char *argv [])
+{
+    dtx_participant_config_t config;
+    dtx_participant_config_defaults (&config);
+    int rc = s_main (argc, argv, &config);
+    dtx_participant_config_free (&config);
+    return rc;
 }

@@ -25,10 +25,26 @@ typedef struct {
     const char *curve_secret;           //  our certificate, with secret key
     const char *coordinator_key;        //  the coordinator's public certificate
     bool insecure;                      //  no CurveZMQ (warned at start)
+    const char *log_file;               //  main's: log there instead of stderr
+    zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_participant_config_t;
 
 void
     dtx_participant_config_defaults (dtx_participant_config_t *config);
+
+//  The keys of the config file (section "participant") and of the
+//  command line, NULL-terminated.
+extern const char *const dtx_participant_config_keys [];
+
+//  Apply one key, from the config file or a flag (a dtx_config_fn): arg
+//  is the config.  String values are copied; the config owns the copies
+//  until dtx_participant_config_free.  Returns 0, or -1 if the value is bad.
+int
+    dtx_participant_config_apply (void *arg, const char *key, const char *value);
+
+//  Free the strings config_apply copied (not the config itself)
+void
+    dtx_participant_config_free (dtx_participant_config_t *config);
 
 //  Is the security configuration complete?  Returns 0, or -1 with errbuf
 //  naming what is missing (security is on unless config->insecure).

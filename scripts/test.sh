@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # test.sh - install what is missing, build, and run the full test suite
-# (unit + integration against real PostgreSQL clusters it starts itself).
+# (unit + integration against real PostgreSQL clusters it starts itself),
+# then the hardening checks (docs/security.md): the same suite built with
+# ASan+UBSan+LSan (scripts/sanitize.sh) and a short run of every fuzz
+# target (scripts/fuzz.sh).  DTX_TEST_QUICK=1 skips the hardening checks
+# (a quick local loop; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECONDS=0
 ./scripts/bootstrap.sh
 status=0
 make -j2 check || status=$?
+suite_seconds=$SECONDS
 # Check's own summaries, then one closing line over all suites
 checks=0 failures=0 errors=0
 for log in tests/test_*.log; do
@@ -32,5 +38,31 @@ fi
 if [ $status -ne 0 ]; then
     for log in tests/test_*.log; do echo "== $log"; tail -n 60 "$log"; done
 fi
-echo "tests: $((checks - failures - errors)) passed, $((failures + errors)) failed"
+passed=$((checks - failures - errors)) failed=$((failures + errors))
+echo "suite: $passed passed, $failed failed (build and run ${suite_seconds}s)"
+if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
+    # The sanitizer pass: its checks count below, and every sanitizer
+    # report (any process, children included) counts as a failure
+    rm -f tmp/sanitize/counts
+    SECONDS=0
+    ./scripts/sanitize.sh || status=1
+    echo "sanitize: build and run ${SECONDS}s"
+    if read -r p f r < tmp/sanitize/counts 2>/dev/null; then
+        passed=$((passed + p)) failed=$((failed + f + r))
+    else
+        echo "sanitize: did not finish"; failed=$((failed + 1))
+    fi
+    # Each fuzz target is one check: it passes if its short run finds nothing
+    SECONDS=0
+    fuzz_out=$(./scripts/fuzz.sh 2>&1) || status=1
+    echo "$fuzz_out"
+    echo "fuzz: build and run ${SECONDS}s"
+    passed=$((passed + $(grep -c '^fuzz: [a-z]* ok' <<<"$fuzz_out" || true)))
+    fuzz_failed=$(grep -c '^fuzz: [a-z]* FAILED' <<<"$fuzz_out" || true)
+    failed=$((failed + fuzz_failed))
+fi
+# A step that failed without a failing check (a build, the export check)
+# still makes the line say so
+[ $status -eq 0 ] || [ $failed -gt 0 ] || failed=1
+echo "tests: $passed passed, $failed failed"
 exit $status
