@@ -13,6 +13,7 @@
 #                                         loss); wait for promotion and for a clean write
 #   hacluster.sh restart-node DIR NAME    start NAME's Patroni again; wait until it is the
 #                                         sync standby
+#   hacluster.sh stop-node DIR NAME       stop NAME's Patroni (and its PostgreSQL) cleanly
 #   hacluster.sh selftest                 the smoke test (tests/ha/selftest.sh)
 #
 # Ports (from --base-port B, else derived from the pid and checked free):
@@ -432,7 +433,9 @@ cmd_status () {
 # "canceling wait for synchronous replication" warning)
 clean_write () {   # note
     local out
-    out=$(PGOPTIONS="-c statement_timeout=${HA_WRITE_TIMEOUT:-3000}" psql -X -q -At "$(conninfo)" \
+    # statement_timeout does not bound a commit's wait for the standby: the
+    # client cancels after HA_WRITE_TIMEOUT s (psql on SIGINT sends a cancel)
+    out=$(timeout -s INT -k 2 "${HA_WRITE_TIMEOUT:-5}" psql -X -q -At "$(conninfo)" \
         -c "insert into hacluster_probe (note) values ('$1')" 2>&1) || return 1
     ! grep -q . <<<"$out"
 }
@@ -462,19 +465,54 @@ cmd_kill_leader () {
     write_env
 }
 
+# node_streaming NAME: the leader's pg_stat_replication shows NAME streaming
+node_streaming () {
+    local lp
+    read -r _ lp < <(leader_now) || return 1
+    [ "$(psql_at "$lp" -d postgres -c "select count(*) from pg_stat_replication
+          where application_name = '$1' and state = 'streaming'" 2>/dev/null)" = 1 ]
+}
+
+# rejoined NAME: NAME is the sync standby, or (more than one standby) NAME
+# streams and some node is the sync standby
+rejoined () {
+    local s
+    read -r _ _ s _ < <(sync_ok) || return 1
+    [ "$s" = "$1" ] || { [ "$NODES" -gt 2 ] && node_streaming "$1"; }
+}
+
 cmd_restart_node () {
     load_conf "${1:?usage: hacluster.sh restart-node DIR NAME}"
-    local name=${2:?node name (node1..)} i t0 s
+    local name=${2:?node name (node1..)} i t0
     i=$(node_num "$name")
     pid_alive "$(cat "$dir/node$i/patroni.pid" 2>/dev/null)" && die "$name's Patroni is running"
     t0=$(now)
     start_node "$i"
-    wait_for "$HA_WAIT" "$name to become the sync standby" \
-        eval 'read -r _ _ s _ < <(sync_ok) && [ "$s" = "$name" ]'
-    echo "hacluster: $name rejoined as sync standby after $(elapsed "$t0") s"
+    wait_for "$HA_WAIT" "$name to rejoin (streaming, a sync standby in place)" rejoined "$name"
+    if [ "$NODES" -gt 2 ]; then
+        echo "hacluster: $name rejoined (streaming; sync standby $(sync_ok | awk '{ print $3 }')) after $(elapsed "$t0") s"
+    else
+        echo "hacluster: $name rejoined as sync standby after $(elapsed "$t0") s"
+    fi
     wait_for "$HA_WAIT" "a clean write through the conninfo" clean_write "after restart of $name"
     echo "hacluster: clean write via the conninfo $(elapsed "$t0") s after the restart"
     write_env
+}
+
+# stop-node NAME: stop NAME's Patroni cleanly (it shuts its PostgreSQL down)
+cmd_stop_node () {
+    load_conf "${1:?usage: hacluster.sh stop-node DIR NAME}"
+    local name=${2:?node name (node1..)} i p t0
+    i=$(node_num "$name")
+    p=$(cat "$dir/node$i/patroni.pid" 2>/dev/null || true)
+    pid_alive "$p" || { echo "hacluster: $name is not running"; return 0; }
+    kill -TERM "$p"
+    t0=$(date +%s)
+    while pid_alive "$p"; do
+        [ $(( $(date +%s) - t0 )) -lt 60 ] || die "$name's Patroni (pid $p) did not stop"
+        sleep 0.2
+    done
+    echo "hacluster: stopped $name"
 }
 
 case "${1:-}" in
@@ -483,6 +521,7 @@ stop) shift; cmd_stop "$@" ;;
 status) shift; cmd_status "$@" ;;
 kill-leader) shift; cmd_kill_leader "$@" ;;
 restart-node) shift; cmd_restart_node "$@" ;;
+stop-node) shift; cmd_stop_node "$@" ;;
 selftest) shift; exec "$(dirname "$SELF")/../tests/ha/selftest.sh" "$@" ;;
 *) sed -n '2,/^set -euo/p' "$SELF" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
