@@ -218,6 +218,7 @@ bootstrap:
         synchronous_commit: 'on'
         full_page_writes: 'on'
         shared_buffers: 64MB
+        wal_retrieve_retry_interval: 1s   # a replica reconnects to a new primary within 1 s (default 5 s)
   initdb:
   - encoding: UTF8
   - locale: C
