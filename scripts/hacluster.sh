@@ -336,6 +336,7 @@ cmd_start () {
         chmod o+x "$(dirname "$dir")" 2>/dev/null || true
     fi
 
+    # shellcheck disable=SC2154  # rc is set inside the trap
     trap 'rc=$?; if [ $rc != 0 ]; then log "start failed; stopping what was started"; tail_logs; cmd_stop "$dir" >&2 || true; fi' EXIT
     start_etcd
     wait_for 30 "etcd" etcd_healthy
