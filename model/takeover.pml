@@ -40,7 +40,14 @@
  *   BUG_NONOWNER_PRESUME a coordinator that is not the gid's owner answers "aborted" for a gid
  *                       of the shard's current epoch without a decision (recovery.md's
  *                       "current epoch: presumed abort" applied by the wrong process)
- * LIVE: build for the liveness run (no safety monitor).
+ *   BUG_NO_ASK          participants never ask about their prepared gids (termination must
+ *                       fail: a prepared branch whose coordinator crashed is never resolved)
+ * CRASH_DOWN: a crashed coordinator stays down until a restart step (default: it restarts
+ *   at once with an empty memory; a down process is a running one that does nothing, plus
+ *   the lease expiring, which the model allows at any moment anyway).
+ * PAUSE (budget, default 0): explicit SIGSTOP/SIGCONT of a coordinator.  Not needed for
+ *   the zombie: the lease may expire at any moment, so the old owner is always able to keep
+ *   acting on stale beliefs after a takeover, which is what a paused-then-resumed owner does.
  * Budgets: LOSS DUP CRASH PAUSE UNK FAILOVER (defaults below), MAXEP (epochs reachable while
  * failures go on).
  */
@@ -492,8 +499,10 @@ end:
 proctype resolver(byte p) {
 end:
     do
+#ifndef BUG_NO_ASK
     :: atomic { pst[PG(p,GA)] == 1 && ASKABLE(0) -> answer_part(0, p) }
     :: atomic { pst[PG(p,GA)] == 1 && ASKABLE(1) -> answer_part(1, p) }
+#endif
     :: atomic { up[0] == 1 && my_ep[0] > pknown[p] -> pknown[p] = my_ep[0];    /* REGISTER_OK */
                 printf("MSC: P%d learns epoch %d from C1\n", p+1, pknown[p]) }
     :: atomic { up[1] == 1 && my_ep[1] > pknown[p] -> pknown[p] = my_ep[1];
