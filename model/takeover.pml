@@ -40,6 +40,9 @@
  *   BUG_NONOWNER_PRESUME a coordinator that is not the gid's owner answers "aborted" for a gid
  *                       of the shard's current epoch without a decision (recovery.md's
  *                       "current epoch: presumed abort" applied by the wrong process)
+ *   BUG_READBACK_UNCOVERED the fix of BUG_FENCED_ABORTS (read the decision back) without
+ *                       the row lock that makes the fenced transaction's commit wait for the
+ *                       standby: the read-back decision may be lost by a failover
  *   BUG_NO_ASK          participants never ask about their prepared gids (termination must
  *                       fail: a prepared branch whose coordinator crashed is never resolved)
  * CRASH_DOWN: a crashed coordinator stays down until a restart step (default: it restarts
@@ -244,7 +247,9 @@ inline fenced(c) {
     told[GA] = told[GA] | 2;                               /* "no decision can be written" */
     printf("MSC: C%d tells the client GA ABORTED (decision in the store: %d)\n", c+1, dec[GA]);
 #else
+#ifndef BUG_READBACK_UNCOVERED
     replicate();        /* read back in the same, row-locked transaction: covered by its commit */
+#endif
     if
     :: dec[GA] != 0 -> told[GA] = told[GA] | 1             /* an earlier UNKNOWN attempt landed */
        printf("MSC: C%d reads the decision back: client told COMMITTED\n", c+1)
