@@ -27,6 +27,11 @@
  * standby is lost), the lease "expiring" at any moment (time is not modelled: fencing must
  * not depend on it).
  *
+ * Properties: ltl safe (atomicity, answers are true; pan -DSAFETY -N safe) and ltl term
+ * (termination once failures are over; pan -a -f -N term).  Run them all with
+ * scripts/model-check.sh.  The model includes the fixes docs/ha.md ("Model", "Findings")
+ * proposes; each error found is kept as a BUG_ variant.
+ *
  * Compile flags (spin -DNAME): bugs that must be caught
  *   BUG_NO_FENCE        the decision write does not check the epoch
  *   BUG_PRESUME_EARLY   the taker acts as owner (answers from the store) before its epoch bump

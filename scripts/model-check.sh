@@ -80,8 +80,8 @@ run_one() {
     states=$(awk '/states, stored/ {print $1; exit}' pan.out)
     depth=$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' pan.out | tail -1)
     mem=$(awk '/total actual memory usage/ {print $1; exit}' pan.out)
-    secs=$(echo "$t1 - $t0" | bc 2>/dev/null || echo "?")
-    local figures="states $states, depth $depth, ${mem} MB, ${secs%???????} s"
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    local figures="states $states, depth $depth, ${mem} MB, $secs s"
     local incomplete=
     grep -q "max search depth too small" pan.out && incomplete="search depth too small"
     grep -qi "memory limit\|out of memory\|bytes limit" pan.out && incomplete="memory limit reached"
