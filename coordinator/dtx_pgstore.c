@@ -116,6 +116,7 @@ struct _dtx_pgstore_t {
     bool unreplicated;
     char error [1024];
     PGresult *last;                 //  the result decisions point into
+    zhashx_t *decided;              //  a FENCED write's gids whose decision exists
     //  The batch
     array_t gids, parts, owners, ends, served_names, served_identities;
 };
@@ -349,6 +350,7 @@ dtx_pgstore_new (const char *conninfo, const char *instance, int timeout_ms,
     self->conninfo = strdup (conninfo);
     self->instance = strdup (instance);
     self->timeout_ms = timeout_ms > 0? timeout_ms: 5000;
+    self->decided = zhashx_new ();
     dtx_pgstore_result_t rc = s_exec (self, NULL, 0, NULL);
     if (rc == DTX_PGSTORE_OK)
         rc = s_exec (self, s_schema, 0, NULL);
@@ -370,6 +372,7 @@ dtx_pgstore_destroy (dtx_pgstore_t **self_p)
     dtx_pgstore_t *self = *self_p;
     if (self) {
         s_disconnect (self);
+        zhashx_destroy (&self->decided);
         free (self->conninfo);
         free (self->instance);
         array_t *arrays [] = { &self->gids, &self->parts, &self->owners, &self->ends,
@@ -510,11 +513,12 @@ dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
         s_array_text (&self->ends),
         s_array_text (&self->served_names), s_array_text (&self->served_identities)
     };
-    //  (NOTES: the fence)
+    //  (NOTES: the fence, and what a FENCED write means)
     dtx_pgstore_result_t rc = s_exec (self,
-        "WITH fence AS ("
-        "  SELECT shard, epoch FROM dtx_store.shard"
-        "   WHERE shard = $1 AND epoch = $2::bigint AND owner = $3 FOR SHARE),"
+        "WITH locked AS ("
+        "  SELECT shard, epoch, owner FROM dtx_store.shard WHERE shard = $1 FOR SHARE),"
+        " fence AS ("
+        "  SELECT shard, epoch FROM locked WHERE epoch = $2::bigint AND owner = $3),"
         " decided AS ("
         "  INSERT INTO dtx_store.decision (gid, shard, epoch, participants, owner_key)"
         "  SELECT d.gid, fence.shard, fence.epoch, string_to_array (d.parts, ','), d.owner_key"
@@ -528,13 +532,33 @@ dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
         " ended AS ("
         "  UPDATE dtx_store.decision SET ended = true"
         "   WHERE gid = ANY ($7::text[]) AND NOT ended RETURNING gid)"
-        " SELECT (SELECT count (*) FROM fence), (SELECT count (*) FROM decided),"
-        "        (SELECT count (*) FROM served), (SELECT count (*) FROM ended)", 9, params);
+        " SELECT (SELECT count (*) FROM fence), (SELECT count (*) FROM locked),"
+        "        (SELECT count (*) FROM decided), (SELECT count (*) FROM served),"
+        "        (SELECT count (*) FROM ended),"
+        "        (SELECT coalesce (string_agg (gid, ','), '') FROM dtx_store.decision"
+        "          WHERE gid = ANY ($4::text[]))", 9, params);
     if (rc == DTX_PGSTORE_UNKNOWN)
         return rc;              //  kept for the repeat
+    zhashx_purge (self->decided);
     if (rc == DTX_PGSTORE_OK && atoi (PQgetvalue (self->last, 0, 0)) != 1) {
-        snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours:"
-                  " nothing written", shard, epoch);
+        //  Fenced.  Which of the batch's decisions exist (an earlier,
+        //  UNKNOWN attempt of this write may have landed before the
+        //  takeover): those are committed, the new owner drives them; the
+        //  rest can never be decided.  Exact: the shard's row was locked
+        //  (so this commit waited for the standby), and only the holder of
+        //  an epoch writes decisions of its gids.
+        char *gids = PQgetvalue (self->last, 0, 5);
+        while (*gids) {
+            char *comma = strchr (gids, ',');
+            if (comma)
+                *comma = 0;
+            zhashx_update (self->decided, gids, (void *) 1);
+            if (!comma)
+                break;
+            gids = comma + 1;
+        }
+        snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours%s:"
+                  " nothing written", shard, epoch, atoi (PQgetvalue (self->last, 0, 1))? "": " (no such shard)");
         rc = DTX_PGSTORE_FENCED;
     }
     s_batch_reset (self);
@@ -581,18 +605,35 @@ dtx_pgstore_each_unended (dtx_pgstore_t *self, const char *shard,
 }
 
 dtx_pgstore_result_t
-dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, bool *found,
-                    dtx_pgstore_decision_t *decision)
+dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, bool *found,
+                    dtx_pgstore_decision_t *decision, uint64_t *shard_epoch_p)
 {
-    const char *params [] = { gid };
-    dtx_pgstore_result_t rc = s_exec (self, "SELECT " DECISION_COLUMNS " FROM dtx_store.decision"
-                                      " WHERE gid = $1", 1, params);
+    //  An answer read on the primary may not be on the standby yet (a
+    //  commit whose sync wait was cancelled is visible at once): the read
+    //  locks the shard's row, so the statement's commit writes WAL and
+    //  waits for the standby; a clean commit means what was read is
+    //  there too (WAL is replicated in order).  Not clean: UNKNOWN.
+    const char *params [] = { gid, shard };
+    dtx_pgstore_result_t rc = s_exec (self,
+        "WITH locked AS (SELECT epoch FROM dtx_store.shard WHERE shard = $2 FOR SHARE)"
+        " SELECT " DECISION_COLUMNS ", (SELECT epoch FROM locked)"
+        "   FROM (SELECT 1) AS one LEFT JOIN dtx_store.decision ON gid = $1", 2, params);
     *found = false;
+    *shard_epoch_p = 0;
     if (rc == DTX_PGSTORE_OK && PQntuples (self->last) == 1) {
-        *found = true;
-        s_decision_from (self->last, 0, decision);
+        *shard_epoch_p = strtoull (PQgetvalue (self->last, 0, 5), NULL, 10);
+        if (!PQgetisnull (self->last, 0, 0)) {
+            *found = true;
+            s_decision_from (self->last, 0, decision);
+        }
     }
     return rc;
+}
+
+bool
+dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid)
+{
+    return zhashx_lookup (self->decided, gid) != NULL;
 }
 
 dtx_pgstore_result_t

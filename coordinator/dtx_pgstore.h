@@ -92,9 +92,17 @@ size_t
 
 //  Write everything buffered, in one statement, fenced by (shard, epoch).
 //  OK and FENCED and ERROR empty the buffer; UNKNOWN keeps it for the
-//  retry (after which the answer is exact).
+//  retry (after which the answer is exact).  FENCED is not "aborted": a
+//  decision of the batch may exist (an earlier UNKNOWN attempt landed
+//  before the takeover; the new owner drives it): ask
+//  dtx_pgstore_fenced_decided for each gid (docs/ha.md, finding 1).
 dtx_pgstore_result_t
     dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch);
+
+//  After a FENCED write: does gid (of that batch) have a decision?  True:
+//  committed; false: it can never be decided (aborted).
+bool
+    dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid);
 
 //  A decision as read back
 typedef struct {
@@ -114,11 +122,15 @@ dtx_pgstore_result_t
     dtx_pgstore_each_unended (dtx_pgstore_t *self, const char *shard,
                               dtx_pgstore_decision_fn *fn, void *arg);
 
-//  The decision on gid, if any: OK and *found (then *decision is valid
-//  until the next call)
+//  The decision on gid (of shard), if any: OK and *found (then *decision
+//  is valid until the next call), and the shard's current epoch (0: no
+//  such shard).  OK only after a clean commit that covers the read
+//  (docs/ha.md, finding 2): what it says is on the standby too.  A gid of
+//  an epoch below *shard_epoch_p without a decision was aborted (2PC); of
+//  the current epoch, only its holder can say (finding 3).
 dtx_pgstore_result_t
-    dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, bool *found,
-                        dtx_pgstore_decision_t *decision);
+    dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, bool *found,
+                        dtx_pgstore_decision_t *decision, uint64_t *shard_epoch_p);
 
 //  The shard's current epoch (0 if the shard is unknown)
 dtx_pgstore_result_t

@@ -113,8 +113,11 @@ START_TEST (test_takeover_fences_the_old_owner)
     ck_assert_int_eq (dtx_pgstore_renew (c1, "s1", 1, 600), DTX_PGSTORE_FENCED);
     bool found = true;
     dtx_pgstore_decision_t decision;
-    ck_assert_int_eq (dtx_pgstore_lookup (c2, "dtx:s1:1:2", &found, &decision), DTX_PGSTORE_OK);
+    uint64_t current = 0;
+    ck_assert_int_eq (dtx_pgstore_lookup (c2, "dtx:s1:1:2", "s1", &found, &decision, &current),
+                      DTX_PGSTORE_OK);
     ck_assert (!found);
+    ck_assert_uint_eq (current, 2);
     //  The new owner drives what was decided before
     s_seen = 0;
     s_seen_text [0] = 0;
@@ -126,7 +129,8 @@ START_TEST (test_takeover_fences_the_old_owner)
     s_seen = 0;
     ck_assert_int_eq (dtx_pgstore_each_unended (c2, "s1", s_collect, NULL), DTX_PGSTORE_OK);
     ck_assert_int_eq (s_seen, 0);
-    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s1:1:1", &found, &decision), DTX_PGSTORE_OK);
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s1:1:1", "s1", &found, &decision, &current),
+                      DTX_PGSTORE_OK);
     ck_assert (found && decision.ended);
     //  A name with a comma cannot be stored (names are comma-joined)
     const char *bad [] = { "a,b" };
@@ -180,7 +184,9 @@ START_TEST (test_write_races_takeover)
         dtx_pgstore_t *reader = s_store ("reader", 5000);
         bool found;
         dtx_pgstore_decision_t decision;
-        ck_assert_int_eq (dtx_pgstore_lookup (reader, gid, &found, &decision), DTX_PGSTORE_OK);
+        uint64_t current;
+        ck_assert_int_eq (dtx_pgstore_lookup (reader, gid, "s2", &found, &decision, &current),
+                          DTX_PGSTORE_OK);
         ck_assert_int_eq (found, !commit);
         dtx_pgstore_destroy (&reader);
         if (commit) {
@@ -233,7 +239,9 @@ START_TEST (test_unknown_then_repeated)
     ck_assert_int_eq (dtx_pgstore_write (c1, "s3", epoch), DTX_PGSTORE_OK);
     bool found = false;
     dtx_pgstore_decision_t decision;
-    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s3:1:2", &found, &decision), DTX_PGSTORE_OK);
+    uint64_t current;
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s3:1:2", "s3", &found, &decision, &current),
+                      DTX_PGSTORE_OK);
     ck_assert (found);
     //  3. A store that cannot be reached: refused at open, naming it
     char err [1024];
@@ -243,6 +251,53 @@ START_TEST (test_unknown_then_repeated)
     ck_assert_msg (strstr (err, "cannot connect"), "%s", err);
     PQfinish (blocker);
     dtx_pgstore_destroy (&c1);
+}
+END_TEST
+
+//  The model's finding 1 (docs/ha.md): a write is UNKNOWN but landed;
+//  the shard is taken over; the repeat is FENCED.  Its gid is committed
+//  (the new owner drives it), not aborted; a gid that never landed is.
+static bool
+s_landed (dtx_pgstore_t *store, const char *gid)
+{
+    for (int i = 0; i < 100; i++) {
+        bool found = false;
+        dtx_pgstore_decision_t decision;
+        uint64_t current;
+        if (dtx_pgstore_lookup (store, gid, "s4", &found, &decision, &current) == DTX_PGSTORE_OK
+        &&  found)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
+}
+
+START_TEST (test_fenced_is_not_aborted)
+{
+    dtx_pgstore_t *c1 = s_store ("f1", 800), *c2 = s_store ("f2", 5000);
+    uint64_t epoch = 0, epoch2 = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s4", 500, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    const char *names [] = { "db1", "db2" };
+    PGconn *blocker = s_raw ();
+    s_sql (blocker, "BEGIN");
+    s_sql (blocker, "SELECT * FROM dtx_store.shard WHERE shard = 's4' FOR UPDATE");
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s4:1:1", 2, names, NULL), 0);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s4", epoch), DTX_PGSTORE_UNKNOWN);
+    //  The abandoned statement goes on when the lock is free, and lands
+    s_sql (blocker, "ROLLBACK");
+    ck_assert (s_landed (c2, "dtx:s4:1:1"));
+    //  Taken over once the lease ran out; the repeat (with a new gid in
+    //  the batch) is fenced
+    usleep (700 * 1000);
+    ck_assert_int_eq (dtx_pgstore_take (c2, "s4", 60000, &epoch2, NULL, NULL), DTX_PGSTORE_OK);
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s4:1:2", 2, names, NULL), 0);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s4", epoch), DTX_PGSTORE_FENCED);
+    ck_assert (dtx_pgstore_fenced_decided (c1, "dtx:s4:1:1"));     //  committed
+    ck_assert (!dtx_pgstore_fenced_decided (c1, "dtx:s4:1:2"));    //  aborted
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 0);
+    PQfinish (blocker);
+    dtx_pgstore_destroy (&c1);
+    dtx_pgstore_destroy (&c2);
 }
 END_TEST
 
@@ -257,6 +312,7 @@ main (void)
     tcase_add_test (tc, test_takeover_fences_the_old_owner);
     tcase_add_test (tc, test_write_races_takeover);
     tcase_add_test (tc, test_unknown_then_repeated);
+    tcase_add_test (tc, test_fenced_is_not_aborted);
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
