@@ -60,6 +60,14 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     passed=$((passed + $(grep -c '^fuzz: [a-z]* ok' <<<"$fuzz_out" || true)))
     fuzz_failed=$(grep -c '^fuzz: [a-z]* FAILED' <<<"$fuzz_out" || true)
     failed=$((failed + fuzz_failed))
+    # The HA takeover model (docs/ha.md): each SPIN run is one check; a
+    # BUG_ variant passes when it finds its counterexample
+    SECONDS=0
+    model_out=$(./scripts/model-check.sh 2>&1) || status=1
+    echo "$model_out"
+    passed=$((passed + $(grep -c '^ok ' <<<"$model_out" || true)))
+    failed=$((failed + $(grep -c '^FAIL' <<<"$model_out" || true)))
+    echo "model: ${SECONDS}s"
 fi
 # A step that failed without a failing check (a build, the export check)
 # still makes the line say so
