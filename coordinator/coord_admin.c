@@ -127,6 +127,11 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         s_text_add (out, "%s\n", err);
         return 1;
     }
+    if (self->pg) {
+        s_text_add (out, "refused: resolve is not available with the PostgreSQL decision store yet;"
+                    " decide by hand on the databases\n");
+        return 1;
+    }
     bool commit = streq (decision, "commit");
     if (!commit && !streq (decision, "abort")) {
         s_text_add (out, "decision must be commit or abort, not '%s'\n", decision);
@@ -280,28 +285,35 @@ coord_handle_admin (dtx_coordinator_t *self)
     else
     if (streq (command, "show") && nwords == 2) {
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, words [1]);
-        dtx_answer_t answer;
-        dtx_outcomes_answer (self->outcomes, words [1], txn? coord_txn_live (txn): DTX_LIVE_NONE,
-                             DTX_ASKER_CLIENT, &answer);
-        if (txn)
-            s_admin_txn (self, &out, txn, json, now);
-        else
-        if (answer.outcome == DTX_ANSWER_PROBE) {
-            //  Its databases decide: answered when they have
-            coord_probe_start (self, &answer, words [1], self->admin, dtx_proto_routing_id (msg),
-                               dtx_proto_seq (msg), json? PROBE_WAITER_ADMIN_JSON: PROBE_WAITER_ADMIN);
-            free (out.data);
-            free (line);
-            dtx_proto_destroy (&reply);
-            dtx_proto_destroy (&msg);
-            return;
+        char recall [600];
+        if (coord_store_recall (self, words [1], recall, sizeof recall)) {
+            s_text_add (&out, "%s: unknown: %s\n", words [1], recall);
+            status = 1;
         }
         else {
-            free (out.data);
-            out.data = NULL;
-            coord_admin_show_answer (&out.data, words [1], &answer, json);
-            status = answer.outcome == DTX_COMMITTED || answer.outcome == DTX_ABORTED
-                  || answer.outcome == DTX_IN_PROGRESS? 0: 1;
+            dtx_answer_t answer;
+            dtx_outcomes_answer (self->outcomes, words [1], txn? coord_txn_live (txn): DTX_LIVE_NONE,
+                                 DTX_ASKER_CLIENT, &answer);
+            if (txn)
+                s_admin_txn (self, &out, txn, json, now);
+            else
+            if (answer.outcome == DTX_ANSWER_PROBE) {
+                //  Its databases decide: answered when they have
+                coord_probe_start (self, &answer, words [1], self->admin, dtx_proto_routing_id (msg),
+                                   dtx_proto_seq (msg), json? PROBE_WAITER_ADMIN_JSON: PROBE_WAITER_ADMIN);
+                free (out.data);
+                free (line);
+                dtx_proto_destroy (&reply);
+                dtx_proto_destroy (&msg);
+                return;
+            }
+            else {
+                free (out.data);
+                out.data = NULL;
+                coord_admin_show_answer (&out.data, words [1], &answer, json);
+                status = answer.outcome == DTX_COMMITTED || answer.outcome == DTX_ABORTED
+                      || answer.outcome == DTX_IN_PROGRESS? 0: 1;
+            }
         }
     }
     else

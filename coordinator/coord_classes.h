@@ -30,6 +30,7 @@
 #include "dtx_log.h"
 #include "dtx_metrics.h"
 #include "dtx_outcome.h"
+#include "dtx_pgstore.h"
 #include "dtx_proto.h"
 #include "dtx_util.h"
 #include "dtx_fault.h"
@@ -153,7 +154,13 @@ struct _dtx_coordinator_t {
     zsock_t *admin;                 //  dtxctl, local ipc endpoint
     char *admin_path;               //  its socket file
     int64_t started;
-    dtx_log_t *log;
+    dtx_log_t *log;                 //  the decision log, or NULL with ...
+    dtx_pgstore_t *pg;              //  ... the PostgreSQL store (coord_store.c)
+    char instance [256];            //  default instance name (ID@HOST)
+    int64_t lease_next;             //  pg: next lease renewal
+    int64_t lease_sent;             //  ... when the last clean one was sent
+    int64_t store_retry_at;         //  pg: an unknown write is repeated from then
+    int64_t store_complained;       //  ... last logged
     uint64_t epoch;
     uint64_t counter;               //  gids issued this epoch
     uint32_t seq;                   //  requests to participants
@@ -289,6 +296,19 @@ int coord_recv (dtx_coordinator_t *self, zsock_t *sock, const char *from, dtx_pr
 //  Write and fdatasync what the log buffers, then run phase 2 of every
 //  transaction whose COMMIT that made durable.  Exits the process on
 //  failure (never acknowledge an undurable decision).
-void coord_decisions_flush (dtx_coordinator_t *self);
+int coord_decisions_flush (dtx_coordinator_t *self);
+
+//  coord_store.c: where decisions go, the local log or PostgreSQL
+int coord_store_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
+                      char *errbuf, size_t errlen);
+void coord_store_close (dtx_coordinator_t *self);
+int coord_store_commit (dtx_coordinator_t *self, txn_t *txn, size_t count, const char **names);
+void coord_store_end (dtx_coordinator_t *self, const char *gid);
+int coord_store_participant (dtx_coordinator_t *self, const char *name, const char *identity);
+bool coord_store_pending (dtx_coordinator_t *self);
+int coord_store_sync (dtx_coordinator_t *self);
+void coord_store_tick (dtx_coordinator_t *self, int64_t now);
+int64_t coord_store_next (dtx_coordinator_t *self);
+int coord_store_recall (dtx_coordinator_t *self, const char *gid, char *errbuf, size_t errlen);
 
 #endif

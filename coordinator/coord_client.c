@@ -265,6 +265,12 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
         }
         return txn;
     }
+    char recall [600];
+    if (coord_store_recall (self, gid, recall, sizeof recall)) {
+        coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                            DTX_ERR_COORDINATOR, "", "", recall);
+        return NULL;
+    }
     if (!dtx_outcomes_visible (self->outcomes, gid, NULL, s_asker (msg))) {
         s_not_yours (self, msg, gid);
         return NULL;
@@ -499,6 +505,13 @@ coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint
                       const char *gid, dtx_asker_t asker)
 {
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    char recall [600];
+    if (coord_store_recall (self, gid, recall, sizeof recall)) {
+        //  (never the probe's "aborted" for a commit the store may hold)
+        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "",
+                              recall);
+        return;
+    }
     dtx_answer_t answer;
     dtx_outcomes_answer (self->outcomes, gid, txn? coord_txn_live (txn): DTX_LIVE_NONE, asker, &answer);
     if (answer.outcome == DTX_ANSWER_REFUSE)
@@ -524,7 +537,9 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
     s_resolve_begun (self, msg);
     const char *gid = dtx_proto_gid (msg);
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
-    if (!dtx_outcomes_visible (self->outcomes, gid, txn? coord_owner_key (txn): NULL, s_asker (msg))) {
+    char recall [600];
+    if (coord_store_recall (self, gid, recall, sizeof recall) == 0
+    &&  !dtx_outcomes_visible (self->outcomes, gid, txn? coord_owner_key (txn): NULL, s_asker (msg))) {
         s_not_yours (self, msg, gid);
         return;
     }

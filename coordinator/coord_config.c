@@ -9,7 +9,8 @@ const char *const dtx_coordinator_config_keys [] = {
     "id", "clients", "participants", "log-dir", "admin", "txn-timeout", "vote-timeout",
     "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
     "outcome-retention", "txns-max", "client-txns-max", "participants-max", "curve-secret",
-    "client-keys", "participant-keys", "operator-keys", "insecure", NULL
+    "client-keys", "participant-keys", "operator-keys", "insecure", "store", "instance", "lease",
+    "store-timeout", NULL
 };
 
 //  A copy of value that the config owns (a key given twice, in the file
@@ -43,6 +44,13 @@ dtx_coordinator_config_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "client-keys")) config->client_keys = s_keep (config, value);
     else if (streq (key, "participant-keys")) config->participant_keys = s_keep (config, value);
     else if (streq (key, "operator-keys")) config->operator_keys = s_keep (config, value);
+    else if (streq (key, "store")) config->store_conninfo = *value? s_keep (config, value): NULL;
+    else if (streq (key, "instance")) {
+        char err [128];
+        if (dtx_name_validate ("instance", value, err, sizeof err))
+            return -1;
+        config->instance = s_keep (config, value);
+    }
     else {
         long max = streq (key, "log-compact-bytes")? (1L << 40)
                  : streq (key, "outcomes-max")? 100000000L
@@ -59,6 +67,12 @@ dtx_coordinator_config_apply (void *arg, const char *key, const char *value)
         else if (streq (key, "client-txns-max")) config->client_txns_max = (int) number;
         else if (streq (key, "participants-max")) config->participants_max = (int) number;
         else if (streq (key, "outcome-retention")) config->outcome_retention_ms = number * 1000;
+        else if (streq (key, "lease")) {
+            if (number < 300)
+                return -1;
+            config->lease_ms = (int) number;
+        }
+        else if (streq (key, "store-timeout")) config->store_timeout_ms = (int) number;
         else if (streq (key, "log-compact-bytes")) {
             if (number < 4096)
                 return -1;

@@ -176,6 +176,8 @@ s_compact_keep (void *arg, dtx_log_t *out)
 void
 coord_compact_maybe (dtx_coordinator_t *self)
 {
+    if (!self->log)
+        return;                 //  (the PostgreSQL store keeps its own)
     uint64_t size = dtx_log_size (self->log);
     if (size <= (uint64_t) self->config.log_compact_bytes || size <= 2 * self->compacted_size)
         return;

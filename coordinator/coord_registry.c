@@ -248,16 +248,6 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
         participant->routing_id = zframe_dup (dtx_proto_routing_id (msg));
         participant->connected = true;
         snprintf (participant->identity, sizeof participant->identity, "%s", identity);
-        if (!participant->logged) {
-            //  Durable before it gets any work of this epoch (NOTES)
-            dtx_outcomes_add_participant (self->outcomes, self->epoch, name, identity);
-            if (dtx_log_append_participant (self->log, name, self->epoch, identity)) {
-                zsys_error ("FATAL: decision log: cannot build PARTICIPANT record for %s", name);
-                _exit (3);
-            }
-            coord_decisions_flush (self);
-            participant->logged = true;
-        }
         //  Work waiting for it (phase 2, probes) goes out on the next tick
         txn_t *txn = (txn_t *) zhashx_first (self->txns);
         while (txn) {
@@ -268,6 +258,18 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
             }
             txn = (txn_t *) zhashx_next (self->txns);
         }
+    }
+    if (!participant->logged) {
+        //  Durable before it gets any one-phase COMMIT of this epoch
+        //  (NOTES).  Not durable yet (PostgreSQL store, unknown outcome):
+        //  its transactions use two phases, and the next REGISTER (a
+        //  second later) tries again.
+        dtx_outcomes_add_participant (self->outcomes, self->epoch, name, identity);
+        if (coord_store_participant (self, name, identity)) {
+            zsys_error ("FATAL: decision log: cannot build PARTICIPANT record for %s", name);
+            _exit (3);
+        }
+        participant->logged = coord_decisions_flush (self) == 0;
     }
     participant->last_seen = dtx_clock_ms ();
     participant->prepared = dtx_proto_ntuples (msg);

@@ -274,8 +274,7 @@ coord_txn_finish (dtx_coordinator_t *self, txn_t *txn)
         dtx_fault ("coord-before-end");
         //  END needs no fsync of its own: losing it only means recovery
         //  sends COMMIT PREPARED again, which is idempotent
-        if (dtx_log_append_end (self->log, txn->gid))
-            zsys_error ("%s: cannot append END record", txn->gid);
+        coord_store_end (self, txn->gid);
     }
     int64_t now = dtx_clock_ms ();
     if (committed && txn->decided_at && txn->logged)
@@ -438,9 +437,10 @@ coord_txn_commit (dtx_coordinator_t *self, txn_t *txn)
         coord_txn_finish (self, txn);
         return;
     }
-    if (txn->nbranches == 1) {
+    if (txn->nbranches == 1 && txn->branches [0].participant->logged) {
         //  One database: plain COMMIT (with the participant's marker row),
-        //  no PREPARE, no log record
+        //  no PREPARE, no log record.  (Only once the store knows the
+        //  participant served this epoch: a probe must know whom to ask.)
         branch_t *branch = &txn->branches [0];
         if (!branch->participant->connected) {
             //  COMMIT cannot leave: nothing commits there; its live
@@ -539,7 +539,7 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
         coord_txn_finish (self, txn);
         return;
     }
-    if (dtx_log_append_commit_owned (self->log, txn->gid, prepared, names, coord_owner_key (txn))) {
+    if (coord_store_commit (self, txn, prepared, names)) {
         coord_txn_abort (self, txn, DTX_ERR_COORDINATOR, NULL, NULL, "cannot build COMMIT record");
         return;
     }

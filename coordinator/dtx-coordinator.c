@@ -37,7 +37,14 @@ s_usage (FILE *out)
 "  --participant-keys DIR  allowed participant keys (their 'databases' metadata\n"
 "                          limits the names each may register)\n"
 "  --operator-keys DIR     allowed operator keys, for a tcp --admin endpoint\n"
-"  --insecure              no CurveZMQ: anyone who can reach a port is trusted\n");
+"  --insecure              no CurveZMQ: anyone who can reach a port is trusted\n"
+"Decision store (docs/ha.md; default: the log in --log-dir):\n"
+"  --store CONNINFO        keep decisions in PostgreSQL (sql/dtx-store.sql): this\n"
+"                          coordinator holds shard ID by a lease; another one may\n"
+"                          take it over when the lease runs out\n"
+"  --instance NAME         this process among the coordinators (default ID@HOST)\n"
+"  --lease MS              the shard's lease (default 5000)\n"
+"  --store-timeout MS      longest wait for the store (default 5000)\n");
 }
 
 //  Everything but the config's lifetime, which main keeps: the strings
@@ -71,10 +78,14 @@ s_main (int argc, char *argv [], dtx_coordinator_config_t *config)
         { "participant-keys", required_argument, 0, 'P' },
         { "operator-keys", required_argument, 0, 'o' },
         { "insecure", no_argument, 0, 'I' },
+        { "store", required_argument, 0, 's' },
+        { "instance", required_argument, 0, 'n' },
+        { "lease", required_argument, 0, 'e' },
+        { "store-timeout", required_argument, 0, 'T' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:N:S:K:P:o:Ih", options, "coordinator",
+    int rc = dtx_options_parse (argc, argv, "f:i:c:p:l:a:m:t:v:L:D:VF:O:R:X:C:N:S:K:P:o:Is:n:e:T:h", options, "coordinator",
                                 dtx_coordinator_config_keys, dtx_coordinator_config_apply, config, "dtx-coordinator", s_usage);
     if (rc >= 0)
         return rc;

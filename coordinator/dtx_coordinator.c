@@ -62,25 +62,21 @@ coord_recv (dtx_coordinator_t *self, zsock_t *sock, const char *from, dtx_proto_
     return rc == 0? 1: -1;
 }
 
-void
+int
 coord_decisions_flush (dtx_coordinator_t *self)
 {
     bool deciding = zlistx_size (self->logging) > 0;
-    if (dtx_log_pending (self->log)) {
+    if (coord_store_pending (self)) {
         if (deciding)
             dtx_fault ("coord-before-commit-durable");
-        uint64_t records = dtx_log_records_synced (self->log);
+        uint64_t records = self->log? dtx_log_records_synced (self->log): 0;
+        size_t batch = self->pg? dtx_pgstore_pending (self->pg): 0;
         int64_t started = zclock_usecs ();
-        if (dtx_log_sync (self->log)) {
-            //  Never acknowledge an undurable decision, never retry an fsync
-            zsys_error ("FATAL: decision log %s: write/fdatasync failed: %s; stopping so that"
-                        " no commit is acknowledged that is not durable",
-                        dtx_log_path (self->log), strerror (errno));
-            _exit (3);
-        }
+        if (coord_store_sync (self))
+            return 1;           //  not durable yet: nobody hears of it (coord_store.c)
         dtx_metrics_observe (self->metrics, DTX_METRIC_FSYNC, (zclock_usecs () - started) / 1e6);
-        dtx_metrics_observe (self->metrics, DTX_METRIC_BATCH,
-                             (double) (dtx_log_records_synced (self->log) - records));
+        dtx_metrics_observe (self->metrics, DTX_METRIC_BATCH, self->log
+                             ? (double) (dtx_log_records_synced (self->log) - records): (double) batch);
     }
     self->end_pending_since = 0;
     if (deciding)
@@ -95,6 +91,7 @@ coord_decisions_flush (dtx_coordinator_t *self)
     }
     zlistx_destroy (&decided);
     coord_compact_maybe (self);
+    return 0;
 }
 
 //  The group-commit point, once per loop turn: one fdatasync for every
@@ -103,7 +100,7 @@ static void
 s_group_commit (dtx_coordinator_t *self)
 {
     if (zlistx_size (self->logging) == 0) {
-        if (!dtx_log_pending (self->log))
+        if (!coord_store_pending (self))
             return;
         //  Only END records wait: nobody waits on them.  They ride with
         //  the next COMMIT's fsync, or go out after a quiet second.
@@ -133,6 +130,8 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->txns_max = 100000;
     config->client_txns_max = 1000;
     config->participants_max = 256;
+    config->lease_ms = 5000;
+    config->store_timeout_ms = 5000;
 }
 
 static bool
@@ -243,6 +242,14 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     dtx_coordinator_t *self = (dtx_coordinator_t *) calloc (1, sizeof (dtx_coordinator_t));
     assert (self);
     self->config = *config;
+    if (!config->instance) {
+        //  The lease holder's name: stable across restarts on one host, so
+        //  that a restarted coordinator takes its shard back at once
+        char host [128] = "";
+        gethostname (host, sizeof host - 1);
+        snprintf (self->instance, sizeof self->instance, "%s@%s", config->id, host);
+        self->config.instance = self->instance;
+    }
     snprintf (self->id, sizeof self->id, "%s", config->id);
     self->participants = zhashx_new ();
     zhashx_set_destructor (self->participants, coord_participant_destroy);
@@ -264,20 +271,7 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     zhashx_set_destructor (self->replay_owners, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (self->replay_owners, (zhashx_duplicator_fn *) strdup);
 
-    self->log = dtx_log_open (config->log_dir, coord_replay, self, errbuf, errlen);
-    if (!self->log) {
-        dtx_coordinator_destroy (&self);
-        return NULL;
-    }
-    //  A new epoch, durable before the first gid of it is issued
-    self->epoch = self->replay_epoch + 1;
-    uint64_t began = (uint64_t) time (NULL);
-    dtx_outcomes_add_epoch (self->outcomes, self->epoch, began);
-    dtx_outcomes_set_issued (self->outcomes, self->epoch, 0);
-    self->compacted_size = dtx_log_size (self->log);
-    if (dtx_log_append_epoch_at (self->log, self->epoch, began) || dtx_log_sync (self->log)) {
-        snprintf (errbuf, errlen, "cannot write epoch to decision log %s: %s",
-                  dtx_log_path (self->log), strerror (errno));
+    if (coord_store_open (self, config, errbuf, errlen)) {
         dtx_coordinator_destroy (&self);
         return NULL;
     }
@@ -322,9 +316,10 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     }
     self->started = dtx_clock_ms ();
     coord_recover_commits (self);
-    zsys_info ("coordinator %s: epoch %" PRIu64 ", clients on %s, participants on %s, log %s",
+    zsys_info ("coordinator %s: epoch %" PRIu64 ", clients on %s, participants on %s, %s %s",
                self->id, self->epoch, config->client_endpoint, config->participant_endpoint,
-               dtx_log_path (self->log));
+               self->log? "log": "decision store", self->log? dtx_log_path (self->log)
+                                                             : "PostgreSQL (--store)");
     return self;
 }
 
@@ -335,8 +330,7 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     dtx_coordinator_t *self = *self_p;
     if (!self)
         return;
-    if (self->log && dtx_log_pending (self->log))
-        dtx_log_sync (self->log);       //  END records; harmless if it fails
+    coord_store_close (self);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->participants_sock);
     zsock_destroy (&self->admin);
@@ -346,7 +340,6 @@ dtx_coordinator_destroy (dtx_coordinator_t **self_p)
     if (self->admin_path)
         unlink (self->admin_path);
     free (self->admin_path);
-    dtx_log_destroy (&self->log);
     zlistx_destroy (&self->logging);
     zhashx_destroy (&self->txns);
     zhashx_destroy (&self->begun);
@@ -429,6 +422,8 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             wake = self->next_metrics;
         if (self->draining && self->drain_deadline < wake)
             wake = self->drain_deadline;
+        if (coord_store_next (self) < wake)
+            wake = coord_store_next (self);
         int64_t wait = wake - dtx_clock_ms ();
         if (wait < 0)
             wait = 0;
@@ -453,6 +448,7 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         }
         int64_t now = dtx_clock_ms ();
         coord_tick (self, now);
+        coord_store_tick (self, now);
         s_group_commit (self);
         dtx_logfile_check ();
         if (self->metrics && now >= self->next_metrics) {

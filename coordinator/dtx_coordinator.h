@@ -38,6 +38,13 @@ typedef struct {
     const char *participant_keys;       //  allow-list: participant certificates
     const char *operator_keys;          //  allow-list for a tcp admin endpoint
     bool insecure;                      //  no CurveZMQ at all (warned at start)
+    //  The decision store: the local log in log_dir (default), or
+    //  PostgreSQL (docs/ha.md) when store_conninfo is set
+    const char *store_conninfo;         //  libpq conninfo of the store database
+    const char *instance;               //  this process among the coordinators
+                                        //  (default ID@HOSTNAME): the lease holder's name
+    int lease_ms;                       //  the shard's lease (default 5000)
+    int store_timeout_ms;               //  longest wait for the store (default 5000)
     const char *log_file;               //  main's: log there instead of stderr
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_coordinator_config_t;

@@ -690,12 +690,13 @@ dtx_log_batch_done (dtx_log_t *self, dtx_log_batch_t **batch_p)
 uint64_t
 dtx_log_size (dtx_log_t *self)
 {
-    return self->file_size + self->buffer_used;
+    return self? self->file_size + self->buffer_used: 0;
 }
 
-uint64_t dtx_log_syncs (dtx_log_t *self) { return self->syncs; }
-uint64_t dtx_log_records_synced (dtx_log_t *self) { return self->records_synced; }
-const char *dtx_log_path (dtx_log_t *self) { return self->path; }
+//  (NULL: no log, the coordinator keeps decisions in PostgreSQL)
+uint64_t dtx_log_syncs (dtx_log_t *self) { return self? self->syncs: 0; }
+uint64_t dtx_log_records_synced (dtx_log_t *self) { return self? self->records_synced: 0; }
+const char *dtx_log_path (dtx_log_t *self) { return self? self->path: "(none: PostgreSQL store)"; }
 
 int
 dtx_log_append_checkpoint (dtx_log_t *self, uint64_t epoch, uint64_t counter)

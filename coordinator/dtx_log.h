@@ -156,7 +156,8 @@ int
 void
     dtx_log_batch_done (dtx_log_t *self, dtx_log_batch_t **batch_p);
 
-//  Bytes in the file (including buffered records not yet written).
+//  Bytes in the file (including buffered records not yet written).  This
+//  and the counters below answer 0 (the path: a note) for a NULL log.
 uint64_t
     dtx_log_size (dtx_log_t *self);
 

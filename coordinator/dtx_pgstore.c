@@ -630,6 +630,28 @@ dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, boo
     return rc;
 }
 
+dtx_pgstore_result_t
+dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoch_fn *fn, void *arg)
+{
+    const char *params [] = { shard };
+    dtx_pgstore_result_t rc = s_exec (self,
+        "SELECT e.epoch, extract (epoch FROM e.began)::bigint, s.participant, s.identity"
+        "  FROM dtx_store.epoch e LEFT JOIN dtx_store.served s USING (shard, epoch)"
+        " WHERE e.shard = $1 ORDER BY e.epoch, s.participant", 1, params);
+    if (rc != DTX_PGSTORE_OK)
+        return rc;
+    uint64_t last = 0;
+    for (int row = 0; row < PQntuples (self->last); row++) {
+        uint64_t epoch = strtoull (PQgetvalue (self->last, row, 0), NULL, 10);
+        if (epoch != last)
+            fn (arg, epoch, strtoull (PQgetvalue (self->last, row, 1), NULL, 10), NULL, NULL);
+        last = epoch;
+        if (!PQgetisnull (self->last, row, 2))
+            fn (arg, epoch, 0, PQgetvalue (self->last, row, 2), PQgetvalue (self->last, row, 3));
+    }
+    return DTX_PGSTORE_OK;
+}
+
 bool
 dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid)
 {

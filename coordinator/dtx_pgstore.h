@@ -132,6 +132,14 @@ dtx_pgstore_result_t
     dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, bool *found,
                         dtx_pgstore_decision_t *decision, uint64_t *shard_epoch_p);
 
+//  Each epoch of shard (fn with participant NULL, began in unix seconds),
+//  then each participant that served it
+typedef void (dtx_pgstore_epoch_fn) (void *arg, uint64_t epoch, uint64_t began,
+                                     const char *participant, const char *identity);
+dtx_pgstore_result_t
+    dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoch_fn *fn,
+                            void *arg);
+
 //  The shard's current epoch (0 if the shard is unknown)
 dtx_pgstore_result_t
     dtx_pgstore_epoch (dtx_pgstore_t *self, const char *shard, uint64_t *epoch_p);

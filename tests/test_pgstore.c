@@ -4,7 +4,10 @@
     the outcomes that must be UNKNOWN (connection lost, no answer in
     time), repeated until exact.  */
 #include "testutil.h"
+#include "dtx.h"
 #include "dtx_pgstore.h"
+#include <signal.h>
+#include <sys/wait.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 
@@ -301,6 +304,180 @@ START_TEST (test_fenced_is_not_aborted)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  The coordinator on the store (--store): decisions in PostgreSQL
+
+static char s_store_conninfo [256];
+
+static void
+s_system_setup (void)
+{
+    harness_start_clusters (2);
+    snprintf (s_store_conninfo, sizeof s_store_conninfo,
+              "host=127.0.0.1 port=%d user=postgres dbname=postgres", harness.pg_port [0]);
+    harness_store = s_store_conninfo;
+    harness_start_coordinator ();
+    harness_start_participant (0);
+    harness_start_participant (1);
+    if (!harness_wait_ready (30000)) {
+        fprintf (stderr, "harness: system on the store did not become ready; logs in %s\n",
+                 harness.dir);
+        harness_stop ();
+        exit (2);
+    }
+}
+
+static int
+s_items (int index, int id)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM items WHERE id = %d", id);
+    return (int) harness_pg_value (index, sql);
+}
+
+static void
+s_insert (dtx_txn_t *txn, int index, int id)
+{
+    char value [16];
+    snprintf (value, sizeof value, "%d", id);
+    const char *params [] = { value };
+    dtx_result_t *result = dtx_exec (txn, harness.db_name [index],
+                                     "INSERT INTO items (id, note) VALUES ($1::int, 'store')", 1, params);
+    ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+}
+
+//  A transaction of 1 or 2 databases; returns its outcome, its gid in gid
+static dtx_outcome_t
+s_transaction (dtx_client_t *client, int id, int ndbs, bool rollback, char *gid)
+{
+    dtx_txn_t *txn = dtx_begin (client, 20000);
+    for (int i = 0; i < ndbs; i++)
+        s_insert (txn, i, id);
+    dtx_outcome_t outcome = rollback? dtx_rollback (txn): dtx_commit (txn);
+    snprintf (gid, DTX_GID_MAX + 1, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    return outcome;
+}
+
+static long long
+s_store_value (const char *sql)
+{
+    return harness_pg_value (0, sql);
+}
+
+//  Commits through the store, a restart (the same instance takes its shard
+//  back at once), and answers about the earlier epoch's gids: the two-phase
+//  commit from the store, the one-phase commit and the abort by the probe
+START_TEST (test_coordinator_on_store)
+{
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 20000);
+    char two [DTX_GID_MAX + 1], one [DTX_GID_MAX + 1], aborted [DTX_GID_MAX + 1];
+    ck_assert_int_eq (s_transaction (client, 7001, 2, false, two), DTX_COMMITTED);
+    ck_assert_int_eq (s_transaction (client, 7002, 1, false, one), DTX_COMMITTED);
+    ck_assert_int_eq (s_transaction (client, 7003, 2, true, aborted), DTX_ABORTED);
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM dtx_store.decision WHERE gid = '%s'", two);
+    ck_assert_int_eq (s_store_value (sql), 1);
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM dtx_store.decision WHERE gid IN ('%s', '%s')",
+              one, aborted);
+    ck_assert_int_eq (s_store_value (sql), 0);          //  one-phase and aborts: not recorded
+    long long epoch = s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'");
+
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert_int_eq (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'"),
+                      epoch + 1);
+    ck_assert_int_eq (dtx_client_outcome (client, two), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (client, one), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (client, aborted), DTX_ABORTED);
+    char out [4096];
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", two), 0);
+    ck_assert_msg (strstr (out, "committed"), "%s", out);
+    ck_assert_int_eq (s_items (0, 7001) + s_items (1, 7001), 2);
+    ck_assert_int_eq (s_items (0, 7003) + s_items (1, 7003), 0);
+    dtx_client_destroy (&client);
+}
+END_TEST
+
+//  Killed after its decision was durable in the store, before phase 2:
+//  the restarted coordinator finds it without END and commits everywhere
+START_TEST (test_store_decision_survives_crash)
+{
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator_fault ("coord-after-commit-durable");
+    ck_assert (harness_wait_ready (30000));
+    pid_t coordinator = harness_coordinator_pid ();
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 5000);
+    char gid [DTX_GID_MAX + 1];
+    dtx_outcome_t outcome = s_transaction (client, 7101, 2, false, gid);
+    ck_assert_int_eq (outcome, DTX_UNKNOWN);            //  it died before answering
+    for (int i = 0; i < 200 && !harness_pid_gone (coordinator); i++)
+        usleep (50 * 1000);     //  poll interval of the wait for its death (10 s)
+    ck_assert (harness_pid_gone (coordinator));
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    ck_assert (harness_wait_no_prepared (20000));
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_COMMITTED);
+    ck_assert_int_eq (s_items (0, 7101), 1);
+    ck_assert_int_eq (s_items (1, 7101), 1);
+    dtx_client_destroy (&client);
+}
+END_TEST
+
+//  Another instance waits while the shard's lease is held, and takes
+//  over once its holder is gone (a new epoch); the old holder, paused past
+//  its lease and resumed, is fenced and steps down (exit 4)
+START_TEST (test_takeover_and_zombie)
+{
+    char out [4096], pidfile [512], dir [400];
+    snprintf (dir, sizeof dir, "%s/taker", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    snprintf (pidfile, sizeof pidfile, "%s/taker.bgpid", harness.dir);
+    long long epoch = s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'");
+    pid_t holder = harness_coordinator_pid ();
+    //  The taker: another instance, on ports of its own
+    int port = harness.metrics_port + 90;
+    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id test --instance taker"
+                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                     " %s --store '%s' --lease 1500 > %s/taker.log 2>&1 & echo $! > %s",
+                     TOP_BUILDDIR, dir, port, port + 1, harness.coordinator_args, s_store_conninfo,
+                     harness.dir, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int taker = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &taker), 1);
+    fclose (file);
+    //  It waits: the lease is held and renewed
+    sleep (3);
+    ck_assert_int_eq (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'"), epoch);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'is held by' %s/taker.log",
+                                       harness.dir), 0);
+    //  The holder paused past its lease: the taker takes the shard
+    kill (holder, SIGSTOP);
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'") == epoch
+    &&     zclock_mono () < deadline)
+        usleep (100 * 1000);
+    ck_assert_int_eq (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'"),
+                      epoch + 1);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'taken by instance taker' %s/taker.log",
+                                       harness.dir), 0);
+    //  Resumed: its next renewal is refused, it steps down
+    kill (holder, SIGCONT);
+    for (int i = 0; i < 200 && !harness_pid_gone (holder); i++)
+        usleep (50 * 1000);
+    ck_assert (harness_pid_gone (holder));
+    ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'stepping down' %s/coordinator.log",
+                                       harness.dir), 0);
+    kill (taker, SIGTERM);
+    for (int i = 0; i < 300 && !harness_pid_gone (taker); i++)
+        usleep (50 * 1000);
+    ck_assert (harness_pid_gone (taker));
+}
+END_TEST
+
 int
 main (void)
 {
@@ -314,6 +491,13 @@ main (void)
     tcase_add_test (tc, test_unknown_then_repeated);
     tcase_add_test (tc, test_fenced_is_not_aborted);
     suite_add_tcase (suite, tc);
+    TCase *system = tcase_create ("coordinator");
+    tcase_add_unchecked_fixture (system, s_system_setup, s_teardown);
+    tcase_set_timeout (system, 120);
+    tcase_add_test (system, test_coordinator_on_store);
+    tcase_add_test (system, test_store_decision_survives_crash);
+    tcase_add_test (system, test_takeover_and_zombie);
+    suite_add_tcase (suite, system);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
     int failed = srunner_ntests_failed (runner);

@@ -14,6 +14,7 @@
 
 harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
+const char *harness_store = NULL;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
@@ -167,7 +168,9 @@ harness_start_coordinator_env (const char *fault, const char *const *env)
                             "--log-compact-bytes", compact, "--metrics", metrics,
                             "--curve-secret", s_coordinator_secret, "--client-keys", s_client_keys,
                             "--participant-keys", s_participant_keys,
-                            "--operator-keys", s_operator_keys, NULL };
+                            "--operator-keys", s_operator_keys,
+                            harness_store? "--store": NULL, (char *) harness_store,
+                            "--lease", "1500", NULL };
     harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }

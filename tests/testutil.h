@@ -40,6 +40,9 @@ typedef struct {
 extern harness_t harness;
 //  Set before harness_start: the coordinator's --log-compact-bytes
 extern long harness_log_compact_bytes;
+//  Set before harness_start: the coordinator keeps its decisions in this
+//  PostgreSQL database (--store, lease 1.5 s) instead of its log
+extern const char *harness_store;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
