@@ -8,6 +8,9 @@
       (d) dtx: libdtx -> coordinator -> participants
       (e) dtx, one database per transaction, against (a1): direct libpq,
           one database
+      (s) with --store CONNINFO: (d) through a second coordinator that
+          keeps its decisions in PostgreSQL (docs/ha.md) instead of its
+          log, with participants of its own on the same databases
 
     Each transaction updates one row of pgbench_accounts in each of two
     databases (one in (e)/(a1)).  Both phases of the direct 2PC client run
@@ -30,12 +33,13 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 
-#define MODES 9
-enum { MODE_A, MODE_B, MODE_B2, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1 };
+#define MODES 10
+enum { MODE_A, MODE_B, MODE_B2, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1, MODE_S };
 static const char *s_mode_names [MODES] = {
     "a:libpq-1pc", "b:libpq-2pc", "b2:libpq-2pc-pipelined", "c:libpq-2pc+fsync", "d:dtx",
-    "d1:dtx-exec", "d2:dtx-ack-decided", "e:dtx-1db", "a1:libpq-1db"
+    "d1:dtx-exec", "d2:dtx-ack-decided", "e:dtx-1db", "a1:libpq-1db", "s:dtx-pg-store"
 };
+#define IS_DTX(mode) (((mode) >= MODE_D && (mode) <= MODE_E) || (mode) == MODE_S)
 #define LEVELS_MAX 8
 
 typedef struct {
@@ -58,6 +62,10 @@ static bool s_own = true;           //  we started the clusters and processes
 static char s_work [256];
 static int s_base_port;
 static pid_t s_coordinator, s_participant [2];
+//  --store: the second system, its decisions in PostgreSQL
+static char s_store [512];
+static char s_store_endpoint [128];
+static pid_t s_store_coordinator, s_store_participant [2];
 static int s_decision_fd = -1;
 static long s_accounts;
 
@@ -111,8 +119,9 @@ s_stop_all (void)
 {
     if (!s_own || !*s_work)
         return;
-    pid_t pids [3] = { s_participant [0], s_participant [1], s_coordinator };
-    for (int i = 0; i < 3; i++)
+    pid_t pids [6] = { s_participant [0], s_participant [1], s_coordinator,
+                       s_store_participant [0], s_store_participant [1], s_store_coordinator };
+    for (int i = 0; i < 6; i++)
         if (pids [i] > 0) {
             kill (pids [i], SIGTERM);
             waitpid (pids [i], NULL, 0);
@@ -207,6 +216,36 @@ s_start_all (void)
         snprintf (logname, sizeof logname, "participant-%d.log", i + 1);
         s_participant [i] = s_spawn (logname, pargv);
     }
+    if (!*s_store)
+        return;
+    //  The second system: the same keys, another coordinator id, its
+    //  decisions in PostgreSQL ("local": the first cluster's database)
+    if (streq (s_store, "local"))
+        snprintf (s_store, sizeof s_store, "%s", s_conninfo [0]);
+    int store_port = 20000 + getpid () % 1000 * 2;
+    char sclients [64], sparticipants [64], slogdir [300];
+    snprintf (sclients, sizeof sclients, "tcp://127.0.0.1:%d", store_port);
+    snprintf (sparticipants, sizeof sparticipants, "tcp://127.0.0.1:%d", store_port + 1);
+    snprintf (s_store_endpoint, sizeof s_store_endpoint, "%s", sclients);
+    snprintf (slogdir, sizeof slogdir, "%s/log-store", s_work);
+    mkdir (slogdir, 0700);
+    char *const sargv [] = { binary, "--id", "benchs", "--clients", sclients,
+                             "--participants", sparticipants, "--log-dir", slogdir,
+                             "--curve-secret", secret, "--client-keys", ckeys,
+                             "--participant-keys", pkeys, "--store", s_store, NULL };
+    s_store_coordinator = s_spawn ("coordinator-store.log", sargv);
+    for (int i = 0; i < 2; i++) {
+        char pbinary [512], name [16];
+        snprintf (pbinary, sizeof pbinary, "%s/participant/dtx-participant", TOP_BUILDDIR);
+        snprintf (name, sizeof name, "db%d", i + 1);
+        char *const pargv [] = { pbinary, "--name", name, "--conninfo", s_conninfo [i],
+                                 "--coordinator", sparticipants, "--pool-min", "40",
+                                 "--pool-max", "200", "--curve-secret", psecret [i],
+                                 "--coordinator-key", coordinator_cert, NULL };
+        char logname [32];
+        snprintf (logname, sizeof logname, "participant-store-%d.log", i + 1);
+        s_store_participant [i] = s_spawn (logname, pargv);
+    }
 }
 
 //  Wait until both participants answer through the coordinator
@@ -217,6 +256,11 @@ s_wait_ready (void)
     const char *names [] = { "db1", "db2" };
     bool ready = client && dtx_client_wait_ready (client, names, 2, 60000);
     dtx_client_destroy (&client);
+    if (ready && *s_store_endpoint) {
+        client = dtx_client_new (s_store_endpoint, 2000);
+        ready = client && dtx_client_wait_ready (client, names, 2, 60000);
+        dtx_client_destroy (&client);
+    }
     return ready;
 }
 
@@ -430,9 +474,9 @@ s_worker (void *arg)
     unsigned seed = 7 + worker->index * 7919;
     PGconn *c1 = NULL, *c2 = NULL;
     dtx_client_t *client = NULL;
-    bool dtx = s_mode >= MODE_D && s_mode <= MODE_E;
+    bool dtx = IS_DTX (s_mode);
     if (dtx)
-        client = dtx_client_new (s_endpoint, 60000);
+        client = dtx_client_new (s_mode == MODE_S? s_store_endpoint: s_endpoint, 60000);
     else {
         c1 = PQconnectdb (s_conninfo [0]);
         if (s_mode != MODE_A1)
@@ -445,7 +489,7 @@ s_worker (void *arg)
     long n = 0;
     while (s_running) {
         int64_t start = zclock_usecs ();
-        bool ok = dtx? s_dtx_txn (client, s_mode, &seed)
+        bool ok = dtx? s_dtx_txn (client, s_mode == MODE_S? MODE_D: s_mode, &seed)
                      : s_direct_txn (c1, c2, s_mode, worker, n, &seed);
         double ms = (zclock_usecs () - start) / 1000.0;
         n++;
@@ -487,8 +531,10 @@ s_run (int mode, int clients, int seconds)
     s_running = true;
     worker_t *workers = (worker_t *) calloc (clients, sizeof (worker_t));
     pthread_t *threads = (pthread_t *) calloc (clients, sizeof (pthread_t));
-    double coord_before = s_cpu_seconds (s_coordinator);
-    double part_before = s_cpu_seconds (s_participant [0]) + s_cpu_seconds (s_participant [1]);
+    pid_t coordinator = mode == MODE_S? s_store_coordinator: s_coordinator;
+    pid_t *participant = mode == MODE_S? s_store_participant: s_participant;
+    double coord_before = s_cpu_seconds (coordinator);
+    double part_before = s_cpu_seconds (participant [0]) + s_cpu_seconds (participant [1]);
     int64_t start = zclock_usecs ();
     for (int i = 0; i < clients; i++) {
         workers [i].index = i;
@@ -517,9 +563,9 @@ s_run (int mode, int clients, int seconds)
     result.tps = total / elapsed;
     result.p50 = total? all [total / 2]: 0;
     result.p99 = total? all [(long) (total * 0.99)]: 0;
-    if (total && mode >= MODE_D && mode <= MODE_E) {
-        result.coord_us = (s_cpu_seconds (s_coordinator) - coord_before) * 1e6 / total;
-        result.part_us = (s_cpu_seconds (s_participant [0]) + s_cpu_seconds (s_participant [1])
+    if (total && IS_DTX (mode)) {
+        result.coord_us = (s_cpu_seconds (coordinator) - coord_before) * 1e6 / total;
+        result.part_us = (s_cpu_seconds (participant [0]) + s_cpu_seconds (participant [1])
                           - part_before) * 1e6 / total;
     }
     free (all);
@@ -722,11 +768,14 @@ s_usage (void)
 "usage: dtx-bench [--quick] [--seconds N] [--clients 1,8,32,128] [--scale N]\n"
 "                 [--csv FILE] [--plot FILE.png] [--log-only] [--modes d,e,...]\n"
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
+"                 [--store CONNINFO|local]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
 "ones instead (participants named db1 and db2, pgbench_accounts loaded); their\n"
 "CurveZMQ keys come from DTX_CLIENT_CERT (our NAME_secret) and DTX_COORDINATOR_CERT\n"
-"(the coordinator's public certificate).  Its own system runs with keys it makes.\n");
+"(the coordinator's public certificate).  Its own system runs with keys it makes.\n"
+"--store adds mode s: dtx with a second coordinator whose decisions go to that\n"
+"PostgreSQL database (docs/ha.md; 'local': the first cluster), side by side with d.\n");
 }
 
 //  a / b, or nan when b was not measured (a mode left out with --modes)
@@ -747,11 +796,11 @@ main (int argc, char *argv [])
         { "csv", required_argument, 0, 'o' }, { "plot", required_argument, 0, 'p' },
         { "log-only", no_argument, 0, 'l' }, { "db1", required_argument, 0, '1' },
         { "db2", required_argument, 0, '2' }, { "coordinator", required_argument, 0, 'C' },
-        { "modes", required_argument, 0, 'm' },
+        { "modes", required_argument, 0, 'm' }, { "store", required_argument, 0, 'T' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     int opt, seconds = -1, scale = -1;
-    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:T:h", options, NULL)) != -1) {
         switch (opt) {
             case 'm': {
                 //  Only these modes (by the name before the colon): for profiling
@@ -766,6 +815,7 @@ main (int argc, char *argv [])
                 break;
             }
             case 'q': quick = true; break;
+            case 'T': snprintf (s_store, sizeof s_store, "%s", optarg); break;
             case 's': seconds = atoi (optarg); break;
             case 'S': scale = atoi (optarg); break;
             case 'c': {
@@ -786,6 +836,8 @@ main (int argc, char *argv [])
             default: s_usage (); return opt == 'h'? 0: 2;
         }
     }
+    if (!*s_store || !s_own)
+        s_mode_off [MODE_S] = true;
     s_seconds = seconds > 0? seconds: quick? 3: 10;
     s_scale = scale > 0? scale: quick? 1: 10;
     zsys_init ();
@@ -820,6 +872,8 @@ main (int argc, char *argv [])
     }
     s_run (MODE_D, 8, 1);
     s_run (MODE_B, 8, 1);
+    if (!s_mode_off [MODE_S])
+        s_run (MODE_S, 8, 1);
 
     result_t results [LEVELS_MAX][MODES];
     memset (results, 0, sizeof results);
@@ -833,7 +887,7 @@ main (int argc, char *argv [])
             *r = s_run (mode, s_levels [l], s_seconds);
             printf ("%8d %-23s %10.0f %9.2f %9.2f %8ld", s_levels [l], s_mode_names [mode],
                     r->tps, r->p50, r->p99, r->errors);
-            if (mode >= MODE_D && mode <= MODE_E)
+            if (IS_DTX (mode))
                 printf (" %11.1f %11.1f", r->coord_us, r->part_us);
             printf ("\n");
             fflush (stdout);
@@ -870,6 +924,14 @@ main (int argc, char *argv [])
         if (s_levels [l] == 8) at8 = l;
         if (s_levels [l] == 32) at32 = l;
     }
+    if (!s_mode_off [MODE_S])
+        for (int l = 0; l < s_nlevels; l++) {
+            result_t *r = results [l];
+            printf ("  %3d clients: PostgreSQL store vs local log: tps s/d=%.2f p50 s/d=%.2f"
+                    " (%.2f vs %.2f ms) coordinator us/tx %.1f vs %.1f\n", s_levels [l],
+                    s_ratio (r [MODE_S].tps, r [MODE_D].tps), s_ratio (r [MODE_S].p50, r [MODE_D].p50),
+                    r [MODE_S].p50, r [MODE_D].p50, r [MODE_S].coord_us, r [MODE_D].coord_us);
+        }
     if (rss >= 0)
         printf ("coordinator with 10000 transactions in flight: RSS %.1f MiB (peak over the run %.1f MiB)\n",
                 rss / 1024.0, hwm / 1024.0);
