@@ -237,12 +237,21 @@ coord_handle_admin (dtx_coordinator_t *self)
                         "\"transactions_live\":%zu,\"in_doubt\":%zu,\"committed\":%" PRIu64
                         ",\"aborted\":%" PRIu64 ",\"log_bytes\":%" PRIu64 ",\"log_syncs\":%" PRIu64
                         ",\"log_records_synced\":%" PRIu64 ",\"participants_connected\":%zu"
-                        ",\"participants_known\":%zu}",
+                        ",\"participants_known\":%zu",
                         self->id, self->epoch, (now - self->started) / 1000.0,
                         self->draining? "true": "false", zhashx_size (self->txns), in_doubt,
                         self->committed, self->aborted, dtx_log_size (self->log),
                         dtx_log_syncs (self->log), dtx_log_records_synced (self->log),
                         connected, zhashx_size (self->participants));
+        if (json && self->pg)
+            s_text_add (&out, ",\"store\":{\"shard\":\"%s\",\"epoch\":%" PRIu64 ",\"instance\":\"%s\","
+                        "\"lease_ms\":%d,\"lease_age_s\":%.1f,\"writes_ok\":%" PRIu64 ","
+                        "\"writes_unknown\":%" PRIu64 ",\"writes_refused\":%" PRIu64 "}",
+                        self->id, self->epoch, self->config.instance, self->config.lease_ms,
+                        (now - self->lease_sent) / 1000.0, self->store_writes [DTX_PGSTORE_OK],
+                        self->store_writes [DTX_PGSTORE_UNKNOWN], self->store_writes [DTX_PGSTORE_ERROR]);
+        if (json)
+            s_text_add (&out, "}");
         else
             s_text_add (&out, "coordinator      %s (epoch %" PRIu64 ")%s\n"
                         "uptime           %.1f s\n"
@@ -256,6 +265,14 @@ coord_handle_admin (dtx_coordinator_t *self)
                         dtx_log_size (self->log), dtx_log_syncs (self->log),
                         dtx_log_records_synced (self->log), connected,
                         zhashx_size (self->participants));
+        if (self->pg && !json)
+            s_text_add (&out, "decision store   PostgreSQL: shard %s epoch %" PRIu64 ", instance %s,"
+                        " lease %d ms renewed %.1f s ago; writes %" PRIu64 " ok, %" PRIu64
+                        " unknown (written again), %" PRIu64 " refused\n", self->id, self->epoch,
+                        self->config.instance, self->config.lease_ms,
+                        (now - self->lease_sent) / 1000.0, self->store_writes [DTX_PGSTORE_OK],
+                        self->store_writes [DTX_PGSTORE_UNKNOWN],
+                        self->store_writes [DTX_PGSTORE_ERROR]);
     }
     else
     if (streq (command, "participants")) {

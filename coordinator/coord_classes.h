@@ -161,6 +161,8 @@ struct _dtx_coordinator_t {
     int64_t lease_sent;             //  ... when the last clean one was sent
     int64_t store_retry_at;         //  pg: an unknown write is repeated from then
     int64_t store_complained;       //  ... last logged
+    uint64_t store_renewals;        //  pg: clean lease renewals
+    uint64_t store_writes [5];      //  pg: decision writes by dtx_pgstore_result_t
     uint64_t epoch;
     uint64_t counter;               //  gids issued this epoch
     uint32_t seq;                   //  requests to participants

@@ -37,6 +37,30 @@ coord_metrics_publish (dtx_coordinator_t *self)
         self->phase2_retries, dtx_log_size (self->log));
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
+    if (self->pg) {
+        //  The PostgreSQL store (docs/ha.md); write latency is
+        //  dtx_log_fsync_seconds
+        text = zsys_sprintf (
+            "# HELP dtx_store_epoch The shard's epoch this coordinator holds\n"
+            "# TYPE dtx_store_epoch gauge\n"
+            "dtx_store_epoch %" PRIu64 "\n"
+            "# HELP dtx_store_lease_renewals_total Clean renewals of the shard's lease\n"
+            "# TYPE dtx_store_lease_renewals_total counter\n"
+            "dtx_store_lease_renewals_total %" PRIu64 "\n"
+            "# HELP dtx_store_lease_age_seconds Since the last clean renewal was sent\n"
+            "# TYPE dtx_store_lease_age_seconds gauge\n"
+            "dtx_store_lease_age_seconds %.3f\n"
+            "# HELP dtx_store_writes_total Decision writes, by result (unknown: written again)\n"
+            "# TYPE dtx_store_writes_total counter\n"
+            "dtx_store_writes_total{result=\"ok\"} %" PRIu64 "\n"
+            "dtx_store_writes_total{result=\"unknown\"} %" PRIu64 "\n"
+            "dtx_store_writes_total{result=\"error\"} %" PRIu64 "\n",
+            self->epoch, self->store_renewals, (dtx_clock_ms () - self->lease_sent) / 1000.0,
+            self->store_writes [DTX_PGSTORE_OK], self->store_writes [DTX_PGSTORE_UNKNOWN],
+            self->store_writes [DTX_PGSTORE_ERROR]);
+        zchunk_extend (out, text, strlen (text));
+        zstr_free (&text);
+    }
     zchunk_t *per = zchunk_new (NULL, 1024);
     text = strdup ("# HELP dtx_participant_connected Participant registered and heard recently\n"
                    "# TYPE dtx_participant_connected gauge\n");

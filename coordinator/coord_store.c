@@ -236,6 +236,7 @@ coord_store_sync (dtx_coordinator_t *self)
     if (now < self->store_retry_at)
         return 1;
     dtx_pgstore_result_t rc = dtx_pgstore_write (self->pg, self->id, self->epoch);
+    self->store_writes [rc]++;
     if (rc == DTX_PGSTORE_OK) {
         self->store_retry_at = 0;
         return 0;
@@ -262,6 +263,7 @@ coord_store_tick (dtx_coordinator_t *self, int64_t now)
     dtx_pgstore_result_t rc = dtx_pgstore_renew (self->pg, self->id, self->epoch,
                                                  self->config.lease_ms);
     if (rc == DTX_PGSTORE_OK) {
+        self->store_renewals++;
         self->lease_sent = sent;
         self->lease_next = sent + self->config.lease_ms / 3;
         return;

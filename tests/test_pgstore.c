@@ -395,6 +395,14 @@ START_TEST (test_coordinator_on_store)
     char out [4096];
     ck_assert_int_eq (harness_dtxctl (out, sizeof out, "show %s", two), 0);
     ck_assert_msg (strstr (out, "committed"), "%s", out);
+    //  dtxctl status names the store, the shard and its epoch
+    char expect [128];
+    snprintf (expect, sizeof expect, "decision store   PostgreSQL: shard test epoch %lld", epoch + 1);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "status"), 0);
+    ck_assert_msg (strstr (out, expect), "%s", out);
+    ck_assert_int_eq (harness_dtxctl (out, sizeof out, "--json status"), 0);
+    snprintf (expect, sizeof expect, "\"store\":{\"shard\":\"test\",\"epoch\":%lld,", epoch + 1);
+    ck_assert_msg (strstr (out, expect), "%s", out);
     ck_assert_int_eq (s_items (0, 7001) + s_items (1, 7001), 2);
     ck_assert_int_eq (s_items (0, 7003) + s_items (1, 7003), 0);
     dtx_client_destroy (&client);
