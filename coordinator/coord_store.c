@@ -29,6 +29,11 @@
       have taken over.  Fencing does not depend on this (the epoch in
       every write does); it keeps an old owner from holding clients.
 
+    * Ended decisions older than outcome-retention are pruned every minute
+      (the lowest gids first, at most 10,000 a time), and the shard's
+      watermark rises past them: a gid at or below it without a decision
+      is answered UNKNOWN ("no longer retained"), as with the log.
+
     * An earlier epoch's two-phase commit is not kept in memory after a
       restart: a question about such a gid reads the store first
       (coord_store_recall), so the one-phase probe never answers "aborted"
@@ -42,6 +47,33 @@
 #include <unistd.h>
 
 #define STORE_RETRY_MS 200
+#define PRUNE_EVERY_MS 60000
+#define PRUNE_ROWS 10000
+
+//  Prune ended decisions past the retention (max_rows 0: only read the
+//  watermark) and forget below the store's watermark
+static dtx_pgstore_result_t
+s_prune (dtx_coordinator_t *self, int max_rows)
+{
+    size_t pruned = 0;
+    uint64_t epoch = 0, counter = 0;
+    dtx_pgstore_result_t rc = dtx_pgstore_prune (self->pg, self->id, self->epoch,
+                                                 self->config.outcome_retention_ms / 1000,
+                                                 max_rows, &pruned, &epoch, &counter);
+    if (rc == DTX_PGSTORE_OK) {
+        self->store_pruned += pruned;
+        if (epoch)
+            dtx_outcomes_forget_up_to (self->outcomes, epoch, counter);
+        if (pruned)
+            zsys_info ("decision store: %zu ended decision(s) older than %" PRId64 " s pruned;"
+                       " outcomes up to %s:%" PRIu64 ":%" PRIu64 " may be forgotten", pruned,
+                       self->config.outcome_retention_ms / 1000, self->id, epoch, counter);
+    }
+    else
+        zsys_warning ("decision store: pruning: %s (%s)", dtx_pgstore_error (self->pg),
+                      dtx_pgstore_result_name (rc));
+    return rc;
+}
 
 static void
 s_step_down (dtx_coordinator_t *self, const char *why)
@@ -142,6 +174,11 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         return -1;
     }
     dtx_outcomes_set_issued (self->outcomes, self->epoch, 0);
+    if (s_prune (self, PRUNE_ROWS) != DTX_PGSTORE_OK) {
+        snprintf (errbuf, errlen, "%s", dtx_pgstore_error (self->pg));
+        return -1;
+    }
+    self->store_prune_next = dtx_clock_ms () + PRUNE_EVERY_MS;
     zsys_info ("coordinator %s: decision store PostgreSQL, shard %s epoch %" PRIu64 " taken by"
                " instance %s (lease %d ms)", self->id, self->id, self->epoch,
                self->config.instance, config->lease_ms);
@@ -257,6 +294,11 @@ coord_store_sync (dtx_coordinator_t *self)
 void
 coord_store_tick (dtx_coordinator_t *self, int64_t now)
 {
+    if (self->pg && now >= self->store_prune_next) {
+        self->store_prune_next = now + PRUNE_EVERY_MS;
+        if (s_prune (self, PRUNE_ROWS) == DTX_PGSTORE_FENCED)
+            s_step_down (self, dtx_pgstore_error (self->pg));
+    }
     if (!self->pg || now < self->lease_next)
         return;
     int64_t sent = dtx_clock_ms ();
@@ -280,7 +322,7 @@ coord_store_next (dtx_coordinator_t *self)
 {
     if (!self->pg)
         return INT64_MAX;
-    int64_t next = self->lease_next;
+    int64_t next = self->lease_next < self->store_prune_next? self->lease_next: self->store_prune_next;
     if (self->store_retry_at && self->store_retry_at < next)
         next = self->store_retry_at;
     return next;

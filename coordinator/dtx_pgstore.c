@@ -50,7 +50,8 @@ static const char *s_schema =
     "-- Patroni, synchronous replication).  A shard is the <coordinator-id> of a\n"
     "-- gid; its owner holds a lease and writes decisions conditioned on the\n"
     "-- shard's current epoch (the fencing token), in the same statement.\n"
-    "--   * dtx_store.shard: one row per shard: its epoch, owner and lease.\n"
+    "--   * dtx_store.shard: one row per shard: its epoch, owner and lease, and\n"
+    "--     the watermark below which ended decisions may have been pruned.\n"
     "--   * dtx_store.epoch: when each epoch of a shard began.\n"
     "--   * dtx_store.served: the participants that served an epoch (a\n"
     "--     one-database gid of a closed epoch is asked of them).\n"
@@ -67,7 +68,9 @@ static const char *s_schema =
     "    shard text PRIMARY KEY,\n"
     "    epoch bigint NOT NULL,\n"
     "    owner text NOT NULL,\n"
-    "    lease_until timestamptz NOT NULL\n"
+    "    lease_until timestamptz NOT NULL,\n"
+    "    forgotten_epoch bigint NOT NULL DEFAULT 0,\n"
+    "    forgotten_counter bigint NOT NULL DEFAULT 0\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS dtx_store.epoch (\n"
     "    shard text NOT NULL,\n"
@@ -656,6 +659,54 @@ bool
 dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid)
 {
     return zhashx_lookup (self->decided, gid) != NULL;
+}
+
+dtx_pgstore_result_t
+dtx_pgstore_prune (dtx_pgstore_t *self, const char *shard, uint64_t epoch, int64_t retention_s,
+                   int max_rows, size_t *pruned_p, uint64_t *forgotten_epoch_p,
+                   uint64_t *forgotten_counter_p)
+{
+    //  The oldest ended decisions decided before the retention, by gid
+    //  order; the watermark rises to the last one deleted, so that a gid
+    //  at or below it without a decision is "no longer retained", never
+    //  "aborted".  Fenced like a decision write (the owner prunes).
+    char epoch_text [24], retention [24], rows [16];
+    snprintf (epoch_text, sizeof epoch_text, "%" PRIu64, epoch);
+    snprintf (retention, sizeof retention, "%" PRId64, retention_s);
+    snprintf (rows, sizeof rows, "%d", max_rows);
+    const char *params [] = { shard, epoch_text, self->instance, retention, rows };
+    dtx_pgstore_result_t rc = s_exec (self,
+        "WITH fence AS ("
+        "  SELECT shard FROM dtx_store.shard"
+        "   WHERE shard = $1 AND epoch = $2::bigint AND owner = $3 FOR UPDATE),"
+        " old AS ("
+        "  SELECT gid, split_part (gid, ':', 3)::bigint AS e, split_part (gid, ':', 4)::bigint AS c"
+        "    FROM dtx_store.decision JOIN fence USING (shard)"
+        "   WHERE ended AND decided_at < now () - $4::bigint * interval '1 second'"
+        "   ORDER BY e, c LIMIT $5::int),"
+        " top AS (SELECT e, c FROM old ORDER BY e DESC, c DESC LIMIT 1),"
+        " mark AS ("
+        "  UPDATE dtx_store.shard s SET forgotten_epoch = top.e, forgotten_counter = top.c"
+        "    FROM top WHERE s.shard = $1"
+        "     AND (top.e, top.c) > (s.forgotten_epoch, s.forgotten_counter) RETURNING s.shard),"
+        " gone AS (DELETE FROM dtx_store.decision WHERE gid IN (SELECT gid FROM old) RETURNING gid)"
+        " SELECT (SELECT count (*) FROM fence), (SELECT count (*) FROM gone),"
+        "        CASE WHEN (t.e, t.c) > (s.forgotten_epoch, s.forgotten_counter)"
+        "             THEN t.e ELSE s.forgotten_epoch END,"
+        "        CASE WHEN (t.e, t.c) > (s.forgotten_epoch, s.forgotten_counter)"
+        "             THEN t.c ELSE s.forgotten_counter END"
+        "   FROM dtx_store.shard s LEFT JOIN top t ON true WHERE s.shard = $1", 5, params);
+    if (rc != DTX_PGSTORE_OK)
+        return rc;
+    if (PQntuples (self->last) != 1 || atoi (PQgetvalue (self->last, 0, 0)) != 1) {
+        snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours",
+                  shard, epoch);
+        return DTX_PGSTORE_FENCED;
+    }
+    *pruned_p = strtoull (PQgetvalue (self->last, 0, 1), NULL, 10);
+    *forgotten_epoch_p = strtoull (PQgetvalue (self->last, 0, 2), NULL, 10);
+    *forgotten_counter_p = strtoull (PQgetvalue (self->last, 0, 3), NULL, 10);
+    return DTX_PGSTORE_OK;
 }
 
 dtx_pgstore_result_t

@@ -140,6 +140,17 @@ dtx_pgstore_result_t
     dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoch_fn *fn,
                             void *arg);
 
+//  Delete at most max_rows of shard's ended decisions older than
+//  retention_s, the lowest gids first, and raise the shard's watermark
+//  to the last one deleted: a gid at or below (*forgotten_epoch_p,
+//  *forgotten_counter_p) without a decision may have been committed
+//  (UNKNOWN, never "aborted").  Fenced by the owner's epoch.  The
+//  watermark is set even when nothing was deleted.
+dtx_pgstore_result_t
+    dtx_pgstore_prune (dtx_pgstore_t *self, const char *shard, uint64_t epoch, int64_t retention_s,
+                       int max_rows, size_t *pruned_p, uint64_t *forgotten_epoch_p,
+                       uint64_t *forgotten_counter_p);
+
 //  The shard's current epoch (0 if the shard is unknown)
 dtx_pgstore_result_t
     dtx_pgstore_epoch (dtx_pgstore_t *self, const char *shard, uint64_t *epoch_p);

@@ -4,7 +4,8 @@
 -- Patroni, synchronous replication).  A shard is the <coordinator-id> of a
 -- gid; its owner holds a lease and writes decisions conditioned on the
 -- shard's current epoch (the fencing token), in the same statement.
---   * dtx_store.shard: one row per shard: its epoch, owner and lease.
+--   * dtx_store.shard: one row per shard: its epoch, owner and lease, and
+--     the watermark below which ended decisions may have been pruned.
 --   * dtx_store.epoch: when each epoch of a shard began.
 --   * dtx_store.served: the participants that served an epoch (a
 --     one-database gid of a closed epoch is asked of them).
@@ -21,7 +22,9 @@ CREATE TABLE IF NOT EXISTS dtx_store.shard (
     shard text PRIMARY KEY,
     epoch bigint NOT NULL,
     owner text NOT NULL,
-    lease_until timestamptz NOT NULL
+    lease_until timestamptz NOT NULL,
+    forgotten_epoch bigint NOT NULL DEFAULT 0,
+    forgotten_counter bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS dtx_store.epoch (
     shard text NOT NULL,

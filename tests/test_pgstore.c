@@ -304,6 +304,59 @@ START_TEST (test_fenced_is_not_aborted)
 }
 END_TEST
 
+//  Ended decisions past the retention are pruned, lowest gids first, and
+//  the watermark rises past them; unended ones stay
+START_TEST (test_prune_raises_watermark)
+{
+    dtx_pgstore_t *c1 = s_store ("p1", 5000), *c2 = s_store ("p2", 5000);
+    uint64_t epoch = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s5", 60000, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    const char *names [] = { "db1", "db2" };
+    char gid [64];
+    for (int i = 1; i <= 3; i++) {
+        snprintf (gid, sizeof gid, "dtx:s5:%llu:%d", (unsigned long long) epoch, i);
+        ck_assert_int_eq (dtx_pgstore_add_decision (c1, gid, 2, names, NULL), 0);
+    }
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s5", epoch), DTX_PGSTORE_OK);
+    for (int i = 1; i <= 2; i++) {
+        snprintf (gid, sizeof gid, "dtx:s5:%llu:%d", (unsigned long long) epoch, i);
+        dtx_pgstore_add_end (c1, gid);
+    }
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s5", epoch), DTX_PGSTORE_OK);
+    size_t pruned = 9;
+    uint64_t we = 9, wc = 9;
+    //  Nothing old enough yet
+    ck_assert_int_eq (dtx_pgstore_prune (c1, "s5", epoch, 3600, 100, &pruned, &we, &wc), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (pruned, 0);
+    ck_assert_uint_eq (we, 0);
+    PGconn *raw = s_raw ();
+    s_sql (raw, "UPDATE dtx_store.decision SET decided_at = now () - interval '2 hours'"
+                " WHERE shard = 's5'");
+    PQfinish (raw);
+    //  The two ended ones go; the third (not ended) stays
+    ck_assert_int_eq (dtx_pgstore_prune (c1, "s5", epoch, 3600, 100, &pruned, &we, &wc), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (pruned, 2);
+    ck_assert_uint_eq (we, epoch);
+    ck_assert_uint_eq (wc, 2);
+    bool found = true;
+    dtx_pgstore_decision_t decision;
+    uint64_t current;
+    snprintf (gid, sizeof gid, "dtx:s5:%llu:1", (unsigned long long) epoch);
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, gid, "s5", &found, &decision, &current), DTX_PGSTORE_OK);
+    ck_assert (!found);
+    snprintf (gid, sizeof gid, "dtx:s5:%llu:3", (unsigned long long) epoch);
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, gid, "s5", &found, &decision, &current), DTX_PGSTORE_OK);
+    ck_assert (found);
+    //  Reading the watermark only; and only the owner prunes
+    ck_assert_int_eq (dtx_pgstore_prune (c1, "s5", epoch, 3600, 0, &pruned, &we, &wc), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (pruned, 0);
+    ck_assert_uint_eq (wc, 2);
+    ck_assert_int_eq (dtx_pgstore_prune (c2, "s5", epoch, 3600, 100, &pruned, &we, &wc), DTX_PGSTORE_FENCED);
+    dtx_pgstore_destroy (&c1);
+    dtx_pgstore_destroy (&c2);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  The coordinator on the store (--store): decisions in PostgreSQL
 
@@ -561,6 +614,34 @@ START_TEST (test_store_random_crashes)
 }
 END_TEST
 
+//  A two-database commit past outcome-retention is pruned from the store
+//  (here at the restart): asked about, it is "no longer retained", never
+//  "aborted"
+START_TEST (test_store_prunes_old_decisions)
+{
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 20000);
+    char gid [DTX_GID_MAX + 1], sql [512];
+    ck_assert_int_eq (s_transaction (client, 7201, 2, false, gid), DTX_COMMITTED);
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM dtx_store.decision WHERE gid = '%s' AND ended", gid);
+    for (int i = 0; i < 100 && s_store_value (sql) == 0; i++)
+        usleep (100 * 1000);    //  END is written with a later batch or after a quiet second
+    ck_assert_int_eq (s_store_value (sql), 1);
+    snprintf (sql, sizeof sql, "UPDATE dtx_store.decision SET decided_at = now () - interval '2 days'"
+              " WHERE gid = '%s'", gid);
+    ck_assert_int_eq (harness_pg_exec (0, sql), 0);
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM dtx_store.decision WHERE gid = '%s'", gid);
+    ck_assert_int_eq (s_store_value (sql), 0);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (client), "no longer retained"), "%s",
+                   dtx_client_error (client));
+    ck_assert_int_eq (s_items (0, 7201) + s_items (1, 7201), 2);
+    dtx_client_destroy (&client);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -573,6 +654,7 @@ main (void)
     tcase_add_test (tc, test_write_races_takeover);
     tcase_add_test (tc, test_unknown_then_repeated);
     tcase_add_test (tc, test_fenced_is_not_aborted);
+    tcase_add_test (tc, test_prune_raises_watermark);
     suite_add_tcase (suite, tc);
     TCase *system = tcase_create ("coordinator");
     tcase_add_unchecked_fixture (system, s_system_setup, s_teardown);
@@ -581,6 +663,7 @@ main (void)
     tcase_add_test (system, test_store_decision_survives_crash);
     tcase_add_test (system, test_takeover_and_zombie);
     tcase_add_test (system, test_store_random_crashes);
+    tcase_add_test (system, test_store_prunes_old_decisions);
     suite_add_tcase (suite, system);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
