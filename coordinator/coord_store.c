@@ -144,10 +144,11 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
                       " replication (Patroni: synchronous_mode_strict, docs/ha.md)");
     //  Take the shard: wait while another instance holds its lease
     uint64_t epoch = 0;
-    int64_t logged = 0;
+    int64_t logged = 0, sent = 0;
     while (!zsys_interrupted) {
         const char *holder = NULL;
         int64_t remaining = 0;
+        sent = dtx_clock_ms ();     //  (the lease runs from before the request)
         dtx_pgstore_result_t rc = dtx_pgstore_take (self->pg, self->id, config->lease_ms, &epoch,
                                                     &holder, &remaining);
         if (rc == DTX_PGSTORE_OK)
@@ -165,7 +166,7 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         return -1;
     }
     self->epoch = epoch;
-    self->lease_sent = dtx_clock_ms ();
+    self->lease_sent = sent;
     self->lease_next = self->lease_sent + config->lease_ms / 3;
     //  The takeover's commit was clean: these reads are the current state
     if (s_pg_epochs (self) != DTX_PGSTORE_OK

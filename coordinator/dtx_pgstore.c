@@ -540,8 +540,8 @@ dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
         "        (SELECT count (*) FROM ended),"
         "        (SELECT coalesce (string_agg (gid, ','), '') FROM dtx_store.decision"
         "          WHERE gid = ANY ($4::text[]))", 9, params);
-    if (rc == DTX_PGSTORE_UNKNOWN)
-        return rc;              //  kept for the repeat
+    if (rc == DTX_PGSTORE_UNKNOWN || rc == DTX_PGSTORE_ERROR)
+        return rc;              //  kept for the repeat (ERROR: nothing was written)
     zhashx_purge (self->decided);
     if (rc == DTX_PGSTORE_OK && atoi (PQgetvalue (self->last, 0, 0)) != 1) {
         //  Fenced.  Which of the batch's decisions exist (an earlier,

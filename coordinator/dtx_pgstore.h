@@ -91,8 +91,9 @@ size_t
     dtx_pgstore_pending (dtx_pgstore_t *self);
 
 //  Write everything buffered, in one statement, fenced by (shard, epoch).
-//  OK and FENCED and ERROR empty the buffer; UNKNOWN keeps it for the
-//  retry (after which the answer is exact).  FENCED is not "aborted": a
+//  OK and FENCED empty the buffer; UNKNOWN and ERROR (refused, nothing
+//  written) keep it for the retry (after which the answer is exact): the
+//  caller never takes a kept batch for durable.  FENCED is not "aborted": a
 //  decision of the batch may exist (an earlier UNKNOWN attempt landed
 //  before the takeover; the new owner drives it): ask
 //  dtx_pgstore_fenced_decided for each gid (docs/ha.md, finding 1).

@@ -357,6 +357,37 @@ START_TEST (test_prune_raises_watermark)
 }
 END_TEST
 
+//  A write refused by the database (an error before its commit) wrote
+//  nothing: the batch is kept and written again, never taken for durable
+START_TEST (test_refused_write_is_kept)
+{
+    dtx_pgstore_t *c1 = s_store ("e1", 5000);
+    uint64_t epoch = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s6", 60000, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    PGconn *raw = s_raw ();
+    s_sql (raw, "CREATE FUNCTION dtx_store.refuse () RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'refused by a test'; END $$");
+    s_sql (raw, "CREATE TRIGGER refuse BEFORE INSERT ON dtx_store.decision"
+                " FOR EACH ROW WHEN (NEW.shard = 's6') EXECUTE FUNCTION dtx_store.refuse ()");
+    const char *names [] = { "db1", "db2" };
+    ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s6:1:1", 2, names, NULL), 0);
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s6", epoch), DTX_PGSTORE_ERROR);
+    ck_assert_msg (strstr (dtx_pgstore_error (c1), "refused by a test"), "%s", dtx_pgstore_error (c1));
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 1);
+    s_sql (raw, "DROP TRIGGER refuse ON dtx_store.decision");
+    ck_assert_int_eq (dtx_pgstore_write (c1, "s6", epoch), DTX_PGSTORE_OK);
+    ck_assert_uint_eq (dtx_pgstore_pending (c1), 0);
+    bool found = false;
+    dtx_pgstore_decision_t decision;
+    uint64_t current;
+    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s6:1:1", "s6", &found, &decision, &current),
+                      DTX_PGSTORE_OK);
+    ck_assert (found);
+    PQfinish (raw);
+    dtx_pgstore_destroy (&c1);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  The coordinator on the store (--store): decisions in PostgreSQL
 
@@ -753,6 +784,7 @@ main (void)
     tcase_add_test (tc, test_unknown_then_repeated);
     tcase_add_test (tc, test_fenced_is_not_aborted);
     tcase_add_test (tc, test_prune_raises_watermark);
+    tcase_add_test (tc, test_refused_write_is_kept);
     suite_add_tcase (suite, tc);
     TCase *system = tcase_create ("coordinator");
     tcase_add_unchecked_fixture (system, s_system_setup, s_teardown);
