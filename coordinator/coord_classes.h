@@ -162,6 +162,7 @@ struct _dtx_coordinator_t {
     int64_t store_retry_at;         //  pg: an unknown write is repeated from then
     int64_t store_complained;       //  ... last logged
     uint64_t store_renewals;        //  pg: clean lease renewals
+    int store_refusals;             //  pg: decision writes refused in a row
     int64_t store_prune_next;       //  pg: next pruning of ended decisions
     uint64_t store_pruned;          //  ... decisions pruned
     uint64_t store_writes [5];      //  pg: decision writes by dtx_pgstore_result_t

@@ -256,7 +256,10 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
             s_not_yours (self, msg, gid);   //  (the owner's transaction is untouched)
             return NULL;
         }
-        if (!txn->client || !zframe_eq (txn->client, dtx_proto_routing_id (msg))) {
+        if ((!txn->client || !zframe_eq (txn->client, dtx_proto_routing_id (msg)))
+        &&  !txn->client_request) {
+            //  (not while a request waits: its answer, with its seq, goes
+            //  to the connection that sent it)
             //  Its key, on another connection (the client reconnected):
             //  answers go there from now on
             coord_forget_begun (self, txn);

@@ -188,9 +188,13 @@ s_handle_register (dtx_coordinator_t *self, dtx_proto_t *msg)
             return;
         }
     }
-    if (strlen (identity) > IDENTITY_MAX) {
-        snprintf (err, sizeof err, "participant %s: database identity longer than %d bytes",
-                  name, IDENTITY_MAX);
+    bool printable = true;
+    for (const char *c = identity; *c; c++)
+        printable = printable && *c >= 0x20 && *c < 0x7f;
+    if (strlen (identity) > IDENTITY_MAX || !printable) {
+        //  (it goes into the decision log or store: printable ASCII only)
+        snprintf (err, sizeof err, "participant %s: database identity %s", name,
+                  printable? "too long": "not printable ASCII");
         s_register_refuse (self, msg, NULL, DTX_ERR_BAD_REQUEST, err);
         return;
     }

@@ -19,9 +19,13 @@
       transactions stay LOGGING, nobody is answered, the same batch is
       written again 200 ms later (idempotent) until the answer is exact.
       FENCED: another coordinator took the shard; each client waiting on
-      that batch is told what the store says (a decision there: committed,
-      the new owner drives it; none: aborted, it can never be decided), and
-      the process stops (exit 4): it is no longer the owner.
+      that batch is told what the store says, read back in a statement of
+      its own (a decision there: committed, the new owner drives it; none:
+      aborted, it can never be decided; the read-back not clean: UNKNOWN),
+      and the process stops (exit 4): it is no longer the owner.  Stepping
+      down for any other reason (renewal refused or late, 50 refused
+      writes in a row) tells waiting clients UNKNOWN: only a fenced write's
+      read-back knows.
 
     * The lease is renewed every lease/3.  A renewal refused (FENCED), or
       none clean for three quarters of the lease (the store unreachable),
@@ -75,19 +79,27 @@ s_prune (dtx_coordinator_t *self, int max_rows)
     return rc;
 }
 
+//  fenced_write: called after a FENCED decision write, whose read-back
+//  may tell each waiting client exactly; else (a renewal refused or too
+//  late, a prune fenced) nothing is known of them here: UNKNOWN
 static void
-s_step_down (dtx_coordinator_t *self, const char *why)
+s_step_down (dtx_coordinator_t *self, const char *why, bool fenced_write)
 {
-    //  Whoever waits on an undecided commit is told what the store says
     txn_t *txn = (txn_t *) zlistx_first (self->logging);
     while (txn) {
         if (txn->client && txn->client_request == DTX_PROTO_COMMIT) {
-            bool decided = dtx_pgstore_fenced_decided (self->pg, txn->gid);
-            coord_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
-                                  decided? DTX_COMMITTED: DTX_ABORTED,
-                                  decided? 0: DTX_ERR_COORDINATOR, "", "",
-                                  decided? "": "the coordinator lost its shard before the"
-                                  " decision was recorded (aborted)");
+            int decided = fenced_write? dtx_pgstore_fenced_decided (self->pg, txn->gid): -1;
+            if (decided == -1)
+                coord_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
+                                      DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "",
+                                      "the coordinator lost its shard while the decision was being"
+                                      " written: ask again (OUTCOME_QUERY) once a coordinator holds it");
+            else
+                coord_client_outcome (self, self->clients, txn->client, txn->client_seq, txn->gid,
+                                      decided? DTX_COMMITTED: DTX_ABORTED,
+                                      decided? 0: DTX_ERR_COORDINATOR, "", "",
+                                      decided? "": "the coordinator lost its shard before the"
+                                      " decision was recorded (aborted)");
         }
         txn = (txn_t *) zlistx_next (self->logging);
     }
@@ -280,8 +292,13 @@ coord_store_sync (dtx_coordinator_t *self)
         return 0;
     }
     if (rc == DTX_PGSTORE_FENCED)
-        s_step_down (self, dtx_pgstore_error (self->pg));
-    //  Unknown (or refused): nothing is decided until it is written
+        s_step_down (self, dtx_pgstore_error (self->pg), true);
+    //  Unknown (or refused): nothing is decided until it is written.  A
+    //  refusal that lasts (50 in a row, 10 s) is not going away: step down
+    //  rather than hold every commit (its clients hear UNKNOWN)
+    self->store_refusals = rc == DTX_PGSTORE_ERROR? self->store_refusals + 1: 0;
+    if (self->store_refusals >= 50)
+        s_step_down (self, dtx_pgstore_error (self->pg), false);
     if (now - self->store_complained >= 5000) {
         zsys_warning ("decision store: %s (%s); %zu decision(s) wait, written again every %d ms",
                       dtx_pgstore_error (self->pg), dtx_pgstore_result_name (rc),
@@ -298,7 +315,7 @@ coord_store_tick (dtx_coordinator_t *self, int64_t now)
     if (self->pg && now >= self->store_prune_next) {
         self->store_prune_next = now + PRUNE_EVERY_MS;
         if (s_prune (self, PRUNE_ROWS) == DTX_PGSTORE_FENCED)
-            s_step_down (self, dtx_pgstore_error (self->pg));
+            s_step_down (self, dtx_pgstore_error (self->pg), false);
     }
     if (!self->pg || now < self->lease_next)
         return;
@@ -312,9 +329,10 @@ coord_store_tick (dtx_coordinator_t *self, int64_t now)
         return;
     }
     if (rc == DTX_PGSTORE_FENCED)
-        s_step_down (self, dtx_pgstore_error (self->pg));
+        s_step_down (self, dtx_pgstore_error (self->pg), false);
     if (dtx_clock_ms () - self->lease_sent > self->config.lease_ms * 3 / 4)
-        s_step_down (self, "the lease could not be renewed in time (decision store unreachable)");
+        s_step_down (self, "the lease could not be renewed in time (decision store unreachable)",
+                     false);
     self->lease_next = dtx_clock_ms () + STORE_RETRY_MS;
 }
 

@@ -416,7 +416,8 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         //  Sleep until the next deadline (timers, END records waiting, the
         //  metrics snapshot), not on a fixed tick
         int64_t wake = coord_timers_next (self);
-        if (self->end_pending_since && self->end_pending_since + 1000 < wake)
+        if (self->end_pending_since && self->end_pending_since + 1000 < wake
+        &&  !self->store_retry_at)      //  (a store write waits: coord_store_next)
             wake = self->end_pending_since + 1000;
         if (self->metrics && self->next_metrics < wake)
             wake = self->next_metrics;

@@ -119,7 +119,8 @@ struct _dtx_pgstore_t {
     bool unreplicated;
     char error [1024];
     PGresult *last;                 //  the result decisions point into
-    zhashx_t *decided;              //  a FENCED write's gids whose decision exists
+    zhashx_t *decided;              //  a FENCED write's gids whose decision exists ...
+    bool decided_exact;             //  ... read back cleanly (else nothing is known)
     //  The batch
     array_t gids, parts, owners, ends, served_names, served_identities;
 };
@@ -543,25 +544,39 @@ dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
     if (rc == DTX_PGSTORE_UNKNOWN || rc == DTX_PGSTORE_ERROR)
         return rc;              //  kept for the repeat (ERROR: nothing was written)
     zhashx_purge (self->decided);
+    self->decided_exact = false;
     if (rc == DTX_PGSTORE_OK && atoi (PQgetvalue (self->last, 0, 0)) != 1) {
         //  Fenced.  Which of the batch's decisions exist (an earlier,
         //  UNKNOWN attempt of this write may have landed before the
         //  takeover): those are committed, the new owner drives them; the
-        //  rest can never be decided.  Exact: the shard's row was locked
-        //  (so this commit waited for the standby), and only the holder of
-        //  an epoch writes decisions of its gids.
-        char *gids = PQgetvalue (self->last, 0, 5);
-        while (*gids) {
-            char *comma = strchr (gids, ',');
-            if (comma)
-                *comma = 0;
-            zhashx_update (self->decided, gids, (void *) 1);
-            if (!comma)
-                break;
-            gids = comma + 1;
-        }
+        //  rest can never be decided.  Read in a statement of its own: the
+        //  fenced one kept the snapshot it started with, which may predate
+        //  the commit of an earlier attempt that held the row lock.  The
+        //  read locks the shard's row, so its clean commit means what it
+        //  saw is on the standby too.
         snprintf (self->error, sizeof self->error, "shard %s epoch %" PRIu64 " is no longer ours%s:"
                   " nothing written", shard, epoch, atoi (PQgetvalue (self->last, 0, 1))? "": " (no such shard)");
+        char saved [sizeof self->error];
+        snprintf (saved, sizeof saved, "%s", self->error);
+        const char *read_params [] = { shard, s_array_text (&self->gids) };
+        self->decided_exact = s_exec (self,
+            "WITH locked AS (SELECT epoch FROM dtx_store.shard WHERE shard = $1 FOR SHARE)"
+            " SELECT (SELECT count (*) FROM locked),"
+            "        coalesce ((SELECT string_agg (gid, ',') FROM dtx_store.decision"
+            "                    WHERE gid = ANY ($2::text[])), '')", 2, read_params) == DTX_PGSTORE_OK;
+        if (self->decided_exact) {
+            char *gids = PQgetvalue (self->last, 0, 1);
+            while (*gids) {
+                char *comma = strchr (gids, ',');
+                if (comma)
+                    *comma = 0;
+                zhashx_update (self->decided, gids, (void *) 1);
+                if (!comma)
+                    break;
+                gids = comma + 1;
+            }
+        }
+        snprintf (self->error, sizeof self->error, "%s", saved);
         rc = DTX_PGSTORE_FENCED;
     }
     s_batch_reset (self);
@@ -655,9 +670,11 @@ dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoc
     return DTX_PGSTORE_OK;
 }
 
-bool
+int
 dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid)
 {
+    if (!self->decided_exact)
+        return -1;
     return zhashx_lookup (self->decided, gid) != NULL;
 }
 

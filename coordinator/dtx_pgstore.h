@@ -100,9 +100,10 @@ size_t
 dtx_pgstore_result_t
     dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch);
 
-//  After a FENCED write: does gid (of that batch) have a decision?  True:
-//  committed; false: it can never be decided (aborted).
-bool
+//  After a FENCED write: does gid (of that batch) have a decision?  1:
+//  committed; 0: it can never be decided (aborted); -1: not known (the
+//  read-back did not come back cleanly, or the last write was not FENCED)
+int
     dtx_pgstore_fenced_decided (dtx_pgstore_t *self, const char *gid);
 
 //  A decision as read back

@@ -295,8 +295,8 @@ START_TEST (test_fenced_is_not_aborted)
     ck_assert_int_eq (dtx_pgstore_take (c2, "s4", 60000, &epoch2, NULL, NULL), DTX_PGSTORE_OK);
     ck_assert_int_eq (dtx_pgstore_add_decision (c1, "dtx:s4:1:2", 2, names, NULL), 0);
     ck_assert_int_eq (dtx_pgstore_write (c1, "s4", epoch), DTX_PGSTORE_FENCED);
-    ck_assert (dtx_pgstore_fenced_decided (c1, "dtx:s4:1:1"));     //  committed
-    ck_assert (!dtx_pgstore_fenced_decided (c1, "dtx:s4:1:2"));    //  aborted
+    ck_assert_int_eq (dtx_pgstore_fenced_decided (c1, "dtx:s4:1:1"), 1);     //  committed
+    ck_assert_int_eq (dtx_pgstore_fenced_decided (c1, "dtx:s4:1:2"), 0);     //  aborted
     ck_assert_uint_eq (dtx_pgstore_pending (c1), 0);
     PQfinish (blocker);
     dtx_pgstore_destroy (&c1);
