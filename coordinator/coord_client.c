@@ -503,18 +503,13 @@ s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
 
 //  An OUTCOME_QUERY, from a client or a participant: the answer comes
 //  from dtx_outcome, or from the participants of the gid's epoch
-void
-coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
-                      const char *gid, dtx_asker_t asker)
+//  The answer, once the store was asked about an earlier epoch's gid
+//  (coord_store_recall)
+static void
+s_answer_recalled (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
+                   const char *gid, dtx_asker_t asker)
 {
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
-    char recall [600];
-    if (coord_store_recall (self, gid, recall, sizeof recall)) {
-        //  (never the probe's "aborted" for a commit the store may hold)
-        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "",
-                              recall);
-        return;
-    }
     dtx_answer_t answer;
     dtx_outcomes_answer (self->outcomes, gid, txn? coord_txn_live (txn): DTX_LIVE_NONE, asker, &answer);
     if (answer.outcome == DTX_ANSWER_REFUSE)
@@ -532,6 +527,26 @@ coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint
                               answer.database, answer.sqlstate, answer.reason);
 }
 
+//  Recall failed: UNKNOWN with why (never the probe's "aborted" for a
+//  commit the store may hold)
+static bool
+s_recall (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq, const char *gid)
+{
+    char recall [600];
+    if (coord_store_recall (self, gid, recall, sizeof recall) == 0)
+        return true;
+    coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "", recall);
+    return false;
+}
+
+void
+coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
+                      const char *gid, dtx_asker_t asker)
+{
+    if (s_recall (self, sock, to, seq, gid))
+        s_answer_recalled (self, sock, to, seq, gid, asker);
+}
+
 static void
 s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
 {
@@ -540,14 +555,15 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
     s_resolve_begun (self, msg);
     const char *gid = dtx_proto_gid (msg);
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
-    char recall [600];
-    if (coord_store_recall (self, gid, recall, sizeof recall) == 0
-    &&  !dtx_outcomes_visible (self->outcomes, gid, txn? coord_owner_key (txn): NULL, s_asker (msg))) {
+    //  (recalled first: a commit's owner may be in the store)
+    if (!s_recall (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid))
+        return;
+    if (!dtx_outcomes_visible (self->outcomes, gid, txn? coord_owner_key (txn): NULL, s_asker (msg))) {
         s_not_yours (self, msg, gid);
         return;
     }
-    coord_answer_outcome (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
-                          gid, DTX_ASKER_CLIENT);
+    s_answer_recalled (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                       gid, DTX_ASKER_CLIENT);
 }
 
 //  One message, if there is one (the socket does not block): false if none

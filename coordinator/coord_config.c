@@ -18,12 +18,7 @@ const char *const dtx_coordinator_config_keys [] = {
 static const char *
 s_keep (dtx_coordinator_config_t *config, const char *value)
 {
-    if (!config->strings) {
-        config->strings = zlist_new ();
-        zlist_autofree (config->strings);
-    }
-    zlist_append (config->strings, (void *) value);
-    return (const char *) zlist_tail (config->strings);
+    return dtx_strings_keep (&config->strings, value);
 }
 
 int

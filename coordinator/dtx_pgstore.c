@@ -538,9 +538,7 @@ dtx_pgstore_write (dtx_pgstore_t *self, const char *shard, uint64_t epoch)
         "   WHERE gid = ANY ($7::text[]) AND NOT ended RETURNING gid)"
         " SELECT (SELECT count (*) FROM fence), (SELECT count (*) FROM locked),"
         "        (SELECT count (*) FROM decided), (SELECT count (*) FROM served),"
-        "        (SELECT count (*) FROM ended),"
-        "        (SELECT coalesce (string_agg (gid, ','), '') FROM dtx_store.decision"
-        "          WHERE gid = ANY ($4::text[]))", 9, params);
+        "        (SELECT count (*) FROM ended)", 9, params);
     if (rc == DTX_PGSTORE_UNKNOWN || rc == DTX_PGSTORE_ERROR)
         return rc;              //  kept for the repeat (ERROR: nothing was written)
     zhashx_purge (self->decided);

@@ -284,6 +284,17 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
     return -1;
 }
 
+const char *
+dtx_strings_keep (zlist_t **strings_p, const char *value)
+{
+    if (!*strings_p) {
+        *strings_p = zlist_new ();
+        zlist_autofree (*strings_p);
+    }
+    zlist_append (*strings_p, (void *) value);
+    return (const char *) zlist_tail (*strings_p);
+}
+
 int
 dtx_config_load (const char *path, const char *section, const char *const *keys,
                  dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen)

@@ -83,6 +83,11 @@ zsock_t *
     dtx_sock_new (int type, const char *endpoint, const dtx_security_t *security,
                   int64_t max_message);
 
+//  Keep a copy of value in *strings_p (a list created on first use, whose
+//  owner destroys it), and return the copy: a config's string settings
+const char *
+    dtx_strings_keep (zlist_t **strings_p, const char *value);
+
 //  Config files are CZMQ's ZPL (zconfig): one section named for the
 //  process, one key per line.  Every key must be in `keys`; fn applies a
 //  value and returns 0, or -1 if the value is bad.  Returns 0, or -1 with

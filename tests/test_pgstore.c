@@ -448,6 +448,16 @@ s_transaction (dtx_client_t *client, int id, int ndbs, bool rollback, char *gid)
     return outcome;
 }
 
+//  Has process pid ended (within timeout_ms)?  (It may be the fixture's
+//  child, not ours: harness_wait_stopped cannot wait for it.)
+static bool
+s_wait_gone (pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms && !harness_pid_gone (pid); waited += 50)
+        usleep (50 * 1000);     //  polling interval
+    return harness_pid_gone (pid);
+}
+
 static long long
 s_store_value (const char *sql)
 {
@@ -513,9 +523,7 @@ START_TEST (test_store_decision_survives_crash)
     char gid [DTX_GID_MAX + 1];
     dtx_outcome_t outcome = s_transaction (client, 7101, 2, false, gid);
     ck_assert_int_eq (outcome, DTX_UNKNOWN);            //  it died before answering
-    for (int i = 0; i < 200 && !harness_pid_gone (coordinator); i++)
-        usleep (50 * 1000);     //  poll interval of the wait for its death (10 s)
-    ck_assert (harness_pid_gone (coordinator));
+    ck_assert (s_wait_gone (coordinator, 10000));
     harness_start_coordinator ();
     ck_assert (harness_wait_ready (30000));
     ck_assert (harness_wait_no_prepared (20000));
@@ -568,15 +576,11 @@ START_TEST (test_takeover_and_zombie)
                                        harness.dir), 0);
     //  Resumed: its next renewal is refused, it steps down
     kill (holder, SIGCONT);
-    for (int i = 0; i < 200 && !harness_pid_gone (holder); i++)
-        usleep (50 * 1000);
-    ck_assert (harness_pid_gone (holder));
+    ck_assert (s_wait_gone (holder, 10000));
     ck_assert_int_eq (harness_capture (out, sizeof out, "grep -c 'stepping down' %s/coordinator.log",
                                        harness.dir), 0);
     kill (taker, SIGTERM);
-    for (int i = 0; i < 300 && !harness_pid_gone (taker); i++)
-        usleep (50 * 1000);
-    ck_assert (harness_pid_gone (taker));
+    ck_assert (s_wait_gone (taker, 15000));
 }
 END_TEST
 
