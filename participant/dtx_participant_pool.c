@@ -19,7 +19,11 @@
 PGconn *
 part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
 {
-    PGconn *conn = PQconnectdb (self->conninfo);
+    //  A connect blocks the loop: at most connect_timeout (10 s unless
+    //  the conninfo names its own; it comes after, so it wins) per host
+    const char *keywords [] = { "connect_timeout", "dbname", NULL };
+    const char *values [] = { "10", self->conninfo, NULL };
+    PGconn *conn = PQconnectdbParams (keywords, values, 1);
     if (PQstatus (conn) != CONNECTION_OK) {
         self->db_down = true;
         snprintf (errbuf, errlen, "%s", PQerrorMessage (conn));

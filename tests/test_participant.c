@@ -988,7 +988,7 @@ END_TEST
 static int
 s_start_weak (char *out, size_t size)
 {
-    return harness_capture (out, size, "timeout --preserve-status 4 %s/participant/dtx-participant --name weak"
+    return harness_capture (out, size, "timeout -k 10 --preserve-status 4 %s/participant/dtx-participant --name weak"
                             " --conninfo 'host=127.0.0.1 port=%d user=weak dbname=weakdb'"
                             " --coordinator %s --connect-window 2000 --insecure", TOP_BUILDDIR,
                             harness.pg_port [0], harness.participant_endpoint);

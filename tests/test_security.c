@@ -401,13 +401,13 @@ START_TEST (test_insecure_starts_and_warns)
     char out [8192], dir [400];
     snprintf (dir, sizeof dir, "%s/insecure", harness.dir);
     ck_assert_int_eq (mkdir (dir, 0700), 0);
-    int port = harness.metrics_port + 60;
+    int port = harness.metrics_port + 60, rc;
     //  Runs until timeout's SIGTERM, then drains and exits 0
-    ck_assert_int_eq (harness_capture (out, sizeof out, "timeout --preserve-status 2"
+    rc = harness_capture (out, sizeof out, "timeout -k 10 --preserve-status 2"
                                        " %s/coordinator/dtx-coordinator --id insecure --log-dir %s"
                                        " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                                       " --insecure", TOP_BUILDDIR, dir, port, port + 1), 0);
-    ck_assert_msg (strstr (out, "INSECURE: no CurveZMQ") && strstr (out, "stopping"), "%s", out);
+                                       " --insecure", TOP_BUILDDIR, dir, port, port + 1);
+    ck_assert_msg (rc == 0 && strstr (out, "INSECURE: no CurveZMQ") && strstr (out, "stopping"), "exit %d: %s", rc, out);
     //  ... and from a config file
     char path [512];
     snprintf (path, sizeof path, "%s/c.cfg", dir);
@@ -416,17 +416,17 @@ START_TEST (test_insecure_starts_and_warns)
     fprintf (file, "coordinator\n    id = insecure\n    log-dir = %s\n    clients = tcp://127.0.0.1:%d\n"
              "    participants = tcp://127.0.0.1:%d\n    insecure = 1\n", dir, port, port + 1);
     fclose (file);
-    ck_assert_int_eq (harness_capture (out, sizeof out, "timeout --preserve-status 2"
+    rc = harness_capture (out, sizeof out, "timeout -k 10 --preserve-status 2"
                                        " %s/coordinator/dtx-coordinator --config %s", TOP_BUILDDIR,
-                                       path), 0);
-    ck_assert_msg (strstr (out, "INSECURE: no CurveZMQ"), "%s", out);
+                                       path);
+    ck_assert_msg (rc == 0 && strstr (out, "INSECURE: no CurveZMQ"), "exit %d: %s", rc, out);
     //  The participant too (its database is real; the coordinator absent)
-    ck_assert_int_eq (harness_capture (out, sizeof out, "timeout --preserve-status 3"
+    rc = harness_capture (out, sizeof out, "timeout -k 10 --preserve-status 3"
                                        " %s/participant/dtx-participant --name db9 --conninfo"
                                        " 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
                                        " --coordinator tcp://127.0.0.1:%d --pool-min 1 --insecure",
-                                       TOP_BUILDDIR, harness.pg_port [0], port + 1), 0);
-    ck_assert_msg (strstr (out, "INSECURE: no CurveZMQ") && strstr (out, "ready"), "%s", out);
+                                       TOP_BUILDDIR, harness.pg_port [0], port + 1);
+    ck_assert_msg (rc == 0 && strstr (out, "INSECURE: no CurveZMQ") && strstr (out, "ready"), "exit %d: %s", rc, out);
 }
 END_TEST
 

@@ -550,6 +550,11 @@ harness_capture (char *output, size_t size, const char *format, ...)
         return -1;
     size_t used = fread (output, 1, size - 1, pipe);
     output [used] = 0;
+    //  Read to the end: a command that says more than fits must not
+    //  block on a full pipe while pclose waits for it
+    char rest [4096];
+    while (fread (rest, 1, sizeof rest, pipe) > 0)
+        ;
     int status = pclose (pipe);
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
 }
