@@ -61,8 +61,11 @@ typedef enum {
     DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply
     DTX_ERR_STATE = 10,         //  e.g. commit after commit
     DTX_ERR_UNAVAILABLE = 11,   //  coordinator shutting down: nothing was done, retry
-    DTX_ERR_FORBIDDEN = 12      //  not a transaction of this client (its key, or its
+    DTX_ERR_FORBIDDEN = 12,     //  not a transaction of this client (its key, or its
                                 //  connection without CurveZMQ): nothing was done
+    DTX_ERR_NOT_OWNER = 13      //  the gid's shard is not this coordinator's: nothing
+                                //  was done; the text names the shard and its owner
+                                //  as far as known ("not mine, ask X"), never "aborted"
 } dtx_errcode_t;
 
 typedef struct _dtx_client_t dtx_client_t;

@@ -711,6 +711,7 @@ dtx_errcode_name (dtx_errcode_t code)
         case DTX_ERR_STATE:       return "wrong state";
         case DTX_ERR_UNAVAILABLE: return "coordinator unavailable (shutting down), retry";
         case DTX_ERR_FORBIDDEN:   return "not a transaction of this client";
+        case DTX_ERR_NOT_OWNER:   return "not this coordinator's shard: ask its owner";
     }
     return "?";
 }
