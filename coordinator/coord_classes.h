@@ -162,6 +162,10 @@ struct _dtx_coordinator_t {
     int64_t store_retry_at;         //  pg: an unknown write is repeated from then
     int64_t store_complained;       //  ... last logged
     uint64_t store_renewals;        //  pg: clean lease renewals
+    uint64_t store_takeovers;       //  pg: 1 if this instance took the shard from
+                                    //  another one's (expired) lease at start
+    int64_t store_take_wait;        //  ... ms it waited for that lease
+    uint64_t store_foreign_lookups; //  pg: questions about other shards' gids
     int store_refusals;             //  pg: decision writes refused in a row
     int64_t store_prune_next;       //  pg: next pruning of ended decisions
     uint64_t store_pruned;          //  ... decisions pruned

@@ -114,6 +114,86 @@ s_not_yours (dtx_coordinator_t *self, dtx_proto_t *msg, const char *gid)
                           " a transaction's requests must come on the connection that began it)");
 }
 
+//  --------------------------------------------------------------------------
+//  Gids of another coordinator's shard ("not mine, ask X", docs/ha.md)
+
+//  True if gid is valid and of another shard (named into shard)
+static bool
+s_foreign (dtx_coordinator_t *self, const char *gid, char *shard)
+{
+    uint64_t epoch, counter;
+    return dtx_gid_parse (gid, shard, &epoch, &counter) == 0 && strcmp (shard, self->id);
+}
+
+//  A request of another shard's transaction: nothing is done here
+static void
+s_refuse_foreign (dtx_coordinator_t *self, dtx_proto_t *msg, const char *gid, const char *shard)
+{
+    char text [300];
+    snprintf (text, sizeof text, "global id of shard %s; this coordinator holds shard %s: a"
+              " transaction's requests go to the coordinator that began it", shard, self->id);
+    coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid,
+                        DTX_ERR_NOT_OWNER, "", "", text);
+}
+
+//  The outcome of another shard's gid, as far as this coordinator can
+//  tell without being its owner: from the decision store, read under
+//  the shard's row lock (covered by a clean commit, finding 2).  A
+//  decision: committed.  None, for a participant's prepared gid (a
+//  two-phase branch) of an epoch the store has closed: aborted (only the
+//  epoch's holder writes its decisions, and a fenced write inserts
+//  nothing).  Anything else is the owner's to say (finding 3): UNKNOWN
+//  with DTX_ERR_NOT_OWNER naming it; never "aborted" for a client, whose
+//  gid may be a one-phase commit (the owner probes for its marker).
+//  Returns false if asker_key may not know (the caller refuses).
+static bool
+s_answer_foreign (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
+                  const char *gid, const char *shard, dtx_asker_t asker, const char *asker_key)
+{
+    char text [600];
+    if (!self->pg) {
+        snprintf (text, sizeof text, "global id of shard %s; this coordinator holds shard %s and"
+                  " has no shared decision store: ask shard %s's coordinator", shard, self->id, shard);
+        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_NOT_OWNER, "", "", text);
+        return true;
+    }
+    bool found = false, leased = false;
+    dtx_pgstore_decision_t decision;
+    uint64_t current = 0, epoch = 0, counter = 0;
+    char parsed [DTX_NAME_MAX + 1];
+    dtx_gid_parse (gid, parsed, &epoch, &counter);
+    self->store_foreign_lookups++;
+    if (dtx_pgstore_lookup (self->pg, gid, shard, &found, &decision, &current) != DTX_PGSTORE_OK) {
+        snprintf (text, sizeof text, "the decision store cannot say now (%s): ask again",
+                  dtx_pgstore_error (self->pg));
+        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "", text);
+        return true;
+    }
+    if (found) {
+        if (asker_key && *decision.owner_key && strcmp (decision.owner_key, asker_key))
+            return false;
+        coord_client_outcome (self, sock, to, seq, gid, DTX_COMMITTED, 0, "", "", "");
+        return true;
+    }
+    if (asker == DTX_ASKER_PARTICIPANT && current > epoch) {
+        snprintf (text, sizeof text, "no commit decision in the decision store, and epoch %" PRIu64
+                  " of shard %s is closed (now %" PRIu64 "): presumed abort", epoch, shard, current);
+        coord_client_outcome (self, sock, to, seq, gid, DTX_ABORTED, DTX_ERR_NO_TXN, "", "", text);
+        return true;
+    }
+    const char *owner = dtx_pgstore_lookup_owner (self->pg, &leased);
+    if (current == 0)
+        snprintf (text, sizeof text, "global id of shard %s, which the decision store does not"
+                  " know; this coordinator holds shard %s", shard, self->id);
+    else
+        snprintf (text, sizeof text, "global id of shard %s (held at epoch %" PRIu64 " by %s%s);"
+                  " this coordinator holds shard %s and may not presume its outcome: ask shard"
+                  " %s's coordinator", shard, current, *owner? owner: "nobody",
+                  leased? "": ", lease expired", self->id, shard);
+    coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_NOT_OWNER, "", "", text);
+    return true;
+}
+
 static size_t
 s_owner_count (dtx_coordinator_t *self, const char *owner)
 {
@@ -245,6 +325,11 @@ s_client_txn (dtx_coordinator_t *self, dtx_proto_t *msg)
                       " on this connection");
         coord_client_error (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), "",
                         DTX_ERR_BAD_REQUEST, "", "", err);
+        return NULL;
+    }
+    char shard [DTX_NAME_MAX + 1];
+    if (s_foreign (self, gid, shard)) {
+        s_refuse_foreign (self, msg, gid, shard);
         return NULL;
     }
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
@@ -543,6 +628,10 @@ void
 coord_answer_outcome (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t seq,
                       const char *gid, dtx_asker_t asker)
 {
+    char shard [DTX_NAME_MAX + 1];
+    if (s_foreign (self, gid, shard))
+        s_answer_foreign (self, sock, to, seq, gid, shard, asker, NULL);
+    else
     if (s_recall (self, sock, to, seq, gid))
         s_answer_recalled (self, sock, to, seq, gid, asker);
 }
@@ -554,6 +643,13 @@ s_handle_outcome_query (dtx_coordinator_t *self, dtx_proto_t *msg)
     //  after a quiet BEGIN whose request's answer was lost)
     s_resolve_begun (self, msg);
     const char *gid = dtx_proto_gid (msg);
+    char shard [DTX_NAME_MAX + 1];
+    if (s_foreign (self, gid, shard)) {
+        if (!s_answer_foreign (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg),
+                               gid, shard, DTX_ASKER_CLIENT, s_asker (msg)))
+            s_not_yours (self, msg, gid);
+        return;
+    }
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
     //  (recalled first: a commit's owner may be in the store)
     if (!s_recall (self, self->clients, dtx_proto_routing_id (msg), dtx_proto_seq (msg), gid))

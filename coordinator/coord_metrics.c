@@ -54,10 +54,23 @@ coord_metrics_publish (dtx_coordinator_t *self)
             "# TYPE dtx_store_writes_total counter\n"
             "dtx_store_writes_total{result=\"ok\"} %" PRIu64 "\n"
             "dtx_store_writes_total{result=\"unknown\"} %" PRIu64 "\n"
-            "dtx_store_writes_total{result=\"error\"} %" PRIu64 "\n",
+            "dtx_store_writes_total{result=\"error\"} %" PRIu64 "\n"
+            "# HELP dtx_store_takeovers_total Shards this instance took from another instance's"
+            " expired lease\n"
+            "# TYPE dtx_store_takeovers_total counter\n"
+            "dtx_store_takeovers_total %" PRIu64 "\n"
+            "# HELP dtx_store_take_wait_seconds How long this instance waited for the shard's lease"
+            " at start\n"
+            "# TYPE dtx_store_take_wait_seconds gauge\n"
+            "dtx_store_take_wait_seconds %.3f\n"
+            "# HELP dtx_store_foreign_lookups_total Questions about other shards' gids read from"
+            " the store\n"
+            "# TYPE dtx_store_foreign_lookups_total counter\n"
+            "dtx_store_foreign_lookups_total %" PRIu64 "\n",
             self->epoch, self->store_renewals, (dtx_clock_ms () - self->lease_sent) / 1000.0,
             self->store_writes [DTX_PGSTORE_OK], self->store_writes [DTX_PGSTORE_UNKNOWN],
-            self->store_writes [DTX_PGSTORE_ERROR]);
+            self->store_writes [DTX_PGSTORE_ERROR], self->store_takeovers,
+            self->store_take_wait / 1000.0, self->store_foreign_lookups);
         zchunk_extend (out, text, strlen (text));
         zstr_free (&text);
     }

@@ -156,7 +156,8 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
                       " replication (Patroni: synchronous_mode_strict, docs/ha.md)");
     //  Take the shard: wait while another instance holds its lease
     uint64_t epoch = 0;
-    int64_t logged = 0, sent = 0;
+    int64_t logged = 0, sent = 0, first_busy = 0;
+    char previous [256] = "";
     while (!zsys_interrupted) {
         const char *holder = NULL;
         int64_t remaining = 0;
@@ -166,6 +167,11 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         if (rc == DTX_PGSTORE_OK)
             break;
         int64_t now = dtx_clock_ms ();
+        if (rc == DTX_PGSTORE_BUSY && holder) {
+            if (!first_busy)
+                first_busy = now;
+            snprintf (previous, sizeof previous, "%s", holder);
+        }
         if (now - logged >= 5000) {
             zsys_info ("coordinator %s: %s; waiting", self->id, dtx_pgstore_error (self->pg));
             logged = now;
@@ -178,6 +184,13 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         return -1;
     }
     self->epoch = epoch;
+    if (first_busy && strcmp (previous, self->config.instance)) {
+        //  A standby's takeover: the lease it waited for expired
+        self->store_takeovers = 1;
+        self->store_take_wait = dtx_clock_ms () - first_busy;
+        zsys_info ("coordinator %s: took shard %s over from instance %s (its lease expired) after"
+                   " waiting %" PRId64 " ms", self->id, self->id, previous, self->store_take_wait);
+    }
     self->lease_sent = sent;
     self->lease_next = self->lease_sent + config->lease_ms / 3;
     //  The takeover's commit was clean: these reads are the current state

@@ -119,6 +119,8 @@ struct _dtx_pgstore_t {
     bool unreplicated;
     char error [1024];
     PGresult *last;                 //  the result decisions point into
+    char lookup_owner [256];        //  the shard's owner, as the last lookup read it
+    bool lookup_leased;             //  ... and its lease not expired by the store's clock
     zhashx_t *decided;              //  a FENCED write's gids whose decision exists ...
     bool decided_exact;             //  ... read back cleanly (else nothing is known)
     //  The batch
@@ -631,13 +633,19 @@ dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, boo
     //  there too (WAL is replicated in order).  Not clean: UNKNOWN.
     const char *params [] = { gid, shard };
     dtx_pgstore_result_t rc = s_exec (self,
-        "WITH locked AS (SELECT epoch FROM dtx_store.shard WHERE shard = $2 FOR SHARE)"
-        " SELECT " DECISION_COLUMNS ", (SELECT epoch FROM locked)"
+        "WITH locked AS (SELECT epoch, owner, lease_until > clock_timestamp () AS leased"
+        "                  FROM dtx_store.shard WHERE shard = $2 FOR SHARE)"
+        " SELECT " DECISION_COLUMNS ", (SELECT epoch FROM locked),"
+        "        (SELECT owner FROM locked), (SELECT leased FROM locked)"
         "   FROM (SELECT 1) AS one LEFT JOIN dtx_store.decision ON gid = $1", 2, params);
     *found = false;
     *shard_epoch_p = 0;
+    *self->lookup_owner = 0;
+    self->lookup_leased = false;
     if (rc == DTX_PGSTORE_OK && PQntuples (self->last) == 1) {
         *shard_epoch_p = strtoull (PQgetvalue (self->last, 0, 5), NULL, 10);
+        snprintf (self->lookup_owner, sizeof self->lookup_owner, "%s", PQgetvalue (self->last, 0, 6));
+        self->lookup_leased = streq (PQgetvalue (self->last, 0, 7), "t");
         if (!PQgetisnull (self->last, 0, 0)) {
             *found = true;
             s_decision_from (self->last, 0, decision);
@@ -666,6 +674,14 @@ dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoc
             fn (arg, epoch, 0, PQgetvalue (self->last, row, 2), PQgetvalue (self->last, row, 3));
     }
     return DTX_PGSTORE_OK;
+}
+
+const char *
+dtx_pgstore_lookup_owner (dtx_pgstore_t *self, bool *leased_p)
+{
+    if (leased_p)
+        *leased_p = self->lookup_leased;
+    return self->lookup_owner;
 }
 
 int

@@ -134,6 +134,11 @@ dtx_pgstore_result_t
     dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, bool *found,
                         dtx_pgstore_decision_t *decision, uint64_t *shard_epoch_p);
 
+//  The owner (instance) of the shard the last lookup read ("" if none),
+//  and whether its lease had not expired then (by the store's clock)
+const char *
+    dtx_pgstore_lookup_owner (dtx_pgstore_t *self, bool *leased_p);
+
 //  Each epoch of shard (fn with participant NULL, began in unix seconds),
 //  then each participant that served it
 typedef void (dtx_pgstore_epoch_fn) (void *arg, uint64_t epoch, uint64_t began,

@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "dtx.h"
 #include "dtx_pgstore.h"
+#include "dtx_proto.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <libpq-fe.h>
@@ -534,6 +535,97 @@ START_TEST (test_store_decision_survives_crash)
 }
 END_TEST
 
+//  Another coordinator on the store, in the background: shard id, its
+//  instance name, client endpoint on port and participant endpoint on
+//  port + 1, its log in harness.dir/NAME.log (NAME = instance); returns
+//  its pid
+static pid_t
+s_start_coordinator (const char *id, const char *instance, int port)
+{
+    char out [4096], pidfile [512], dir [400];
+    snprintf (dir, sizeof dir, "%s/%s", harness.dir, instance);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, instance);
+    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id %s --instance %s"
+                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                     " %s --store '%s' --lease 1500 > %s/%s.log 2>&1 & echo $! > %s",
+                     TOP_BUILDDIR, id, instance, dir, port, port + 1, harness.coordinator_args,
+                     s_store_conninfo, harness.dir, instance, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int pid = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
+    fclose (file);
+    return (pid_t) pid;
+}
+
+//  A coordinator asked about another shard's gids: a two-phase commit is
+//  read from the store (committed, to its owner only); anything else is
+//  the owner's to say (UNKNOWN, DTX_ERR_NOT_OWNER), never "aborted"; a
+//  request for such a gid is refused with DTX_ERR_NOT_OWNER
+START_TEST (test_foreign_gids)
+{
+    if (getenv ("DTX_TEST_HA_STORE"))
+        return;         //  (by hand on Patroni: test_store_failover only)
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 20000);
+    char two [DTX_GID_MAX + 1], one [DTX_GID_MAX + 1], aborted [DTX_GID_MAX + 1];
+    ck_assert_int_eq (s_transaction (client, 7401, 2, false, two), DTX_COMMITTED);
+    ck_assert_int_eq (s_transaction (client, 7402, 1, false, one), DTX_COMMITTED);
+    ck_assert_int_eq (s_transaction (client, 7403, 2, true, aborted), DTX_ABORTED);
+    int port = harness.metrics_port + 95;
+    pid_t other = s_start_coordinator ("other", "other", port);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    dtx_client_t *asker = dtx_client_new (endpoint, 5000);
+    ck_assert_ptr_nonnull (asker);
+    //  (it answers once it holds its own shard)
+    int64_t deadline = zclock_mono () + 15000;
+    while (dtx_client_outcome (asker, two) == DTX_UNKNOWN && zclock_mono () < deadline)
+        usleep (200 * 1000);
+    ck_assert_int_eq (dtx_client_outcome (asker, two), DTX_COMMITTED);
+    ck_assert_int_eq (dtx_client_outcome (asker, one), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (asker), "ask shard test's coordinator"), "%s",
+                   dtx_client_error (asker));
+    ck_assert_int_eq (dtx_client_outcome (asker, aborted), DTX_UNKNOWN);
+    //  A live transaction of shard test: in progress there, not mine here
+    dtx_txn_t *txn = dtx_begin (client, 20000);
+    s_insert (txn, 0, 7404);
+    ck_assert_int_eq (dtx_client_outcome (asker, dtx_txn_gid (txn)), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (asker), "held at epoch"), "%s", dtx_client_error (asker));
+    //  A request for it there: refused, nothing done
+    zsock_t *raw = (zsock_t *) harness_client_sock (endpoint, NULL);
+    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_ROLLBACK);
+    dtx_proto_set_seq (request, 1);
+    dtx_proto_set_gid (request, dtx_txn_gid (txn));
+    dtx_proto_send (request, raw);
+    dtx_proto_destroy (&request);
+    zsock_set_rcvtimeo (raw, 5000);
+    char err [256];
+    dtx_proto_t *reply = NULL;
+    ck_assert_int_eq (dtx_proto_recv (&reply, raw, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (reply), DTX_PROTO_ERROR);
+    ck_assert_int_eq (dtx_proto_status (reply), DTX_ERR_NOT_OWNER);
+    ck_assert_msg (strstr (dtx_proto_text (reply), "holds shard other"), "%s", dtx_proto_text (reply));
+    dtx_proto_destroy (&reply);
+    zsock_destroy (&raw);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_items (0, 7404), 1);
+    //  Another client key is not told another's commit
+    dtx_client_t *stranger = dtx_client_new_secure (endpoint, 5000, harness.other_client_secret,
+                                                    getenv ("DTX_COORDINATOR_CERT"));
+    ck_assert_ptr_nonnull (stranger);
+    ck_assert_int_eq (dtx_client_outcome (stranger, two), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (stranger), "no transaction of this client"), "%s",
+                   dtx_client_error (stranger));
+    dtx_client_destroy (&stranger);
+    dtx_client_destroy (&asker);
+    dtx_client_destroy (&client);
+    kill (other, SIGTERM);
+    ck_assert (s_wait_gone (other, 15000));
+}
+END_TEST
+
 //  Another instance waits while the shard's lease is held, and takes
 //  over once its holder is gone (a new epoch); the old holder, paused past
 //  its lease and resumed, is fenced and steps down (exit 4)
@@ -541,24 +633,11 @@ START_TEST (test_takeover_and_zombie)
 {
     if (getenv ("DTX_TEST_HA_STORE"))
         return;         //  (by hand on Patroni: test_store_failover only)
-    char out [4096], pidfile [512], dir [400];
-    snprintf (dir, sizeof dir, "%s/taker", harness.dir);
-    ck_assert_int_eq (mkdir (dir, 0700), 0);
-    snprintf (pidfile, sizeof pidfile, "%s/taker.bgpid", harness.dir);
+    char out [4096];
     long long epoch = s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'");
     pid_t holder = harness_coordinator_pid ();
     //  The taker: another instance, on ports of its own
-    int port = harness.metrics_port + 90;
-    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id test --instance taker"
-                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                     " %s --store '%s' --lease 1500 > %s/taker.log 2>&1 & echo $! > %s",
-                     TOP_BUILDDIR, dir, port, port + 1, harness.coordinator_args, s_store_conninfo,
-                     harness.dir, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int taker = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &taker), 1);
-    fclose (file);
+    pid_t taker = s_start_coordinator ("test", "taker", harness.metrics_port + 90);
     //  It waits: the lease is held and renewed
     sleep (3);
     ck_assert_int_eq (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'"), epoch);
@@ -795,6 +874,7 @@ main (void)
     tcase_set_timeout (system, 120);
     tcase_add_test (system, test_coordinator_on_store);
     tcase_add_test (system, test_store_decision_survives_crash);
+    tcase_add_test (system, test_foreign_gids);
     tcase_add_test (system, test_takeover_and_zombie);
     tcase_add_test (system, test_store_random_crashes);
     tcase_add_test (system, test_store_prunes_old_decisions);
