@@ -32,6 +32,9 @@ s_usage (FILE *out)
 "  resolve GID commit|abort  an operator's decision; refused if it contradicts the log\n"
 "  rebind NAME               let participant NAME register once with another database\n"
 "                            (its database was restored or upgraded)\n"
+"dtxctl [--json] shards --store CONNINFO\n"
+"  the decision store's shards (docs/ha.md): epoch, owner instance, lease left (or\n"
+"  expired), decisions waiting for phase 2; read from the store, no coordinator needed\n"
 "dtxctl [--coordinator ENDPOINT] run FILE\n"
 "  run a SQL script as one global transaction; '\\c NAME' switches database,\n"
 "  statements end with ';' at the end of a line\n"
@@ -47,6 +50,58 @@ s_usage (FILE *out)
 }
 
 static const char *s_cert, *s_coordinator_cert;
+
+//  shards --store CONNINFO: the store's view of every shard (docs/ha.md)
+static int
+s_shards (const char *conninfo, bool json)
+{
+    //  (bounded: an operator's tool must not hang on a dead store)
+    const char *keywords [] = { "connect_timeout", "options", "dbname", NULL };
+    const char *values [] = { "10", "-c statement_timeout=10000", conninfo, NULL };
+    PGconn *conn = PQconnectdbParams (keywords, values, 1);
+    PGresult *result = PQstatus (conn) == CONNECTION_OK? PQexec (conn,
+        "SELECT s.shard, s.epoch, s.owner,"
+        "       (extract (epoch FROM s.lease_until - clock_timestamp ()) * 1000)::bigint,"
+        "       (SELECT count (*) FROM dtx_store.decision d"
+        "         WHERE d.shard = s.shard AND NOT d.ended),"
+        "       s.forgotten_epoch, s.forgotten_counter"
+        "  FROM dtx_store.shard s ORDER BY s.shard"): NULL;
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK) {
+        fprintf (stderr, "dtxctl: decision store: %s", PQerrorMessage (conn));
+        rc = 3;
+    }
+    else {
+        if (json)
+            printf ("[");
+        else
+            printf ("%-20s %8s %-32s %-16s %s\n", "SHARD", "EPOCH", "OWNER", "LEASE", "UNENDED");
+        for (int row = 0; row < PQntuples (result); row++) {
+            long long left = atoll (PQgetvalue (result, row, 3));
+            if (json)
+                printf ("%s{\"shard\":\"%s\",\"epoch\":%s,\"owner\":\"%s\",\"lease_ms\":%lld,"
+                        "\"unended\":%s,\"forgotten\":\"%s:%s\"}", row? ",": "",
+                        PQgetvalue (result, row, 0), PQgetvalue (result, row, 1),
+                        PQgetvalue (result, row, 2), left, PQgetvalue (result, row, 4),
+                        PQgetvalue (result, row, 5), PQgetvalue (result, row, 6));
+            else {
+                char lease [32];
+                if (left > 0)
+                    snprintf (lease, sizeof lease, "%lld ms left", left);
+                else
+                    snprintf (lease, sizeof lease, "expired %lld ms", -left);
+                printf ("%-20s %8s %-32s %-16s %s\n", PQgetvalue (result, row, 0),
+                        PQgetvalue (result, row, 1), PQgetvalue (result, row, 2), lease,
+                        PQgetvalue (result, row, 4));
+            }
+        }
+        if (json)
+            printf ("]\n");
+    }
+    PQclear (result);
+    PQfinish (conn);
+    return rc;
+}
 
 //  keygen NAME [--dir DIR] [--databases a,b]
 static int
@@ -347,6 +402,13 @@ main (int argc, char *argv [])
         s_coordinator_cert = getenv ("DTX_COORDINATOR_CERT");
     zsys_init ();
     zsys_set_logstream (NULL);
+    if (streq (argv [optind], "shards")) {
+        if (optind + 3 != argc || strcmp (argv [optind + 1], "--store")) {
+            s_usage (stderr);
+            return 2;
+        }
+        return s_shards (argv [optind + 2], json);
+    }
     if (streq (argv [optind], "run")) {
         if (optind + 2 != argc) {
             s_usage (stderr);

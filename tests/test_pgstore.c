@@ -583,6 +583,15 @@ START_TEST (test_foreign_gids)
     while (dtx_client_outcome (asker, two) == DTX_UNKNOWN && zclock_mono () < deadline)
         usleep (200 * 1000);
     ck_assert_int_eq (dtx_client_outcome (asker, two), DTX_COMMITTED);
+    //  dtxctl shards: both shards, their owners, live leases
+    char out [4096];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --json shards --store '%s'",
+                                       TOP_BUILDDIR, s_store_conninfo), 0);
+    ck_assert_msg (strstr (out, "{\"shard\":\"other\",\"epoch\":1,\"owner\":\"other\",\"lease_ms\":")
+                   && strstr (out, "{\"shard\":\"test\","), "%s", out);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl shards --store '%s'",
+                                       TOP_BUILDDIR, s_store_conninfo), 0);
+    ck_assert_msg (strstr (out, "ms left") && strstr (out, "OWNER"), "%s", out);
     ck_assert_int_eq (dtx_client_outcome (asker, one), DTX_UNKNOWN);
     ck_assert_msg (strstr (dtx_client_error (asker), "ask shard test's coordinator"), "%s",
                    dtx_client_error (asker));
