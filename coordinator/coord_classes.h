@@ -308,6 +308,8 @@ int coord_recv (dtx_coordinator_t *self, zsock_t *sock, const char *from, dtx_pr
 int coord_decisions_flush (dtx_coordinator_t *self);
 
 //  coord_store.c: where decisions go, the local log or PostgreSQL
+//  store-timeout in effect (its default: half the lease, at most 5 s)
+int coord_store_timeout (const dtx_coordinator_config_t *config);
 int coord_store_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
                       char *errbuf, size_t errlen);
 void coord_store_close (dtx_coordinator_t *self);

@@ -141,12 +141,21 @@ s_replay_decision (void *arg, const dtx_pgstore_decision_t *decision)
         zhashx_update (self->replay_owners, decision->gid, (void *) decision->owner_key);
 }
 
+//  store-timeout, or by default half the lease, at most 5 s
+int
+coord_store_timeout (const dtx_coordinator_config_t *config)
+{
+    if (config->store_timeout_ms)
+        return config->store_timeout_ms;
+    return config->lease_ms / 2 < 5000? config->lease_ms / 2: 5000;
+}
+
 static int
 s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
            char *errbuf, size_t errlen)
 {
     self->pg = dtx_pgstore_new (config->store_conninfo, self->config.instance,
-                                config->store_timeout_ms, errbuf, errlen);
+                                coord_store_timeout (config), errbuf, errlen);
     if (!self->pg)
         return -1;
     if (dtx_pgstore_unreplicated (self->pg))

@@ -44,7 +44,8 @@ s_usage (FILE *out)
 "                          take it over when the lease runs out\n"
 "  --instance NAME         this process among the coordinators (default ID@HOST)\n"
 "  --lease MS              the shard's lease (default 5000)\n"
-"  --store-timeout MS      longest wait for the store (default 5000)\n");
+"  --store-timeout MS      longest wait for the store (default half the lease, at most\n"
+"                          5000; more than half the lease is refused)\n");
 }
 
 //  Everything but the config's lifetime, which main keeps: the strings

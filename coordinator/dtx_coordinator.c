@@ -131,7 +131,7 @@ dtx_coordinator_config_defaults (dtx_coordinator_config_t *config)
     config->client_txns_max = 1000;
     config->participants_max = 256;
     config->lease_ms = 5000;
-    config->store_timeout_ms = 5000;
+    config->store_timeout_ms = 0;       //  half the lease, at most 5000
 }
 
 static bool
@@ -145,6 +145,16 @@ s_tcp (const char *endpoint)
 int
 dtx_coordinator_config_check (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
 {
+    //  A store call blocks the loop for up to store-timeout: longer than
+    //  half the lease and the lease can run out before the coordinator
+    //  can notice and step down (fencing still holds; this keeps an owner
+    //  from acting on a lease it has lost)
+    if (config->store_conninfo && config->store_timeout_ms > config->lease_ms / 2) {
+        snprintf (errbuf, errlen, "store-timeout (%d ms) is more than half the lease (%d ms): a"
+                  " store call that waits that long outlasts the lease; lower store-timeout or"
+                  " raise lease", config->store_timeout_ms, config->lease_ms);
+        return -1;
+    }
     if (config->insecure)
         return 0;
     const char *missing = !config->curve_secret? "curve-secret (the coordinator's certificate)"

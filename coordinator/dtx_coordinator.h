@@ -44,7 +44,8 @@ typedef struct {
     const char *instance;               //  this process among the coordinators
                                         //  (default ID@HOSTNAME): the lease holder's name
     int lease_ms;                       //  the shard's lease (default 5000)
-    int store_timeout_ms;               //  longest wait for the store (default 5000)
+    int store_timeout_ms;               //  longest wait for the store (0: half the
+                                        //  lease, at most 5000; above half: refused)
     const char *log_file;               //  main's: log there instead of stderr
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_coordinator_config_t;

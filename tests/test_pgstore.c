@@ -573,6 +573,15 @@ START_TEST (test_foreign_gids)
     ck_assert_int_eq (s_transaction (client, 7402, 1, false, one), DTX_COMMITTED);
     ck_assert_int_eq (s_transaction (client, 7403, 2, true, aborted), DTX_ABORTED);
     int port = harness.metrics_port + 95;
+    //  (a store-timeout that outlasts half the lease is refused at start)
+    char out [4096];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id other"
+                                       " --log-dir %s --clients tcp://127.0.0.1:%d --participants"
+                                       " tcp://127.0.0.1:%d --insecure --store '%s' --lease 1000"
+                                       " --store-timeout 600", TOP_BUILDDIR, harness.dir, port,
+                                       port + 1, s_store_conninfo), 2);
+    ck_assert_msg (strstr (out, "store-timeout (600 ms) is more than half the lease (1000 ms)"),
+                   "%s", out);
     pid_t other = s_start_coordinator ("other", "other", port);
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
@@ -584,7 +593,6 @@ START_TEST (test_foreign_gids)
         usleep (200 * 1000);
     ck_assert_int_eq (dtx_client_outcome (asker, two), DTX_COMMITTED);
     //  dtxctl shards: both shards, their owners, live leases
-    char out [4096];
     ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --json shards --store '%s'",
                                        TOP_BUILDDIR, s_store_conninfo), 0);
     ck_assert_msg (strstr (out, "{\"shard\":\"other\",\"epoch\":1,\"owner\":\"other\",\"lease_ms\":")
