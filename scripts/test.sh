@@ -3,8 +3,10 @@
 # (unit + integration against real PostgreSQL clusters it starts itself),
 # then the hardening checks (docs/security.md): the same suite built with
 # ASan+UBSan+LSan (scripts/sanitize.sh) and a short run of every fuzz
-# target (scripts/fuzz.sh).  DTX_TEST_QUICK=1 skips the hardening checks
-# (a quick local loop; CI never sets it).
+# target (scripts/fuzz.sh), the model of the takeover protocol
+# (scripts/model-check.sh) and the HA suite on a real Patroni cluster
+# (scripts/test-ha.sh).  DTX_TEST_QUICK=1 skips all of those (a quick
+# local loop; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS=0
@@ -68,6 +70,21 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     passed=$((passed + $(grep -c '^ok ' <<<"$model_out" || true)))
     failed=$((failed + $(grep -c '^FAIL' <<<"$model_out" || true)))
     echo "model: ${SECONDS}s"
+    # The HA suite on a real Patroni cluster (scripts/test-ha.sh): each
+    # of its Check cases is one check
+    SECONDS=0
+    ha_out=$(./scripts/test-ha.sh 2>&1) || status=1
+    echo "$ha_out" | grep -v '^[IW]: ' | tail -n 40
+    line=$(grep -h "Checks:" <<<"$ha_out" | tail -n 1 || true)
+    if [ -n "$line" ]; then
+        n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+        f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+        e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+        passed=$((passed + n - f - e)) failed=$((failed + f + e))
+    else
+        echo "ha: the suite did not run"; failed=$((failed + 1))
+    fi
+    echo "ha: ${SECONDS}s"
 fi
 # A step that failed without a failing check (a build, the export check)
 # still makes the line say so

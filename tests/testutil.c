@@ -15,6 +15,8 @@
 harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
 const char *harness_store = NULL;
+int harness_lease_ms = 1500;
+int harness_store_timeout_ms = 0;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
@@ -156,8 +158,10 @@ harness_start_coordinator_fault (const char *fault)
 void
 harness_start_coordinator_env (const char *fault, const char *const *env)
 {
-    char binary [512], logfile [512], vote [32], compact [32], metrics [64];
+    char binary [512], logfile [512], vote [32], compact [32], metrics [64], lease [16], wait [16];
     snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+    snprintf (lease, sizeof lease, "%d", harness_lease_ms);
+    snprintf (wait, sizeof wait, "%d", harness_store_timeout_ms);
     snprintf (logfile, sizeof logfile, "%s/coordinator.log", harness.dir);
     snprintf (vote, sizeof vote, "%d", harness.vote_timeout_ms);
     snprintf (compact, sizeof compact, "%ld", harness_log_compact_bytes);
@@ -170,7 +174,8 @@ harness_start_coordinator_env (const char *fault, const char *const *env)
                             "--participant-keys", s_participant_keys,
                             "--operator-keys", s_operator_keys,
                             harness_store? "--store": NULL, (char *) harness_store,
-                            "--lease", "1500", NULL };
+                            "--lease", lease,
+                            harness_store_timeout_ms? "--store-timeout": NULL, wait, NULL };
     harness.coordinator = s_spawn_env (logfile, argv, fault, env);
     s_write_pid ("coordinator", harness.coordinator);
 }

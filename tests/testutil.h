@@ -43,6 +43,10 @@ extern long harness_log_compact_bytes;
 //  Set before harness_start: the coordinator keeps its decisions in this
 //  PostgreSQL database (--store, lease 1.5 s) instead of its log
 extern const char *harness_store;
+//  ... with this lease (ms; default 1500) and store-timeout (0: the
+//  coordinator's default, half the lease)
+extern int harness_lease_ms;
+extern int harness_store_timeout_ms;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
