@@ -46,6 +46,7 @@ s_usage (FILE *out)
 "DTX_CLIENT_CERT) and --coordinator-cert FILE (its public certificate, or\n"
 "DTX_COORDINATOR_CERT), for run and for a tcp admin endpoint.\n"
 "The admin endpoint defaults to ipc://LOG_DIR/dtx-admin.sock (owner-only).\n"
+"--version prints dtx's version.\n"
 "Exit: 0 ok, 1 refused/failed/aborted, 2 usage, 3 unreachable, 4 outcome unknown.\n");
 }
 
@@ -368,6 +369,11 @@ main (int argc, char *argv [])
     const char *coordinator = "tcp://127.0.0.1:7100";
     bool json = false;
     int timeout_ms = 5000;
+    for (int i = 1; i < argc; i++)
+        if (streq (argv [i], "--version")) {
+            printf ("dtxctl (dtx) %s\n", dtx_version ());
+            return 0;
+        }
     static struct option options [] = {
         { "admin", required_argument, 0, 'a' }, { "log-dir", required_argument, 0, 'l' },
         { "coordinator", required_argument, 0, 'c' }, { "json", no_argument, 0, 'j' },

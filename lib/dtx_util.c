@@ -2,6 +2,9 @@
     dtx_util - CRC32C, global ids, names, the socket helper
     =========================================================================
 */
+#ifdef HAVE_CONFIG_H
+#   include "config.h"
+#endif
 #include "dtx_util.h"
 #include <ctype.h>
 #include <inttypes.h>
@@ -249,6 +252,11 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
 {
     char err [1024];
     int opt;
+    for (int i = 1; i < argc; i++)
+        if (streq (argv [i], "--version")) {
+            printf ("%s (dtx) %s\n", program, dtx_version ());
+            return 0;
+        }
     //  First the config file, then the flags over it
     while ((opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
         if (opt == 'h') {
@@ -282,6 +290,16 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
         }
     }
     return -1;
+}
+
+const char *
+dtx_version (void)
+{
+#ifdef PACKAGE_VERSION
+    return PACKAGE_VERSION;
+#else
+    return "unknown";
+#endif
 }
 
 const char *

@@ -98,6 +98,10 @@ int
     dtx_config_load (const char *path, const char *section, const char *const *keys,
                      dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen);
 
+//  dtx's version (configure's PACKAGE_VERSION)
+const char *
+    dtx_version (void);
+
 //  The command line of a dtx service: "--config FILE" (short 'f') is read
 //  first, then every other flag is applied over it through fn, under its
 //  long name (a flag without argument gets "1").  Returns -1 to go on, or
