@@ -163,36 +163,59 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
                       " (synchronous_standby_names is empty): a decision is acknowledged once"
                       " it is on that one server; for high availability use synchronous"
                       " replication (Patroni: synchronous_mode_strict, docs/ha.md)");
-    //  Take the shard: wait while another instance holds its lease
+    //  Take the shard (wait while another instance holds its lease), then
+    //  read its state.  A read that fails (no answer in time, refused, or
+    //  another instance took the shard meanwhile) starts over: the shard
+    //  is taken again (a new epoch, nothing was issued in the last one)
+    //  and everything read again (the replay is idempotent)
     uint64_t epoch = 0;
     int64_t logged = 0, sent = 0, first_busy = 0;
     char previous [256] = "";
-    while (!zsys_interrupted) {
-        const char *holder = NULL;
-        int64_t remaining = 0;
-        sent = dtx_clock_ms ();     //  (the lease runs from before the request)
-        dtx_pgstore_result_t rc = dtx_pgstore_take (self->pg, self->id, config->lease_ms, &epoch,
-                                                    &holder, &remaining);
-        if (rc == DTX_PGSTORE_OK)
+    for (int attempt = 0; ; attempt++) {
+        while (!zsys_interrupted) {
+            const char *holder = NULL;
+            int64_t remaining = 0;
+            sent = dtx_clock_ms ();     //  (the lease runs from before the request)
+            dtx_pgstore_result_t rc = dtx_pgstore_take (self->pg, self->id, config->lease_ms,
+                                                        &epoch, &holder, &remaining);
+            if (rc == DTX_PGSTORE_OK)
+                break;
+            int64_t now = dtx_clock_ms ();
+            if (rc == DTX_PGSTORE_BUSY && holder) {
+                if (!first_busy)
+                    first_busy = now;
+                snprintf (previous, sizeof previous, "%s", holder);
+            }
+            if (now - logged >= 5000) {
+                zsys_info ("coordinator %s: %s; waiting", self->id, dtx_pgstore_error (self->pg));
+                logged = now;
+            }
+            int64_t wait = rc == DTX_PGSTORE_BUSY? remaining + 50: 1000;
+            zclock_sleep ((int) (wait < 50? 50: wait > 1000? 1000: wait));
+        }
+        if (zsys_interrupted) {
+            snprintf (errbuf, errlen, "interrupted while waiting to take shard %s", self->id);
+            return -1;
+        }
+        self->epoch = epoch;
+        self->lease_sent = sent;
+        self->lease_next = self->lease_sent + config->lease_ms / 3;
+        //  The take's commit was clean: these reads are the current state
+        //  (the watermark too: without it a pruned commit would be
+        //  answered as an abort)
+        if (s_pg_epochs (self) == DTX_PGSTORE_OK
+        &&  dtx_pgstore_each_unended (self->pg, self->id, s_replay_decision, self) == DTX_PGSTORE_OK
+        &&  s_prune (self, PRUNE_ROWS) == DTX_PGSTORE_OK)
             break;
-        int64_t now = dtx_clock_ms ();
-        if (rc == DTX_PGSTORE_BUSY && holder) {
-            if (!first_busy)
-                first_busy = now;
-            snprintf (previous, sizeof previous, "%s", holder);
+        if (zsys_interrupted) {
+            snprintf (errbuf, errlen, "interrupted while reading shard %s", self->id);
+            return -1;
         }
-        if (now - logged >= 5000) {
-            zsys_info ("coordinator %s: %s; waiting", self->id, dtx_pgstore_error (self->pg));
-            logged = now;
-        }
-        int64_t wait = rc == DTX_PGSTORE_BUSY? remaining + 50: 1000;
-        zclock_sleep ((int) (wait < 50? 50: wait > 1000? 1000: wait));
+        zsys_warning ("coordinator %s: reading shard %s at epoch %" PRIu64 ": %s; taking it"
+                      " again (attempt %d)", self->id, self->id, epoch,
+                      dtx_pgstore_error (self->pg), attempt + 2);
+        zclock_sleep (500);
     }
-    if (zsys_interrupted) {
-        snprintf (errbuf, errlen, "interrupted while waiting to take shard %s", self->id);
-        return -1;
-    }
-    self->epoch = epoch;
     if (first_busy && strcmp (previous, self->config.instance)) {
         //  A standby's takeover: the lease it waited for expired
         self->store_takeovers = 1;
@@ -200,19 +223,7 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         zsys_info ("coordinator %s: took shard %s over from instance %s (its lease expired) after"
                    " waiting %" PRId64 " ms", self->id, self->id, previous, self->store_take_wait);
     }
-    self->lease_sent = sent;
-    self->lease_next = self->lease_sent + config->lease_ms / 3;
-    //  The takeover's commit was clean: these reads are the current state
-    if (s_pg_epochs (self) != DTX_PGSTORE_OK
-    ||  dtx_pgstore_each_unended (self->pg, self->id, s_replay_decision, self) != DTX_PGSTORE_OK) {
-        snprintf (errbuf, errlen, "%s", dtx_pgstore_error (self->pg));
-        return -1;
-    }
     dtx_outcomes_set_issued (self->outcomes, self->epoch, 0);
-    if (s_prune (self, PRUNE_ROWS) != DTX_PGSTORE_OK) {
-        snprintf (errbuf, errlen, "%s", dtx_pgstore_error (self->pg));
-        return -1;
-    }
     self->store_prune_next = dtx_clock_ms () + PRUNE_EVERY_MS;
     zsys_info ("coordinator %s: decision store PostgreSQL, shard %s epoch %" PRIu64 " taken by"
                " instance %s (lease %d ms)", self->id, self->id, self->epoch,

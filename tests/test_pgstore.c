@@ -548,7 +548,7 @@ s_start_coordinator (const char *id, const char *instance, int port)
     snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, instance);
     harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id %s --instance %s"
                      " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                     " %s --store '%s' --lease 1500 > %s/%s.log 2>&1 & echo $! > %s",
+                     " %s --store '%s' --lease 3000 > %s/%s.log 2>&1 & echo $! > %s",
                      TOP_BUILDDIR, id, instance, dir, port, port + 1, harness.coordinator_args,
                      s_store_conninfo, harness.dir, instance, pidfile);
     FILE *file = fopen (pidfile, "r");

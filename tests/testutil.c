@@ -15,7 +15,7 @@
 harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
 const char *harness_store = NULL;
-int harness_lease_ms = 1500;
+int harness_lease_ms = 3000;
 int harness_store_timeout_ms = 0;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],

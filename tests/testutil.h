@@ -41,9 +41,9 @@ extern harness_t harness;
 //  Set before harness_start: the coordinator's --log-compact-bytes
 extern long harness_log_compact_bytes;
 //  Set before harness_start: the coordinator keeps its decisions in this
-//  PostgreSQL database (--store, lease 1.5 s) instead of its log
+//  PostgreSQL database (--store) instead of its log
 extern const char *harness_store;
-//  ... with this lease (ms; default 1500) and store-timeout (0: the
+//  ... with this lease (ms; default 3000) and store-timeout (0: the
 //  coordinator's default, half the lease)
 extern int harness_lease_ms;
 extern int harness_store_timeout_ms;
