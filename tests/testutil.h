@@ -43,6 +43,10 @@ extern long harness_log_compact_bytes;
 //  Set before harness_start: the coordinator keeps its decisions in this
 //  PostgreSQL database (--store, lease 1.5 s) instead of its log
 extern const char *harness_store;
+//  Set before harness_start_coordinator (NULL: harness.client_endpoint):
+//  the coordinator serves clients on this endpoint instead, e.g. as a
+//  standby that binds another endpoint when it takes the shard over
+extern const char *harness_coordinator_clients;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
