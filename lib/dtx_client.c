@@ -368,14 +368,36 @@ s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_
 }
 
 //  Link i issued gid: remember its shard, so that a question about a gid
-//  of that shard goes there first
+//  of that shard goes there first.  One coordinator holds a shard at a
+//  time: the latest to issue one of its gids is taken for its holder (after
+//  a takeover, the new one)
 static void
 s_link_learn (dtx_client_t *self, size_t i, const char *gid)
 {
     char shard [DTX_NAME_MAX + 1];
     uint64_t epoch, counter;
-    if (dtx_gid_parse (gid, shard, &epoch, &counter) == 0)
-        snprintf (self->links [i].shard, sizeof self->links [i].shard, "%s", shard);
+    if (dtx_gid_parse (gid, shard, &epoch, &counter))
+        return;
+    for (size_t j = 0; j < self->nlinks; j++)
+        if (streq (self->links [j].shard, shard))
+            *self->links [j].shard = 0;
+    snprintf (self->links [i].shard, sizeof self->links [i].shard, "%s", shard);
+}
+
+//  True if text names endpoint as a whole ("ask tcp://h:7100", not a
+//  longer "tcp://h:71001")
+static bool
+s_names_endpoint (const char *text, const char *endpoint)
+{
+    size_t size = strlen (endpoint);
+    for (const char *found = strstr (text, endpoint); found; found = strstr (found + 1, endpoint)) {
+        const char *next = found + size;
+        bool longer = isalnum ((unsigned char) *next) || (*next && strchr (":/-_", *next))
+                   || (*next == '.' && isalnum ((unsigned char) next [1]));
+        if (!longer)
+            return true;
+    }
+    return false;
 }
 
 //  Which link to ask first about gid: the one that began it, if it is a
@@ -439,7 +461,7 @@ s_outcome (dtx_client_t *self, const char *gid, size_t first)
                       *dtx_proto_text (reply)? ": ": "", dtx_proto_text (reply));
             //  "not mine, ask X": X first, if it is one of ours
             for (size_t j = 0; ask_on && j < self->nlinks && hint == self->nlinks; j++)
-                if (!asked [j] && strstr (dtx_proto_text (reply), self->links [j].endpoint))
+                if (!asked [j] && s_names_endpoint (dtx_proto_text (reply), self->links [j].endpoint))
                     hint = j;
             dtx_proto_destroy (&reply);
         }
