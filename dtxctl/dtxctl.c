@@ -178,7 +178,10 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
                          : dtx_client_new (endpoint, timeout_ms);
     dtx_txn_t *txn = client? dtx_begin (client, 0): NULL;
     if (!txn) {
-        fprintf (stderr, "dtxctl: cannot begin: %s\n", client? dtx_client_error (client): "bad endpoint");
+        char why [512] = "bad endpoint";
+        if (!client && dtx_client_endpoints_check (endpoint, why, sizeof why) == 0)
+            snprintf (why, sizeof why, "bad endpoint or certificate");
+        fprintf (stderr, "dtxctl: cannot begin: %s\n", client? dtx_client_error (client): why);
         dtx_client_destroy (&client);
         return 3;
     }

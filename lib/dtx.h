@@ -123,6 +123,13 @@ dtx_client_t *
     dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
                            const char *client_cert_file, const char *coordinator_cert_file);
 
+//  Check an endpoint list as dtx_client_new takes it, without connecting
+//  (e.g. a configuration file's): returns 0, or -1 with the reason in
+//  errbuf ("endpoint list: 'tcp://10.0.0.1:7100' is given twice (items 1
+//  and 3)").  An endpoint that passes may still fail to connect.
+int
+    dtx_client_endpoints_check (const char *endpoint, char *errbuf, size_t errlen);
+
 //  Destroy a client.  A transaction still open is abandoned; the
 //  coordinator aborts it when its timeout expires.
 void

@@ -240,6 +240,23 @@ s_client_new (const char *endpoints, int request_timeout_ms, dtx_security_t **se
     return self;
 }
 
+int
+dtx_client_endpoints_check (const char *endpoint, char *errbuf, size_t errlen)
+{
+    assert (errbuf && errlen > 0);
+    if (!endpoint) {
+        snprintf (errbuf, errlen, "no coordinator endpoint given");
+        return -1;
+    }
+    dtx_client_t *self = (dtx_client_t *) calloc (1, sizeof (dtx_client_t));
+    assert (self);
+    self->txns = zlistx_new ();
+    *errbuf = 0;
+    int rc = s_endpoints_parse (self, endpoint, errbuf, errlen);
+    s_client_free (self);
+    return rc;
+}
+
 dtx_client_t *
 dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
                        const char *client_cert_file, const char *coordinator_cert_file)

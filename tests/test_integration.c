@@ -1675,6 +1675,8 @@ s_client_new_says (const char *endpoints, bool *accepted)
     return text;
 }
 
+//  Refused by dtx_client_new (logged) and by dtx_client_endpoints_check,
+//  both giving reason
 static void
 s_assert_refused (const char *endpoints, const char *reason)
 {
@@ -1683,6 +1685,9 @@ s_assert_refused (const char *endpoints, const char *reason)
     ck_assert_msg (!accepted, "'%s' was accepted", endpoints);
     ck_assert_msg (strstr (said, reason), "'%s': expected '%s', logged: %s", endpoints, reason, said);
     free (said);
+    char why [512];
+    ck_assert_int_eq (dtx_client_endpoints_check (endpoints, why, sizeof why), -1);
+    ck_assert_msg (strstr (why, reason), "'%s': expected '%s', said: %s", endpoints, reason, why);
 }
 
 START_TEST (test_endpoints_list_errors)
@@ -1709,6 +1714,9 @@ START_TEST (test_endpoints_list_errors)
         used += (size_t) snprintf (list + used, sizeof list - used, "%stcp://127.0.0.1:%d",
                                    i > 1? ",": "", i);
         char *said = s_client_new_says (list, &accepted);
+        char why [512];
+        ck_assert_int_eq (dtx_client_endpoints_check (list, why, sizeof why),
+                          i <= DTX_ENDPOINTS_MAX? 0: -1);
         if (i <= DTX_ENDPOINTS_MAX)
             ck_assert_msg (accepted, "%d endpoints refused: %s", i, said);
         else {
@@ -1717,6 +1725,11 @@ START_TEST (test_endpoints_list_errors)
         }
         free (said);
     }
+    //  dtxctl says why
+    char out [4096];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --coordinator '%s,%s,%s'"
+                                       " run /dev/null", TOP_BUILDDIR, a, b, a), 3);
+    ck_assert_msg (strstr (out, "is given twice"), "%s", out);
     //  One endpoint: refused as before when invalid
     bool accepted;
     free (s_client_new_says ("tcp://", &accepted));
