@@ -35,9 +35,10 @@ s_usage (FILE *out)
 "dtxctl [--json] shards --store CONNINFO\n"
 "  the decision store's shards (docs/ha.md): epoch, owner instance, lease left (or\n"
 "  expired), decisions waiting for phase 2; read from the store, no coordinator needed\n"
-"dtxctl [--coordinator ENDPOINT] run FILE\n"
+"dtxctl [--coordinator ENDPOINT[,ENDPOINT...]] run FILE\n"
 "  run a SQL script as one global transaction; '\\c NAME' switches database,\n"
-"  statements end with ';' at the end of a line\n"
+"  statements end with ';' at the end of a line; several coordinators: as\n"
+"  libdtx takes them (up to 8, comma-separated)\n"
 "dtxctl keygen NAME [--dir DIR] [--databases a,b]\n"
 "  write a CurveZMQ certificate: DIR/NAME (public: goes into an allow-list or to\n"
 "  the peers) and DIR/NAME_secret (stays with its owner); --databases: the\n"
@@ -233,7 +234,10 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
                          : dtx_client_new (endpoint, timeout_ms);
     dtx_txn_t *txn = client? dtx_begin (client, 0): NULL;
     if (!txn) {
-        fprintf (stderr, "dtxctl: cannot begin: %s\n", client? dtx_client_error (client): "bad endpoint");
+        char why [512] = "bad endpoint";
+        if (!client && dtx_client_endpoints_check (endpoint, why, sizeof why) == 0)
+            snprintf (why, sizeof why, "bad endpoint or certificate");
+        fprintf (stderr, "dtxctl: cannot begin: %s\n", client? dtx_client_error (client): why);
         dtx_client_destroy (&client);
         return 3;
     }

@@ -35,6 +35,9 @@ extern "C" {
 #define DTX_VERSION_MINOR 1
 #define DTX_VERSION_PATCH 0
 
+//  The most coordinator endpoints one client may be given (dtx_client_new)
+#define DTX_ENDPOINTS_MAX 8
+
 //  The longest global id dtx issues or accepts (PostgreSQL allows 200
 //  bytes in PREPARE TRANSACTION, excluding the terminating NUL).
 #define DTX_GID_MAX 200
@@ -73,16 +76,37 @@ typedef struct _dtx_txn_t dtx_txn_t;
 typedef struct _dtx_result_t dtx_result_t;
 
 //  ---------------------------------------------------------------------
-//  Client: a connection to one coordinator
+//  Client: connections to one coordinator or to several (docs/ha.md)
 
-//  Connect to a coordinator's client endpoint, e.g. "tcp://127.0.0.1:7100".
-//  request_timeout_ms bounds every wait for a reply (0 = 30000).
+//  Connect to a coordinator's client endpoint, e.g. "tcp://127.0.0.1:7100",
+//  or to several: a comma-separated list of at most DTX_ENDPOINTS_MAX
+//  different endpoints ("tcp://10.0.0.1:7100,tcp://10.0.0.2:7100"; blanks
+//  around an item are ignored).  request_timeout_ms bounds every wait for
+//  a reply (0 = 30000).
+//  With several endpoints:
+//  * A transaction begins on the client's current endpoint (the first at
+//    the start), and all its requests (statements, commit, rollback) go to
+//    that coordinator: a request whose answer was lost is never repeated
+//    on another, so a transaction whose coordinator stops answering fails
+//    as with one endpoint (DTX_ERR_COORDINATOR; dtx_commit's rules hold).
+//  * When the current endpoint gives no answer within the request timeout,
+//    or refuses a BEGIN because it is shutting down (DTX_ERR_UNAVAILABLE),
+//    the next transaction begins on the next endpoint of the list, round
+//    robin.  A dead coordinator costs the transactions that were live on
+//    it and one timeout; the transactions after that go to the next.  An
+//    endpoint that is silent for a while (a standby that binds only when
+//    it takes a shard over) is tried again when its turn comes.
+//  * dtx_client_outcome asks the gid's coordinator first, then the others
+//    (see there).
+//  A socket to an endpoint is made when first needed; the first at once.
 //  With DTX_CLIENT_CERT and DTX_COORDINATOR_CERT set in the environment,
 //  this is dtx_client_new_secure with those two files; with neither, the
 //  link has no CurveZMQ (a secured coordinator never answers it).
-//  Returns NULL if the endpoint is invalid, or only one of the variables
-//  is set, or a certificate cannot be read (logged).  Caller owns return
-//  value.
+//  Returns NULL if the first endpoint is invalid, the list is malformed
+//  (an empty item, an endpoint given twice, more than DTX_ENDPOINTS_MAX,
+//  an item not of the form transport://address), or only one of the
+//  variables is set, or a certificate cannot be read (logged, naming the
+//  item).  Caller owns return value.
 dtx_client_t *
     dtx_client_new (const char *endpoint, int request_timeout_ms);
 
@@ -91,11 +115,20 @@ dtx_client_t *
 //  `dtxctl keygen NAME`; its public half must be in the coordinator's
 //  client-keys directory), coordinator_cert_file the coordinator's public
 //  certificate: a coordinator without that key gets no handshake, and
-//  requests to it time out.  Returns NULL if the endpoint is invalid or a
-//  certificate cannot be read (logged).  Caller owns return value.
+//  requests to it time out.  With several endpoints (a list, as for
+//  dtx_client_new), every one of them must present that certificate.
+//  Returns NULL if the endpoint list is invalid (as for dtx_client_new) or
+//  a certificate cannot be read (logged).  Caller owns return value.
 dtx_client_t *
     dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
                            const char *client_cert_file, const char *coordinator_cert_file);
+
+//  Check an endpoint list as dtx_client_new takes it, without connecting
+//  (e.g. a configuration file's): returns 0, or -1 with the reason in
+//  errbuf ("endpoint list: 'tcp://10.0.0.1:7100' is given twice (items 1
+//  and 3)").  An endpoint that passes may still fail to connect.
+int
+    dtx_client_endpoints_check (const char *endpoint, char *errbuf, size_t errlen);
 
 //  Destroy a client.  A transaction still open is abandoned; the
 //  coordinator aborts it when its timeout expires.
@@ -109,6 +142,16 @@ const char *
 //  Ask the coordinator for the outcome of a transaction by global id.
 //  Returns DTX_COMMITTED, DTX_ABORTED, DTX_IN_PROGRESS, or DTX_UNKNOWN if
 //  the coordinator did not answer or could not say (see dtx_client_error).
+//  With several endpoints the gid's coordinator is asked first (the one
+//  that began it, or that last issued a gid of its shard; else the current
+//  endpoint); when it does not answer in time, or answers "not mine"
+//  (DTX_ERR_NOT_OWNER) or "cannot say now" (DTX_ERR_COORDINATOR), the others
+//  are asked in turn, an endpoint the "not mine" names first.  The first
+//  exact answer (committed, aborted, in progress) is returned; any other
+//  answer ends the search (e.g. "not yours", a bad gid).  Otherwise
+//  DTX_UNKNOWN, and dtx_client_error says what each endpoint said.  Silence
+//  is never taken for DTX_ABORTED.  At worst this waits one request timeout
+//  per endpoint.
 //  A client is told about its own gids only (those its key began), unless
 //  its key is an operator's: any other gid is UNKNOWN, "no transaction of
 //  this client has that global id".

@@ -1,10 +1,20 @@
 /*  =========================================================================
     dtx_client - libdtx: the transaction API (see dtx.h)
 
-    A client is a DEALER socket to the coordinator's client endpoint.  Each
-    request carries a fresh seq; a reply with any other seq is a late
-    answer to a request we already gave up on, and is dropped.  Every wait
-    is bounded by the request timeout.
+    A client has up to DTX_ENDPOINTS_MAX coordinator endpoints (links), a
+    DEALER socket to each, made when first needed.  Each request carries a
+    fresh seq (one counter over all links); a reply with any other seq is a
+    late answer to a request we already gave up on, and is dropped.  Every
+    wait is bounded by the request timeout.
+
+    A transaction begins on the client's current link and sends all its
+    requests there: a request whose answer was lost may have been done, so
+    it is never repeated elsewhere.  A link that does not answer in time,
+    or refuses a BEGIN because it is shutting down, passes "current" on to
+    the next (round robin): a dead coordinator costs the transactions live
+    on it and one timeout, not one per later transaction.  An outcome
+    question goes to the gid's coordinator first, then, after silence or
+    "not mine", to the others in turn (s_outcome).
 
     BEGIN is lazy: it goes out with the transaction's first request, which
     names the transaction by an empty gid until BEGIN_OK has been read
@@ -15,12 +25,23 @@
 #include "dtx.h"
 #include "dtx_proto.h"
 #include "dtx_util.h"
+#include <ctype.h>
+
+//  One coordinator endpoint of the client's list, and its socket
+typedef struct {
+    char *endpoint;                 //  as given (without a '>' prefix)
+    zsock_t *sock;                  //  NULL until first used
+    bool silent;                    //  its last wait for an answer timed out
+    char shard [DTX_NAME_MAX + 1];  //  shard of the last gid it issued us ("" unknown)
+} link_t;
 
 struct _dtx_client_t {
-    zsock_t *sock;
-    char *endpoint;
+    link_t links [DTX_ENDPOINTS_MAX];
+    size_t nlinks;
+    size_t current;                 //  where the next transaction begins
+    dtx_security_t *security;       //  NULL: no CurveZMQ; kept for sockets made later
     int timeout_ms;
-    uint32_t seq;
+    uint32_t seq;                   //  one counter over all links: a seq names one request
     char error [1024];
     zlistx_t *txns;                 //  its open transactions (dtx_txn_t), for
                                     //  BEGIN_OKs read while waiting for another
@@ -38,6 +59,8 @@ struct _dtx_txn_t {
     bool begin_sent;                //  BEGIN went out (with the first request)
     bool begin_quiet;               //  ... asking for no BEGIN_OK
     uint32_t begin_seq;             //  ... under this seq
+    size_t link;                    //  ... to this coordinator, which gets all its
+                                    //  requests (valid once begin_sent)
     char *begin_error;              //  the coordinator refused it: why
     dtx_errcode_t begin_errcode;    //  ... and its code
     bool requested;                 //  a request besides BEGIN went out
@@ -63,25 +86,175 @@ struct _dtx_result_t {
 //  --------------------------------------------------------------------------
 //  Client
 
-//  security NULL: no CurveZMQ
-static dtx_client_t *
-s_client_new (const char *endpoint, int request_timeout_ms, const dtx_security_t *security)
+//  The longest endpoint accepted in a list (a tcp endpoint with a long
+//  host name fits easily)
+#define S_ENDPOINT_MAX 255
+
+//  Split a comma-separated list of endpoints into self->links (blanks
+//  around an item are ignored).  Returns 0, or -1 with why in errbuf.
+static int
+s_endpoints_parse (dtx_client_t *self, const char *list, char *errbuf, size_t errlen)
 {
-    assert (endpoint);
+    const char *item = list;
+    size_t position = 1;
+    while (true) {
+        const char *comma = strchr (item, ',');
+        const char *end = comma? comma: item + strlen (item);
+        while (item < end && isspace ((unsigned char) *item))
+            item++;
+        while (end > item && isspace ((unsigned char) end [-1]))
+            end--;
+        size_t size = (size_t) (end - item);
+        if (size == 0) {
+            snprintf (errbuf, errlen, "endpoint list '%.300s': item %zu is empty", list, position);
+            return -1;
+        }
+        if (self->nlinks == DTX_ENDPOINTS_MAX) {
+            snprintf (errbuf, errlen, "endpoint list '%.300s': more than %d endpoints", list,
+                      DTX_ENDPOINTS_MAX);
+            return -1;
+        }
+        if (size > S_ENDPOINT_MAX) {
+            snprintf (errbuf, errlen, "endpoint list: item %zu is longer than %d characters",
+                      position, S_ENDPOINT_MAX);
+            return -1;
+        }
+        char endpoint [S_ENDPOINT_MAX + 1];
+        memcpy (endpoint, item, size);
+        endpoint [size] = 0;
+        //  ">tcp://..." (CZMQ's "connect") is the same endpoint as "tcp://..."
+        const char *bare = *endpoint == '>'? endpoint + 1: endpoint;
+        const char *scheme = strstr (bare, "://");
+        bool blank = false;
+        for (const char *c = bare; *c; c++)
+            blank |= isspace ((unsigned char) *c) != 0;
+        if (!scheme || scheme == bare || !scheme [3] || blank) {
+            snprintf (errbuf, errlen, "endpoint list: item %zu '%s' is not an endpoint"
+                      " (transport://address, e.g. tcp://127.0.0.1:7100)", position, endpoint);
+            return -1;
+        }
+        for (size_t i = 0; i < self->nlinks; i++)
+            if (streq (self->links [i].endpoint, bare)) {
+                snprintf (errbuf, errlen, "endpoint list: '%s' is given twice (items %zu and %zu)",
+                          bare, i + 1, position);
+                return -1;
+            }
+        self->links [self->nlinks++].endpoint = strdup (bare);
+        if (!comma)
+            return 0;
+        item = comma + 1;
+        position++;
+    }
+}
+
+//  The socket to link i, made on first use through dtx_sock_new (where
+//  CurveZMQ is switched on).  A link that timed out gets a fresh socket
+//  when no open transaction of ours was begun on it: requests queued for
+//  a peer that never answered are dropped (linger 0), so a standby that
+//  binds the endpoint later is not handed stale BEGINs and statements.
+//  NULL if the endpoint is invalid (self->error).
+static zsock_t *
+s_link_sock (dtx_client_t *self, size_t i)
+{
+    assert (i < self->nlinks);
+    link_t *link = &self->links [i];
+    if (link->sock && link->silent) {
+        bool in_use = false;
+        for (dtx_txn_t *txn = (dtx_txn_t *) zlistx_first (self->txns); txn && !in_use;
+             txn = (dtx_txn_t *) zlistx_next (self->txns))
+            in_use = txn->begin_sent && txn->link == i && txn->state == TXN_OPEN;
+        if (!in_use) {
+            zsock_destroy (&link->sock);
+            link->silent = false;
+        }
+    }
+    if (!link->sock) {
+        char *connect = zsys_sprintf (">%s", link->endpoint);
+        //  (one endpoint as before: "@..." binds)
+        link->sock = dtx_sock_new (ZMQ_DEALER, self->nlinks == 1 && *link->endpoint == '@'
+                                               ? link->endpoint: connect,
+                                   self->security, DTX_MAXMSG_RESULT);
+        zstr_free (&connect);
+        if (link->sock)
+            //  A send blocks only while the queue to a silent peer is
+            //  full: no longer than a request may wait
+            zsock_set_sndtimeo (link->sock, self->timeout_ms);
+        else
+            snprintf (self->error, sizeof self->error, "invalid coordinator endpoint %s",
+                      link->endpoint);
+    }
+    return link->sock;
+}
+
+//  Link i gave no answer in time: the next transaction begins on the next
+//  endpoint, so that a dead coordinator costs one timeout, not one per
+//  transaction
+static void
+s_link_silent (dtx_client_t *self, size_t i)
+{
+    self->links [i].silent = true;
+    if (self->current == i)
+        self->current = (i + 1) % self->nlinks;
+}
+
+static void
+s_client_free (dtx_client_t *self)
+{
+    for (size_t i = 0; i < self->nlinks; i++) {
+        zsock_destroy (&self->links [i].sock);
+        free (self->links [i].endpoint);
+    }
+    dtx_security_destroy (&self->security);
+    zlistx_destroy (&self->txns);
+    free (self);
+}
+
+//  Takes ownership of security (NULL: no CurveZMQ)
+static dtx_client_t *
+s_client_new (const char *endpoints, int request_timeout_ms, dtx_security_t **security_p)
+{
     dtx_client_t *self = (dtx_client_t *) calloc (1, sizeof (dtx_client_t));
     assert (self);
-    char *connect = zsys_sprintf (">%s", endpoint);
-    self->sock = dtx_sock_new (ZMQ_DEALER, *endpoint == '>' || *endpoint == '@'? endpoint: connect,
-                               security, DTX_MAXMSG_RESULT);
-    zstr_free (&connect);
-    if (!self->sock) {
-        free (self);
-        return NULL;
-    }
-    self->endpoint = strdup (endpoint);
+    self->security = *security_p;
+    *security_p = NULL;
     self->timeout_ms = request_timeout_ms > 0? request_timeout_ms: 30000;
     self->txns = zlistx_new ();
+    char err [512];
+    if (!endpoints) {
+        zsys_error ("dtx client: no coordinator endpoint given");
+        s_client_free (self);
+        return NULL;
+    }
+    if (s_endpoints_parse (self, endpoints, err, sizeof err)) {
+        zsys_error ("dtx client: %s", err);
+        s_client_free (self);
+        return NULL;
+    }
+    //  The first socket now, as with one endpoint: an invalid first
+    //  endpoint fails here; the others are made when first needed
+    if (!s_link_sock (self, 0)) {
+        zsys_error ("dtx client: %s", self->error);
+        s_client_free (self);
+        return NULL;
+    }
     return self;
+}
+
+int
+dtx_client_endpoints_check (const char *endpoint, char *errbuf, size_t errlen)
+{
+    assert (errbuf && errlen > 0);
+    if (!endpoint) {
+        snprintf (errbuf, errlen, "no coordinator endpoint given");
+        return -1;
+    }
+    dtx_client_t *self = (dtx_client_t *) calloc (1, sizeof (dtx_client_t));
+    assert (self);
+    self->txns = zlistx_new ();
+    *errbuf = 0;
+    int rc = s_endpoints_parse (self, endpoint, errbuf, errlen);
+    s_client_free (self);
+    return rc;
 }
 
 dtx_client_t *
@@ -100,10 +273,7 @@ dtx_client_new_secure (const char *endpoint, int request_timeout_ms,
         zsys_error ("dtx client: %s", err);
         return NULL;
     }
-    dtx_client_t *self = s_client_new (endpoint, request_timeout_ms, security);
-    //  (the socket has its keys now)
-    dtx_security_destroy (&security);
-    return self;
+    return s_client_new (endpoint, request_timeout_ms, &security);
 }
 
 dtx_client_t *
@@ -114,7 +284,8 @@ dtx_client_new (const char *endpoint, int request_timeout_ms)
     if ((cert && *cert) || (coordinator && *coordinator))
         return dtx_client_new_secure (endpoint, request_timeout_ms, cert && *cert? cert: NULL,
                                       coordinator && *coordinator? coordinator: NULL);
-    return s_client_new (endpoint, request_timeout_ms, NULL);
+    dtx_security_t *none = NULL;
+    return s_client_new (endpoint, request_timeout_ms, &none);
 }
 
 void
@@ -124,10 +295,7 @@ dtx_client_destroy (dtx_client_t **self_p)
     dtx_client_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->sock);
-    zlistx_destroy (&self->txns);
-    free (self->endpoint);
-    free (self);
+    s_client_free (self);
     *self_p = NULL;
 }
 
@@ -137,19 +305,24 @@ dtx_client_error (dtx_client_t *self)
     return self->error;
 }
 
-//  Send a request under a fresh seq; returns the seq, 0 if it could not
-//  be sent (reason in self->error).  Destroys the request.
+//  Send a request to link i under a fresh seq; returns the seq, 0 if it
+//  could not be sent (reason in self->error).  Destroys the request.
 static uint32_t
-s_send (dtx_client_t *self, dtx_proto_t **request_p)
+s_send (dtx_client_t *self, size_t i, dtx_proto_t **request_p)
 {
     uint32_t seq = ++self->seq;
     if (seq == 0)
         seq = ++self->seq;
     dtx_proto_set_seq (*request_p, seq);
-    int rc = dtx_proto_send (*request_p, self->sock);
+    zsock_t *sock = s_link_sock (self, i);
+    int rc = sock? dtx_proto_send (*request_p, sock): -1;
     dtx_proto_destroy (request_p);
     if (rc) {
-        snprintf (self->error, sizeof self->error, "cannot send to coordinator %s", self->endpoint);
+        if (sock)
+            snprintf (self->error, sizeof self->error, "cannot send to coordinator %s",
+                      self->links [i].endpoint);
+        //  (nothing can answer it: as good as silent)
+        s_link_silent (self, i);
         return 0;
     }
     return seq;
@@ -157,19 +330,22 @@ s_send (dtx_client_t *self, dtx_proto_t **request_p)
 
 static void s_txn_begun (dtx_txn_t *txn, dtx_proto_t *reply);
 
-//  Wait for the reply to seq.  The answer to txn's BEGIN, sent ahead of
-//  the request without waiting (lazy begin), is taken on the way.
+//  Wait for the reply to seq on link i.  The answer to txn's BEGIN, sent
+//  ahead of the request without waiting (lazy begin), is taken on the
+//  way, and so is that of any other open transaction begun on link i.
 //  Returns the reply (caller owns it) or NULL on timeout (self->error).
 static dtx_proto_t *
-s_wait (dtx_client_t *self, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
+s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
 {
     int rc;
+    link_t *link = &self->links [i];
+    assert (link->sock);
     int64_t deadline = dtx_clock_ms () + timeout_ms;
     while (true) {
         int64_t left = deadline - dtx_clock_ms ();
         if (left <= 0)
             break;
-        zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = { zsock_resolve (link->sock), 0, ZMQ_POLLIN, 0 };
         int n = zmq_poll (&item, 1, left);
         if (n == -1) {
             if (errno == EINTR)
@@ -180,13 +356,14 @@ s_wait (dtx_client_t *self, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
             break;
         dtx_proto_t *reply;
         char err [256];
-        rc = dtx_proto_recv (&reply, self->sock, err, sizeof err);
+        rc = dtx_proto_recv (&reply, link->sock, err, sizeof err);
         if (rc == -2) {
             zsys_warning ("dtx client: dropped %s", err);
             continue;
         }
         if (rc)
             continue;
+        link->silent = false;
         if (dtx_proto_seq (reply) == seq)
             return reply;
         //  The answer to a BEGIN of this client's (this transaction's or
@@ -195,42 +372,147 @@ s_wait (dtx_client_t *self, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
         dtx_txn_t *begun = txn && txn->begin_sent && dtx_proto_seq (reply) == txn->begin_seq? txn: NULL;
         for (dtx_txn_t *other = (dtx_txn_t *) zlistx_first (self->txns); other && !begun;
              other = (dtx_txn_t *) zlistx_next (self->txns))
-            if (other->begin_sent && dtx_proto_seq (reply) == other->begin_seq)
+            if (other->begin_sent && other->link == i && dtx_proto_seq (reply) == other->begin_seq)
                 begun = other;
         if (begun)
             s_txn_begun (begun, reply);
         dtx_proto_destroy (&reply);
     }
     snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
-              self->endpoint, timeout_ms);
+              link->endpoint, timeout_ms);
+    s_link_silent (self, i);
     return NULL;
 }
 
-//  Send a request and wait for its reply
-static dtx_proto_t *
-s_request (dtx_client_t *self, dtx_proto_t **request_p, int timeout_ms)
+//  Link i issued gid: remember its shard, so that a question about a gid
+//  of that shard goes there first.  One coordinator holds a shard at a
+//  time: the latest to issue one of its gids is taken for its holder (after
+//  a takeover, the new one)
+static void
+s_link_learn (dtx_client_t *self, size_t i, const char *gid)
 {
-    uint32_t seq = s_send (self, request_p);
-    return seq? s_wait (self, seq, NULL, timeout_ms): NULL;
+    char shard [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, shard, &epoch, &counter))
+        return;
+    for (size_t j = 0; j < self->nlinks; j++)
+        if (streq (self->links [j].shard, shard))
+            *self->links [j].shard = 0;
+    snprintf (self->links [i].shard, sizeof self->links [i].shard, "%s", shard);
+}
+
+//  True if text names endpoint as a whole ("ask tcp://h:7100", not a
+//  longer "tcp://h:71001")
+static bool
+s_names_endpoint (const char *text, const char *endpoint)
+{
+    size_t size = strlen (endpoint);
+    for (const char *found = strstr (text, endpoint); found; found = strstr (found + 1, endpoint)) {
+        const char *next = found + size;
+        bool longer = isalnum ((unsigned char) *next) || (*next && strchr (":/-_", *next))
+                   || (*next == '.' && isalnum ((unsigned char) next [1]));
+        if (!longer)
+            return true;
+    }
+    return false;
+}
+
+//  Which link to ask first about gid: the one that began it, if it is a
+//  transaction of ours still open; else the one that last issued a gid of
+//  its shard; else the current one
+static size_t
+s_outcome_first (dtx_client_t *self, const char *gid)
+{
+    for (dtx_txn_t *txn = (dtx_txn_t *) zlistx_first (self->txns); txn;
+         txn = (dtx_txn_t *) zlistx_next (self->txns))
+        if (txn->begin_sent && *txn->gid && streq (txn->gid, gid))
+            return txn->link;
+    char shard [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, shard, &epoch, &counter) == 0)
+        for (size_t i = 0; i < self->nlinks; i++)
+            if (streq (self->links [i].shard, shard))
+                return i;
+    return self->current;
+}
+
+//  Ask the coordinators about gid, link first first: its answer if it is
+//  exact (committed, aborted, in progress) or a final word (e.g. "not
+//  yours", a bad gid).  No answer, or "not mine" (DTX_ERR_NOT_OWNER), or
+//  "cannot say now" (DTX_ERR_COORDINATOR): the others are asked in turn,
+//  one named in a "not mine, ask X" first.  Never turns silence into
+//  ABORTED: with no exact answer anywhere, UNKNOWN with what each said.
+static dtx_outcome_t
+s_outcome (dtx_client_t *self, const char *gid, size_t first)
+{
+    bool asked [DTX_ENDPOINTS_MAX] = { false };
+    char said [DTX_ENDPOINTS_MAX][256];
+    size_t order [DTX_ENDPOINTS_MAX];
+    size_t nasked = 0;
+    size_t i = first;
+    while (true) {
+        asked [i] = true;
+        order [nasked] = i;
+        char *note = said [nasked++];
+        dtx_proto_t *request = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+        dtx_proto_set_gid (request, gid);
+        uint32_t seq = s_send (self, i, &request);
+        dtx_proto_t *reply = seq? s_wait (self, i, seq, NULL, self->timeout_ms): NULL;
+        bool ask_on = true;
+        size_t hint = self->nlinks;
+        if (!reply)
+            snprintf (note, sizeof said [0], "%.255s", self->error);
+        else {
+            bool outcome = dtx_proto_id (reply) == DTX_PROTO_OUTCOME;
+            int status = dtx_proto_status (reply);
+            dtx_errcode_t code = (dtx_errcode_t) (outcome? dtx_proto_flags (reply): status);
+            snprintf (self->error, sizeof self->error, "%s", dtx_proto_text (reply));
+            if (outcome && (status == DTX_COMMITTED || status == DTX_ABORTED
+                         || status == DTX_IN_PROGRESS)) {
+                dtx_proto_destroy (&reply);
+                return (dtx_outcome_t) status;
+            }
+            ask_on = code == DTX_ERR_NOT_OWNER || code == DTX_ERR_COORDINATOR
+                  || (outcome && status == DTX_ERR_NOT_OWNER);
+            snprintf (note, sizeof said [0], "%s%s%s", outcome? "unknown": dtx_errcode_name (code),
+                      *dtx_proto_text (reply)? ": ": "", dtx_proto_text (reply));
+            //  "not mine, ask X": X first, if it is one of ours
+            for (size_t j = 0; ask_on && j < self->nlinks && hint == self->nlinks; j++)
+                if (!asked [j] && s_names_endpoint (dtx_proto_text (reply), self->links [j].endpoint))
+                    hint = j;
+            dtx_proto_destroy (&reply);
+        }
+        if (!ask_on || nasked == self->nlinks)
+            break;
+        if (hint < self->nlinks)
+            i = hint;
+        else
+            do
+                i = (i + 1) % self->nlinks;
+            while (asked [i]);
+    }
+    if (nasked > 1) {
+        //  What each said, in a bounded message: every endpoint gets its
+        //  share of the buffer
+        size_t share = (sizeof self->error - 64) / nasked;
+        size_t used = (size_t) snprintf (self->error, sizeof self->error,
+                                         "no exact answer from %zu coordinators:", nasked);
+        for (size_t k = 0; k < nasked && used < sizeof self->error; k++) {
+            const char *endpoint = self->links [order [k]].endpoint;
+            int length = (int) share - (int) strlen (endpoint) - 8;
+            used += (size_t) snprintf (self->error + used, sizeof self->error - used, "%s %s: %.*s",
+                                       k? ";": "", endpoint, length > 0? length: 0, said [k]);
+        }
+    }
+    //  (one endpoint: its own words, as ever)
+    return DTX_UNKNOWN;
 }
 
 dtx_outcome_t
 dtx_client_outcome (dtx_client_t *self, const char *gid)
 {
-    dtx_proto_t *request = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
-    dtx_proto_set_gid (request, gid);
-    dtx_proto_t *reply = s_request (self, &request, self->timeout_ms);
-    if (!reply)
-        return DTX_UNKNOWN;
-    dtx_outcome_t outcome = DTX_UNKNOWN;
-    if (dtx_proto_id (reply) == DTX_PROTO_OUTCOME) {
-        outcome = (dtx_outcome_t) dtx_proto_status (reply);
-        snprintf (self->error, sizeof self->error, "%s", dtx_proto_text (reply));
-    }
-    else
-        snprintf (self->error, sizeof self->error, "%s", dtx_proto_text (reply));
-    dtx_proto_destroy (&reply);
-    return outcome;
+    assert (self);
+    return s_outcome (self, gid? gid: "", s_outcome_first (self, gid? gid: ""));
 }
 
 int
@@ -281,8 +563,11 @@ dtx_begin (dtx_client_t *self, int timeout_ms)
     return txn;
 }
 
-//  Send BEGIN ahead of the first request.  Quiet: the coordinator does
-//  not answer it unless it refuses; the gid comes with the request's answer.
+//  Send BEGIN ahead of the first request, to the client's current
+//  coordinator: the transaction's requests all go there (never to
+//  another: one whose answer was lost may exist there).  Quiet: the
+//  coordinator does not answer it unless it refuses; the gid comes with
+//  the request's answer.
 static int
 s_txn_send_begin (dtx_txn_t *self, bool quiet)
 {
@@ -291,10 +576,19 @@ s_txn_send_begin (dtx_txn_t *self, bool quiet)
     dtx_proto_t *request = dtx_proto_new (DTX_PROTO_BEGIN);
     dtx_proto_set_timeout (request, (uint32_t) self->timeout_ms);
     dtx_proto_set_flags (request, quiet? DTX_BEGIN_QUIET: 0);
-    self->begin_seq = s_send (self->client, &request);
+    self->link = self->client->current;
+    self->begin_seq = s_send (self->client, self->link, &request);
     self->begin_sent = self->begin_seq != 0;
     self->begin_quiet = quiet;
     return self->begin_sent? 0: -1;
+}
+
+//  The gid, as the transaction's coordinator told it
+static void
+s_txn_set_gid (dtx_txn_t *self, const char *gid)
+{
+    snprintf (self->gid, sizeof self->gid, "%s", gid);
+    s_link_learn (self->client, self->link, gid);
 }
 
 //  The answer to our BEGIN
@@ -302,12 +596,17 @@ static void
 s_txn_begun (dtx_txn_t *self, dtx_proto_t *reply)
 {
     if (dtx_proto_id (reply) == DTX_PROTO_BEGIN_OK)
-        snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+        s_txn_set_gid (self, dtx_proto_gid (reply));
     else
     if (!self->begin_error) {
         self->begin_error = zsys_sprintf ("begin refused: %s", dtx_proto_text (reply));
         self->begin_errcode = dtx_proto_id (reply) == DTX_PROTO_ERROR && dtx_proto_status (reply)
                             ? (dtx_errcode_t) dtx_proto_status (reply): DTX_ERR_STATE;
+        //  Shutting down: the next transaction begins on the next endpoint
+        //  (this one was not begun: nothing was done, the caller retries)
+        dtx_client_t *client = self->client;
+        if (self->begin_errcode == DTX_ERR_UNAVAILABLE && client->current == self->link)
+            client->current = (self->link + 1) % client->nlinks;
     }
 }
 
@@ -320,7 +619,7 @@ dtx_txn_gid (dtx_txn_t *self)
             //  An answered BEGIN (sent now, or behind a dtx_send): its
             //  BEGIN_OK is on the way
             if (s_txn_send_begin (self, false) == 0) {
-                dtx_proto_t *reply = s_wait (self->client, self->begin_seq, NULL,
+                dtx_proto_t *reply = s_wait (self->client, self->link, self->begin_seq, NULL,
                                              self->client->timeout_ms);
                 if (reply)
                     s_txn_begun (self, reply);
@@ -331,10 +630,12 @@ dtx_txn_gid (dtx_txn_t *self)
             //  A quiet BEGIN went out behind a dtx_exec whose answer never
             //  came: ask the coordinator what this connection began
             dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
-            uint32_t seq = s_send (self->client, &query);
-            dtx_proto_t *reply = seq? s_wait (self->client, seq, self, self->client->timeout_ms): NULL;
-            if (reply && dtx_proto_id (reply) == DTX_PROTO_OUTCOME && !self->begin_error)
-                snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+            uint32_t seq = s_send (self->client, self->link, &query);
+            dtx_proto_t *reply = seq? s_wait (self->client, self->link, seq, self,
+                                              self->client->timeout_ms): NULL;
+            if (reply && dtx_proto_id (reply) == DTX_PROTO_OUTCOME && !self->begin_error
+            &&  *dtx_proto_gid (reply))
+                s_txn_set_gid (self, dtx_proto_gid (reply));
             dtx_proto_destroy (&reply);
         }
     }
@@ -364,14 +665,15 @@ s_txn_request (dtx_txn_t *self, dtx_proto_t **request_p)
     }
     dtx_proto_set_gid (*request_p, self->gid);
     self->requested = true;
-    uint32_t seq = s_send (self->client, request_p);
-    dtx_proto_t *reply = seq? s_wait (self->client, seq, self, self->client->timeout_ms): NULL;
+    uint32_t seq = s_send (self->client, self->link, request_p);
+    dtx_proto_t *reply = seq? s_wait (self->client, self->link, seq, self,
+                                      self->client->timeout_ms): NULL;
     if (self->begin_error && !*self->gid) {
         snprintf (self->client->error, sizeof self->client->error, "%s", self->begin_error);
         dtx_proto_destroy (&reply);
     }
     if (reply && !*self->gid && *dtx_proto_gid (reply))
-        snprintf (self->gid, sizeof self->gid, "%s", dtx_proto_gid (reply));
+        s_txn_set_gid (self, dtx_proto_gid (reply));
     return reply;
 }
 
@@ -465,11 +767,10 @@ dtx_send (dtx_txn_t *self, const char *database, const char *sql,
     //  Not quiet here: nothing else may answer before the COMMIT (a
     //  transaction of dtx_send statements only), and the COMMIT must not
     //  go out before the gid is known (s_txn_end)
-    if (s_txn_send_begin (self, false) || s_send (self->client, &request) == 0) {
+    if (s_txn_send_begin (self, false) || s_send (self->client, self->link, &request) == 0) {
         dtx_proto_destroy (&request);
         //  Whether it arrived is unknown: the transaction cannot commit
-        snprintf (self->client->error, sizeof self->client->error,
-                  "cannot send to coordinator %s", self->client->endpoint);
+        //  (client->error says why)
         s_txn_set_error (self, DTX_ERR_COORDINATOR, database, "", self->client->error);
         return -1;
     }
@@ -572,8 +873,9 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
         s_txn_set_error (self, code, dtx_proto_name (reply), dtx_proto_sqlstate (reply),
                          dtx_proto_text (reply));
         //  The coordinator refused (e.g. already ended elsewhere): ask it
-        //  for the real outcome rather than guess
-        self->outcome = code == DTX_ERR_NO_TXN? DTX_ABORTED: dtx_client_outcome (self->client, self->gid);
+        //  (then the others) for the real outcome rather than guess
+        self->outcome = code == DTX_ERR_NO_TXN? DTX_ABORTED
+                      : s_outcome (self->client, self->gid, self->link);
         if (self->outcome == DTX_IN_PROGRESS)
             self->outcome = DTX_UNKNOWN;
     }

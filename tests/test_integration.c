@@ -1487,6 +1487,439 @@ START_TEST (test_wrong_type_reply_in_phase2)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Several coordinator endpoints (docs/ha.md, "Clients")
+
+//  A port of this run's block (the harness spreads runs by pid): offset 5
+//  has nothing listening, 6 is for a coordinator moved to another endpoint
+static int
+s_port (int offset)
+{
+    const char *colon = strrchr (harness.client_endpoint, ':');
+    ck_assert_ptr_nonnull (colon);
+    return atoi (colon + 1) + offset;
+}
+
+//  One two-database transfer of item id, timed; asserts it committed
+static int64_t
+s_timed_commit (dtx_client_t *multi, int id)
+{
+    int64_t started = zclock_mono ();
+    dtx_txn_t *txn = dtx_begin (multi, 10000);
+    s_insert_item (txn, 0, id);
+    s_insert_item (txn, 1, id);
+    ck_assert_msg (dtx_commit (txn) == DTX_COMMITTED, "%d: %s", id, dtx_txn_error_message (txn));
+    dtx_txn_destroy (&txn);
+    int64_t took = zclock_mono () - started;
+    ck_assert_int_eq (s_count_items (0, id), 1);
+    ck_assert_int_eq (s_count_items (1, id), 1);
+    return took;
+}
+
+//  The first endpoint has nothing listening: the first transaction pays
+//  one timeout there and fails (never retried elsewhere); the next ones
+//  begin on the live coordinator and pay nothing
+START_TEST (test_endpoints_first_dead)
+{
+    char endpoints [300], dead [64];
+    snprintf (dead, sizeof dead, "tcp://127.0.0.1:%d", s_port (5));
+    snprintf (endpoints, sizeof endpoints, "%s,%s", dead, harness.client_endpoint);
+    dtx_client_t *multi = dtx_client_new (endpoints, 2000);
+    ck_assert_ptr_nonnull (multi);
+    int64_t started = zclock_mono ();
+    dtx_txn_t *txn = dtx_begin (multi, 10000);
+    const char *params [] = { "2301", "dead" };
+    dtx_result_t *result = dtx_exec (txn, "db1", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_COORDINATOR);
+    ck_assert_msg (strstr (dtx_result_error (result), dead), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_ge (zclock_mono () - started, 2000);
+    //  Its coordinator never answered: no COMMIT, certainly aborted, and
+    //  nothing of it ran on the live one
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_int_eq (dtx_txn_errcode (txn), DTX_ERR_COORDINATOR);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2301), 0);
+    //  The next five begin on the live coordinator: each well under one
+    //  request timeout
+    for (int i = 0; i < 5; i++) {
+        int64_t took = s_timed_commit (multi, 2302 + i);
+        ck_assert_msg (took < 1000, "commit %d took %" PRId64 " ms", i, took);
+    }
+    //  ... and their outcomes come from it too, at once
+    started = zclock_mono ();
+    txn = dtx_begin (multi, 10000);
+    s_insert_item (txn, 2, 2307);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    ck_assert (strncmp (dtx_txn_gid (txn), "dtx:test:", 9) == 0);
+    ck_assert_int_eq (dtx_client_outcome (multi, dtx_txn_gid (txn)), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_lt (zclock_mono () - started, 1000);
+    dtx_client_destroy (&multi);
+}
+END_TEST
+
+//  A dead endpoint after the live one changes nothing
+START_TEST (test_endpoints_second_dead)
+{
+    char endpoints [300];
+    snprintf (endpoints, sizeof endpoints, "%s, tcp://127.0.0.1:%d", harness.client_endpoint,
+              s_port (5));
+    dtx_client_t *multi = dtx_client_new (endpoints, 2000);
+    ck_assert_ptr_nonnull (multi);
+    const char *databases [] = { "db1", "db2", "db3" };
+    ck_assert_msg (dtx_client_wait_ready (multi, databases, 3, 5000), "%s", dtx_client_error (multi));
+    for (int i = 0; i < 5; i++) {
+        int64_t took = s_timed_commit (multi, 2311 + i);
+        ck_assert_msg (took < 1000, "commit %d took %" PRId64 " ms", i, took);
+    }
+    //  A statement error, a rollback and an outcome: as with one endpoint
+    dtx_txn_t *txn = dtx_begin (multi, 10000);
+    s_insert_item (txn, 0, 2316);
+    dtx_result_t *result = dtx_exec (txn, "db2", "INSERT INTO no_such_table VALUES (1)", 0, NULL);
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_SQL);
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_ABORTED);
+    ck_assert_str_eq (dtx_txn_error_sqlstate (txn), "42P01");
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (dtx_client_outcome (multi, dtx_txn_gid (txn)), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 1000);
+    dtx_txn_destroy (&txn);
+    txn = dtx_begin (multi, 10000);
+    s_insert_item (txn, 0, 2317);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    ck_assert_int_eq (s_count_items (0, 2316), 0);
+    ck_assert_int_eq (s_count_items (0, 2317), 0);
+    dtx_client_destroy (&multi);
+}
+END_TEST
+
+//  An outcome asked through a client whose first endpoint is dead: the
+//  dead one's silence is not an answer, the live one's is
+START_TEST (test_endpoints_outcome_past_dead)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2321);
+    s_insert_item (txn, 1, 2321);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char committed [DTX_GID_MAX + 1], aborted [DTX_GID_MAX + 1];
+    snprintf (committed, sizeof committed, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2322);
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    snprintf (aborted, sizeof aborted, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+
+    char endpoints [300], dead [64];
+    snprintf (dead, sizeof dead, "tcp://127.0.0.1:%d", s_port (5));
+    snprintf (endpoints, sizeof endpoints, "%s,%s", dead, harness.client_endpoint);
+    dtx_client_t *multi = dtx_client_new (endpoints, 1000);
+    ck_assert_ptr_nonnull (multi);
+    int64_t started = zclock_mono ();
+    ck_assert_msg (dtx_client_outcome (multi, committed) == DTX_COMMITTED, "%s",
+                   dtx_client_error (multi));
+    ck_assert_int_ge (zclock_mono () - started, 1000);       //  (the dead one was asked first)
+    ck_assert_int_eq (s_count_items (0, 2321), 1);
+    ck_assert_int_eq (s_count_items (1, 2321), 1);
+    //  The dead one is passed by now
+    started = zclock_mono ();
+    ck_assert_int_eq (dtx_client_outcome (multi, aborted), DTX_ABORTED);
+    ck_assert_int_lt (zclock_mono () - started, 1000);
+    ck_assert_int_eq (s_count_items (0, 2322), 0);
+    //  A final answer of the live one ("not yours": never issued) ends
+    //  the search
+    char shard [DTX_NAME_MAX + 1], never [DTX_GID_MAX + 1];
+    uint64_t epoch, counter;
+    ck_assert_int_eq (dtx_gid_parse (committed, shard, &epoch, &counter), 0);
+    dtx_gid_format (never, shard, epoch, counter + 1000000);
+    ck_assert_int_eq (dtx_client_outcome (multi, never), DTX_UNKNOWN);
+    ck_assert_msg (strstr (dtx_client_error (multi), "no transaction of this client"), "%s",
+                   dtx_client_error (multi));
+    dtx_client_destroy (&multi);
+
+    //  Nobody answers: UNKNOWN (never ABORTED), saying what each did, after
+    //  one timeout per endpoint
+    char dead2 [64];
+    snprintf (dead2, sizeof dead2, "tcp://127.0.0.1:%d", s_port (6));
+    snprintf (endpoints, sizeof endpoints, "%s,%s", dead, dead2);
+    multi = dtx_client_new (endpoints, 300);
+    ck_assert_ptr_nonnull (multi);
+    started = zclock_mono ();
+    ck_assert_int_eq (dtx_client_outcome (multi, committed), DTX_UNKNOWN);
+    int64_t took = zclock_mono () - started;
+    ck_assert_msg (took >= 600 && took < 2000, "took %" PRId64 " ms", took);
+    const char *why = dtx_client_error (multi);
+    ck_assert_msg (strstr (why, dead) && strstr (why, dead2) && strstr (why, "no reply"), "%s", why);
+    dtx_client_destroy (&multi);
+}
+END_TEST
+
+//  What dtx_client_new logs about a list, or "" when it accepts it
+static char *
+s_client_new_says (const char *endpoints, bool *accepted)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *log = open_memstream (&text, &size);
+    ck_assert_ptr_nonnull (log);
+    zsys_set_logstream (log);
+    dtx_client_t *multi = dtx_client_new (endpoints, 1000);
+    zsys_set_logstream (NULL);
+    fclose (log);
+    *accepted = multi != NULL;
+    dtx_client_destroy (&multi);
+    return text;
+}
+
+//  Refused by dtx_client_new (logged) and by dtx_client_endpoints_check,
+//  both giving reason
+static void
+s_assert_refused (const char *endpoints, const char *reason)
+{
+    bool accepted;
+    char *said = s_client_new_says (endpoints, &accepted);
+    ck_assert_msg (!accepted, "'%s' was accepted", endpoints);
+    ck_assert_msg (strstr (said, reason), "'%s': expected '%s', logged: %s", endpoints, reason, said);
+    free (said);
+    char why [512];
+    ck_assert_int_eq (dtx_client_endpoints_check (endpoints, why, sizeof why), -1);
+    ck_assert_msg (strstr (why, reason), "'%s': expected '%s', said: %s", endpoints, reason, why);
+}
+
+START_TEST (test_endpoints_list_errors)
+{
+    const char *a = "tcp://127.0.0.1:1", *b = "tcp://127.0.0.1:2";
+    char list [1024];
+    s_assert_refused ("", "item 1 is empty");
+    snprintf (list, sizeof list, "%s,,%s", a, b);
+    s_assert_refused (list, "item 2 is empty");
+    snprintf (list, sizeof list, "%s, ", a);
+    s_assert_refused (list, "item 2 is empty");
+    snprintf (list, sizeof list, ",%s", a);
+    s_assert_refused (list, "item 1 is empty");
+    snprintf (list, sizeof list, "%s,%s, %s", a, b, a);
+    s_assert_refused (list, "'tcp://127.0.0.1:1' is given twice (items 1 and 3)");
+    snprintf (list, sizeof list, "%s,>%s", a, a);
+    s_assert_refused (list, "given twice");
+    snprintf (list, sizeof list, "%s,127.0.0.1:7100", a);
+    s_assert_refused (list, "item 2 '127.0.0.1:7100' is not an endpoint");
+    //  Eight are fine (sockets but the first are made when needed), nine not
+    size_t used = 0;
+    for (int i = 1; i <= 9; i++) {
+        bool accepted;
+        used += (size_t) snprintf (list + used, sizeof list - used, "%stcp://127.0.0.1:%d",
+                                   i > 1? ",": "", i);
+        char *said = s_client_new_says (list, &accepted);
+        char why [512];
+        ck_assert_int_eq (dtx_client_endpoints_check (list, why, sizeof why),
+                          i <= DTX_ENDPOINTS_MAX? 0: -1);
+        if (i <= DTX_ENDPOINTS_MAX)
+            ck_assert_msg (accepted, "%d endpoints refused: %s", i, said);
+        else {
+            ck_assert (!accepted);
+            ck_assert_msg (strstr (said, "more than 8 endpoints"), "%s", said);
+        }
+        free (said);
+    }
+    //  dtxctl says why
+    char out [4096];
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --coordinator '%s,%s,%s'"
+                                       " run /dev/null", TOP_BUILDDIR, a, b, a), 3);
+    ck_assert_msg (strstr (out, "is given twice"), "%s", out);
+    //  One endpoint: refused as before when invalid
+    bool accepted;
+    free (s_client_new_says ("tcp://", &accepted));
+    ck_assert (!accepted);
+    free (s_client_new_says ("nonsense", &accepted));
+    ck_assert (!accepted);
+}
+END_TEST
+
+static bool
+s_item_2332_gone (void *arg)
+{
+    return s_count_items (0, 2332) == 0;
+}
+
+//  A standby that binds another endpoint only when it takes the shard
+//  over (here: the shard's coordinator restarted on the second endpoint
+//  of the client's list, with its log).  The client loses the transaction
+//  that was live on the dead one (never moved to the new one) and one
+//  timeout; then it goes on with the new one, which also answers for the
+//  dead one's commits
+START_TEST (test_endpoints_standby_takes_over)
+{
+    char endpoints [300], standby [64];
+    snprintf (standby, sizeof standby, "tcp://127.0.0.1:%d", s_port (6));
+    snprintf (endpoints, sizeof endpoints, "%s,%s", harness.client_endpoint, standby);
+    dtx_client_t *multi = dtx_client_new (endpoints, 2000);
+    ck_assert_ptr_nonnull (multi);
+    dtx_txn_t *txn = dtx_begin (multi, 10000);
+    s_insert_item (txn, 0, 2331);
+    s_insert_item (txn, 1, 2331);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char before [DTX_GID_MAX + 1];
+    snprintf (before, sizeof before, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+    //  A transaction live on it when it dies
+    dtx_txn_t *live = dtx_begin (multi, 30000);
+    s_insert_item (live, 0, 2332);
+    harness_kill_coordinator (SIGKILL);
+    harness_coordinator_clients = standby;
+    harness_start_coordinator ();
+    const char *params [] = { "2332", "after the crash" };
+    dtx_result_t *result = dtx_exec (live, "db2", "INSERT INTO items (id, note) VALUES ($1::int, $2)",
+                                     2, params);
+    ck_assert (!dtx_result_ok (result));
+    ck_assert_int_eq (dtx_result_errcode (result), DTX_ERR_COORDINATOR);
+    ck_assert_msg (strstr (dtx_result_error (result), harness.client_endpoint), "%s",
+                   dtx_result_error (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (live), DTX_ABORTED);
+    dtx_txn_destroy (&live);
+    //  The next transactions begin on the standby, once its participants
+    //  are back (they reconnect to the same participant endpoint)
+    const char *databases [] = { "db1", "db2", "db3" };
+    int64_t started = zclock_mono ();
+    ck_assert_msg (dtx_client_wait_ready (multi, databases, 3, 20000), "%s", dtx_client_error (multi));
+    ck_assert_int_lt (zclock_mono () - started, 20000);
+    for (int i = 0; i < 5; i++) {
+        int64_t took = s_timed_commit (multi, 2333 + i);
+        ck_assert_msg (took < 1000, "commit %d took %" PRId64 " ms", i, took);
+    }
+    //  The dead one's commit, answered by the standby, which issues gids
+    //  of that shard now: asked first, no timeout paid
+    started = zclock_mono ();
+    ck_assert_msg (dtx_client_outcome (multi, before) == DTX_COMMITTED, "%s",
+                   dtx_client_error (multi));
+    ck_assert_int_lt (zclock_mono () - started, 1000);
+    ck_assert_int_eq (s_count_items (0, 2331), 1);
+    ck_assert_int_eq (s_count_items (1, 2331), 1);
+    //  What the lost transaction wrote is rolled back, on db2 never run
+    ck_assert (s_wait_for (s_item_2332_gone, NULL, 15000));
+    ck_assert_int_eq (s_count_items (1, 2332), 0);
+    dtx_client_destroy (&multi);
+    //  The harness's coordinator where it was, for the next cases
+    harness_kill_coordinator (SIGTERM);
+    harness_coordinator_clients = NULL;
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+}
+END_TEST
+
+//  "Not mine, ask X" (DTX_ERR_NOT_OWNER).  Today's coordinator does not
+//  send it yet (one coordinator per shard, its gids only), so a scripted
+//  peer speaking the protocol on the first endpoint plays a coordinator
+//  of another shard; the second endpoint has nothing listening; the third
+//  is the real coordinator, which the "not mine" names
+typedef struct {
+    const char *endpoints;
+    const char *gid;
+    dtx_outcome_t outcome;
+    char error [1024];
+    int64_t took;
+} ask_t;
+
+static void *
+s_ask_outcome (void *arg)
+{
+    ask_t *ask = (ask_t *) arg;
+    dtx_client_t *multi = dtx_client_new (ask->endpoints, 1500);
+    int64_t started = zclock_mono ();
+    ask->outcome = multi? dtx_client_outcome (multi, ask->gid): DTX_UNKNOWN;
+    ask->took = zclock_mono () - started;
+    snprintf (ask->error, sizeof ask->error, "%s", multi? dtx_client_error (multi): "no client");
+    dtx_client_destroy (&multi);
+    return NULL;
+}
+
+//  Answer the next OUTCOME_QUERY on the scripted coordinator with message
+//  id, status, flags and text
+static void
+s_scripted_answer (zsock_t *scripted, const char *gid, int id, int status, int flags,
+                   const char *text)
+{
+    zsock_set_rcvtimeo (scripted, 5000);
+    dtx_proto_t *query = NULL;
+    char err [256];
+    ck_assert_int_eq (dtx_proto_recv (&query, scripted, err, sizeof err), 0);
+    ck_assert_int_eq (dtx_proto_id (query), DTX_PROTO_OUTCOME_QUERY);
+    ck_assert_str_eq (dtx_proto_gid (query), gid);
+    dtx_proto_t *reply = dtx_proto_new (id);
+    dtx_proto_set_seq (reply, dtx_proto_seq (query));
+    dtx_proto_set_gid (reply, gid);
+    dtx_proto_set_status (reply, (uint8_t) status);
+    dtx_proto_set_flags (reply, (uint8_t) flags);
+    dtx_proto_set_text (reply, text);
+    dtx_proto_set_routing_id (reply, dtx_proto_routing_id (query));
+    ck_assert_int_eq (dtx_proto_send (reply, scripted), 0);
+    dtx_proto_destroy (&reply);
+    dtx_proto_destroy (&query);
+}
+
+START_TEST (test_endpoints_not_owner)
+{
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    s_insert_item (txn, 0, 2341);
+    s_insert_item (txn, 1, 2341);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_txn_destroy (&txn);
+
+    char scripted_endpoint [64], dead [64], endpoints [300], not_mine [300];
+    snprintf (scripted_endpoint, sizeof scripted_endpoint, "tcp://127.0.0.1:%d", s_port (6));
+    snprintf (dead, sizeof dead, "tcp://127.0.0.1:%d", s_port (5));
+    snprintf (endpoints, sizeof endpoints, "%s,%s,%s", scripted_endpoint, dead,
+              harness.client_endpoint);
+    snprintf (not_mine, sizeof not_mine, "not mine: shard test is held by %s",
+              harness.client_endpoint);
+    zsock_t *scripted = (zsock_t *) harness_coordinator_sock (scripted_endpoint);
+    ck_assert_ptr_nonnull (scripted);
+
+    //  OUTCOME unknown, "not mine, ask X": X next (the dead one skipped,
+    //  no timeout paid), and its exact answer returned
+    ask_t ask = { endpoints, gid, DTX_UNKNOWN, "", 0 };
+    pthread_t thread;
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_ask_outcome, &ask), 0);
+    s_scripted_answer (scripted, gid, DTX_PROTO_OUTCOME, DTX_UNKNOWN, DTX_ERR_NOT_OWNER, not_mine);
+    pthread_join (thread, NULL);
+    ck_assert_msg (ask.outcome == DTX_COMMITTED, "%s: %s", dtx_outcome_name (ask.outcome), ask.error);
+    ck_assert_msg (ask.took < 1500, "took %" PRId64 " ms", ask.took);
+
+    //  ERROR "not mine" naming nobody: the others in turn (the dead one's
+    //  timeout, then the real one)
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_ask_outcome, &ask), 0);
+    s_scripted_answer (scripted, gid, DTX_PROTO_ERROR, DTX_ERR_NOT_OWNER, 0, "not mine, ask shard test");
+    pthread_join (thread, NULL);
+    ck_assert_msg (ask.outcome == DTX_COMMITTED, "%s: %s", dtx_outcome_name (ask.outcome), ask.error);
+    ck_assert_msg (ask.took >= 1500, "took %" PRId64 " ms", ask.took);
+
+    //  A final word from the first ("not yours"): nobody else is asked
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_ask_outcome, &ask), 0);
+    s_scripted_answer (scripted, gid, DTX_PROTO_ERROR, DTX_ERR_FORBIDDEN, 0, "not yours, scripted");
+    pthread_join (thread, NULL);
+    ck_assert_int_eq (ask.outcome, DTX_UNKNOWN);
+    ck_assert_msg (streq (ask.error, "not yours, scripted"), "%s", ask.error);
+
+    //  "Cannot say now" (DTX_ERR_COORDINATOR) from the first, silence from
+    //  the second: UNKNOWN, naming both and what each did
+    snprintf (endpoints, sizeof endpoints, "%s,%s", scripted_endpoint, dead);
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_ask_outcome, &ask), 0);
+    s_scripted_answer (scripted, gid, DTX_PROTO_OUTCOME, DTX_UNKNOWN, DTX_ERR_COORDINATOR,
+                       "store unreachable, scripted");
+    pthread_join (thread, NULL);
+    ck_assert_int_eq (ask.outcome, DTX_UNKNOWN);
+    ck_assert_msg (strstr (ask.error, scripted_endpoint) && strstr (ask.error, "store unreachable, scripted")
+                   && strstr (ask.error, dead) && strstr (ask.error, "no reply"), "%s", ask.error);
+    zsock_destroy (&scripted);
+}
+END_TEST
+
 Suite *
 suite_integration (void)
 {
@@ -1527,6 +1960,12 @@ suite_integration (void)
     tcase_add_test (tc, test_owner_survives_restart);
     tcase_add_test (tc, test_begin_limits);
     tcase_add_test (tc, test_wrong_type_reply_in_phase2);
+    tcase_add_test (tc, test_endpoints_first_dead);
+    tcase_add_test (tc, test_endpoints_second_dead);
+    tcase_add_test (tc, test_endpoints_outcome_past_dead);
+    tcase_add_test (tc, test_endpoints_list_errors);
+    tcase_add_test (tc, test_endpoints_standby_takes_over);
+    tcase_add_test (tc, test_endpoints_not_owner);
     suite_add_tcase (suite, tc);
     return suite;
 }

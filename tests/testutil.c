@@ -17,6 +17,7 @@ long harness_log_compact_bytes = 64 << 20;
 const char *harness_store = NULL;
 int harness_lease_ms = 3000;
 int harness_store_timeout_ms = 0;
+const char *harness_coordinator_clients = NULL;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
@@ -166,7 +167,9 @@ harness_start_coordinator_env (const char *fault, const char *const *env)
     snprintf (vote, sizeof vote, "%d", harness.vote_timeout_ms);
     snprintf (compact, sizeof compact, "%ld", harness_log_compact_bytes);
     snprintf (metrics, sizeof metrics, "127.0.0.1:%d", harness.metrics_port);
-    char *const argv [] = { binary, "--id", "test", "--clients", harness.client_endpoint,
+    char *clients = harness_coordinator_clients? (char *) harness_coordinator_clients
+                                               : harness.client_endpoint;
+    char *const argv [] = { binary, "--id", "test", "--clients", clients,
                             "--participants", harness.participant_endpoint,
                             "--log-dir", harness.log_dir, "--vote-timeout", vote,
                             "--log-compact-bytes", compact, "--metrics", metrics,

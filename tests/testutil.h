@@ -47,6 +47,10 @@ extern const char *harness_store;
 //  coordinator's default, half the lease)
 extern int harness_lease_ms;
 extern int harness_store_timeout_ms;
+//  Set before harness_start_coordinator (NULL: harness.client_endpoint):
+//  the coordinator serves clients on this endpoint instead, e.g. as a
+//  standby that binds another endpoint when it takes the shard over
+extern const char *harness_coordinator_clients;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
