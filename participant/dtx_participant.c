@@ -746,6 +746,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->waiting);
     zhashx_destroy (&self->in_doubt);
+    part_in_doubt_free (self);
     zlistx_destroy (&self->status_pending);
     for (int i = 0; i < self->nlinks; i++)
         zsock_destroy (&self->links [i].sock);

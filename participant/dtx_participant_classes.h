@@ -63,6 +63,7 @@ typedef struct {
     char last_answer [256];
     int acted;              //  the exact answer acted on (DTX_COMMITTED or
                             //  DTX_ABORTED), 0 before any
+    bool contradicted;      //  two exact answers disagreed: never acted on again
     unsigned warned;        //  links whose ERROR answer was logged (a bit each)
 } in_doubt_t;
 
@@ -136,6 +137,8 @@ struct _dtx_participant_t {
     bool terminated;
     uint32_t seq;
     zhashx_t *in_doubt;             //  gid -> in_doubt_t
+    zhashx_t *settled;              //  gid -> its outcome, of the last resolved ...
+    zlistx_t *settled_order;        //  ... in the order resolved (oldest first)
     bool scan_wanted;               //  list prepared transactions soon
     uint32_t prepared;              //  dtx prepared transactions at the last scan
     bool db_down;                   //  a connection failed since the last success
@@ -245,6 +248,9 @@ void
 //  Ask about every in-doubt gid now
 void
     part_in_doubt_ask_all (dtx_participant_t *self);
+//  Free what resolution keeps (at destroy)
+void
+    part_in_doubt_free (dtx_participant_t *self);
 //  Read the gid's marker behind a fence later; takes its request
 void
     part_status_later (dtx_participant_t *self, op_t *op);

@@ -126,6 +126,38 @@ part_in_doubt_ask_all (dtx_participant_t *self)
     }
 }
 
+//  Most resolved gids remembered, to see a late answer that contradicts
+#define SETTLED_MAX 1024
+
+//  The answers of the other coordinators may come after one acted and
+//  the gid was resolved: what it became is kept a while (the last
+//  SETTLED_MAX), so that a contradiction is still seen
+static void
+s_settled_keep (dtx_participant_t *self, const char *gid, int outcome)
+{
+    if (!self->settled) {
+        self->settled = zhashx_new ();
+        self->settled_order = zlistx_new ();
+        zlistx_set_destructor (self->settled_order, (czmq_destructor *) zstr_free);
+    }
+    if (zhashx_lookup (self->settled, gid))
+        return;
+    if (zlistx_size (self->settled_order) >= SETTLED_MAX) {
+        char *oldest = (char *) zlistx_first (self->settled_order);
+        zhashx_delete (self->settled, oldest);
+        zlistx_delete (self->settled_order, zlistx_cursor (self->settled_order));
+    }
+    zhashx_insert (self->settled, gid, (void *) (intptr_t) outcome);
+    zlistx_add_end (self->settled_order, strdup (gid));
+}
+
+void
+part_in_doubt_free (dtx_participant_t *self)
+{
+    zhashx_destroy (&self->settled);
+    zlistx_destroy (&self->settled_order);
+}
+
 //  A phase-2 command for gid finished (from the coordinator or ours)
 void
 part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done, const char *text)
@@ -134,6 +166,7 @@ part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool d
     if (!entry)
         return;
     if (done) {
+        s_settled_keep (self, gid, op->kind == OP_COMMIT_PREPARED? DTX_COMMITTED: DTX_ABORTED);
         zsys_info ("%s: recovery: %s %s; %zu still in doubt", self->name, gid,
                    op->kind == OP_COMMIT_PREPARED? "committed": "rolled back",
                    zhashx_size (self->in_doubt) - 1);
@@ -151,11 +184,20 @@ part_in_doubt_answer (dtx_participant_t *self, int link, dtx_proto_t *msg)
 {
     const char *gid = dtx_proto_gid (msg);
     in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
-    if (!entry)
-        return;
     bool error = dtx_proto_id (msg) == DTX_PROTO_ERROR;
     int outcome = error? DTX_UNKNOWN: dtx_proto_status (msg);
     const char *from = part_link_name (self, link);
+    if (!entry) {
+        //  Resolved already (a late answer of another coordinator)?
+        int settled = self->settled? (int) (intptr_t) zhashx_lookup (self->settled, gid): 0;
+        if (settled && (outcome == DTX_COMMITTED || outcome == DTX_ABORTED) && outcome != settled)
+            zsys_error ("%s: recovery: %s: coordinator %s says %s, but it was %s on another"
+                        " coordinator's word: CONTRADICTING OUTCOMES; check every database and"
+                        " the decision store (docs/recovery.md)", self->name, gid,
+                        *from? from: "(the only one)", dtx_outcome_name ((dtx_outcome_t) outcome),
+                        settled == DTX_COMMITTED? "committed": "rolled back");
+        return;
+    }
     snprintf (entry->last_answer, sizeof entry->last_answer, "%s%s%s %s", *from? from: "",
               *from? ": ": "", error? "error:": dtx_outcome_name ((dtx_outcome_t) outcome),
               dtx_proto_text (msg));
@@ -173,9 +215,15 @@ part_in_doubt_answer (dtx_participant_t *self, int link, dtx_proto_t *msg)
         }
         return;         //  asked again later
     }
+    if (entry->contradicted) {
+        zsys_error ("%s: recovery: %s: the coordinators' outcomes contradicted each other"
+                    " (logged before); nothing is done for it: decide by hand", self->name, gid);
+        return;
+    }
     if (entry->acted && entry->acted != outcome) {
         //  The store keeps one decision per gid: this cannot happen.  If it
         //  does, neither answer can be trusted: do nothing more, loudly
+        entry->contradicted = true;
         zsys_error ("%s: recovery: %s: coordinator %s says %s, but another coordinator said %s"
                     " and that was acted on: CONTRADICTING OUTCOMES, nothing more is done for"
                     " it; check every database and the decision store, decide by hand"

@@ -1429,6 +1429,177 @@ START_TEST (test_two_coordinators)
 }
 END_TEST
 
+//  In-doubt gids are asked of every coordinator; one's "not mine" (an
+//  ERROR, status 13), UNKNOWN or IN_PROGRESS is no answer and cancels
+//  nothing; the other's exact answer, when it comes, acts.  Requests are
+//  answered on the link they came on.  (The test is both coordinators:
+//  two ROUTERs, test on the harness's endpoint, gamma on beta's; gids of
+//  a shard of their own, not to meet test_two_coordinators' in the
+//  markers)
+static zsock_t *s_links [2];
+static zframe_t *s_link_peer [2];
+
+//  Answer REGISTERs (test:1, gamma:1); return the next other message of
+//  either link, *from its index; NULL after timeout_ms
+static dtx_proto_t *
+s_links_next (int timeout_ms, int *from)
+{
+    const char *instance [] = { "test:1", "gamma:1" };
+    zpoller_t *poller = zpoller_new (s_links [0], s_links [1], NULL);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    dtx_proto_t *found = NULL;
+    while (!found && zclock_mono () < deadline) {
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) (deadline - zclock_mono ()));
+        if (!which)
+            continue;
+        int link = which == s_links [0]? 0: 1;
+        dtx_proto_t *msg;
+        char err [256];
+        int rc = dtx_proto_recv (&msg, which, err, sizeof err);
+        ck_assert_msg (rc != -2, "malformed: %s", err);
+        if (rc)
+            continue;
+        zframe_destroy (&s_link_peer [link]);
+        s_link_peer [link] = zframe_dup (dtx_proto_routing_id (msg));
+        if (dtx_proto_id (msg) == DTX_PROTO_REGISTER) {
+            dtx_proto_t *ok = dtx_proto_new (DTX_PROTO_REGISTER_OK);
+            dtx_proto_set_routing_id (ok, s_link_peer [link]);
+            dtx_proto_set_seq (ok, dtx_proto_seq (msg));
+            dtx_proto_set_name (ok, dtx_proto_name (msg));
+            dtx_proto_set_text (ok, instance [link]);
+            ck_assert_int_eq (dtx_proto_send (ok, which), 0);
+            dtx_proto_destroy (&ok);
+            dtx_proto_destroy (&msg);
+            continue;
+        }
+        *from = link;
+        found = msg;
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+static void
+s_links_answer (int link, dtx_proto_t *query, int id, int status, const char *text)
+{
+    dtx_proto_t *answer = dtx_proto_new (id);
+    dtx_proto_set_routing_id (answer, s_link_peer [link]);
+    dtx_proto_set_seq (answer, dtx_proto_seq (query));
+    dtx_proto_set_gid (answer, dtx_proto_gid (query));
+    dtx_proto_set_status (answer, (uint8_t) status);
+    dtx_proto_set_text (answer, text);
+    ck_assert_int_eq (dtx_proto_send (answer, s_links [link]), 0);
+    dtx_proto_destroy (&answer);
+}
+
+START_TEST (test_in_doubt_asks_every_coordinator)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    //  Four gids prepared, nobody driving them
+    for (int i = 1; i <= 4; i++) {
+        char sql [256];
+        snprintf (sql, sizeof sql, "BEGIN; INSERT INTO items (id, note) VALUES (%d, 'in doubt');"
+                  " PREPARE TRANSACTION 'dtx:gamma:1:%d'", 13000 + i, i);
+        ck_assert_int_eq (harness_pg_exec (0, sql), 0);
+    }
+    s_links [0] = (zsock_t *) harness_coordinator_sock (harness.participant_endpoint);
+    s_links [1] = (zsock_t *) harness_coordinator_sock (s_beta_participants);
+    ck_assert (s_links [0] && s_links [1]);
+    s_two_coordinator_participant (0);
+    //  Round one: test says it cannot (ERROR 13, UNKNOWN, IN_PROGRESS),
+    //  beta is silent.  Nothing may be resolved
+    int asked [2] = { 0, 0 }, from;
+    int64_t deadline = zclock_mono () + 20000;
+    while ((asked [0] < 4 || asked [1] < 4) && zclock_mono () < deadline) {
+        dtx_proto_t *msg = s_links_next (1000, &from);
+        if (!msg)
+            continue;
+        ck_assert_int_eq (dtx_proto_id (msg), DTX_PROTO_OUTCOME_QUERY);
+        int which = atoi (dtx_proto_gid (msg) + strlen ("dtx:gamma:1:"));
+        if (from == 0) {
+            if (which == 1)
+                s_links_answer (0, msg, DTX_PROTO_ERROR, DTX_ERR_NOT_OWNER, "not mine, ask beta");
+            else
+                s_links_answer (0, msg, DTX_PROTO_OUTCOME, which == 2? DTX_UNKNOWN: DTX_IN_PROGRESS,
+                                "not mine");
+        }
+        asked [from]++;
+        dtx_proto_destroy (&msg);
+    }
+    ck_assert_msg (asked [0] >= 4 && asked [1] >= 4, "asked: test %d, beta %d", asked [0], asked [1]);
+    //  (the participant's turn to act on those, were it wrong)
+    ck_assert_ptr_null (s_links_next (1500, &from));
+    ck_assert_int_eq (harness_prepared_dtx (), 4);
+    //  Requests meanwhile: answered on the link they came on
+    for (int link = 0; link < 2; link++) {
+        dtx_proto_t *execute = dtx_proto_new (DTX_PROTO_EXECUTE);
+        dtx_proto_set_routing_id (execute, s_link_peer [link]);
+        dtx_proto_set_seq (execute, 77 + link);
+        dtx_proto_set_gid (execute, link? "dtx:gamma:1:10": "dtx:gamma:1:11");
+        dtx_proto_set_name (execute, "db1");
+        dtx_proto_set_flags (execute, DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_COMMIT);
+        dtx_proto_set_text (execute, link? "INSERT INTO items (id) VALUES (13011)"
+                                         : "INSERT INTO items (id) VALUES (13010)");
+        ck_assert_int_eq (dtx_proto_send (execute, s_links [link]), 0);
+        dtx_proto_destroy (&execute);
+        dtx_proto_t *done = s_links_next (10000, &from);
+        ck_assert_ptr_nonnull (done);
+        ck_assert_int_eq (dtx_proto_id (done), DTX_PROTO_DONE);
+        ck_assert_int_eq (from, link);
+        ck_assert_int_eq (dtx_proto_seq (done), 77 + link);
+        ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+        dtx_proto_destroy (&done);
+    }
+    //  Round two: test the same, beta answers: committed, aborted,
+    //  committed; about the fourth they contradict each other (test:
+    //  aborted, beta: committed), which the participant says loudly
+    int resolved = 0;
+    deadline = zclock_mono () + 20000;
+    while (resolved < 4 && zclock_mono () < deadline) {
+        dtx_proto_t *msg = s_links_next (1000, &from);
+        if (!msg)
+            continue;
+        int which = atoi (dtx_proto_gid (msg) + strlen ("dtx:gamma:1:"));
+        if (from == 0 && which == 4)
+            s_links_answer (0, msg, DTX_PROTO_OUTCOME, DTX_ABORTED, "");
+        else
+        if (from == 0)
+            s_links_answer (0, msg, DTX_PROTO_ERROR, DTX_ERR_NOT_OWNER, "not mine, ask beta");
+        else {
+            s_links_answer (1, msg, DTX_PROTO_OUTCOME, which == 2? DTX_ABORTED: DTX_COMMITTED, "");
+            resolved++;
+        }
+        dtx_proto_destroy (&msg);
+    }
+    ck_assert_int_eq (resolved, 4);
+    ck_assert_msg (harness_wait_no_prepared (10000), "still prepared: %d", harness_prepared_dtx ());
+    ck_assert_int_eq (s_count_items (0, 13001), 1);
+    ck_assert_int_eq (s_count_items (0, 13002), 0);
+    ck_assert_int_eq (s_count_items (0, 13003), 1);
+    ck_assert_int_eq (s_count_items (0, 13010) + s_count_items (0, 13011), 2);
+    //  test's ERROR said once for that gid, not at every question
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'coordinator %s cannot resolve dtx:gamma:1:1: not mine,"
+                     " ask beta; asking the others too' %s/participant-db1.log",
+                     harness.participant_endpoint, harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    deadline = zclock_mono () + 5000;
+    do {
+        harness_capture (out, sizeof out, "grep -c 'dtx:gamma:1:4: coordinator .* says .*"
+                         "CONTRADICTING OUTCOMES' %s/participant-db1.log", harness.dir);
+    } while (atoi (out) < 1 && zclock_mono () < deadline && (zclock_sleep (100), true));
+    ck_assert_msg (atoi (out) >= 1, "no contradiction said: %s", out);
+    harness_capture (out, sizeof out, "grep -c 'CONTRADICTING' %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);       //  (about the fourth only)
+    harness_kill_participant (0, SIGTERM);
+    for (int link = 0; link < 2; link++) {
+        zframe_destroy (&s_link_peer [link]);
+        zsock_destroy (&s_links [link]);
+    }
+}
+END_TEST
+
 //  The coordinator list and its certificates: refused when malformed,
 //  saying what is wrong, before anything starts
 START_TEST (test_coordinator_list_config)
@@ -1520,6 +1691,7 @@ suite_participant (void)
     tcase_add_unchecked_fixture (tc, s_shards_setup, s_shards_teardown);
     tcase_set_timeout (tc, 240);
     tcase_add_test (tc, test_coordinator_list_config);
+    tcase_add_test (tc, test_in_doubt_asks_every_coordinator);
     tcase_add_test (tc, test_two_coordinators);
     suite_add_tcase (suite, tc);
     return suite;
