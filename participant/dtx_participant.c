@@ -79,10 +79,22 @@ part_send (dtx_participant_t *self, int link, dtx_proto_t **reply_p)
         zsys_warning ("%s: %s for %s has no coordinator to go to, dropped", self->name,
                       dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p));
     else
-    if (dtx_proto_send (*reply_p, self->links [link].sock))
-        zsys_warning ("%s: cannot send %s for %s%s%s", self->name,
-                      dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p),
-                      self->nlinks > 1? " to ": "", part_link_name (self, link));
+    if (dtx_proto_send (*reply_p, self->links [link].sock)) {
+        //  (never blocks: a coordinator that is gone for long fills its
+        //  queue, and must not stop the loop that serves the others;
+        //  said at most every 30 s per coordinator)
+        part_link_t *coordinator = &self->links [link];
+        coordinator->send_failed++;
+        int64_t now = dtx_clock_ms ();
+        if (!coordinator->send_failed_logged || now - coordinator->send_failed_logged >= 30000) {
+            zsys_warning ("%s: cannot send %s for %s%s%s (%" PRIu64 " message(s) not sent to it"
+                          " so far: its queue is full or it is gone)", self->name,
+                          dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p),
+                          self->nlinks > 1? " to ": "", part_link_name (self, link),
+                          coordinator->send_failed);
+            coordinator->send_failed_logged = now;
+        }
+    }
     dtx_proto_destroy (reply_p);
 }
 
@@ -206,6 +218,11 @@ s_epoch_learn (dtx_participant_t *self, const char *shard, uint64_t epoch, const
                self->name, shard, epoch, before, from, zlistx_size (orphans));
     session = (session_t *) zlistx_first (orphans);
     while (session) {
+        //  A statement still running (a lock wait) is cancelled, as for
+        //  a coordinator's ROLLBACK: nobody waits for it any more
+        if (session->running && session->conn && !session->resetting
+        &&  ((op_t *) zlistx_first (session->ops))->kind == OP_EXECUTE)
+            part_session_cancel (self, session);
         part_session_enqueue (session, OP_ROLLBACK, NULL, -1);
         part_session_advance (self, session);
         session = (session_t *) zlistx_next (orphans);
@@ -718,6 +735,7 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
             return NULL;
         }
         zsock_set_rcvtimeo (link->sock, 0);    //  the loop reads until empty
+        zsock_set_sndtimeo (link->sock, 0);    //  and never waits to send
     }
     self->next_marker_gc = dtx_clock_ms () + 2000;
     zsys_info ("participant %s: database %s ready (max_prepared_transactions=%d, pool %d..%d,"

@@ -117,6 +117,8 @@ typedef struct {
     int64_t last_register_ok;
     bool lost_logged;                   //  "no answer from coordinator" said
     int64_t register_refused_logged;    //  when a refused REGISTER was last logged
+    uint64_t send_failed;               //  messages it could not be sent (queue full)
+    int64_t send_failed_logged;         //  ... last said when
 } part_link_t;
 
 struct _dtx_participant_t {

@@ -997,12 +997,27 @@ START_TEST (test_closed_epoch_refused)
                                           " PREPARE TRANSACTION 'dtx:test:1:61'"), 0);
     ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity"
                                            " WHERE state LIKE 'idle in transaction%'"), 1);
+    //  ... busy with a long statement
+    uint32_t sleeping = s_execute ("dtx:test:1:50", 0, "SELECT pg_sleep (60)");
+    ck_assert_ptr_null (s_next (300, true));
     //  A request of epoch 2 (the shard's new owner): epoch 1 is closed,
-    //  its live session rolled back
+    //  its live session's statement cancelled, the session rolled back
     request = s_execute ("dtx:test:2:1", DTX_EXEC_FIRST,
                          "INSERT INTO items (id, note) VALUES (8501, 'epoch 2')");
-    result = s_reply (request, DTX_PROTO_RESULT, 10000);
-    dtx_proto_destroy (&result);
+    for (int replies = 0; replies < 2; replies++) {
+        result = s_next (5000, true);
+        ck_assert_msg (result, "%d of 2 answers within 5 s (the long statement of epoch 1"
+                       " not cancelled?)", replies);
+        if (dtx_proto_seq (result) == sleeping) {
+            ck_assert_int_eq (dtx_proto_id (result), DTX_PROTO_ERROR);
+            ck_assert_str_eq (dtx_proto_sqlstate (result), "57014");       //  query_canceled
+        }
+        else {
+            ck_assert_uint_eq (dtx_proto_seq (result), request);
+            ck_assert_int_eq (dtx_proto_id (result), DTX_PROTO_RESULT);
+        }
+        dtx_proto_destroy (&result);
+    }
     int64_t deadline = zclock_mono () + 5000;
     while (harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE"
                                 " 'idle in transaction%'") != 1 && zclock_mono () < deadline)
