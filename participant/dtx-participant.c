@@ -12,7 +12,9 @@ s_usage (FILE *out)
 "  --name NAME             database name clients use\n"
 "  --conninfo CONNINFO     libpq conninfo (or DTX_CONNINFO); no password here:\n"
 "                          use PGPASSFILE or PGPASSWORD\n"
-"  --coordinator ENDPOINT  coordinator's participant endpoint (default tcp://127.0.0.1:7101)\n"
+"  --coordinator ENDPOINT[,ENDPOINT...]\n"
+"                          coordinators' participant endpoints, at most 8 (default\n"
+"                          tcp://127.0.0.1:7101); it registers with each\n"
 "  --pool-min N            connections opened at start (default 4)\n"
 "  --pool-max N            most connections (default 200)\n"
 "  --connect-window MS     keep trying the database this long at start (default 30000)\n"
@@ -23,8 +25,10 @@ s_usage (FILE *out)
 "Security (CurveZMQ, on by default; docs/security.md):\n"
 "  --curve-secret FILE     this participant's certificate with its secret key\n"
 "                          (NAME_secret from 'dtxctl keygen NAME --databases NAME')\n"
-"  --coordinator-key FILE  the coordinator's public certificate: no other\n"
-"                          coordinator gets a handshake\n"
+"  --coordinator-key FILE[,FILE...]\n"
+"                          the coordinator's public certificate: no other\n"
+"                          coordinator gets a handshake; one for all coordinators,\n"
+"                          or one per endpoint in the order of --coordinator\n"
 "  --insecure              no CurveZMQ: takes orders from whatever answers\n");
 }
 

@@ -4,14 +4,15 @@
 
     NOTES
 
-    The participant fronts one PostgreSQL database for a coordinator: one
-    PostgreSQL session per live global transaction, from a pool, all
+    The participant fronts one PostgreSQL database for its coordinators:
+    one PostgreSQL session per live global transaction, from a pool, all
     driven by non-blocking libpq on one event loop.  The engine is split
     by job, sharing one private header (dtx_participant_classes.h):
 
         dtx_participant.c           the loop (zmq_poll over the coordinator
-                                    socket and every busy connection), the
-                                    coordinator's messages, life
+                                    links and every busy connection), the
+                                    coordinators' messages, shard epochs,
+                                    life
         dtx_participant_pool.c      connections; start-up checks
         dtx_participant_session.c   sessions: ops, pipelines, results
         dtx_participant_resolve.c   what became of a transaction: in-doubt
@@ -39,6 +40,24 @@
     the one blocking step; the pool is filled at start and grows only up
     to pool_max.)
 
+    Several coordinators (docs/ha.md, Participants): each shard of gids
+    (dtx:SHARD:EPOCH:COUNTER) is driven by one coordinator at a time.  The
+    participant has one link (a DEALER, made by dtx_sock_new) per
+    coordinator endpoint, at most PART_LINKS_MAX:
+
+        1. REGISTER goes to every link each heartbeat; each link keeps its
+           last REGISTER_OK, its "no answer" warning, its refusal log.
+        2. A request is answered on the link it came on: the op remembers
+           it (op_t.link; -1 for internal ops, which answer nobody).
+        3. Per shard, the highest epoch seen (REGISTER_OK's SHARD:EPOCH,
+           any request's gid; at most PART_SHARDS_MAX shards).  A higher
+           one closes the epochs below: their live sessions are rolled
+           back, their statements, PREPAREs and one-phase COMMITs refused
+           (also when already queued), their phase 2 and probes served;
+           in-doubt gids are asked about at once.
+        4. In-doubt gids are asked of every link; the first exact answer
+           acts, anything else from one link is no answer.
+
     What a crash of this process leaves behind: live sessions die with
     their connections, and PostgreSQL rolls them back.  Prepared
     transactions survive in PostgreSQL; the coordinator resends phase 2
@@ -50,14 +69,32 @@
 #include "dtx_participant_classes.h"
 
 //  --------------------------------------------------------------------------
-//  Messages to the coordinator
+//  Messages to the coordinators
 
 void
-part_send (dtx_participant_t *self, dtx_proto_t **reply_p)
+part_send (dtx_participant_t *self, int link, dtx_proto_t **reply_p)
 {
-    if (dtx_proto_send (*reply_p, self->coordinator))
-        zsys_warning ("%s: cannot send %s for %s", self->name,
+    if (link < 0 || link >= self->nlinks)
+        //  (an internal op has no link, and nobody to answer)
+        zsys_warning ("%s: %s for %s has no coordinator to go to, dropped", self->name,
                       dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p));
+    else
+    if (dtx_proto_send (*reply_p, self->links [link].sock)) {
+        //  (never blocks: a coordinator that is gone for long fills its
+        //  queue, and must not stop the loop that serves the others;
+        //  said at most every 30 s per coordinator)
+        part_link_t *coordinator = &self->links [link];
+        coordinator->send_failed++;
+        int64_t now = dtx_clock_ms ();
+        if (!coordinator->send_failed_logged || now - coordinator->send_failed_logged >= 30000) {
+            zsys_warning ("%s: cannot send %s for %s%s%s (%" PRIu64 " message(s) not sent to it"
+                          " so far: its queue is full or it is gone)", self->name,
+                          dtx_proto_command (*reply_p), dtx_proto_gid (*reply_p),
+                          self->nlinks > 1? " to ": "", part_link_name (self, link),
+                          coordinator->send_failed);
+            coordinator->send_failed_logged = now;
+        }
+    }
     dtx_proto_destroy (reply_p);
 }
 
@@ -80,11 +117,124 @@ part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, in
     dtx_proto_set_status (reply, (uint8_t) status);
     dtx_proto_set_sqlstate (reply, sqlstate);
     dtx_proto_set_text (reply, text);
-    part_send (self, &reply);
+    part_send (self, op? op->link: 0, &reply);
+}
+
+const char *
+part_link_name (dtx_participant_t *self, int link)
+{
+    if (self->nlinks < 2 || link < 0 || link >= self->nlinks)
+        return "";
+    return self->links [link].endpoint;
 }
 
 //  --------------------------------------------------------------------------
-//  Messages from the coordinator
+//  Shards and their epochs (docs/ha.md, Participants)
+//
+//  A gid is dtx:SHARD:EPOCH:COUNTER.  A shard's epoch rises each time a
+//  coordinator takes it (a restart, a takeover); the gids of an earlier
+//  epoch belong to a coordinator that is gone or has lost the shard, and
+//  whatever it had not decided is presumed aborted by the new owner.  So,
+//  per shard, the highest epoch seen (in a REGISTER_OK, in any request's
+//  gid) closes the ones below it: their live sessions are rolled back,
+//  their new work refused (statements, PREPARE, one-phase COMMIT); phase
+//  2 (COMMIT PREPARED, ROLLBACK) and outcome probes of their gids are the
+//  new owner's to send and are served.  The table is bounded
+//  (PART_SHARDS_MAX); a shard beyond it is not checked, and said so.
+
+bool
+part_epoch_closed (dtx_participant_t *self, const char *gid, char *text, size_t size)
+{
+    char shard [DTX_NAME_MAX + 1];
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, shard, &epoch, &counter))
+        return false;
+    uint64_t *known = (uint64_t *) zhashx_lookup (self->epochs, shard);
+    if (!known || epoch >= *known)
+        return false;
+    snprintf (text, size, "epoch %" PRIu64 " of shard %s is closed (now %" PRIu64 "): its"
+              " coordinator restarted or lost the shard", epoch, shard, *known);
+    return true;
+}
+
+//  A refusal for a closed epoch: logged, at most every 5 s
+static void
+s_closed_refused (dtx_participant_t *self, const char *what, const char *gid, const char *text)
+{
+    self->closed_refused++;
+    int64_t now = dtx_clock_ms ();
+    if (self->closed_logged && now - self->closed_logged < 5000)
+        return;
+    zsys_warning ("%s: %s: %s refused: %s (%" PRIu64 " refused so far)", self->name, gid, what,
+                  text, self->closed_refused);
+    self->closed_logged = now;
+}
+
+//  Shard `shard` is at epoch `epoch` at least (from: where we saw it)
+static void
+s_epoch_learn (dtx_participant_t *self, const char *shard, uint64_t epoch, const char *from)
+{
+    uint64_t *known = (uint64_t *) zhashx_lookup (self->epochs, shard);
+    if (!known) {
+        if (zhashx_size (self->epochs) >= PART_SHARDS_MAX) {
+            int64_t now = dtx_clock_ms ();
+            if (!self->shards_full_logged || now - self->shards_full_logged >= 30000) {
+                zsys_warning ("%s: shard %s (%s) not tracked: %d shards known already, the"
+                              " most kept; requests of its gids are not checked against its"
+                              " epoch (logged at most every 30 s)", self->name, shard, from,
+                              PART_SHARDS_MAX);
+                self->shards_full_logged = now;
+            }
+            return;
+        }
+        //  First seen: nothing here is of an earlier epoch of it that we
+        //  know of (prepared ones are asked about anyway, from the scan)
+        known = (uint64_t *) malloc (sizeof (uint64_t));
+        assert (known);
+        *known = epoch;
+        zhashx_insert (self->epochs, shard, known);
+        return;
+    }
+    if (epoch <= *known)
+        return;
+    uint64_t before = *known;
+    *known = epoch;
+    //  The old epoch's coordinator is gone or fenced: nobody will commit
+    //  its live branches.  Roll them back (prepared ones are not ours to
+    //  decide: they are asked about, at once, of every coordinator)
+    zlistx_t *orphans = zlistx_new ();
+    session_t *session = (session_t *) zhashx_first (self->sessions);
+    while (session) {
+        char of [DTX_NAME_MAX + 1];
+        uint64_t its_epoch, counter;
+        if (session->in_txn && !session->prepared
+        &&  dtx_gid_parse (session->gid, of, &its_epoch, &counter) == 0
+        &&  streq (of, shard) && its_epoch < epoch)
+            zlistx_add_end (orphans, session);
+        session = (session_t *) zhashx_next (self->sessions);
+    }
+    zsys_info ("%s: shard %s is at epoch %" PRIu64 " (was %" PRIu64 "; from %s): rolling back"
+               " %zu live session(s) of its earlier epochs; asking about in-doubt transactions",
+               self->name, shard, epoch, before, from, zlistx_size (orphans));
+    session = (session_t *) zlistx_first (orphans);
+    while (session) {
+        //  A statement still running (a lock wait) is cancelled, as for
+        //  a coordinator's ROLLBACK: nobody waits for it any more
+        if (session->running && session->conn && !session->resetting
+        &&  ((op_t *) zlistx_first (session->ops))->kind == OP_EXECUTE)
+            part_session_cancel (self, session);
+        part_session_enqueue (session, OP_ROLLBACK, NULL, -1);
+        part_session_advance (self, session);
+        session = (session_t *) zlistx_next (orphans);
+    }
+    zlistx_destroy (&orphans);
+    //  Its prepared transactions may be in doubt now (ha.md, finding 4)
+    self->scan_wanted = true;
+    part_in_doubt_ask_all (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Messages from the coordinators
 
 //  Refuse a request before it becomes an op: answer as the op would fail
 static void
@@ -101,7 +251,7 @@ s_refuse (dtx_participant_t *self, op_t *op, const char *gid, int errcode,
 }
 
 static void
-s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
+s_handle_request (dtx_participant_t *self, int link, dtx_proto_t **msg_p)
 {
     dtx_proto_t *msg = *msg_p;
     const char *gid = dtx_proto_gid (msg);
@@ -110,27 +260,45 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
     if (dtx_gid_validate (gid, err, sizeof err)) {
         zsys_warning ("%s: %s with a bad gid: %s", self->name, dtx_proto_command (msg), err);
         if (id == DTX_PROTO_OUTCOME_QUERY) {
-            part_reply_error (self, &(op_t) { .kind = OP_PROBE, .request = msg }, gid, DTX_PROTO_ERROR,
-                              DTX_ERR_BAD_REQUEST, "", err);
+            part_reply_error (self, &(op_t) { .kind = OP_PROBE, .request = msg, .link = link }, gid,
+                              DTX_PROTO_ERROR, DTX_ERR_BAD_REQUEST, "", err);
             dtx_proto_destroy (msg_p);
             return;
         }
-        op_t op = { .kind = OP_EXECUTE, .request = msg };
+        op_t op = { .kind = OP_EXECUTE, .request = msg, .link = link };
         op.kind = id == DTX_PROTO_PREPARE? OP_PREPARE: id == DTX_PROTO_EXECUTE? OP_EXECUTE: OP_ROLLBACK;
         session_t dummy = { .gid = "" };
         part_op_fail (self, &dummy, &op, "", err);
         dtx_proto_destroy (msg_p);
         return;
     }
+    //  Any request's gid tells its shard's epoch (and may close others)
+    char shard [DTX_NAME_MAX + 1], closed [256] = "";
+    uint64_t epoch, counter;
+    if (dtx_gid_parse (gid, shard, &epoch, &counter) == 0)
+        s_epoch_learn (self, shard, epoch, "a request's gid");
+    bool is_closed = part_epoch_closed (self, gid, closed, sizeof closed);
     session_t *session = (session_t *) zhashx_lookup (self->sessions, gid);
     switch (id) {
         case DTX_PROTO_EXECUTE: {
             uint8_t flags = dtx_proto_flags (msg);
             op_t how = {
-                .kind = OP_EXECUTE, .request = msg,
+                .kind = OP_EXECUTE, .request = msg, .link = link,
                 .defer = (flags & DTX_EXEC_DEFER) != 0,
                 .then = flags & DTX_EXEC_PREPARE? OP_PREPARE: flags & DTX_EXEC_COMMIT? OP_COMMIT: OP_EXECUTE
             };
+            if (is_closed) {
+                //  Never run, never prepared: a branch of a closed epoch
+                //  (its live session, if any, is being rolled back)
+                if (session && session->in_txn && how.defer && !session->failure) {
+                    session->failure = strdup (closed);
+                    snprintf (session->failure_sqlstate, sizeof session->failure_sqlstate, "40000");
+                }
+                s_closed_refused (self, "statement", gid, closed);
+                s_refuse (self, &how, gid, DTX_ERR_PARTICIPANT, "40000", closed);
+                session = NULL;
+                break;
+            }
             if (flags & DTX_EXEC_FIRST) {
                 if (session) {
                     if (how.defer && !session->failure)
@@ -158,17 +326,29 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
         }
         case DTX_PROTO_PREPARE:
         case DTX_PROTO_COMMIT:
+            if (is_closed) {
+                //  A vote NO, never a PREPARE; a one-phase COMMIT that did
+                //  not commit (not class 08: nothing to probe for)
+                s_closed_refused (self, id == DTX_PROTO_PREPARE? "PREPARE": "COMMIT", gid, closed);
+                part_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg, .link = link }, gid,
+                                  id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
+                                  id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "40000", closed);
+                session = NULL;
+                break;
+            }
             if (!session || !session->in_txn) {
-                part_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg }, gid,
+                part_reply_error (self, &(op_t) { .kind = OP_EXECUTE, .request = msg, .link = link }, gid,
                                   id == DTX_PROTO_PREPARE? DTX_PROTO_VOTE: DTX_PROTO_DONE,
                                   id == DTX_PROTO_PREPARE? DTX_VOTE_NO: DTX_DONE_FAILED, "25P01",
                                   "participant has no live session for this transaction");
                 break;
             }
-            part_session_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p);
+            part_session_enqueue (session, id == DTX_PROTO_PREPARE? OP_PREPARE: OP_COMMIT, msg_p, link);
             break;
         case DTX_PROTO_ROLLBACK:
         case DTX_PROTO_COMMIT_PREPARED:
+            //  (of a closed epoch too: the shard's new owner drives the
+            //  phase 2 of what the old one decided)
             if (!session)
                 session = part_session_new (self, gid);
             else
@@ -178,7 +358,8 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
                 //  A statement is still running (a lock wait, a long query):
                 //  cancel it, so that the rollback behind it runs now
                 part_session_cancel (self, session);
-            part_session_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED, msg_p);
+            part_session_enqueue (session, id == DTX_PROTO_ROLLBACK? OP_ROLLBACK: OP_COMMIT_PREPARED,
+                                  msg_p, link);
             break;
         case DTX_PROTO_OUTCOME_QUERY: {
             //  The coordinator lost track of a one-phase gid: a session of
@@ -189,7 +370,7 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
             session = (session_t *) zhashx_lookup (self->sessions, key);
             if (!session)
                 session = part_session_new (self, key);
-            part_session_enqueue (session, OP_PROBE, msg_p);
+            part_session_enqueue (session, OP_PROBE, msg_p, link);
             break;
         }
         default:
@@ -202,68 +383,84 @@ s_handle_request (dtx_participant_t *self, dtx_proto_t **msg_p)
 }
 
 static void
-s_send_register (dtx_participant_t *self)
+s_send_register (dtx_participant_t *self, int link)
 {
     dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_REGISTER);
     dtx_proto_set_seq (msg, ++self->seq);
     dtx_proto_set_name (msg, self->name);
     dtx_proto_set_ntuples (msg, self->prepared);
     dtx_proto_set_text (msg, self->identity);
-    part_send (self, &msg);
+    part_send (self, link, &msg);
 }
 
-//  One message, if there is one (the socket does not block): false if none
-static bool
-s_handle_coordinator (dtx_participant_t *self)
+//  REGISTER_OK from link: its text is the coordinator's SHARD:EPOCH
+static void
+s_registered (dtx_participant_t *self, int link, const char *instance)
 {
+    part_link_t *coordinator = &self->links [link];
+    coordinator->last_register_ok = dtx_clock_ms ();
+    if (streq (instance, coordinator->instance))
+        return;
+    const char *name = part_link_name (self, link);
+    if (*coordinator->instance)
+        zsys_info ("%s: coordinator%s%s restarted or replaced (%s -> %s)", self->name,
+                   *name? " ": "", name, coordinator->instance, instance);
+    else
+        zsys_info ("%s: registered with coordinator %s%s%s%s", self->name, instance,
+                   *name? " (": "", name, *name? ")": "");
+    snprintf (coordinator->instance, sizeof coordinator->instance, "%s", instance);
+    //  SHARD:EPOCH (the shard may hold no ':', the epoch is digits)
+    const char *colon = strrchr (instance, ':');
+    char shard [DTX_NAME_MAX + 1], err [256];
+    char *end = NULL;
+    uint64_t epoch = 0;
+    if (colon && colon - instance <= DTX_NAME_MAX) {
+        memcpy (shard, instance, colon - instance);
+        shard [colon - instance] = 0;
+        if (isdigit ((unsigned char) colon [1]))
+            epoch = strtoull (colon + 1, &end, 10);
+    }
+    if (!end || *end || dtx_name_validate ("shard", shard, err, sizeof err)) {
+        zsys_warning ("%s: coordinator%s%s registers us as '%s', not SHARD:EPOCH: its epochs are"
+                      " not tracked", self->name, *name? " ": "", name, instance);
+        return;
+    }
+    uint64_t *known = (uint64_t *) zhashx_lookup (self->epochs, shard);
+    if (known && epoch < *known)
+        zsys_warning ("%s: coordinator%s%s holds shard %s at epoch %" PRIu64 ", below the %" PRIu64
+                      " seen already: its requests for gids of earlier epochs are refused (a"
+                      " coordinator that lost its shard?)", self->name, *name? " ": "", name,
+                      shard, epoch, *known);
+    char from [PART_ENDPOINT_MAX + 64];
+    snprintf (from, sizeof from, "REGISTER_OK of coordinator %s", coordinator->endpoint);
+    s_epoch_learn (self, shard, epoch, from);
+}
+
+//  One message from link, if there is one (the socket does not block):
+//  false if none
+static bool
+s_handle_coordinator (dtx_participant_t *self, int link)
+{
+    part_link_t *coordinator = &self->links [link];
     dtx_proto_t *msg;
     char err [256];
-    int rc = dtx_proto_recv (&msg, self->coordinator, err, sizeof err);
+    int rc = dtx_proto_recv (&msg, coordinator->sock, err, sizeof err);
     if (rc == -2) {
-        zsys_warning ("%s: from coordinator: dropped %s", self->name, err);
+        zsys_warning ("%s: from coordinator%s%s: dropped %s", self->name,
+                      self->nlinks > 1? " ": "", part_link_name (self, link), err);
         return true;
     }
     if (rc)
         return false;
     int id = dtx_proto_id (msg);
     if (id == DTX_PROTO_REGISTER_OK) {
-        const char *instance = dtx_proto_text (msg);
-        if (strcmp (instance, self->instance)) {
-            if (*self->instance) {
-                //  The coordinator restarted: it forgot every transaction
-                //  that had not reached a commit decision.  Live sessions
-                //  opened under the old instance are orphans: roll back.
-                zsys_info ("%s: coordinator restarted (%s -> %s): rolling back orphaned live sessions",
-                           self->name, self->instance, instance);
-                zlistx_t *orphans = zlistx_new ();
-                session_t *session = (session_t *) zhashx_first (self->sessions);
-                while (session) {
-                    if (session->in_txn && !session->prepared
-                    &&  strcmp (session->instance, instance))
-                        zlistx_add_end (orphans, session);
-                    session = (session_t *) zhashx_next (self->sessions);
-                }
-                session = (session_t *) zlistx_first (orphans);
-                while (session) {
-                    part_session_enqueue (session, OP_ROLLBACK, NULL);
-                    part_session_advance (self, session);
-                    session = (session_t *) zlistx_next (orphans);
-                }
-                zlistx_destroy (&orphans);
-                //  and transactions it prepared may be in doubt now
-                self->scan_wanted = true;
-            }
-            else
-                zsys_info ("%s: registered with coordinator %s", self->name, instance);
-            snprintf (self->instance, sizeof self->instance, "%s", instance);
-        }
-        self->last_register_ok = dtx_clock_ms ();
+        s_registered (self, link, dtx_proto_text (msg));
         dtx_proto_destroy (&msg);
     }
     else
     if (id == DTX_PROTO_OUTCOME
     || (id == DTX_PROTO_ERROR && zhashx_lookup (self->in_doubt, dtx_proto_gid (msg)))) {
-        part_in_doubt_answer (self, msg);
+        part_in_doubt_answer (self, link, msg);
         dtx_proto_destroy (&msg);
     }
     else
@@ -271,21 +468,25 @@ s_handle_coordinator (dtx_participant_t *self)
         //  REGISTER refused (e.g. another database registered under this
         //  name).  Loud, but once in 30 s: the heartbeat retries each second
         int64_t now = dtx_clock_ms ();
-        if (!self->register_refused_logged || now - self->register_refused_logged >= 30000) {
-            zsys_error ("%s: the coordinator refuses to register this participant (database"
+        if (!coordinator->register_refused_logged
+        ||  now - coordinator->register_refused_logged >= 30000) {
+            const char *name = part_link_name (self, link);
+            zsys_error ("%s: the coordinator%s%s refuses to register this participant (database"
                         " %s): %s; retrying (logged at most every 30 s)", self->name,
-                        self->identity, dtx_proto_text (msg));
-            self->register_refused_logged = now;
+                        *name? " ": "", name, self->identity, dtx_proto_text (msg));
+            coordinator->register_refused_logged = now;
         }
         dtx_proto_destroy (&msg);
     }
     else
     if (id == DTX_PROTO_ERROR) {
-        zsys_error ("%s: coordinator says: %s", self->name, dtx_proto_text (msg));
+        const char *name = part_link_name (self, link);
+        zsys_error ("%s: coordinator%s%s says: %s", self->name, *name? " ": "", name,
+                    dtx_proto_text (msg));
         dtx_proto_destroy (&msg);
     }
     else
-        s_handle_request (self, &msg);
+        s_handle_request (self, link, &msg);
     return true;
 }
 
@@ -306,7 +507,7 @@ s_reap_idle (dtx_participant_t *self, int64_t now)
     while (session) {
         zsys_warning ("%s: %s: idle for %d ms, rolling back", self->name, session->gid,
                       self->config.idle_timeout_ms);
-        part_session_enqueue (session, OP_ROLLBACK, NULL);
+        part_session_enqueue (session, OP_ROLLBACK, NULL, -1);
         part_session_advance (self, session);
         session = (session_t *) zlistx_next (idle);
     }
@@ -328,12 +529,81 @@ dtx_participant_config_defaults (dtx_participant_config_t *config)
     config->marker_retention_s = 7 * 24 * 3600;
 }
 
+//  Split a comma-separated list (blanks around items ignored) into items:
+//  their count, or -1 with errbuf saying why (key: the setting's name)
+static int
+s_list_split (const char *key, const char *what, const char *value, bool unique,
+              char items [PART_LINKS_MAX][PART_ENDPOINT_MAX], char *errbuf, size_t errlen)
+{
+    int count = 0;
+    const char *item = value;
+    while (true) {
+        const char *comma = strchr (item, ',');
+        const char *end = comma? comma: item + strlen (item);
+        while (item < end && isspace ((unsigned char) *item))
+            item++;
+        while (end > item && isspace ((unsigned char) end [-1]))
+            end--;
+        if (end == item) {
+            snprintf (errbuf, errlen, "%s: %s %d of '%s' is empty", key, what, count + 1, value);
+            return -1;
+        }
+        if (count == PART_LINKS_MAX) {
+            snprintf (errbuf, errlen, "%s: more than %d %ss in '%s' (at most %d coordinators)",
+                      key, PART_LINKS_MAX, what, value, PART_LINKS_MAX);
+            return -1;
+        }
+        if (end - item >= PART_ENDPOINT_MAX) {
+            snprintf (errbuf, errlen, "%s: %s %d is too long (%d bytes, at most %d)", key, what,
+                      count + 1, (int) (end - item), PART_ENDPOINT_MAX - 1);
+            return -1;
+        }
+        memcpy (items [count], item, end - item);
+        items [count][end - item] = 0;
+        for (int i = 0; unique && i < count; i++)
+            if (streq (items [i], items [count])) {
+                snprintf (errbuf, errlen, "%s: %s %s is listed twice", key, what, items [count]);
+                return -1;
+            }
+        count++;
+        if (!comma)
+            return count;
+        item = comma + 1;
+    }
+}
+
+//  The coordinators of the config: endpoints, and the certificate of
+//  each (NULL key_files: not wanted).  Their count, or -1 with errbuf
+static int
+s_coordinators (const dtx_participant_config_t *config,
+                char endpoints [PART_LINKS_MAX][PART_ENDPOINT_MAX],
+                char key_files [PART_LINKS_MAX][PART_ENDPOINT_MAX], char *errbuf, size_t errlen)
+{
+    int count = s_list_split ("coordinator", "endpoint", config->coordinator_endpoint, true, endpoints,
+                              errbuf, errlen);
+    if (count < 0 || !key_files || config->insecure)
+        return count;
+    char keys [PART_LINKS_MAX][PART_ENDPOINT_MAX];
+    int nkeys = s_list_split ("coordinator-key", "certificate", config->coordinator_key, false, keys,
+                              errbuf, errlen);
+    if (nkeys < 0)
+        return -1;
+    if (nkeys != 1 && nkeys != count) {
+        snprintf (errbuf, errlen, "coordinator-key: %d certificates for %d coordinator endpoints:"
+                  " give one for all, or one per endpoint in the order of coordinator", nkeys,
+                  count);
+        return -1;
+    }
+    for (int i = 0; i < count; i++)
+        memcpy (key_files [i], keys [nkeys == 1? 0: i], PART_ENDPOINT_MAX);
+    return count;
+}
+
 int
 dtx_participant_config_check (const dtx_participant_config_t *config, char *errbuf, size_t errlen)
 {
-    if (config->insecure)
-        return 0;
-    const char *missing = !config->curve_secret? "curve-secret (the participant's certificate)"
+    const char *missing = config->insecure? NULL
+                        : !config->curve_secret? "curve-secret (the participant's certificate)"
                         : !config->coordinator_key? "coordinator-key (the coordinator's public"
                                                     " certificate)"
                         : NULL;
@@ -341,6 +611,11 @@ dtx_participant_config_check (const dtx_participant_config_t *config, char *errb
         snprintf (errbuf, errlen, "security is on and %s is not set: see docs/security.md"
                   " (dtxctl keygen makes keys), or run with --insecure", missing);
         return -1;
+    }
+    if (config->coordinator_endpoint) {
+        char endpoints [PART_LINKS_MAX][PART_ENDPOINT_MAX], keys [PART_LINKS_MAX][PART_ENDPOINT_MAX];
+        if (s_coordinators (config, endpoints, keys, errbuf, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -374,22 +649,33 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
                   " or PGPASSWORD in the environment");
         return NULL;
     }
+    char endpoints [PART_LINKS_MAX][PART_ENDPOINT_MAX], keys [PART_LINKS_MAX][PART_ENDPOINT_MAX];
+    int nlinks = s_coordinators (config, endpoints, keys, errbuf, errlen);
+    if (nlinks < 0)
+        return NULL;
     //  Keys before the database: a wrong file is said at once
-    dtx_security_t *security = NULL;
     if (config->insecure)
         zsys_warning ("participant %s: INSECURE: no CurveZMQ; it will take orders from whatever"
                       " answers on %s (docs/security.md)", config->name,
                       config->coordinator_endpoint);
-    else {
-        security = dtx_security_new (config->curve_secret, config->coordinator_key, errbuf, errlen);
-        if (!security)
-            return NULL;
-    }
+    else
+        for (int i = 0; i < nlinks; i++) {
+            dtx_security_t *security = dtx_security_new (config->curve_secret, keys [i], errbuf, errlen);
+            if (!security)
+                return NULL;
+            dtx_security_destroy (&security);
+        }
     dtx_participant_t *self = (dtx_participant_t *) calloc (1, sizeof (dtx_participant_t));
     assert (self);
     self->config = *config;
     snprintf (self->name, sizeof self->name, "%s", config->name);
-    self->security = security;
+    self->nlinks = nlinks;
+    for (int i = 0; i < nlinks; i++) {
+        snprintf (self->links [i].endpoint, PART_ENDPOINT_MAX, "%s", endpoints [i]);
+        snprintf (self->links [i].key_file, PART_ENDPOINT_MAX, "%s", config->insecure? "": keys [i]);
+    }
+    self->epochs = zhashx_new ();
+    zhashx_set_destructor (self->epochs, (czmq_destructor *) zstr_free);
     self->conninfo = strdup (config->conninfo);
     self->sessions = zhashx_new ();
     self->in_doubt = zhashx_new ();
@@ -429,21 +715,33 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
             break;
         zlistx_add_end (self->idle, more);
     }
-    self->coordinator = dtx_sock_new (ZMQ_DEALER, config->coordinator_endpoint, self->security,
-                                      DTX_MAXMSG_REQUEST);
-    dtx_security_destroy (&self->security);     //  (the socket has the keys)
-    if (self->coordinator)
-        zsock_set_rcvtimeo (self->coordinator, 0);     //  the loop reads until empty
-    if (!self->coordinator) {
-        snprintf (errbuf, errlen, "bad coordinator endpoint %s", config->coordinator_endpoint);
-        dtx_participant_destroy (&self);
-        return NULL;
+    //  One DEALER per coordinator, each made by dtx_sock_new (CurveZMQ
+    //  with that coordinator's key)
+    for (int i = 0; i < self->nlinks; i++) {
+        part_link_t *link = &self->links [i];
+        dtx_security_t *security = NULL;
+        if (!config->insecure) {
+            security = dtx_security_new (config->curve_secret, link->key_file, errbuf, errlen);
+            if (!security) {
+                dtx_participant_destroy (&self);
+                return NULL;
+            }
+        }
+        link->sock = dtx_sock_new (ZMQ_DEALER, link->endpoint, security, DTX_MAXMSG_REQUEST);
+        dtx_security_destroy (&security);       //  (the socket has the keys)
+        if (!link->sock) {
+            snprintf (errbuf, errlen, "bad coordinator endpoint %s", link->endpoint);
+            dtx_participant_destroy (&self);
+            return NULL;
+        }
+        zsock_set_rcvtimeo (link->sock, 0);    //  the loop reads until empty
+        zsock_set_sndtimeo (link->sock, 0);    //  and never waits to send
     }
     self->next_marker_gc = dtx_clock_ms () + 2000;
     zsys_info ("participant %s: database %s ready (max_prepared_transactions=%d, pool %d..%d,"
-               " marker retention %d s), coordinator %s", self->name, self->identity, self->max_prepared,
-               self->connections, config->pool_max, config->marker_retention_s,
-               config->coordinator_endpoint);
+               " marker retention %d s), coordinator%s %s", self->name, self->identity,
+               self->max_prepared, self->connections, config->pool_max, config->marker_retention_s,
+               self->nlinks > 1? "s": "", config->coordinator_endpoint);
     return self;
 }
 
@@ -454,7 +752,6 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     dtx_participant_t *self = *self_p;
     if (!self)
         return;
-    dtx_security_destroy (&self->security);
     if (self->sessions) {
         session_t *session;
         while ((session = (session_t *) zhashx_first (self->sessions)))
@@ -467,8 +764,11 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->waiting);
     zhashx_destroy (&self->in_doubt);
+    part_in_doubt_free (self);
     zlistx_destroy (&self->status_pending);
-    zsock_destroy (&self->coordinator);
+    for (int i = 0; i < self->nlinks; i++)
+        zsock_destroy (&self->links [i].sock);
+    zhashx_destroy (&self->epochs);
     free (self->conninfo);
     free (self);
     *self_p = NULL;
@@ -482,26 +782,29 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
     session_t **polled = (session_t **) calloc (capacity, sizeof (session_t *));
     int64_t started = dtx_clock_ms ();
     int64_t next_reap = started + 1000;
-    bool coordinator_lost_logged = false;
     while (!self->terminated && !zsys_interrupted) {
         int64_t now = dtx_clock_ms ();
         if (now >= self->next_heartbeat) {
-            s_send_register (self);
             self->next_heartbeat = now + self->config.heartbeat_ms;
-            //  Silent since the last answer (or since we started)
-            int64_t heard = self->last_register_ok? self->last_register_ok: started;
-            if (now - heard > 5 * self->config.heartbeat_ms) {
-                if (!coordinator_lost_logged)
-                    zsys_warning ("%s: no answer from coordinator %s for %" PRId64 " ms; waiting"
-                                  " (%zu prepared transaction(s) in doubt)%s", self->name,
-                                  self->config.coordinator_endpoint, now - heard,
-                                  zhashx_size (self->in_doubt), self->config.insecure? ""
-                                  : ".  CurveZMQ: a coordinator without the key of coordinator-key,"
-                                    " or one whose participant-keys lacks ours, gets no handshake");
-                coordinator_lost_logged = true;
+            for (int i = 0; i < self->nlinks; i++) {
+                part_link_t *link = &self->links [i];
+                s_send_register (self, i);
+                //  Silent since the last answer (or since we started)
+                int64_t heard = link->last_register_ok? link->last_register_ok: started;
+                if (now - heard > 5 * self->config.heartbeat_ms) {
+                    if (!link->lost_logged)
+                        zsys_warning ("%s: no answer from coordinator %s for %" PRId64 " ms;"
+                                      " waiting (%zu prepared transaction(s) in doubt)%s",
+                                      self->name, link->endpoint, now - heard,
+                                      zhashx_size (self->in_doubt), self->config.insecure? ""
+                                      : ".  CurveZMQ: a coordinator without the key of"
+                                        " coordinator-key, or one whose participant-keys lacks"
+                                        " ours, gets no handshake");
+                    link->lost_logged = true;
+                }
+                else
+                    link->lost_logged = false;
             }
-            else
-                coordinator_lost_logged = false;
         }
         dtx_logfile_check ();
         if (now >= next_reap) {
@@ -519,7 +822,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         if (waiter && zlistx_size (self->idle))
             part_session_advance (self, waiter);
 
-        size_t count = zhashx_size (self->sessions) + 2;
+        size_t count = zhashx_size (self->sessions) + self->nlinks + 1;
         if (count > capacity) {
             while (capacity < count)
                 capacity *= 2;
@@ -527,7 +830,8 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             polled = (session_t **) realloc (polled, capacity * sizeof (session_t *));
         }
         size_t n = 0;
-        items [n++] = (zmq_pollitem_t) { zsock_resolve (self->coordinator), 0, ZMQ_POLLIN, 0 };
+        for (int i = 0; i < self->nlinks; i++)
+            items [n++] = (zmq_pollitem_t) { zsock_resolve (self->links [i].sock), 0, ZMQ_POLLIN, 0 };
         if (pipe)
             items [n++] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
         size_t first_session = n;
@@ -553,10 +857,20 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         //  statements must not hold off the heartbeat and the sessions'
         //  I/O (the coordinator declares a participant lost after 5 s of
         //  silence)
+        //  (one message from each coordinator in turn: none waits behind
+        //  another's stream)
         int64_t drain_until = dtx_clock_ms () + 20;
-        for (int i = 0; i < 4096 && s_handle_coordinator (self); i++)
-            if (dtx_clock_ms () >= drain_until)
+        int handled = 0;
+        while (handled < 4096) {
+            bool any = false;
+            for (int i = 0; i < self->nlinks && handled < 4096; i++)
+                if (s_handle_coordinator (self, i)) {
+                    any = true;
+                    handled++;
+                }
+            if (!any || dtx_clock_ms () >= drain_until)
                 break;
+        }
         if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))

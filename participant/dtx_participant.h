@@ -13,7 +13,8 @@
 
 typedef struct {
     const char *name;                   //  database name clients use
-    const char *coordinator_endpoint;   //  coordinator's participant endpoint
+    const char *coordinator_endpoint;   //  coordinators' participant endpoints,
+                                        //  comma-separated (at most 8)
     const char *conninfo;               //  libpq conninfo, without password
     int pool_min;                       //  connections opened at start
     int pool_max;                       //  most connections at once
@@ -23,7 +24,9 @@ typedef struct {
     int marker_retention_s;             //  one-phase markers kept this long
     //  CurveZMQ (docs/security.md); both needed unless insecure
     const char *curve_secret;           //  our certificate, with secret key
-    const char *coordinator_key;        //  the coordinator's public certificate
+    const char *coordinator_key;        //  the coordinators' public certificate: one
+                                        //  for all, or a comma-separated list, one
+                                        //  per endpoint in the same order
     bool insecure;                      //  no CurveZMQ (warned at start)
     const char *log_file;               //  main's: log there instead of stderr
     zlist_t *strings;                   //  copies the config owns (config_apply)
@@ -46,8 +49,11 @@ int
 void
     dtx_participant_config_free (dtx_participant_config_t *config);
 
-//  Is the security configuration complete?  Returns 0, or -1 with errbuf
-//  naming what is missing (security is on unless config->insecure).
+//  Is the configuration usable: the security settings complete (security
+//  is on unless config->insecure), the coordinator list and its
+//  certificates well formed (no empty item, no duplicate, at most 8, one
+//  certificate or one per endpoint)?  Returns 0, or -1 with errbuf naming
+//  what is wrong.
 int
     dtx_participant_config_check (const dtx_participant_config_t *config,
                                   char *errbuf, size_t errlen);

@@ -48,6 +48,8 @@ typedef struct {
     bool fenced;            //  one-phase: the marker insert failed with 23505
     char xid [24];          //  OP_XACT_STATUS: the transaction's xid
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
+    int link;               //  the coordinator link the request came on: its
+                            //  answer goes back there (-1 for internal ops)
 } op_t;
 
 //  A prepared transaction found in the database and not being handled
@@ -56,9 +58,13 @@ typedef struct {
     char gid [DTX_GID_MAX + 1];
     int64_t found;          //  when first seen
     int64_t asked;          //  when last asked
-    int queries;            //  how often asked
+    int queries;            //  how often asked (every link each time)
     int attempts;           //  resolution attempts that failed
     char last_answer [256];
+    int acted;              //  the exact answer acted on (DTX_COMMITTED or
+                            //  DTX_ABORTED), 0 before any
+    bool contradicted;      //  two exact answers disagreed: never acted on again
+    unsigned warned;        //  links whose ERROR answer was logged (a bit each)
 } in_doubt_t;
 
 typedef struct {
@@ -92,25 +98,49 @@ typedef struct {
     bool wrote;             //  PostgreSQL gave the transaction an xid
     char xid [24];          //  ... this one
     int64_t last_active;
-    char instance [DTX_NAME_MAX + 32];  //  coordinator instance that opened it
 } session_t;
+
+//  Most coordinators a participant knows (config `coordinator`, a list)
+#define PART_LINKS_MAX 8
+//  Most shards whose epoch a participant keeps (docs/ha.md)
+#define PART_SHARDS_MAX 1024
+//  Longest coordinator endpoint, and certificate path, in the lists
+#define PART_ENDPOINT_MAX 256
+
+//  One coordinator: a DEALER of its own.  Requests from it are answered on
+//  it; REGISTER goes to every link
+typedef struct {
+    char endpoint [PART_ENDPOINT_MAX];
+    char key_file [PART_ENDPOINT_MAX];  //  its public certificate ("" insecure)
+    zsock_t *sock;
+    char instance [DTX_NAME_MAX + 32];  //  its last REGISTER_OK text ("" before)
+    int64_t last_register_ok;
+    bool lost_logged;                   //  "no answer from coordinator" said
+    int64_t register_refused_logged;    //  when a refused REGISTER was last logged
+    uint64_t send_failed;               //  messages it could not be sent (queue full)
+    int64_t send_failed_logged;         //  ... last said when
+} part_link_t;
 
 struct _dtx_participant_t {
     dtx_participant_config_t config;
     char name [DTX_NAME_MAX + 1];
     char *conninfo;
-    zsock_t *coordinator;
-    dtx_security_t *security;       //  CurveZMQ keys until the socket has them; NULL = insecure
+    part_link_t links [PART_LINKS_MAX];     //  one per coordinator endpoint
+    int nlinks;
     zhashx_t *sessions;             //  gid -> session_t
     zlistx_t *idle;                 //  PGconn * ready for use
     zlistx_t *waiting;              //  sessions waiting for a connection
     int connections;                //  open, idle or busy
-    char instance [DTX_NAME_MAX + 32];  //  coordinator instance we registered with
+    zhashx_t *epochs;               //  shard -> uint64_t *, the highest epoch seen
+    int64_t shards_full_logged;     //  when "too many shards" was last logged
+    int64_t closed_logged;          //  when a refusal for a closed epoch was last logged
+    uint64_t closed_refused;        //  ... and how many since
     int64_t next_heartbeat;
-    int64_t last_register_ok;
     bool terminated;
     uint32_t seq;
     zhashx_t *in_doubt;             //  gid -> in_doubt_t
+    zhashx_t *settled;              //  gid -> its outcome, of the last resolved ...
+    zlistx_t *settled_order;        //  ... in the order resolved (oldest first)
     bool scan_wanted;               //  list prepared transactions soon
     uint32_t prepared;              //  dtx prepared transactions at the last scan
     bool db_down;                   //  a connection failed since the last success
@@ -118,7 +148,6 @@ struct _dtx_participant_t {
     zlistx_t *status_pending;       //  lost one-phase COMMITs to look up (op_t)
     char identity [DTX_NAME_MAX + 256];  //  "<system identifier>/<database name>"
     int64_t next_marker_gc;
-    int64_t register_refused_logged;    //  when a refused REGISTER was last logged
     char connect_error [512];       //  why the last new connection failed
     int max_prepared;               //  the database's max_prepared_transactions
 };
@@ -126,18 +155,26 @@ struct _dtx_participant_t {
 //  --------------------------------------------------------------------------
 //  dtx_participant.c: messages to the coordinator
 
-//  Send to the coordinator.  Takes ownership of the message.
+//  Send to the coordinator of link (an index into links).  Takes
+//  ownership of the message.
 void
-    part_send (dtx_participant_t *self, dtx_proto_t **reply_p);
+    part_send (dtx_participant_t *self, int link, dtx_proto_t **reply_p);
 //  A reply to op's request (seq echoed; 0 for an internal op).  Caller
 //  owns return value.
 dtx_proto_t *
     part_reply_new (int id, op_t *op, const char *gid);
-//  A reply with status, sqlstate and text (ERROR, VOTE, DONE); nothing for
-//  an internal op
+//  A reply with status, sqlstate and text (ERROR, VOTE, DONE), on the
+//  op's link; nothing for an internal op
 void
     part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, int status,
                       const char *sqlstate, const char *text);
+//  Is gid of an epoch below the highest known for its shard (docs/ha.md)?
+//  If so, true with "epoch E of shard S is closed (now E')" in text
+bool
+    part_epoch_closed (dtx_participant_t *self, const char *gid, char *text, size_t size);
+//  A coordinator's name for logs: its endpoint, or "" when there is one
+const char *
+    part_link_name (dtx_participant_t *self, int link);
 
 //  --------------------------------------------------------------------------
 //  dtx_participant_pool.c: connections
@@ -173,9 +210,10 @@ session_t *
     part_session_new (dtx_participant_t *self, const char *gid);
 void
     part_session_end (dtx_participant_t *self, session_t *session);
-//  Queue an op; takes ownership of the request, if any
-void
-    part_session_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p);
+//  Queue an op; takes ownership of the request, if any (answered on link;
+//  -1 for an internal op).  Returns the op (the session owns it).
+op_t *
+    part_session_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p, int link);
 //  Run the session's queue as far as it goes without waiting
 void
     part_session_advance (dtx_participant_t *self, session_t *session);
@@ -204,10 +242,17 @@ void
 void
     part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done,
                           const char *text);
+//  An answer (OUTCOME or ERROR) about an in-doubt gid, from link
 void
-    part_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg);
+    part_in_doubt_answer (dtx_participant_t *self, int link, dtx_proto_t *msg);
 void
     part_in_doubt_tick (dtx_participant_t *self, int64_t now);
+//  Ask about every in-doubt gid now
+void
+    part_in_doubt_ask_all (dtx_participant_t *self);
+//  Free what resolution keeps (at destroy)
+void
+    part_in_doubt_free (dtx_participant_t *self);
 //  Read the gid's marker behind a fence later; takes its request
 void
     part_status_later (dtx_participant_t *self, op_t *op);

@@ -63,20 +63,27 @@
 //  In-doubt prepared transactions
 //
 //  Prepared transactions found in the database with no live session here
-//  are asked of the coordinator (OUTCOME_QUERY).  Only a definite answer
+//  are asked of the coordinator (OUTCOME_QUERY), of every coordinator
+//  when there are several: the shard's owner answers, the others say they
+//  cannot (an ERROR, "not my shard", or UNKNOWN).  Only a definite answer
 //  acts: committed -> COMMIT PREPARED, aborted -> ROLLBACK PREPARED.  "In
-//  progress" means the coordinator is driving it; no answer means wait
-//  and ask again.  Never decided here.
+//  progress" means the coordinator is driving it; anything else from one
+//  coordinator is no answer and stops nobody waiting for the others: ask
+//  again.  Two definite answers cannot disagree (the store has one
+//  decision per gid); if they ever did, nothing more is done and it is
+//  said loudly.  Never decided here.
 
 static void
 s_in_doubt_ask (dtx_participant_t *self, in_doubt_t *entry)
 {
     entry->asked = dtx_clock_ms ();
     entry->queries++;
-    dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
-    dtx_proto_set_seq (query, ++self->seq);
-    dtx_proto_set_gid (query, entry->gid);
-    part_send (self, &query);
+    for (int link = 0; link < self->nlinks; link++) {
+        dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
+        dtx_proto_set_seq (query, ++self->seq);
+        dtx_proto_set_gid (query, entry->gid);
+        part_send (self, link, &query);
+    }
 }
 
 //  The scan's result: gids prepared in this database
@@ -102,7 +109,53 @@ part_in_doubt_found (dtx_participant_t *self, PGresult *result)
     }
     if (found)
         zsys_info ("%s: recovery: %d prepared transaction(s) in doubt, %zu in all; asking"
-                   " the coordinator", self->name, found, zhashx_size (self->in_doubt));
+                   " the coordinator%s", self->name, found, zhashx_size (self->in_doubt),
+                   self->nlinks > 1? "s": "");
+}
+
+//  Ask about every in-doubt gid now, not at its next turn (a shard's
+//  epoch rose: its new owner may answer what the old one could not)
+void
+part_in_doubt_ask_all (dtx_participant_t *self)
+{
+    in_doubt_t *entry = (in_doubt_t *) zhashx_first (self->in_doubt);
+    while (entry) {
+        if (!zhashx_lookup (self->sessions, entry->gid))
+            s_in_doubt_ask (self, entry);
+        entry = (in_doubt_t *) zhashx_next (self->in_doubt);
+    }
+}
+
+//  Most resolved gids remembered, to see a late answer that contradicts
+#define SETTLED_MAX 1024
+
+//  The answers of the other coordinators may come after one acted and
+//  the gid was resolved: what it became is kept a while (the last
+//  SETTLED_MAX), so that a contradiction is still seen
+static void
+s_settled_keep (dtx_participant_t *self, const char *gid, int outcome)
+{
+    if (!self->settled) {
+        self->settled = zhashx_new ();
+        self->settled_order = zlistx_new ();
+        zlistx_set_destructor (self->settled_order, (czmq_destructor *) zstr_free);
+    }
+    if (zhashx_lookup (self->settled, gid))
+        return;
+    if (zlistx_size (self->settled_order) >= SETTLED_MAX) {
+        char *oldest = (char *) zlistx_first (self->settled_order);
+        zhashx_delete (self->settled, oldest);
+        zlistx_delete (self->settled_order, zlistx_cursor (self->settled_order));
+    }
+    zhashx_insert (self->settled, gid, (void *) (intptr_t) outcome);
+    zlistx_add_end (self->settled_order, strdup (gid));
+}
+
+void
+part_in_doubt_free (dtx_participant_t *self)
+{
+    zhashx_destroy (&self->settled);
+    zlistx_destroy (&self->settled_order);
 }
 
 //  A phase-2 command for gid finished (from the coordinator or ours)
@@ -113,6 +166,7 @@ part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool d
     if (!entry)
         return;
     if (done) {
+        s_settled_keep (self, gid, op->kind == OP_COMMIT_PREPARED? DTX_COMMITTED: DTX_ABORTED);
         zsys_info ("%s: recovery: %s %s; %zu still in doubt", self->name, gid,
                    op->kind == OP_COMMIT_PREPARED? "committed": "rolled back",
                    zhashx_size (self->in_doubt) - 1);
@@ -124,29 +178,66 @@ part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool d
     }
 }
 
-//  The coordinator's answer about an in-doubt gid
+//  A coordinator's answer about an in-doubt gid
 void
-part_in_doubt_answer (dtx_participant_t *self, dtx_proto_t *msg)
+part_in_doubt_answer (dtx_participant_t *self, int link, dtx_proto_t *msg)
 {
     const char *gid = dtx_proto_gid (msg);
     in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
-    if (!entry)
+    bool error = dtx_proto_id (msg) == DTX_PROTO_ERROR;
+    int outcome = error? DTX_UNKNOWN: dtx_proto_status (msg);
+    const char *from = part_link_name (self, link);
+    if (!entry) {
+        //  Resolved already (a late answer of another coordinator)?
+        int settled = self->settled? (int) (intptr_t) zhashx_lookup (self->settled, gid): 0;
+        if (settled && (outcome == DTX_COMMITTED || outcome == DTX_ABORTED) && outcome != settled)
+            zsys_error ("%s: recovery: %s: coordinator %s says %s, but it was %s on another"
+                        " coordinator's word: CONTRADICTING OUTCOMES; check every database and"
+                        " the decision store (docs/recovery.md)", self->name, gid,
+                        *from? from: "(the only one)", dtx_outcome_name ((dtx_outcome_t) outcome),
+                        settled == DTX_COMMITTED? "committed": "rolled back");
         return;
-    int outcome = dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_proto_status (msg): DTX_UNKNOWN;
-    snprintf (entry->last_answer, sizeof entry->last_answer, "%s %s",
-              dtx_proto_id (msg) == DTX_PROTO_OUTCOME? dtx_outcome_name ((dtx_outcome_t) outcome)
-                                                      : "error:", dtx_proto_text (msg));
+    }
+    snprintf (entry->last_answer, sizeof entry->last_answer, "%s%s%s %s", *from? from: "",
+              *from? ": ": "", error? "error:": dtx_outcome_name ((dtx_outcome_t) outcome),
+              dtx_proto_text (msg));
     if (outcome != DTX_COMMITTED && outcome != DTX_ABORTED) {
-        if (dtx_proto_id (msg) == DTX_PROTO_ERROR)
+        //  No answer: one coordinator's, which is not the others'
+        if (error && self->nlinks == 1)
             zsys_warning ("%s: recovery: coordinator cannot resolve %s: %s; it stays prepared"
                           " (see docs/recovery.md)", self->name, gid, dtx_proto_text (msg));
+        else
+        if (error && link >= 0 && link < 32 && !(entry->warned & (1u << link))) {
+            //  Expected from coordinators of other shards: once per link
+            entry->warned |= 1u << link;
+            zsys_warning ("%s: recovery: coordinator %s cannot resolve %s: %s; asking the"
+                          " others too", self->name, from, gid, dtx_proto_text (msg));
+        }
         return;         //  asked again later
+    }
+    if (entry->contradicted) {
+        zsys_error ("%s: recovery: %s: the coordinators' outcomes contradicted each other"
+                    " (logged before); nothing is done for it: decide by hand", self->name, gid);
+        return;
+    }
+    if (entry->acted && entry->acted != outcome) {
+        //  The store keeps one decision per gid: this cannot happen.  If it
+        //  does, neither answer can be trusted: do nothing more, loudly
+        entry->contradicted = true;
+        zsys_error ("%s: recovery: %s: coordinator %s says %s, but another coordinator said %s"
+                    " and that was acted on: CONTRADICTING OUTCOMES, nothing more is done for"
+                    " it; check every database and the decision store, decide by hand"
+                    " (docs/recovery.md)", self->name, gid, *from? from: "(the only one)",
+                    dtx_outcome_name ((dtx_outcome_t) outcome),
+                    dtx_outcome_name ((dtx_outcome_t) entry->acted));
+        return;
     }
     if (zhashx_lookup (self->sessions, gid))
         return;         //  something is already working on it
+    entry->acted = outcome;
     session_t *session = part_session_new (self, gid);
-    part_session_enqueue (session, outcome == DTX_COMMITTED? OP_COMMIT_PREPARED: OP_ROLLBACK, NULL);
-    op_t *op = (op_t *) zlistx_last (session->ops);
+    op_t *op = part_session_enqueue (session, outcome == DTX_COMMITTED? OP_COMMIT_PREPARED: OP_ROLLBACK,
+                                     NULL, -1);
     op->resolving = true;
     session->prepared = true;
     part_session_advance (self, session);
@@ -161,7 +252,7 @@ part_in_doubt_tick (dtx_participant_t *self, int64_t now)
         self->next_scan = now + 10000;
         if (!zhashx_lookup (self->sessions, "")) {
             session_t *scan = part_session_new (self, "");
-            part_session_enqueue (scan, OP_RECOVER_SCAN, NULL);
+            part_session_enqueue (scan, OP_RECOVER_SCAN, NULL, -1);
             part_session_advance (self, scan);
         }
     }
@@ -192,6 +283,7 @@ part_status_later (dtx_participant_t *self, op_t *op)
     pending->request = op->request;
     op->request = NULL;             //  the reply is now owed by the pending op
     snprintf (pending->xid, sizeof pending->xid, "%s", op->xid);
+    pending->link = op->link;       //  answered where it was asked
     zlistx_add_end (self->status_pending, pending);
 }
 
@@ -311,7 +403,7 @@ s_reply_probe (dtx_participant_t *self, op_t *op, dtx_outcome_t outcome, int err
     dtx_proto_set_flags (reply, (uint8_t) errcode);
     dtx_proto_set_name (reply, self->name);
     dtx_proto_set_text (reply, text);
-    part_send (self, &reply);
+    part_send (self, op->link, &reply);
 }
 
 //  The probe's read: the marker as it is after the fence
@@ -351,7 +443,7 @@ part_marker_gc_tick (dtx_participant_t *self, int64_t now)
     self->next_marker_gc = now + 60000;
     if (!zhashx_lookup (self->sessions, "%gc")) {
         session_t *session = part_session_new (self, "%gc");
-        part_session_enqueue (session, OP_MARKER_GC, NULL);
+        part_session_enqueue (session, OP_MARKER_GC, NULL, -1);
         part_session_advance (self, session);
     }
 }

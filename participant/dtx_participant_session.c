@@ -53,7 +53,6 @@ part_session_new (dtx_participant_t *self, const char *gid)
     session->ops = zlistx_new ();
     zlistx_set_destructor (session->ops, part_op_destroy);
     session->last_active = dtx_clock_ms ();
-    snprintf (session->instance, sizeof session->instance, "%s", self->instance);
     zhashx_insert (self->sessions, gid, session);
     return session;
 }
@@ -84,17 +83,20 @@ part_session_end (dtx_participant_t *self, session_t *session)
     free (session);
 }
 
-void
-part_session_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p)
+op_t *
+part_session_enqueue (session_t *session, op_kind_t kind, dtx_proto_t **request_p, int link)
 {
     op_t *op = (op_t *) calloc (1, sizeof (op_t));
     assert (op);
     op->kind = kind;
-    if (request_p) {
+    op->link = -1;
+    if (request_p && *request_p) {
         op->request = *request_p;
+        op->link = link;
         *request_p = NULL;
     }
     zlistx_add_end (session->ops, op);
+    return op;
 }
 
 //  An internal op (nobody waits for its answer) ahead of everything queued
@@ -104,6 +106,7 @@ s_enqueue_first (session_t *session, op_kind_t kind)
     op_t *op = (op_t *) calloc (1, sizeof (op_t));
     assert (op);
     op->kind = kind;
+    op->link = -1;
     zlistx_add_start (session->ops, op);
 }
 
@@ -158,7 +161,7 @@ s_reply_result (dtx_participant_t *self, op_t *op, const char *gid, PGresult *re
         dtx_proto_take_values (reply, count, values);
         dtx_proto_set_ntuples (reply, ntuples);
     }
-    part_send (self, &reply);
+    part_send (self, op->link, &reply);
 }
 
 //  --------------------------------------------------------------------------
@@ -662,6 +665,15 @@ part_session_advance (dtx_participant_t *self, session_t *session)
         }
         if (op->kind == OP_EXECUTE)
             s_refuse_txn_control (self, session, op);
+        char closed [256];
+        if (needs_txn && !session->failure
+        &&  part_epoch_closed (self, session->gid, closed, sizeof closed)) {
+            //  Queued before we learned that its shard moved on: it must
+            //  not run (a PREPARE now would vote into the void); the branch
+            //  is doomed, and rolled back (docs/ha.md, Participants)
+            session->failure = strdup (closed);
+            snprintf (session->failure_sqlstate, sizeof session->failure_sqlstate, "40000");
+        }
         if (needs_txn && session->failure) {
             //  A doomed branch: nothing more of it runs; what ends it
             //  answers with the first failure, and the block is rolled back

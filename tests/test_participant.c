@@ -14,7 +14,13 @@
               on the participant endpoint, starts a real dtx-participant
               against a real cluster and speaks dtx_proto to it: REGISTER
               and its identity, one-phase commits and their markers, the
-              outcome probe (OUTCOME_QUERY) and its fence, marker GC.  */
+              outcome probe (OUTCOME_QUERY) and its fence, marker GC;
+              per-shard epochs: a closed epoch's work refused, its phase 2
+              served.
+    shards:   participants given two real coordinators (--id test, --id
+              beta): both served, one SIGKILLed and the other goes on, one
+              restarted (its shard's epoch rises) and only its live
+              sessions rolled back; the coordinator list's config errors.  */
 #include "testutil.h"
 #include "dtx.h"
 #include "dtx_proto.h"
@@ -22,6 +28,8 @@
 #include "dtx_participant.h"
 #include <czmq.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 //  --------------------------------------------------------------------------
@@ -650,6 +658,9 @@ static zframe_t *peer;          //  the participant's routing id
 static uint32_t seq;
 static int registers;           //  REGISTERs seen
 static const char *refuse_register;     //  answer REGISTER with this ERROR
+static const char *register_text;       //  REGISTER_OK's SHARD:EPOCH
+static bool skip_queries;               //  drop the participant's OUTCOME_QUERYs ...
+static int queries_seen;                //  ... counting them
 
 static void
 s_clusters_setup (void)
@@ -667,6 +678,9 @@ s_router_setup (void)
     peer = NULL;
     registers = 0;
     refuse_register = NULL;
+    register_text = "test:1";
+    skip_queries = false;
+    queries_seen = 0;
 }
 
 static void
@@ -694,6 +708,11 @@ s_next (int timeout_ms, bool answer_register)
         ck_assert_msg (rc != -2, "malformed from participant: %s", err);
         if (rc)
             continue;
+        if (skip_queries && dtx_proto_id (msg) == DTX_PROTO_OUTCOME_QUERY) {
+            queries_seen++;
+            dtx_proto_destroy (&msg);
+            continue;
+        }
         if (dtx_proto_id (msg) != DTX_PROTO_REGISTER || !answer_register)
             return msg;
         registers++;
@@ -708,7 +727,7 @@ s_next (int timeout_ms, bool answer_register)
             dtx_proto_set_text (reply, refuse_register);
         }
         else
-            dtx_proto_set_text (reply, "test:1");
+            dtx_proto_set_text (reply, register_text);
         ck_assert_int_eq (dtx_proto_send (reply, router), 0);
         dtx_proto_destroy (&reply);
         dtx_proto_destroy (&msg);
@@ -728,7 +747,7 @@ s_participant_start (void)
     dtx_proto_set_routing_id (ok, peer);
     dtx_proto_set_seq (ok, dtx_proto_seq (reg));
     dtx_proto_set_name (ok, dtx_proto_name (reg));
-    dtx_proto_set_text (ok, "test:1");
+    dtx_proto_set_text (ok, register_text);
     ck_assert_int_eq (dtx_proto_send (ok, router), 0);
     dtx_proto_destroy (&ok);
     return reg;
@@ -956,6 +975,158 @@ START_TEST (test_one_phase_marker_and_probe)
 }
 END_TEST
 
+//  Per-shard epochs, spoken to by a coordinator of shard test: a higher
+//  epoch learned from a request's gid or a REGISTER_OK closes the ones
+//  below.  Their live sessions are rolled back, their statements,
+//  PREPAREs and one-phase COMMITs refused (nothing left prepared); their
+//  phase 2 and probes still served (the new owner sends them)
+START_TEST (test_closed_epoch_refused)
+{
+    skip_queries = true;        //  (in-doubt questions, asked as it learns)
+    dtx_proto_t *reg = s_participant_start ();
+    dtx_proto_destroy (&reg);
+    //  A live session of epoch 1, and a prepared transaction of epoch 1
+    //  (as an old owner leaves them)
+    uint32_t request = s_execute ("dtx:test:1:50", DTX_EXEC_FIRST,
+                                  "INSERT INTO items (id, note) VALUES (8500, 'epoch 1')");
+    dtx_proto_t *result = s_reply (request, DTX_PROTO_RESULT, 10000);
+    dtx_proto_destroy (&result);
+    ck_assert_int_eq (harness_pg_exec (0, "BEGIN; INSERT INTO items (id, note) VALUES (8560, 'old');"
+                                          " PREPARE TRANSACTION 'dtx:test:1:60'"), 0);
+    ck_assert_int_eq (harness_pg_exec (0, "BEGIN; INSERT INTO items (id, note) VALUES (8561, 'old');"
+                                          " PREPARE TRANSACTION 'dtx:test:1:61'"), 0);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE state LIKE 'idle in transaction%'"), 1);
+    //  ... busy with a long statement
+    uint32_t sleeping = s_execute ("dtx:test:1:50", 0, "SELECT pg_sleep (60)");
+    ck_assert_ptr_null (s_next (300, true));
+    //  A request of epoch 2 (the shard's new owner): epoch 1 is closed,
+    //  its live session's statement cancelled, the session rolled back
+    request = s_execute ("dtx:test:2:1", DTX_EXEC_FIRST,
+                         "INSERT INTO items (id, note) VALUES (8501, 'epoch 2')");
+    for (int replies = 0; replies < 2; replies++) {
+        result = s_next (5000, true);
+        ck_assert_msg (result, "%d of 2 answers within 5 s (the long statement of epoch 1"
+                       " not cancelled?)", replies);
+        if (dtx_proto_seq (result) == sleeping) {
+            ck_assert_int_eq (dtx_proto_id (result), DTX_PROTO_ERROR);
+            ck_assert_str_eq (dtx_proto_sqlstate (result), "57014");       //  query_canceled
+        }
+        else {
+            ck_assert_uint_eq (dtx_proto_seq (result), request);
+            ck_assert_int_eq (dtx_proto_id (result), DTX_PROTO_RESULT);
+        }
+        dtx_proto_destroy (&result);
+    }
+    int64_t deadline = zclock_mono () + 5000;
+    while (harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE"
+                                " 'idle in transaction%'") != 1 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'shard test is at epoch 2 (was 1; from a request.s gid):"
+                     " rolling back 1 live session' %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    //  Its next statement: refused, as a failed statement
+    request = s_execute ("dtx:test:1:50", 0, "INSERT INTO items (id, note) VALUES (8502, 'late')");
+    dtx_proto_t *error = s_reply (request, DTX_PROTO_ERROR, 10000);
+    ck_assert_int_eq (dtx_proto_status (error), DTX_ERR_PARTICIPANT);
+    ck_assert_msg (strstr (dtx_proto_text (error), "epoch 1 of shard test is closed (now 2)"), "%s",
+                   dtx_proto_text (error));
+    dtx_proto_destroy (&error);
+    //  ... a new branch of epoch 1: refused, first statement or not
+    request = s_execute ("dtx:test:1:51", DTX_EXEC_FIRST, "INSERT INTO items (id, note) VALUES (8510, 'x')");
+    error = s_reply (request, DTX_PROTO_ERROR, 10000);
+    ck_assert (strstr (dtx_proto_text (error), "epoch 1 of shard test is closed (now 2)"));
+    dtx_proto_destroy (&error);
+    //  ... PREPARE, bare and with its statement: vote NO, nothing prepared
+    dtx_proto_t *prepare = dtx_proto_new (DTX_PROTO_PREPARE);
+    dtx_proto_set_gid (prepare, "dtx:test:1:50");
+    request = s_send (&prepare);
+    dtx_proto_t *vote = s_reply (request, DTX_PROTO_VOTE, 10000);
+    ck_assert_int_eq (dtx_proto_status (vote), DTX_VOTE_NO);
+    ck_assert_msg (strstr (dtx_proto_text (vote), "epoch 1 of shard test is closed (now 2)"), "%s",
+                   dtx_proto_text (vote));
+    dtx_proto_destroy (&vote);
+    request = s_execute ("dtx:test:1:52", DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_PREPARE,
+                         "INSERT INTO items (id, note) VALUES (8520, 'x')");
+    vote = s_reply (request, DTX_PROTO_VOTE, 10000);
+    ck_assert_int_eq (dtx_proto_status (vote), DTX_VOTE_NO);
+    ck_assert (strstr (dtx_proto_text (vote), "epoch 1 of shard test is closed (now 2)"));
+    dtx_proto_destroy (&vote);
+    //  ... the one-phase COMMIT: failed, and not class 08 (nothing to probe)
+    request = s_execute ("dtx:test:1:53", DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_COMMIT,
+                         "INSERT INTO items (id, note) VALUES (8530, 'x')");
+    dtx_proto_t *done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_FAILED);
+    ck_assert_msg (strncmp (dtx_proto_sqlstate (done), "08", 2), "%s", dtx_proto_sqlstate (done));
+    ck_assert (strstr (dtx_proto_text (done), "epoch 1 of shard test is closed (now 2)"));
+    dtx_proto_destroy (&done);
+    dtx_proto_t *commit = dtx_proto_new (DTX_PROTO_COMMIT);
+    dtx_proto_set_gid (commit, "dtx:test:1:50");
+    request = s_send (&commit);
+    done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_FAILED);
+    ck_assert (strncmp (dtx_proto_sqlstate (done), "08", 2));
+    dtx_proto_destroy (&done);
+    for (int id = 8500; id <= 8530; id += 10)
+        ck_assert_int_eq (s_count_items (0, id) + s_count_items (0, id + 2), 0);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE"
+                                           " 'dtx:test:1:5%'"), 0);
+    //  Phase 2 and probes of epoch 1: served
+    dtx_proto_t *phase2 = dtx_proto_new (DTX_PROTO_COMMIT_PREPARED);
+    dtx_proto_set_gid (phase2, "dtx:test:1:60");
+    request = s_send (&phase2);
+    done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_count_items (0, 8560), 1);
+    dtx_proto_t *rollback = dtx_proto_new (DTX_PROTO_ROLLBACK);
+    dtx_proto_set_gid (rollback, "dtx:test:1:61");
+    dtx_proto_set_flags (rollback, DTX_ROLLBACK_PREPARED);
+    request = s_send (&rollback);
+    done = s_reply (request, DTX_PROTO_DONE, 10000);
+    ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+    dtx_proto_destroy (&done);
+    ck_assert_int_eq (s_count_items (0, 8561), 0);
+    ck_assert_int_eq (s_probe ("dtx:test:1:62", 0, NULL, 0), DTX_ABORTED);
+    //  A REGISTER_OK of epoch 3 closes epoch 2: its live session goes
+    register_text = "test:3";
+    deadline = zclock_mono () + 5000;
+    while (harness_pg_value (0, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE"
+                                " 'idle in transaction%'") != 0 && zclock_mono () < deadline)
+        ck_assert_ptr_null (s_next (100, true));
+    s_assert_no_open_block (0);
+    request = s_execute ("dtx:test:2:2", DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_PREPARE,
+                         "INSERT INTO items (id, note) VALUES (8540, 'x')");
+    vote = s_reply (request, DTX_PROTO_VOTE, 10000);
+    ck_assert_int_eq (dtx_proto_status (vote), DTX_VOTE_NO);
+    ck_assert_msg (strstr (dtx_proto_text (vote), "epoch 2 of shard test is closed (now 3)"), "%s",
+                   dtx_proto_text (vote));
+    dtx_proto_destroy (&vote);
+    //  Epoch 3 works; another shard's epoch 1 is untouched by all this
+    const char *fine [] = { "dtx:test:3:1", "dtx:other:1:1" };
+    for (int i = 0; i < 2; i++) {
+        request = s_execute (fine [i], DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_PREPARE,
+                             i? "INSERT INTO items (id, note) VALUES (8551, 'x')"
+                              : "INSERT INTO items (id, note) VALUES (8550, 'x')");
+        vote = s_reply (request, DTX_PROTO_VOTE, 10000);
+        ck_assert_msg (dtx_proto_status (vote) == DTX_VOTE_YES, "%s: %s", fine [i], dtx_proto_text (vote));
+        dtx_proto_destroy (&vote);
+        phase2 = dtx_proto_new (DTX_PROTO_COMMIT_PREPARED);
+        dtx_proto_set_gid (phase2, fine [i]);
+        request = s_send (&phase2);
+        done = s_reply (request, DTX_PROTO_DONE, 10000);
+        ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+        dtx_proto_destroy (&done);
+    }
+    ck_assert_int_eq (s_count_items (0, 8550) + s_count_items (0, 8551), 2);
+    ck_assert_int_eq (s_count_items (0, 8501) + s_count_items (0, 8540), 0);
+    ck_assert_int_eq (harness_prepared_dtx (), 0);
+    //  and the in-doubt ones were asked about as each epoch rose
+    ck_assert_int_ge (queries_seen, 2);
+}
+END_TEST
+
 //  Markers older than the retention are deleted soon after start (and
 //  about every minute); younger ones stay
 START_TEST (test_marker_gc)
@@ -1032,6 +1203,466 @@ START_TEST (test_start_needs_identity_and_schema)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  shards: one participant per database, each given two coordinators
+//  (real dtx-coordinator processes, --id test and --id beta, each with its
+//  own log and ports): both are served, one's death stops nothing of the
+//  other's, and one's restart (a new epoch of its shard) rolls back its
+//  live sessions only
+
+static char s_beta_clients [64], s_beta_participants [64], s_beta_log [400];
+static int s_beta_metrics;
+
+//  Ports: the harness's base + 5, 6, 7 (free in its layout)
+static void
+s_shards_setup (void)
+{
+    harness_start_clusters (2);
+    int base = harness.metrics_port - 9;
+    snprintf (s_beta_clients, sizeof s_beta_clients, "tcp://127.0.0.1:%d", base + 5);
+    snprintf (s_beta_participants, sizeof s_beta_participants, "tcp://127.0.0.1:%d", base + 6);
+    s_beta_metrics = base + 7;
+    snprintf (s_beta_log, sizeof s_beta_log, "%s/log-beta", harness.dir);
+    mkdir (s_beta_log, 0700);
+}
+
+static void
+s_shards_teardown (void)
+{
+    //  (started in the test's process: its pid is in a file of its own)
+    char path [512];
+    snprintf (path, sizeof path, "%s/coordinator-beta.pid", harness.dir);
+    FILE *file = fopen (path, "r");
+    int pid = 0;
+    if (file) {
+        if (fscanf (file, "%d", &pid) != 1)
+            pid = 0;
+        fclose (file);
+    }
+    if (pid > 0 && kill (pid, SIGKILL) == 0)
+        zclock_sleep (100);
+    harness_stop ();
+}
+
+//  Start a process with its output appended to harness.dir/log; its pid
+//  into harness.dir/role.pid (harness_stop stops participants by theirs)
+static pid_t
+s_spawn_role (const char *role, const char *log, const char *command)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char logfile [512];
+        snprintf (logfile, sizeof logfile, "%s/%s", harness.dir, log);
+        if (!freopen (logfile, "a", stderr))
+            _exit (126);
+        dup2 (2, 1);
+        setpgid (0, 0);
+        unsetenv ("DTX_FAULT");
+        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
+        _exit (127);
+    }
+    ck_assert_int_gt (pid, 0);
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.pid", harness.dir, role);
+    FILE *file = fopen (path, "w");
+    ck_assert_ptr_nonnull (file);
+    fprintf (file, "%d\n", (int) pid);
+    fclose (file);
+    return pid;
+}
+
+static pid_t
+s_beta_start (void)
+{
+    char command [2048];
+    snprintf (command, sizeof command, "exec %s/coordinator/dtx-coordinator --id beta --clients %s"
+              " --participants %s --log-dir %s --vote-timeout 3000 --metrics 127.0.0.1:%d"
+              " --curve-secret %s/coordinator_secret --client-keys %s/clients"
+              " --participant-keys %s/participants", TOP_BUILDDIR, s_beta_clients,
+              s_beta_participants, s_beta_log, s_beta_metrics, harness.keys_dir, harness.keys_dir,
+              harness.keys_dir);
+    return s_spawn_role ("coordinator-beta", "coordinator-beta.log", command);
+}
+
+//  Participant index, given both coordinators (one certificate for both:
+//  they share the harness's key pair)
+static pid_t
+s_two_coordinator_participant (int index)
+{
+    char command [2048];
+    snprintf (command, sizeof command, "exec %s/participant/dtx-participant --name %s --conninfo"
+              " 'host=127.0.0.1 port=%d user=postgres dbname=postgres' --coordinator '%s, %s'"
+              " --pool-min 2 --curve-secret %s/participants/%s_secret --coordinator-key %s/coordinator",
+              TOP_BUILDDIR, harness.db_name [index], harness.pg_port [index],
+              harness.participant_endpoint, s_beta_participants, harness.keys_dir,
+              harness.db_name [index], harness.keys_dir);
+    char log [64];
+    snprintf (log, sizeof log, "participant-%s.log", harness.db_name [index]);
+    return s_spawn_role (harness.db_name [index], log, command);
+}
+
+static bool
+s_ready (const char *endpoint, int timeout_ms)
+{
+    dtx_client_t *ready = dtx_client_new (endpoint, 1000);
+    const char *names [] = { "db1", "db2" };
+    bool ok = ready && dtx_client_wait_ready (ready, names, 2, timeout_ms);
+    dtx_client_destroy (&ready);
+    return ok;
+}
+
+//  A transaction through client: rows id on db1 and, if two, on db2;
+//  returns its outcome; its gid's shard must be `shard`
+static int
+s_shard_txn (dtx_client_t *through, const char *shard, int id, bool two)
+{
+    dtx_txn_t *txn = dtx_begin (through, 10000);
+    ck_assert_ptr_nonnull (txn);
+    char sql [128];
+    snprintf (sql, sizeof sql, "INSERT INTO items (id, note) VALUES (%d, 'shards')", id);
+    for (int i = 0; i < (two? 2: 1); i++) {
+        dtx_result_t *result = dtx_exec (txn, harness.db_name [i], sql, 0, NULL);
+        ck_assert_msg (dtx_result_ok (result), "%s on %s through %s: %s %s", sql,
+                       harness.db_name [i], shard, dtx_result_sqlstate (result),
+                       dtx_result_error (result));
+        dtx_result_destroy (&result);
+    }
+    char prefix [32];
+    snprintf (prefix, sizeof prefix, "dtx:%s:", shard);
+    ck_assert_msg (strncmp (dtx_txn_gid (txn), prefix, strlen (prefix)) == 0, "%s", dtx_txn_gid (txn));
+    int outcome = dtx_commit (txn);
+    ck_assert_msg (outcome == DTX_COMMITTED, "%d through %s: %s %s", id, shard,
+                   dtx_txn_error_sqlstate (txn), dtx_txn_error_message (txn));
+    dtx_txn_destroy (&txn);
+    return outcome;
+}
+
+static long long
+s_idle_in_txn (int index)
+{
+    return harness_pg_value (index, "SELECT count(*) FROM pg_stat_activity"
+                                    " WHERE state LIKE 'idle in transaction%'");
+}
+
+//  (a) both coordinators served through the same participants; (b) one
+//  SIGKILLed, the other goes on; (c) a restart of one (a new epoch of its
+//  shard) rolls back its live sessions, not the other's
+START_TEST (test_two_coordinators)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    harness_start_coordinator ();
+    pid_t beta = s_beta_start ();
+    for (int i = 0; i < 2; i++)
+        s_two_coordinator_participant (i);
+    ck_assert_msg (s_ready (harness.client_endpoint, 30000), "not ready through coordinator test");
+    ck_assert_msg (s_ready (s_beta_clients, 30000), "not ready through coordinator beta");
+    dtx_client_t *alpha_client = dtx_client_new (harness.client_endpoint, 20000);
+    dtx_client_t *beta_client = dtx_client_new (s_beta_clients, 20000);
+    ck_assert_ptr_nonnull (alpha_client);
+    ck_assert_ptr_nonnull (beta_client);
+
+    //  (a) interleaved: two-phase (two databases) and one-phase (one)
+    for (int i = 0; i < 20; i++) {
+        bool two = i % 3 != 2;
+        s_shard_txn (i % 2? beta_client: alpha_client, i % 2? "beta": "test", 12000 + i, two);
+    }
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq (s_count_items (0, 12000 + i), 1);
+        ck_assert_int_eq (s_count_items (1, 12000 + i), i % 3 != 2? 1: 0);
+    }
+    //  and at once: a transaction of each open together on both databases
+    dtx_txn_t *both [2] = { dtx_begin (alpha_client, 10000), dtx_begin (beta_client, 10000) };
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < 2; i++)
+            s_insert (both [t], i, 12100 + t);
+    for (int t = 0; t < 2; t++) {
+        ck_assert_int_eq (dtx_commit (both [t]), DTX_COMMITTED);
+        dtx_txn_destroy (&both [t]);
+        ck_assert_int_eq (s_count_items (0, 12100 + t) + s_count_items (1, 12100 + t), 2);
+    }
+
+    //  (b) beta killed: test's transactions go on through the same
+    //  participants, and they say which coordinator is silent
+    ck_assert_int_eq (kill (beta, SIGKILL), 0);
+    ck_assert_int_eq (waitpid (beta, NULL, 0), beta);
+    for (int i = 0; i < 10; i++)
+        s_shard_txn (alpha_client, "test", 12200 + i, i % 2 == 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq (s_count_items (0, 12200 + i) + s_count_items (1, 12200 + i),
+                          i % 2 == 0? 2: 1);
+    char out [4096], pattern [256];
+    snprintf (pattern, sizeof pattern, "no answer from coordinator %s", s_beta_participants);
+    int64_t deadline = zclock_mono () + 10000;
+    do {
+        zclock_sleep (200);
+        harness_capture (out, sizeof out, "grep -c '%s' %s/participant-db1.log", pattern, harness.dir);
+    } while (atoi (out) < 1 && zclock_mono () < deadline);
+    ck_assert_msg (atoi (out) == 1, "db1 does not say '%s' once: %s", pattern, out);
+    harness_capture (out, sizeof out, "grep -c 'no answer from coordinator %s' %s/participant-db1.log",
+                     harness.participant_endpoint, harness.dir);
+    ck_assert_int_eq (atoi (out), 0);
+
+    //  (c) beta back (epoch 2 of shard beta); a live session of each
+    //  shard on db1; test restarts (epoch 2 of shard test): its session
+    //  is rolled back, beta's is not
+    beta = s_beta_start ();
+    ck_assert (s_ready (s_beta_clients, 30000));
+    dtx_txn_t *alpha_txn = dtx_begin (alpha_client, 60000);
+    dtx_txn_t *beta_txn = dtx_begin (beta_client, 60000);
+    s_insert (alpha_txn, 0, 12300);
+    s_insert (beta_txn, 0, 12301);
+    ck_assert_int_eq (s_idle_in_txn (0), 2);
+    harness_kill_coordinator (SIGKILL);
+    harness_start_coordinator ();
+    deadline = zclock_mono () + 10000;
+    while (s_idle_in_txn (0) != 1 && zclock_mono () < deadline)
+        zclock_sleep (50);
+    ck_assert_int_eq (s_idle_in_txn (0), 1);
+    harness_capture (out, sizeof out, "grep -c 'shard test is at epoch 2 (was 1; from REGISTER_OK.*"
+                     "rolling back 1 live session' %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    //  beta's goes on, on both databases, and commits
+    s_insert (beta_txn, 1, 12301);
+    ck_assert_int_eq (dtx_commit (beta_txn), DTX_COMMITTED);
+    dtx_txn_destroy (&beta_txn);
+    dtx_txn_destroy (&alpha_txn);
+    ck_assert_int_eq (s_count_items (0, 12301) + s_count_items (1, 12301), 2);
+    ck_assert_int_eq (s_count_items (0, 12300), 0);
+    //  and the restarted coordinator serves again
+    ck_assert (s_ready (harness.client_endpoint, 30000));
+    dtx_client_destroy (&alpha_client);
+    alpha_client = dtx_client_new (harness.client_endpoint, 20000);
+    s_shard_txn (alpha_client, "test", 12302, true);
+    s_shard_txn (beta_client, "beta", 12303, true);
+    ck_assert_int_eq (s_count_items (0, 12302) + s_count_items (1, 12302), 2);
+    ck_assert_int_eq (s_count_items (0, 12303) + s_count_items (1, 12303), 2);
+    ck_assert (harness_wait_no_prepared (10000));
+    ck_assert_int_eq (s_idle_in_txn (0) + s_idle_in_txn (1), 0);
+    dtx_client_destroy (&alpha_client);
+    dtx_client_destroy (&beta_client);
+}
+END_TEST
+
+//  In-doubt gids are asked of every coordinator; one's "not mine" (an
+//  ERROR, status 13), UNKNOWN or IN_PROGRESS is no answer and cancels
+//  nothing; the other's exact answer, when it comes, acts.  Requests are
+//  answered on the link they came on.  (The test is both coordinators:
+//  two ROUTERs, test on the harness's endpoint, gamma on beta's; gids of
+//  a shard of their own, not to meet test_two_coordinators' in the
+//  markers)
+static zsock_t *s_links [2];
+static zframe_t *s_link_peer [2];
+
+//  Answer REGISTERs (test:1, gamma:1); return the next other message of
+//  either link, *from its index; NULL after timeout_ms
+static dtx_proto_t *
+s_links_next (int timeout_ms, int *from)
+{
+    const char *instance [] = { "test:1", "gamma:1" };
+    zpoller_t *poller = zpoller_new (s_links [0], s_links [1], NULL);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    dtx_proto_t *found = NULL;
+    while (!found && zclock_mono () < deadline) {
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) (deadline - zclock_mono ()));
+        if (!which)
+            continue;
+        int link = which == s_links [0]? 0: 1;
+        dtx_proto_t *msg;
+        char err [256];
+        int rc = dtx_proto_recv (&msg, which, err, sizeof err);
+        ck_assert_msg (rc != -2, "malformed: %s", err);
+        if (rc)
+            continue;
+        zframe_destroy (&s_link_peer [link]);
+        s_link_peer [link] = zframe_dup (dtx_proto_routing_id (msg));
+        if (dtx_proto_id (msg) == DTX_PROTO_REGISTER) {
+            dtx_proto_t *ok = dtx_proto_new (DTX_PROTO_REGISTER_OK);
+            dtx_proto_set_routing_id (ok, s_link_peer [link]);
+            dtx_proto_set_seq (ok, dtx_proto_seq (msg));
+            dtx_proto_set_name (ok, dtx_proto_name (msg));
+            dtx_proto_set_text (ok, instance [link]);
+            ck_assert_int_eq (dtx_proto_send (ok, which), 0);
+            dtx_proto_destroy (&ok);
+            dtx_proto_destroy (&msg);
+            continue;
+        }
+        *from = link;
+        found = msg;
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+static void
+s_links_answer (int link, dtx_proto_t *query, int id, int status, const char *text)
+{
+    dtx_proto_t *answer = dtx_proto_new (id);
+    dtx_proto_set_routing_id (answer, s_link_peer [link]);
+    dtx_proto_set_seq (answer, dtx_proto_seq (query));
+    dtx_proto_set_gid (answer, dtx_proto_gid (query));
+    dtx_proto_set_status (answer, (uint8_t) status);
+    dtx_proto_set_text (answer, text);
+    ck_assert_int_eq (dtx_proto_send (answer, s_links [link]), 0);
+    dtx_proto_destroy (&answer);
+}
+
+START_TEST (test_in_doubt_asks_every_coordinator)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    //  Four gids prepared, nobody driving them
+    for (int i = 1; i <= 4; i++) {
+        char sql [256];
+        snprintf (sql, sizeof sql, "BEGIN; INSERT INTO items (id, note) VALUES (%d, 'in doubt');"
+                  " PREPARE TRANSACTION 'dtx:gamma:1:%d'", 13000 + i, i);
+        ck_assert_int_eq (harness_pg_exec (0, sql), 0);
+    }
+    s_links [0] = (zsock_t *) harness_coordinator_sock (harness.participant_endpoint);
+    s_links [1] = (zsock_t *) harness_coordinator_sock (s_beta_participants);
+    ck_assert (s_links [0] && s_links [1]);
+    s_two_coordinator_participant (0);
+    //  Round one: test says it cannot (ERROR 13, UNKNOWN, IN_PROGRESS),
+    //  beta is silent.  Nothing may be resolved
+    int asked [2] = { 0, 0 }, from;
+    int64_t deadline = zclock_mono () + 20000;
+    while ((asked [0] < 4 || asked [1] < 4) && zclock_mono () < deadline) {
+        dtx_proto_t *msg = s_links_next (1000, &from);
+        if (!msg)
+            continue;
+        ck_assert_int_eq (dtx_proto_id (msg), DTX_PROTO_OUTCOME_QUERY);
+        int which = atoi (dtx_proto_gid (msg) + strlen ("dtx:gamma:1:"));
+        if (from == 0) {
+            if (which == 1)
+                s_links_answer (0, msg, DTX_PROTO_ERROR, DTX_ERR_NOT_OWNER, "not mine, ask beta");
+            else
+                s_links_answer (0, msg, DTX_PROTO_OUTCOME, which == 2? DTX_UNKNOWN: DTX_IN_PROGRESS,
+                                "not mine");
+        }
+        asked [from]++;
+        dtx_proto_destroy (&msg);
+    }
+    ck_assert_msg (asked [0] >= 4 && asked [1] >= 4, "asked: test %d, beta %d", asked [0], asked [1]);
+    //  (the participant's turn to act on those, were it wrong)
+    ck_assert_ptr_null (s_links_next (1500, &from));
+    ck_assert_int_eq (harness_prepared_dtx (), 4);
+    //  Requests meanwhile: answered on the link they came on
+    for (int link = 0; link < 2; link++) {
+        dtx_proto_t *execute = dtx_proto_new (DTX_PROTO_EXECUTE);
+        dtx_proto_set_routing_id (execute, s_link_peer [link]);
+        dtx_proto_set_seq (execute, 77 + link);
+        dtx_proto_set_gid (execute, link? "dtx:gamma:1:10": "dtx:gamma:1:11");
+        dtx_proto_set_name (execute, "db1");
+        dtx_proto_set_flags (execute, DTX_EXEC_FIRST | DTX_EXEC_DEFER | DTX_EXEC_COMMIT);
+        dtx_proto_set_text (execute, link? "INSERT INTO items (id) VALUES (13011)"
+                                         : "INSERT INTO items (id) VALUES (13010)");
+        ck_assert_int_eq (dtx_proto_send (execute, s_links [link]), 0);
+        dtx_proto_destroy (&execute);
+        dtx_proto_t *done = s_links_next (10000, &from);
+        ck_assert_ptr_nonnull (done);
+        ck_assert_int_eq (dtx_proto_id (done), DTX_PROTO_DONE);
+        ck_assert_int_eq (from, link);
+        ck_assert_int_eq (dtx_proto_seq (done), 77 + link);
+        ck_assert_int_eq (dtx_proto_status (done), DTX_DONE_OK);
+        dtx_proto_destroy (&done);
+    }
+    //  Round two: test the same, beta answers: committed, aborted,
+    //  committed; about the fourth they contradict each other (test:
+    //  aborted, beta: committed), which the participant says loudly
+    int resolved = 0;
+    deadline = zclock_mono () + 20000;
+    while (resolved < 4 && zclock_mono () < deadline) {
+        dtx_proto_t *msg = s_links_next (1000, &from);
+        if (!msg)
+            continue;
+        int which = atoi (dtx_proto_gid (msg) + strlen ("dtx:gamma:1:"));
+        if (from == 0 && which == 4)
+            s_links_answer (0, msg, DTX_PROTO_OUTCOME, DTX_ABORTED, "");
+        else
+        if (from == 0)
+            s_links_answer (0, msg, DTX_PROTO_ERROR, DTX_ERR_NOT_OWNER, "not mine, ask beta");
+        else {
+            s_links_answer (1, msg, DTX_PROTO_OUTCOME, which == 2? DTX_ABORTED: DTX_COMMITTED, "");
+            resolved++;
+        }
+        dtx_proto_destroy (&msg);
+    }
+    ck_assert_int_eq (resolved, 4);
+    ck_assert_msg (harness_wait_no_prepared (10000), "still prepared: %d", harness_prepared_dtx ());
+    ck_assert_int_eq (s_count_items (0, 13001), 1);
+    ck_assert_int_eq (s_count_items (0, 13002), 0);
+    ck_assert_int_eq (s_count_items (0, 13003), 1);
+    ck_assert_int_eq (s_count_items (0, 13010) + s_count_items (0, 13011), 2);
+    //  test's ERROR said once for that gid, not at every question
+    char out [4096];
+    harness_capture (out, sizeof out, "grep -c 'coordinator %s cannot resolve dtx:gamma:1:1: not mine,"
+                     " ask beta; asking the others too' %s/participant-db1.log",
+                     harness.participant_endpoint, harness.dir);
+    ck_assert_int_eq (atoi (out), 1);
+    deadline = zclock_mono () + 5000;
+    do {
+        harness_capture (out, sizeof out, "grep -c 'dtx:gamma:1:4: coordinator .* says .*"
+                         "CONTRADICTING OUTCOMES' %s/participant-db1.log", harness.dir);
+    } while (atoi (out) < 1 && zclock_mono () < deadline && (zclock_sleep (100), true));
+    ck_assert_msg (atoi (out) >= 1, "no contradiction said: %s", out);
+    harness_capture (out, sizeof out, "grep -c 'CONTRADICTING' %s/participant-db1.log", harness.dir);
+    ck_assert_int_eq (atoi (out), 1);       //  (about the fourth only)
+    harness_kill_participant (0, SIGTERM);
+    for (int link = 0; link < 2; link++) {
+        zframe_destroy (&s_link_peer [link]);
+        zsock_destroy (&s_links [link]);
+    }
+}
+END_TEST
+
+//  The coordinator list and its certificates: refused when malformed,
+//  saying what is wrong, before anything starts
+START_TEST (test_coordinator_list_config)
+{
+    const char *good = "tcp://127.0.0.1:1";
+    struct { const char *coordinators; const char *keys; const char *says; } cases [] = {
+        { "tcp://127.0.0.1:1,,tcp://127.0.0.1:2", "K", "coordinator: endpoint 2 of" },
+        { "tcp://127.0.0.1:1, ", "K", "is empty" },
+        { "tcp://127.0.0.1:1,tcp://127.0.0.1:2,tcp://127.0.0.1:1", "K", "endpoint tcp://127.0.0.1:1 is listed twice" },
+        { "tcp://127.0.0.1:1,tcp://127.0.0.1:2,tcp://127.0.0.1:3,tcp://127.0.0.1:4,tcp://127.0.0.1:5,"
+          "tcp://127.0.0.1:6,tcp://127.0.0.1:7,tcp://127.0.0.1:8,tcp://127.0.0.1:9", "K",
+          "more than 8 endpoints" },
+        { "tcp://127.0.0.1:1,tcp://127.0.0.1:2,tcp://127.0.0.1:3", "K,K", "coordinator-key: 2 certificates for 3 coordinator endpoints" },
+        { "tcp://127.0.0.1:1,tcp://127.0.0.1:2", "K,", "coordinator-key: certificate 2 of" },
+    };
+    char keys [4096], out [8192];
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        //  K: the harness's coordinator certificate
+        snprintf (keys, sizeof keys, "%s", cases [i].keys);
+        char expanded [4096] = "";
+        for (const char *c = keys; *c; c++)
+            if (*c == 'K')
+                snprintf (expanded + strlen (expanded), sizeof expanded - strlen (expanded), "%s/coordinator",
+                          harness.keys_dir);
+            else
+                snprintf (expanded + strlen (expanded), sizeof expanded - strlen (expanded), "%c", *c);
+        int rc = harness_capture (out, sizeof out, "timeout -k 5 10 %s/participant/dtx-participant"
+                                  " --name db1 --conninfo 'host=127.0.0.1 port=%d user=postgres"
+                                  " dbname=postgres' --coordinator '%s' --curve-secret"
+                                  " %s/participants/db1_secret --coordinator-key '%s'", TOP_BUILDDIR,
+                                  harness.pg_port [0], cases [i].coordinators, harness.keys_dir,
+                                  expanded);
+        ck_assert_msg (rc == 2, "%s / %s: exit %d: %s", cases [i].coordinators, cases [i].keys, rc, out);
+        ck_assert_msg (strstr (out, cases [i].says), "%s / %s: %s", cases [i].coordinators,
+                       cases [i].keys, out);
+    }
+    //  One certificate per endpoint (the same file twice is fine), and a
+    //  certificate that is not there: named
+    int rc = harness_capture (out, sizeof out, "timeout -k 5 10 %s/participant/dtx-participant"
+                              " --name db1 --conninfo 'host=127.0.0.1 port=%d user=postgres"
+                              " dbname=postgres' --coordinator '%s,tcp://127.0.0.1:2' --curve-secret"
+                              " %s/participants/db1_secret --coordinator-key '%s/coordinator,%s/nothing'",
+                              TOP_BUILDDIR, harness.pg_port [0], good, harness.keys_dir,
+                              harness.keys_dir, harness.keys_dir);
+    ck_assert_msg (rc == 1 && strstr (out, "/nothing"), "exit %d: %s", rc, out);
+}
+END_TEST
+
 Suite *
 suite_participant (void)
 {
@@ -1068,6 +1699,15 @@ suite_participant (void)
     tcase_add_test (tc, test_register_identity);
     tcase_add_test (tc, test_one_phase_marker_and_probe);
     tcase_add_test (tc, test_start_needs_identity_and_schema);
+    tcase_add_test (tc, test_closed_epoch_refused);
+    suite_add_tcase (suite, tc);
+
+    tc = tcase_create ("shards");
+    tcase_add_unchecked_fixture (tc, s_shards_setup, s_shards_teardown);
+    tcase_set_timeout (tc, 240);
+    tcase_add_test (tc, test_coordinator_list_config);
+    tcase_add_test (tc, test_in_doubt_asks_every_coordinator);
+    tcase_add_test (tc, test_two_coordinators);
     suite_add_tcase (suite, tc);
     return suite;
 }
