@@ -66,6 +66,11 @@ static pid_t s_coordinator, s_participant [2];
 static char s_store [512];
 static char s_store_endpoint [128];
 static pid_t s_store_coordinator, s_store_participant [2];
+//  ... and its standby (the takeover measurement): same id, its own
+//  endpoints; the store's participants and the client know both
+static char s_standby_endpoint [64], s_standby_participants [64], s_standby_logdir [300];
+static char s_standby_keys [3][400];
+static pid_t s_standby;
 static int s_decision_fd = -1;
 static long s_accounts;
 
@@ -119,9 +124,10 @@ s_stop_all (void)
 {
     if (!s_own || !*s_work)
         return;
-    pid_t pids [6] = { s_participant [0], s_participant [1], s_coordinator,
-                       s_store_participant [0], s_store_participant [1], s_store_coordinator };
-    for (int i = 0; i < 6; i++)
+    pid_t pids [7] = { s_participant [0], s_participant [1], s_coordinator,
+                       s_store_participant [0], s_store_participant [1], s_store_coordinator,
+                       s_standby };
+    for (int i = 0; i < 7; i++)
         if (pids [i] > 0) {
             kill (pids [i], SIGTERM);
             waitpid (pids [i], NULL, 0);
@@ -234,12 +240,23 @@ s_start_all (void)
                              "--curve-secret", secret, "--client-keys", ckeys,
                              "--participant-keys", pkeys, "--store", s_store, NULL };
     s_store_coordinator = s_spawn ("coordinator-store.log", sargv);
+    //  Its standby's endpoints (started by s_takeover): the participants
+    //  register with both
+    snprintf (s_standby_endpoint, sizeof s_standby_endpoint, "tcp://127.0.0.1:%d", store_port + 10000);
+    snprintf (s_standby_participants, sizeof s_standby_participants, "tcp://127.0.0.1:%d",
+              store_port + 10001);
+    snprintf (s_standby_logdir, sizeof s_standby_logdir, "%s/log-standby", s_work);
+    snprintf (s_standby_keys [0], sizeof s_standby_keys [0], "%s", secret);
+    snprintf (s_standby_keys [1], sizeof s_standby_keys [1], "%s", ckeys);
+    snprintf (s_standby_keys [2], sizeof s_standby_keys [2], "%s", pkeys);
+    char both [160];
+    snprintf (both, sizeof both, "%s,%s", sparticipants, s_standby_participants);
     for (int i = 0; i < 2; i++) {
         char pbinary [512], name [16];
         snprintf (pbinary, sizeof pbinary, "%s/participant/dtx-participant", TOP_BUILDDIR);
         snprintf (name, sizeof name, "db%d", i + 1);
         char *const pargv [] = { pbinary, "--name", name, "--conninfo", s_conninfo [i],
-                                 "--coordinator", sparticipants, "--pool-min", "40",
+                                 "--coordinator", both, "--pool-min", "40",
                                  "--pool-max", "200", "--curve-secret", psecret [i],
                                  "--coordinator-key", coordinator_cert, NULL };
         char logname [32];
@@ -262,6 +279,75 @@ s_wait_ready (void)
         dtx_client_destroy (&client);
     }
     return ready;
+}
+
+//  --------------------------------------------------------------------------
+//  Takeover time (--store): a standby of the store coordinator's shard
+//  waits for its lease; the holder is SIGKILLed; how long until the
+//  standby holds the shard (its epoch in the store), and until a client
+//  given both endpoints commits again
+
+static volatile int64_t s_taken_ms;
+static bool s_dtx_txn (dtx_client_t *client, int mode, unsigned *seed);
+
+static long long
+s_shard_epoch (PGconn *conn)
+{
+    PGresult *result = PQexec (conn, "SELECT epoch FROM dtx_store.shard WHERE shard = 'benchs'");
+    long long epoch = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+                    ? atoll (PQgetvalue (result, 0, 0)): -1;
+    PQclear (result);
+    return epoch;
+}
+
+static void *
+s_watch_epoch (void *arg)
+{
+    int64_t killed = *(int64_t *) arg;
+    PGconn *conn = PQconnectdb (s_store);
+    long long before = s_shard_epoch (conn);
+    while (s_shard_epoch (conn) <= before && zclock_mono () - killed < 60000)
+        zclock_sleep (20);
+    s_taken_ms = zclock_mono () - killed;
+    PQfinish (conn);
+    return NULL;
+}
+
+static void
+s_takeover (void)
+{
+    char binary [512];
+    snprintf (binary, sizeof binary, "%s/coordinator/dtx-coordinator", TOP_BUILDDIR);
+    mkdir (s_standby_logdir, 0700);
+    char *const argv [] = { binary, "--id", "benchs", "--instance", "standby",
+                            "--clients", s_standby_endpoint, "--participants", s_standby_participants,
+                            "--log-dir", s_standby_logdir, "--curve-secret", s_standby_keys [0],
+                            "--client-keys", s_standby_keys [1], "--participant-keys",
+                            s_standby_keys [2], "--store", s_store, NULL };
+    s_standby = s_spawn ("coordinator-standby.log", argv);
+    zclock_sleep (1000);
+    char both [200];
+    snprintf (both, sizeof both, "%s,%s", s_store_endpoint, s_standby_endpoint);
+    dtx_client_t *client = dtx_client_new (both, 2000);
+    unsigned seed = 7;
+    int64_t killed = zclock_mono ();
+    kill (s_store_coordinator, SIGKILL);
+    waitpid (s_store_coordinator, NULL, 0);
+    s_store_coordinator = 0;
+    pthread_t watcher;
+    s_taken_ms = -1;
+    pthread_create (&watcher, NULL, s_watch_epoch, &killed);
+    int64_t committed = -1;
+    while (client && zclock_mono () - killed < 60000)
+        if (s_dtx_txn (client, MODE_D, &seed)) {
+            committed = zclock_mono () - killed;
+            break;
+        }
+    pthread_join (watcher, NULL);
+    dtx_client_destroy (&client);
+    printf ("takeover (store, lease 5000 ms, client request timeout 2000 ms): the standby held the"
+            " shard %" PRId64 " ms after the holder was killed; first commit through it %" PRId64
+            " ms after\n", s_taken_ms, committed);
 }
 
 static double
@@ -961,5 +1047,7 @@ main (int argc, char *argv [])
             s_ratio (results [h8][MODE_E].tps, results [h8][MODE_A1].tps),
             s_ratio (results [h1][MODE_D].p50, results [h1][MODE_C].p50),
             results [h32][MODE_D].coord_us, rss / 1024.0);
+    if (!s_mode_off [MODE_S] && *s_store && s_own)
+        s_takeover ();
     return 0;
 }

@@ -38,6 +38,8 @@
 
 #define BRANCHES_MAX 64
 #define DRAIN_MAX 4096              //  messages per socket per loop turn
+#define WARM_UP_MS 2000             //  at start, wait this long at most for the last
+                                    //  epoch's participants before reading clients
 #define TICK_MS 20                  //  timer granularity
 #define PHASE2_RETRY_MAX_MS 30000
 #define PROBE_TIMEOUT_MS 5000       //  participants' answers to a probe
@@ -166,6 +168,12 @@ struct _dtx_coordinator_t {
                                     //  another one's (expired) lease at start
     int64_t store_take_wait;        //  ... ms it waited for that lease
     uint64_t store_foreign_lookups; //  pg: questions about other shards' gids
+    //  Warm-up after a start or takeover: clients are not read until the
+    //  participants of the last epoch that had any have registered, or
+    //  until warm_until (WARM_UP_MS): their first transactions would
+    //  otherwise be refused "unknown database"
+    int64_t warm_until;             //  0: serving clients
+    zlistx_t *warm_expect;          //  names (not owned: dtx_outcomes')
     int store_refusals;             //  pg: decision writes refused in a row
     int64_t store_prune_next;       //  pg: next pruning of ended decisions
     uint64_t store_pruned;          //  ... decisions pruned

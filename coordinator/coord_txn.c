@@ -472,6 +472,7 @@ coord_txn_commit (dtx_coordinator_t *self, txn_t *txn)
         return;
     }
     const char *unreachable = NULL;
+    dtx_fault ("coord-before-prepare-sent");
     txn->state = TXN_PREPARING;
     txn->prepare_at = dtx_clock_ms ();
     txn->phase_deadline = txn->prepare_at + self->config.vote_timeout_ms;

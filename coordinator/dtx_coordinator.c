@@ -285,6 +285,17 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
         dtx_coordinator_destroy (&self);
         return NULL;
     }
+    //  Who served the last epoch that had participants: they will
+    //  register again within a heartbeat or two
+    for (uint64_t epoch = self->epoch - 1; epoch > 0 && !self->warm_expect; epoch--) {
+        zlistx_t *names = dtx_outcomes_participants (self->outcomes, epoch);
+        if (names && zlistx_size (names))
+            self->warm_expect = names;
+        if (self->epoch - epoch >= 64)
+            break;      //  (epochs without participants: a fresh system)
+    }
+    if (self->warm_expect)
+        self->warm_until = dtx_clock_ms () + WARM_UP_MS;
     self->clients = s_server_sock (config->client_endpoint, "clients", DTX_MAXMSG_REQUEST);
     self->participants_sock = s_server_sock (config->participant_endpoint, "participants",
                                              DTX_MAXMSG_RESULT);
@@ -396,6 +407,35 @@ s_drained (dtx_coordinator_t *self)
     return true;
 }
 
+//  Still warming up?  Done once every expected participant is connected,
+//  or at the deadline (logged either way)
+static bool
+s_warming (dtx_coordinator_t *self, int64_t now)
+{
+    if (!self->warm_until)
+        return false;
+    size_t missing = 0;
+    const char *name = (const char *) zlistx_first (self->warm_expect);
+    while (name) {
+        participant_t *participant = (participant_t *) zhashx_lookup (self->participants, name);
+        if (!participant || !participant->connected)
+            missing++;
+        name = (const char *) zlistx_next (self->warm_expect);
+    }
+    if (missing && now < self->warm_until)
+        return true;
+    if (missing)
+        zsys_warning ("coordinator %s: serving clients; %zu of the %zu participant(s) of the last"
+                      " epoch have not registered within %d ms", self->id, missing,
+                      zlistx_size (self->warm_expect), WARM_UP_MS);
+    else
+        zsys_info ("coordinator %s: serving clients: the %zu participant(s) of the last epoch have"
+                   " registered", self->id, zlistx_size (self->warm_expect));
+    self->warm_until = 0;
+    self->warm_expect = NULL;
+    return false;
+}
+
 static bool
 s_readable (zsock_t *sock)
 {
@@ -435,6 +475,10 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
             wake = self->drain_deadline;
         if (coord_store_next (self) < wake)
             wake = coord_store_next (self);
+        bool warming = s_warming (self, dtx_clock_ms ());
+        if (warming && self->warm_until < wake)
+            wake = self->warm_until;
+        items [0].events = warming? 0: ZMQ_POLLIN;
         int64_t wait = wake - dtx_clock_ms ();
         if (wait < 0)
             wait = 0;
@@ -447,7 +491,7 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         //  socket first, saves a system call per message)
         for (int i = 0; i < DRAIN_MAX && coord_handle_participant (self); i++)
             ;
-        for (int i = 0; i < DRAIN_MAX && coord_handle_client (self); i++)
+        for (int i = 0; !warming && i < DRAIN_MAX && coord_handle_client (self); i++)
             ;
         for (int i = 0; i < 16 && s_readable (self->admin); i++)
             coord_handle_admin (self);

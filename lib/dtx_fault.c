@@ -13,6 +13,7 @@
 static int s_state = -1;            //  -1 unread, 0 inert, 1 armed
 static char s_point [128];
 static long s_remaining = 1;
+static bool s_stop;                 //  "/stop": SIGSTOP instead of SIGKILL
 
 bool
 dtx_fault_hit (const char *point)
@@ -28,6 +29,11 @@ dtx_fault_hit (const char *point)
         if (!s_state)
             return false;
         snprintf (s_point, sizeof s_point, "%s", spec);
+        char *slash = strchr (s_point, '/');
+        if (slash) {
+            s_stop = streq (slash, "/stop");
+            *slash = 0;
+        }
         char *colon = strchr (s_point, ':');
         if (colon) {
             *colon = 0;
@@ -46,6 +52,14 @@ dtx_fault (const char *point)
 {
     if (!dtx_fault_hit (point))
         return;
+    if (s_stop) {
+        //  A pause (a VM stall, a long GC): whoever sends SIGCONT resumes
+        //  it right here
+        zsys_error ("stopping now (SIGSTOP)");
+        raise (SIGSTOP);
+        zsys_error ("resumed after the stop at %s", point);
+        return;
+    }
     zsys_error ("crashing now");
     zclock_sleep (200);
     raise (SIGKILL);

@@ -7,7 +7,9 @@
     "name:N" (crash at the N-th time the point is reached).  Then the
     process logs the point, gives ZeroMQ's I/O thread 200 ms to send what
     it already queued, and kills itself with SIGKILL: no cleanup, no
-    flush, no atexit, as in a power cut of this one process.  Compiled in
+    flush, no atexit, as in a power cut of this one process.  With
+    "/stop" after it ("name:N/stop") the process stops itself (SIGSTOP)
+    instead, a pause, and goes on from there when it gets SIGCONT.  Compiled in
     only with ./configure --enable-fault-injection (scripts/bootstrap.sh
     sets it for the demo and the tests); otherwise DTX_FAULT is ignored.
     =========================================================================

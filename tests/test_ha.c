@@ -22,6 +22,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <libpq-fe.h>
 
 static const char *s_ha_dir;
 
@@ -39,9 +41,12 @@ s_setup (void)
     harness_start (2);
 }
 
+static void s_stop_extra (void);
+
 static void
 s_teardown (void)
 {
+    s_stop_extra ();
     if (s_ha_dir && harness_store)
         harness_stop ();
 }
@@ -94,18 +99,28 @@ s_supervisor (void *arg)
     return NULL;
 }
 
-//  Runs for ms, under the supervisor
+//  When a failure was injected (zclock_mono), and the first commit
+//  acknowledged after it
+static volatile int64_t s_failed_at;
+static int64_t s_first_commit_after;
+
+//  Runs for ms against endpoints (one, or a list), under the supervisor
+//  if supervise (a single coordinator restarted in place; with a standby
+//  nobody restarts the one that died)
 static void
-s_workload (int ms, workload_t *work)
+s_workload (const char *endpoints, int ms, bool supervise, workload_t *work)
 {
     memset (work, 0, sizeof *work);
     s_restarts = 0;
-    s_supervising = true;
+    s_failed_at = 0;
+    s_first_commit_after = 0;
+    s_supervising = supervise;
     pthread_t supervisor;
-    pthread_create (&supervisor, NULL, s_supervisor, NULL);
+    if (supervise)
+        pthread_create (&supervisor, NULL, s_supervisor, NULL);
     //  (a request in flight when its coordinator stops is answered by
     //  nobody: the client gives up after 10 s and asks the outcome later)
-    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 10000);
+    dtx_client_t *client = dtx_client_new (endpoints, 10000);
     ck_assert_ptr_nonnull (client);
     int64_t until = zclock_mono () + ms;
     while (zclock_mono () < until && s_ndone < DONE_MAX) {
@@ -125,6 +140,9 @@ s_workload (int ms, workload_t *work)
         double took = (double) (zclock_mono () - started);
         if (took > work->worst_ms)
             work->worst_ms = took;
+        if (s_failed_at && !s_first_commit_after && done->told == DTX_COMMITTED
+        &&  started > s_failed_at)
+            s_first_commit_after = zclock_mono ();
         if (*done->gid) {
             work->told [done->told]++;
             work->ndone++;
@@ -132,22 +150,35 @@ s_workload (int ms, workload_t *work)
         }
     }
     dtx_client_destroy (&client);
-    s_supervising = false;
-    pthread_join (supervisor, NULL);
+    if (supervise) {
+        s_supervising = false;
+        pthread_join (supervisor, NULL);
+    }
     work->restarts = s_restarts;
+}
+
+//  The system answers through endpoints and both databases run a statement
+static bool
+s_wait_ready (const char *endpoints, int timeout_ms)
+{
+    dtx_client_t *client = dtx_client_new (endpoints, 2000);
+    const char *names [] = { harness.db_name [0], harness.db_name [1] };
+    bool ready = client && dtx_client_wait_ready (client, names, 2, timeout_ms);
+    dtx_client_destroy (&client);
+    return ready;
 }
 
 //  Every transaction since from: nothing prepared, every answer exact,
 //  matching the rows, and never contradicting what was told at the time.
 //  Returns how many committed.
 static int
-s_verify (int from, const char *what)
+s_verify (const char *endpoints, bool supervise, int from, const char *what)
 {
-    if (harness_pid_gone (harness_coordinator_pid ()))
+    if (supervise && harness_pid_gone (harness_coordinator_pid ()))
         harness_start_coordinator ();
-    ck_assert_msg (harness_wait_ready (60000), "%s: the system did not come back", what);
+    ck_assert_msg (s_wait_ready (endpoints, 60000), "%s: the system did not come back", what);
     ck_assert_msg (harness_wait_no_prepared (60000), "%s: prepared transactions left", what);
-    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 10000);
+    dtx_client_t *client = dtx_client_new (endpoints, 10000);
     int committed = 0;
     for (int i = from; i < s_ndone; i++) {
         done_t *done = &s_done [i];
@@ -213,9 +244,9 @@ START_TEST (test_sync_wait_cancelled)
     pthread_t freezer;
     pthread_create (&freezer, NULL, s_freeze_standbys, NULL);
     workload_t work;
-    s_workload (8000, &work);
+    s_workload (harness.client_endpoint, 8000, true, &work);
     pthread_join (freezer, NULL);
-    int committed = s_verify (from, "sync wait cancelled");
+    int committed = s_verify (harness.client_endpoint, true, from, "sync wait cancelled");
     int unknown = s_log_count ("coordinator.log", "(unknown); ") - unknown_before;
     printf ("ha: sync wait cancelled: %d transactions, %d committed, %d answered unknown at the"
             " time, %d unknown-write warnings, longest commit %.0f ms, coordinator restarts %d\n",
@@ -260,15 +291,15 @@ START_TEST (test_store_primary_killed)
     harness_lease_ms = 20000;
     harness_kill_coordinator (SIGTERM);
     harness_start_coordinator ();
-    ck_assert (harness_wait_ready (30000));
+    ck_assert (s_wait_ready (harness.client_endpoint, 30000));
     int from = s_ndone;
     int stepped_before = s_log_count ("coordinator.log", "stepping down");
     pthread_t killer;
     pthread_create (&killer, NULL, s_kill_leader, NULL);
     workload_t work;
-    s_workload (25000, &work);
+    s_workload (harness.client_endpoint, 25000, true, &work);
     pthread_join (killer, NULL);
-    int committed = s_verify (from, "store primary killed");
+    int committed = s_verify (harness.client_endpoint, true, from, "store primary killed");
     printf ("ha: store primary %s killed: new primary after %" PRId64 " ms; %d transactions, %d"
             " committed, %d answered unknown at the time, longest commit %.0f ms, coordinator"
             " step-downs %d (restarted %d)\n", s_killed, s_failover_ms, work.ndone, committed,
@@ -282,6 +313,307 @@ START_TEST (test_store_primary_killed)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Coordinators with a standby: the shard's holder and a second process
+//  of the same id on endpoints of its own; clients and participants
+//  given both (libdtx and dtx-participant take a list)
+
+static pid_t s_extra [8];           //  coordinators started here (teardown)
+static int s_nextra;
+static char s_clients [160], s_participants [160];
+
+//  A coordinator of shard test: instance name, clients on port,
+//  participants on port + 1, log in harness.dir/NAME.log
+static pid_t
+s_start_instance_env (const char *env, const char *instance, int port)
+{
+    char out [256], dir [400], pidfile [512], timeout [64] = "";
+    snprintf (dir, sizeof dir, "%s/%s", harness.dir, instance);
+    mkdir (dir, 0700);
+    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, instance);
+    if (harness_store_timeout_ms)
+        snprintf (timeout, sizeof timeout, "--store-timeout %d", harness_store_timeout_ms);
+    harness_capture (out, sizeof out, "%s %s/coordinator/dtx-coordinator --id test --instance %s"
+                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
+                     " %s --store '%s' --lease %d %s > %s/%s.log 2>&1 & echo $! > %s",
+                     env, TOP_BUILDDIR, instance, dir, port, port + 1, harness.coordinator_args,
+                     harness_store, harness_lease_ms, timeout, harness.dir, instance, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int pid = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
+    fclose (file);
+    if (s_nextra < 8)
+        s_extra [s_nextra++] = pid;
+    return (pid_t) pid;
+}
+
+static pid_t
+s_start_instance (const char *instance, int port)
+{
+    return s_start_instance_env ("", instance, port);
+}
+
+static void
+s_stop_extra (void)
+{
+    for (int i = 0; i < s_nextra; i++)
+        if (!harness_pid_gone (s_extra [i]))
+            kill (s_extra [i], SIGKILL);
+    s_nextra = 0;
+}
+
+static long long
+s_store_epoch (void)
+{
+    PGconn *conn = PQconnectdb (harness_store);
+    PGresult *result = PQexec (conn, "SELECT epoch FROM dtx_store.shard WHERE shard = 'test'");
+    long long epoch = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+                    ? atoll (PQgetvalue (result, 0, 0)): -1;
+    PQclear (result);
+    PQfinish (conn);
+    return epoch;
+}
+
+//  Until the store's epoch rises above epoch (or timeout): ms it took
+static int64_t
+s_wait_epoch_above (long long epoch, int timeout_ms)
+{
+    int64_t started = zclock_mono ();
+    while (zclock_mono () - started < timeout_ms) {
+        long long now = s_store_epoch ();
+        if (now > epoch)
+            return zclock_mono () - started;
+        usleep (50 * 1000);
+    }
+    return -1;
+}
+
+static int s_participant_log_count (const char *text)
+{
+    return s_log_count ("participant-db1.log", text) + s_log_count ("participant-db2.log", text);
+}
+
+//  1. The holder SIGKILLed under the workload: its standby takes the
+//  shard within the lease, drives what was decided, and the clients'
+//  next transactions commit through it; no acknowledged commit is lost,
+//  nothing stays prepared.
+
+static pid_t s_victim;
+static int s_victim_after_ms;
+
+static void *
+s_kill_victim (void *arg)
+{
+    usleep ((useconds_t) s_victim_after_ms * 1000);
+    s_failed_at = zclock_mono ();
+    kill (s_victim, SIGKILL);
+    return NULL;
+}
+
+START_TEST (test_coordinator_killed)
+{
+    if (!s_ha_dir || !harness_store)
+        return;
+    //  A short lease: the takeover waits for it
+    harness_lease_ms = 3000;
+    harness_store_timeout_ms = 0;
+    int base = harness.metrics_port - 9;
+    snprintf (s_clients, sizeof s_clients, "%s,tcp://127.0.0.1:%d", harness.client_endpoint, base + 5);
+    snprintf (s_participants, sizeof s_participants, "%s,tcp://127.0.0.1:%d",
+              harness.participant_endpoint, base + 6);
+    harness_participant_coordinators = s_participants;
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    for (int i = 0; i < 2; i++) {
+        harness_kill_participant (i, SIGTERM);
+        harness_start_participant (i);
+    }
+    ck_assert (s_wait_ready (harness.client_endpoint, 30000));
+    pid_t standby = s_start_instance ("standby", base + 5);
+    usleep (1000 * 1000);
+    long long epoch = s_store_epoch ();
+    int from = s_ndone;
+    s_victim = harness_coordinator_pid ();
+    s_victim_after_ms = 3000;
+    pthread_t killer;
+    pthread_create (&killer, NULL, s_kill_victim, NULL);
+    workload_t work;
+    s_workload (s_clients, 15000, false, &work);
+    pthread_join (killer, NULL);
+    int committed = s_verify (s_clients, false, from, "coordinator killed");
+    long long now = s_store_epoch ();
+    ck_assert_int_eq (now, epoch + 1);              //  taken once, by the standby
+    ck_assert (!harness_pid_gone (standby));
+    ck_assert_int_eq (s_log_count ("standby.log", "took shard test over from instance"), 1);
+    ck_assert_msg (s_first_commit_after > 0, "no commit after the kill");
+    printf ("ha: coordinator killed: the standby committed again %" PRId64 " ms after the kill"
+            " (lease %d ms); %d transactions, %d committed, %d answered unknown at the time\n",
+            s_first_commit_after - s_failed_at, harness_lease_ms, work.ndone, committed,
+            work.told [DTX_UNKNOWN]);
+    ck_assert_int_gt (committed, 0);
+}
+END_TEST
+
+//  2 and 5. The holder paused (SIGSTOP) past its lease: another instance
+//  takes the shard; resumed, the old holder's decision writes and lease
+//  are refused and it steps down; what it sends the participants after
+//  the takeover is refused (its epoch is closed) or, prepared, rolled
+//  back by the new holder's presumed abort: no gid committed on one
+//  database and rolled back on the other, nothing left prepared.
+
+static pid_t s_paused;
+static int64_t s_takeover_ms;
+
+static void *
+s_pause_holder (void *arg)
+{
+    long long epoch = s_store_epoch ();
+    usleep (3000 * 1000);
+    s_failed_at = zclock_mono ();
+    kill (s_paused, SIGSTOP);
+    s_takeover_ms = s_wait_epoch_above (epoch, 20000);
+    usleep (1500 * 1000);
+    kill (s_paused, SIGCONT);
+    return NULL;
+}
+
+START_TEST (test_coordinator_paused)
+{
+    if (!s_ha_dir || !harness_store)
+        return;
+    ck_assert_msg (*s_clients, "runs after test_coordinator_killed (its standby holds the shard)");
+    //  The holder now: the standby of the case before, on base + 5 (base
+    //  + 2 and + 3 are the databases).  A new instance on the first
+    //  endpoints (free since the kill) waits.
+    int base = harness.metrics_port - 9;
+    pid_t taker = s_start_instance ("taker", base);
+    ck_assert_int_eq (s_nextra, 2);
+    s_paused = s_extra [0];
+    usleep (1000 * 1000);
+    int refused_before = s_participant_log_count ("is closed");
+    int from = s_ndone;
+    pthread_t pauser;
+    pthread_create (&pauser, NULL, s_pause_holder, NULL);
+    workload_t work;
+    s_workload (s_clients, 20000, false, &work);
+    pthread_join (pauser, NULL);
+    ck_assert_msg (s_takeover_ms >= 0, "nobody took the shard from the paused holder");
+    //  Resumed, it learns it lost the shard and steps down
+    for (int waited = 0; waited < 15000 && !harness_pid_gone (s_paused); waited += 100)
+        usleep (100 * 1000);
+    ck_assert_msg (harness_pid_gone (s_paused), "the old holder did not step down");
+    ck_assert_int_eq (s_log_count ("standby.log", "stepping down (exit 4)"), 1);
+    int committed = s_verify (s_clients, false, from, "coordinator paused");
+    ck_assert (!harness_pid_gone (taker));
+    printf ("ha: coordinator paused: shard taken %" PRId64 " ms after the pause (lease %d ms),"
+            " first commit after it at %" PRId64 " ms; %d transactions, %d committed, %d answered"
+            " unknown at the time; %d request(s) of the closed epoch refused by participants\n",
+            s_takeover_ms, harness_lease_ms,
+            s_first_commit_after? s_first_commit_after - s_failed_at: -1, work.ndone, committed,
+            work.told [DTX_UNKNOWN], s_participant_log_count ("is closed") - refused_before);
+    ck_assert_int_gt (committed, 0);
+}
+END_TEST
+
+//  5. A PREPARE sent by an old holder after the takeover: the holder
+//  stops itself (SIGSTOP, DTX_FAULT=coord-before-prepare-sent/stop) with
+//  a two-database transaction's statements run and its PREPAREs not yet
+//  sent; another instance takes the shard and the participants learn the
+//  new epoch (they roll the transaction's live sessions back); resumed,
+//  the old holder sends PREPARE: refused by both, nothing prepared, the
+//  gid aborted everywhere and answered so; the old holder steps down.
+
+static pid_t s_late;
+static long long s_late_epoch;
+static int64_t s_late_takeover_ms;
+static int s_late_port;
+
+static void *
+s_take_from_late (void *arg)
+{
+    //  Wait for the stop, then for a taker to hold the shard and the
+    //  participants to know it, then resume the old holder
+    for (int waited = 0; waited < 20000 && s_log_count ("late.log", "stopping now (SIGSTOP)") == 0;
+         waited += 50)
+        usleep (50 * 1000);
+    s_start_instance ("taker2", s_late_port);
+    s_late_takeover_ms = s_wait_epoch_above (s_late_epoch, 20000);
+    char learned [64];
+    snprintf (learned, sizeof learned, "shard test is at epoch %lld ", s_late_epoch + 1);
+    for (int waited = 0; waited < 10000 && s_participant_log_count (learned) < 2; waited += 50)
+        usleep (50 * 1000);
+    kill (s_late, SIGCONT);
+    return NULL;
+}
+
+START_TEST (test_old_prepare_after_takeover)
+{
+    if (!s_ha_dir || !harness_store)
+        return;
+    ck_assert_msg (*s_clients, "runs after test_coordinator_paused");
+    int base = harness.metrics_port - 9;
+    //  The holder now: taker, on the first endpoints.  The next holder
+    //  ("late", stopping itself before its first PREPARE) waits on the
+    //  standby's endpoints, free since it stepped down
+    pid_t taker = s_extra [1];
+    s_late = s_start_instance_env ("DTX_FAULT=coord-before-prepare-sent/stop", "late", base + 5);
+    usleep (1000 * 1000);
+    long long epoch = s_store_epoch ();
+    kill (taker, SIGKILL);
+    ck_assert_msg (s_wait_epoch_above (epoch, 20000) >= 0, "late did not take the shard");
+    s_late_epoch = s_store_epoch ();
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", base + 5);
+    ck_assert (s_wait_ready (endpoint, 30000));
+    //  (its wait-ready transactions prepare nothing: one-database, read only)
+    ck_assert_int_eq (s_log_count ("late.log", "stopping now (SIGSTOP)"), 0);
+    s_late_port = base;
+    pthread_t taker2;
+    pthread_create (&taker2, NULL, s_take_from_late, NULL);
+    dtx_client_t *client = dtx_client_new (endpoint, 30000);
+    dtx_txn_t *txn = dtx_begin (client, 60000);
+    int id = s_next_id++;
+    char value [16];
+    snprintf (value, sizeof value, "%d", id);
+    const char *params [] = { value };
+    for (int i = 0; i < 2; i++) {
+        dtx_result_t *result = dtx_exec (txn, harness.db_name [i],
+                                         "INSERT INTO items (id, note) VALUES ($1::int, 'late')", 1,
+                                         params);
+        ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+        dtx_result_destroy (&result);
+    }
+    char gid [DTX_GID_MAX + 1];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    dtx_outcome_t told = dtx_commit (txn);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    pthread_join (taker2, NULL);
+    ck_assert_msg (s_late_takeover_ms >= 0, "nobody took the shard from the stopped holder");
+    ck_assert_msg (told != DTX_COMMITTED, "the old holder's commit was answered committed");
+    //  Refused by both participants, for the closed epoch
+    char refused [DTX_GID_MAX + 32];
+    snprintf (refused, sizeof refused, "%s: PREPARE refused: epoch", gid);
+    int64_t started = zclock_mono ();
+    while (s_participant_log_count (refused) < 2 && zclock_mono () - started < 10000)
+        usleep (100 * 1000);
+    ck_assert_msg (s_participant_log_count (refused) == 2, "PREPARE of %s not refused by both", gid);
+    //  ... and it steps down; nothing prepared; aborted everywhere
+    for (int waited = 0; waited < 15000 && !harness_pid_gone (s_late); waited += 100)
+        usleep (100 * 1000);
+    ck_assert_msg (harness_pid_gone (s_late), "the old holder did not step down");
+    ck_assert (harness_wait_no_prepared (30000));
+    ck_assert_int_eq (s_items (0, id) + s_items (1, id), 0);
+    client = dtx_client_new (s_clients, 10000);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_ABORTED);
+    dtx_client_destroy (&client);
+    printf ("ha: old PREPARE after takeover: shard taken %" PRId64 " ms after the holder stopped;"
+            " its commit told %d at the time; PREPARE refused by both participants; aborted\n",
+            s_late_takeover_ms, told);
+}
+END_TEST
+
 static Suite *
 suite_ha (void)
 {
@@ -291,6 +623,9 @@ suite_ha (void)
     tcase_set_timeout (tc, 300);
     tcase_add_test (tc, test_sync_wait_cancelled);
     tcase_add_test (tc, test_store_primary_killed);
+    tcase_add_test (tc, test_coordinator_killed);
+    tcase_add_test (tc, test_coordinator_paused);
+    tcase_add_test (tc, test_old_prepare_after_takeover);
     suite_add_tcase (suite, tc);
     return suite;
 }

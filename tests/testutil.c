@@ -18,6 +18,7 @@ const char *harness_store = NULL;
 int harness_lease_ms = 3000;
 int harness_store_timeout_ms = 0;
 const char *harness_coordinator_clients = NULL;
+const char *harness_participant_coordinators = NULL;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
@@ -241,7 +242,9 @@ harness_start_participant_fault (int index, const char *fault)
     snprintf (conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=postgres",
               harness.pg_port [index]);
     char *const argv [] = { binary, "--name", harness.db_name [index], "--conninfo", conninfo,
-                            "--coordinator", harness.participant_endpoint,
+                            "--coordinator", harness_participant_coordinators
+                                             ? (char *) harness_participant_coordinators
+                                             : harness.participant_endpoint,
                             "--pool-min", "2", "--curve-secret", s_participant_secret [index],
                             "--coordinator-key", s_coordinator_cert, NULL };
     harness.participant [index] = s_spawn (logfile, argv, fault);

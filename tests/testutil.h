@@ -51,6 +51,9 @@ extern int harness_store_timeout_ms;
 //  the coordinator serves clients on this endpoint instead, e.g. as a
 //  standby that binds another endpoint when it takes the shard over
 extern const char *harness_coordinator_clients;
+//  Set before harness_start_participant (NULL: harness.participant_endpoint):
+//  the coordinators participants register with, a comma-separated list
+extern const char *harness_participant_coordinators;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
