@@ -297,7 +297,7 @@ START_TEST (test_store_primary_killed)
     pthread_t killer;
     pthread_create (&killer, NULL, s_kill_leader, NULL);
     workload_t work;
-    s_workload (harness.client_endpoint, 25000, true, &work);
+    s_workload (harness.client_endpoint, 20000, true, &work);
     pthread_join (killer, NULL);
     int committed = s_verify (harness.client_endpoint, true, from, "store primary killed");
     printf ("ha: store primary %s killed: new primary after %" PRId64 " ms; %d transactions, %d"
@@ -496,7 +496,7 @@ START_TEST (test_coordinator_paused)
     pthread_t pauser;
     pthread_create (&pauser, NULL, s_pause_holder, NULL);
     workload_t work;
-    s_workload (s_clients, 20000, false, &work);
+    s_workload (s_clients, 15000, false, &work);
     pthread_join (pauser, NULL);
     ck_assert_msg (s_takeover_ms >= 0, "nobody took the shard from the paused holder");
     //  Resumed, it learns it lost the shard and steps down
