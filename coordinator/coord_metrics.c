@@ -17,6 +17,9 @@ coord_metrics_publish (dtx_coordinator_t *self)
     }
     zchunk_t *out = zchunk_new (NULL, 8192);
     char *text = zsys_sprintf (
+        "# HELP dtx_build_info dtx's version, and this coordinator's shard and instance\n"
+        "# TYPE dtx_build_info gauge\n"
+        "dtx_build_info{version=\"%s\",shard=\"%s\",instance=\"%s\"} 1\n"
         "# HELP dtx_transactions_total Transactions ended, by outcome\n"
         "# TYPE dtx_transactions_total counter\n"
         "dtx_transactions_total{outcome=\"committed\"} %" PRIu64 "\n"
@@ -33,8 +36,8 @@ coord_metrics_publish (dtx_coordinator_t *self)
         "# HELP dtx_log_bytes Size of the decision log\n"
         "# TYPE dtx_log_bytes gauge\n"
         "dtx_log_bytes %" PRIu64 "\n",
-        self->committed, self->aborted, zhashx_size (self->txns), in_doubt,
-        self->phase2_retries, dtx_log_size (self->log));
+        dtx_version (), self->id, self->config.instance, self->committed, self->aborted,
+        zhashx_size (self->txns), in_doubt, self->phase2_retries, dtx_log_size (self->log));
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
     if (self->pg) {
@@ -130,5 +133,12 @@ coord_metrics_publish (dtx_coordinator_t *self)
     memcpy (snapshot, zchunk_data (out), zchunk_size (out));
     snapshot [zchunk_size (out)] = 0;
     zchunk_destroy (&out);
-    dtx_metrics_publish (self->metrics, &snapshot);
+    //  /health: ready, or why not
+    const char *health = self->draining? "draining: shutting down, no new transactions"
+                       : self->warm_until? "warming up: waiting for the participants of the last"
+                                           " epoch to register"
+                       : self->pg && self->store_retry_at? "the decision store does not answer"
+                                           " cleanly: decisions wait"
+                       : "";
+    dtx_metrics_publish (self->metrics, &snapshot, health);
 }

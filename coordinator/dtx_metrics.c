@@ -34,10 +34,15 @@ typedef struct {
     double sum;
 } histogram_t;
 
+#define HEALTH_STALE_MS 10000        //  the loop has not published for this long: stalled
+                                    //  (a store call may block it up to 5 s)
+
 struct _dtx_metrics_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
     char *snapshot;                 //  under lock
+    char health [256];              //  under lock: "" ready, else why not
+    int64_t published;              //  under lock: when the loop last published
     histogram_t histograms [DTX_METRIC_HISTOGRAMS];
 };
 
@@ -49,15 +54,48 @@ s_answer (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (strcmp (method, "GET"))
         return MHD_NO;
     bool found = streq (url, "/metrics");
+    unsigned int status = found? MHD_HTTP_OK: MHD_HTTP_NOT_FOUND;
+    char *body = NULL;
     pthread_mutex_lock (&self->lock);
-    char *body = strdup (found? (self->snapshot? self->snapshot: ""): "see /metrics\n");
+    if (streq (url, "/health")) {
+        //  Ready: 200 "ready"; else 503 with the reason (for load
+        //  balancers and supervisors: warming up, draining, the decision
+        //  store not answering, the loop stalled)
+        int64_t age = zclock_mono () - self->published;
+        if (!self->published)
+            body = strdup ("starting\n");
+        else
+        if (age > HEALTH_STALE_MS)
+            body = zsys_sprintf ("stalled: the event loop has not reported for %" PRId64 " ms\n", age);
+        else
+        if (*self->health)
+            body = zsys_sprintf ("%s\n", self->health);
+        else
+            body = strdup ("ready\n");
+        status = streq (body, "ready\n")? MHD_HTTP_OK: MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    else
+        body = strdup (found? (self->snapshot? self->snapshot: ""): "see /metrics or /health\n");
     pthread_mutex_unlock (&self->lock);
     struct MHD_Response *response = MHD_create_response_from_buffer (strlen (body), body,
                                                                      MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header (response, "Content-Type", "text/plain; version=0.0.4");
-    enum MHD_Result rc = MHD_queue_response (connection, found? MHD_HTTP_OK: MHD_HTTP_NOT_FOUND, response);
+    enum MHD_Result rc = MHD_queue_response (connection, status, response);
     MHD_destroy_response (response);
     return rc;
+}
+
+//  libmicrohttpd's own messages go to the log, with a level, not raw to
+//  stderr
+static void
+s_mhd_log (void *cls, const char *format, va_list args)
+{
+    char text [512];
+    vsnprintf (text, sizeof text, format, args);
+    size_t len = strlen (text);
+    while (len && (text [len - 1] == '\n' || text [len - 1] == '\r'))
+        text [--len] = 0;
+    zsys_warning ("metrics endpoint: %s", text);
 }
 
 dtx_metrics_t *
@@ -92,6 +130,7 @@ dtx_metrics_new (const char *listen, char *errbuf, size_t errlen)
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &address,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONNECTION_TIMEOUT_S,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONNECTIONS_MAX,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (errbuf, errlen, "cannot serve metrics on %s (address in use?)", listen);
@@ -170,11 +209,13 @@ dtx_metrics_render (dtx_metrics_t *self, zchunk_t *out)
 }
 
 void
-dtx_metrics_publish (dtx_metrics_t *self, char **text_p)
+dtx_metrics_publish (dtx_metrics_t *self, char **text_p, const char *health)
 {
     pthread_mutex_lock (&self->lock);
     free (self->snapshot);
     self->snapshot = *text_p;
     *text_p = NULL;
+    snprintf (self->health, sizeof self->health, "%s", health? health: "");
+    self->published = zclock_mono ();
     pthread_mutex_unlock (&self->lock);
 }

@@ -40,8 +40,10 @@ void
 void
     dtx_metrics_render (dtx_metrics_t *self, zchunk_t *out);
 
-//  Make text the answer to the next scrapes.  Takes ownership of *text_p.
+//  Make text the answer to the next scrapes of /metrics, and health that
+//  of /health ("" or NULL: ready, 200; else the reason, 503; no publish
+//  for 5 s: 503 "stalled").  Takes ownership of *text_p.
 void
-    dtx_metrics_publish (dtx_metrics_t *self, char **text_p);
+    dtx_metrics_publish (dtx_metrics_t *self, char **text_p, const char *health);
 
 #endif

@@ -26,6 +26,8 @@
 #include <libpq-fe.h>
 
 static const char *s_ha_dir;
+static pid_t s_extra [8];           //  processes started here (teardown)
+static int s_nextra;
 
 static void
 s_setup (void)
@@ -57,6 +59,35 @@ s_items (int index, int id)
     char sql [128];
     snprintf (sql, sizeof sql, "SELECT count(*) FROM items WHERE id = %d", id);
     return (int) harness_pg_value (index, sql);
+}
+
+//  The workload's two databases: db1, and db2 or (in the store failover
+//  case) db3, a database on the Patroni cluster itself
+static const char *s_dbs [2] = { "db1", "db2" };
+static char s_ha_db [600];          //  db3's conninfo (multi-host, read-write)
+
+static long long
+s_ha_db_value (const char *sql)
+{
+    PGconn *conn = PQconnectdb (s_ha_db);
+    PGresult *result = PQexec (conn, sql);
+    long long value = PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+                    ? atoll (PQgetvalue (result, 0, 0)): -1;
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
+//  Rows of transaction id on the workload's databases
+static int
+s_rows (int id)
+{
+    if (streq (s_dbs [1], "db3")) {
+        char sql [128];
+        snprintf (sql, sizeof sql, "SELECT count(*) FROM items WHERE id = %d", id);
+        return s_items (0, id) + (int) s_ha_db_value (sql);
+    }
+    return s_items (0, id) + s_items (1, id);
 }
 
 //  --------------------------------------------------------------------------
@@ -132,8 +163,8 @@ s_workload (const char *endpoints, int ms, bool supervise, workload_t *work)
         snprintf (value, sizeof value, "%d", done->id);
         const char *params [] = { value };
         for (int i = 0; i < 2; i++)
-            dtx_send (txn, harness.db_name [i],
-                      "INSERT INTO items (id, note) VALUES ($1::int, 'ha')", 1, params);
+            dtx_send (txn, s_dbs [i], "INSERT INTO items (id, note) VALUES ($1::int, 'ha')", 1,
+                      params);
         done->told = dtx_commit (txn);
         snprintf (done->gid, sizeof done->gid, "%s", dtx_txn_gid (txn));
         dtx_txn_destroy (&txn);
@@ -162,8 +193,7 @@ static bool
 s_wait_ready (const char *endpoints, int timeout_ms)
 {
     dtx_client_t *client = dtx_client_new (endpoints, 2000);
-    const char *names [] = { harness.db_name [0], harness.db_name [1] };
-    bool ready = client && dtx_client_wait_ready (client, names, 2, timeout_ms);
+    bool ready = client && dtx_client_wait_ready (client, s_dbs, 2, timeout_ms);
     dtx_client_destroy (&client);
     return ready;
 }
@@ -178,12 +208,21 @@ s_verify (const char *endpoints, bool supervise, int from, const char *what)
         harness_start_coordinator ();
     ck_assert_msg (s_wait_ready (endpoints, 60000), "%s: the system did not come back", what);
     ck_assert_msg (harness_wait_no_prepared (60000), "%s: prepared transactions left", what);
+    if (streq (s_dbs [1], "db3")) {
+        int64_t started = zclock_mono ();
+        while (s_ha_db_value ("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'dtx:%'") != 0
+        &&     zclock_mono () - started < 60000)
+            usleep (200 * 1000);
+        ck_assert_msg (s_ha_db_value ("SELECT count(*) FROM pg_prepared_xacts"
+                                      " WHERE gid LIKE 'dtx:%'") == 0,
+                       "%s: prepared transactions left on db3", what);
+    }
     dtx_client_t *client = dtx_client_new (endpoints, 10000);
     int committed = 0;
     for (int i = from; i < s_ndone; i++) {
         done_t *done = &s_done [i];
         dtx_outcome_t outcome = dtx_client_outcome (client, done->gid);
-        int rows = s_items (0, done->id) + s_items (1, done->id);
+        int rows = s_rows (done->id);
         ck_assert_msg (outcome == DTX_COMMITTED || outcome == DTX_ABORTED, "%s: %s: %d (%s)",
                        what, done->gid, outcome, dtx_client_error (client));
         ck_assert_msg (rows == (outcome == DTX_COMMITTED? 2: 0), "%s: %s answered %d, %d rows",
@@ -203,6 +242,12 @@ s_log_count (const char *file, const char *text)
     char out [64];
     harness_capture (out, sizeof out, "grep -cF '%s' %s/%s", text, harness.dir, file);
     return atoi (out);
+}
+
+static int
+s_participant_log_count3 (const char *text)
+{
+    return s_log_count ("participant-db3.log", text);
 }
 
 //  --------------------------------------------------------------------------
@@ -286,6 +331,33 @@ START_TEST (test_store_primary_killed)
 {
     if (!s_ha_dir || !harness_store)
         return;
+    //  The workload's second database is on the Patroni cluster too (a
+    //  database of its own, dtxp): its participant, given the cluster's
+    //  multi-host conninfo (target_session_attrs=read-write), follows the
+    //  promotion and resolves its prepared transactions on the new
+    //  primary (synchronous replication kept them)
+    char out [4096], env [512];
+    harness_capture (env, sizeof env, ". %s/env; echo \"$HA_CONNINFO\"", s_ha_dir);
+    env [strcspn (env, "\n")] = 0;
+    snprintf (s_ha_db, sizeof s_ha_db, "%s dbname=dtxp", env);
+    ck_assert_msg (harness_capture (out, sizeof out, "psql -X -q -v ON_ERROR_STOP=1 '%s'"
+                                    " -c 'CREATE DATABASE dtxp' && psql -X -q -v ON_ERROR_STOP=1"
+                                    " '%s' -f %s/sql/test-schema.sql", env, s_ha_db, TOP_SRCDIR) == 0,
+                   "%s", out);
+    char pidfile [512];
+    snprintf (pidfile, sizeof pidfile, "%s/db3.bgpid", harness.dir);
+    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name db3 --conninfo '%s'"
+                     " --coordinator %s --pool-min 2 %s > %s/participant-db3.log 2>&1 & echo $! > %s",
+                     TOP_BUILDDIR, s_ha_db, harness.participant_endpoint,
+                     harness.participant_args [2], harness.dir, pidfile);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int db3 = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &db3), 1);
+    fclose (file);
+    if (s_nextra < 8)
+        s_extra [s_nextra++] = db3;     //  (stopped at teardown if still running)
+    s_dbs [1] = "db3";
     //  A lease longer than the failover (about 11 s here) rides through
     //  it: 3/4 of 20 s before the coordinator would step down
     harness_lease_ms = 20000;
@@ -300,14 +372,18 @@ START_TEST (test_store_primary_killed)
     s_workload (harness.client_endpoint, 20000, true, &work);
     pthread_join (killer, NULL);
     int committed = s_verify (harness.client_endpoint, true, from, "store primary killed");
-    printf ("ha: store primary %s killed: new primary after %" PRId64 " ms; %d transactions, %d"
-            " committed, %d answered unknown at the time, longest commit %.0f ms, coordinator"
-            " step-downs %d (restarted %d)\n", s_killed, s_failover_ms, work.ndone, committed,
+    printf ("ha: store primary %s killed (the store and db3 on it): new primary after %" PRId64
+            " ms; %d transactions on db1 + db3, %d committed, %d answered unknown at the time,"
+            " longest commit %.0f ms, coordinator step-downs %d (restarted %d), db3's participant"
+            " reconnected %d time(s)\n", s_killed, s_failover_ms, work.ndone, committed,
             work.told [DTX_UNKNOWN], work.worst_ms,
-            s_log_count ("coordinator.log", "stepping down") - stepped_before, work.restarts);
+            s_log_count ("coordinator.log", "stepping down") - stepped_before, work.restarts,
+            s_participant_log_count3 ("database reachable again"));
     ck_assert_int_gt (committed, 0);
-    //  The cluster whole again for the next case
-    char out [4096];
+    //  db3 done with; the cluster whole again for the next case
+    s_dbs [1] = "db2";
+    kill (db3, SIGTERM);
+    s_nextra--;
     ck_assert_msg (harness_capture (out, sizeof out, "%s/scripts/hacluster.sh restart-node %s %s",
                                     TOP_SRCDIR, s_ha_dir, s_killed) == 0, "%s", out);
 }
@@ -318,8 +394,6 @@ END_TEST
 //  of the same id on endpoints of its own; clients and participants
 //  given both (libdtx and dtx-participant take a list)
 
-static pid_t s_extra [8];           //  coordinators started here (teardown)
-static int s_nextra;
 static char s_clients [160], s_participants [160];
 
 //  A coordinator of shard test: instance name, clients on port,

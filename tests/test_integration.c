@@ -1,6 +1,9 @@
 /*  test_integration - dtx end to end: libdtx -> dtx-coordinator ->
     dtx-participant -> real PostgreSQL clusters started by the harness.
     Every case ends by asserting that pg_prepared_xacts holds no dtx gid. */
+#ifdef HAVE_CONFIG_H
+#   include "config.h"
+#endif
 #include "testutil.h"
 #include "dtx.h"
 #include "dtx_proto.h"
@@ -582,13 +585,14 @@ END_TEST
 
 //  The Prometheus endpoint, scraped over HTTP
 static char *
-s_scrape (void)
+s_http_get (const char *path)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons (harness.metrics_port) };
     inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
     ck_assert_int_eq (connect (fd, (struct sockaddr *) &address, sizeof address), 0);
-    const char *request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    char request [256];
+    snprintf (request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
     ck_assert_int_eq (write (fd, request, strlen (request)), (ssize_t) strlen (request));
     size_t size = 1 << 20, used = 0;
     char *body = calloc (size, 1);
@@ -597,6 +601,12 @@ s_scrape (void)
         used += n;
     close (fd);
     return body;
+}
+
+static char *
+s_scrape (void)
+{
+    return s_http_get ("/metrics");
 }
 
 static double
@@ -642,6 +652,13 @@ START_TEST (test_metrics_endpoint)
     ck_assert (strstr (text, "dtx_phase2_retries_total "));
     ck_assert (strstr (text, "dtx_transactions_in_doubt 0"));
     ck_assert (strstr (text, "# TYPE dtx_phase_seconds histogram"));
+    char expect [128];
+    snprintf (expect, sizeof expect, "dtx_build_info{version=\"%s\",shard=\"test\",", PACKAGE_VERSION);
+    ck_assert_msg (strstr (text, expect), "%.300s", text);
+    free (text);
+    //  /health: ready (200), for load balancers and supervisors
+    text = s_http_get ("/health");
+    ck_assert_msg (strstr (text, "200 OK") && strstr (text, "\r\n\r\nready\n"), "%.300s", text);
     free (text);
 }
 END_TEST
