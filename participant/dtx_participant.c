@@ -691,12 +691,31 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     int64_t give_up = dtx_clock_ms () + config->connect_window_ms;
     char err [512] = "";
     PGconn *conn = NULL;
+    const char *permanent = NULL;
     while (!conn) {
         conn = part_pool_connect (self, err, sizeof err);
         if (conn || dtx_clock_ms () >= give_up || zsys_interrupted)
             break;
-        zsys_info ("%s: database not reachable yet (%s), retrying", self->name, err);
+        //  What waiting cannot mend (PostgreSQL's messages, which name
+        //  it): say so and stop now, not after the retry window
+        permanent = strstr (err, "does not exist")? "a database or role it names does not exist"
+                  : strstr (err, "authentication failed")? "authentication failed"
+                  : strstr (err, "no pg_hba.conf entry")? "pg_hba.conf refuses it"
+                  : strstr (err, "password is required")? "a password is required"
+                  : strstr (err, "invalid connection option")? "the conninfo is invalid"
+                  : NULL;
+        if (permanent)
+            break;
+        zsys_warning ("%s: database not reachable yet (%s), retrying for another %" PRId64 " ms",
+                      self->name, err, give_up - dtx_clock_ms ());
         zclock_sleep (500);
+    }
+    if (!conn && permanent) {
+        snprintf (errbuf, errlen, "cannot connect to the database of participant %s (%s): %s;"
+                  " check --conninfo and the database's roles and pg_hba.conf", self->name,
+                  permanent, err);
+        dtx_participant_destroy (&self);
+        return NULL;
     }
     if (!conn) {
         snprintf (errbuf, errlen, "database for participant %s unreachable after %d ms: %s",

@@ -562,6 +562,20 @@ START_TEST (test_startup_refusals)
     ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1 port=1'"
                                  " --connect-window 300 --insecure", participant), 1);
     ck_assert_msg (strstr (out, "unreachable after 300 ms"), "%s", out);
+    //  A database or role that does not exist: said at once, not after
+    //  the retry window (60 s here: the check is that it was not used)
+    int64_t started = zclock_mono ();
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1"
+                                       " port=%d user=postgres dbname=nosuchdb' --connect-window 60000 --insecure",
+                                       participant, harness.pg_port [0]), 1);
+    ck_assert_msg (strstr (out, "a database or role it names does not exist")
+                   && strstr (out, "nosuchdb"), "%s", out);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s --name x --conninfo 'host=127.0.0.1"
+                                       " port=%d user=nosuchrole dbname=postgres' --connect-window 60000"
+                                       " --insecure",
+                                       participant, harness.pg_port [0]), 1);
+    ck_assert_msg (strstr (out, "nosuchrole"), "%s", out);
+    ck_assert_int_lt (zclock_mono () - started, 60000);
     //  A database that cannot prepare transactions (db3, restarted with
     //  max_prepared_transactions = 0, then back to normal)
     char command [1024];
