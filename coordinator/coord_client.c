@@ -430,13 +430,26 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         return;
     }
     const char *name = dtx_proto_name (msg);
-    char err [256];
+    char err [512];
     participant_t *participant = NULL;
     if (dtx_name_validate ("database", name, err, sizeof err) == 0) {
         participant = (participant_t *) zhashx_lookup (self->participants, name);
-        if (!participant || !participant->connected)
-            snprintf (err, sizeof err, "unknown database '%s': no participant of that name %s",
-                      name, participant? "is connected": "has registered");
+        if (!participant || !participant->connected) {
+            //  Name the ones there are (a typo is the usual cause)
+            char known [200] = "";
+            size_t used = 0;
+            participant_t *other = (participant_t *) zhashx_first (self->participants);
+            while (other && used < sizeof known - 8) {
+                if (other->connected)
+                    used += snprintf (known + used, sizeof known - used, "%s%s", used? ", ": "",
+                                      other->name);
+                other = (participant_t *) zhashx_next (self->participants);
+            }
+            if (used >= sizeof known - 8)
+                snprintf (known + sizeof known - 8, 8, ", ...");
+            snprintf (err, sizeof err, "no participant named '%s' %s (connected: %s)", name,
+                      participant? "is connected": "has registered", used? known: "none");
+        }
     }
     if (!participant || !participant->connected) {
         //  Like any failed statement, this dooms the transaction: an
