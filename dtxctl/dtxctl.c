@@ -176,6 +176,22 @@ s_tcp (const char *endpoint)
 static int
 s_admin (const char *endpoint, const char *line, bool json, int timeout_ms)
 {
+    //  An ipc socket file we may not use, or that is not there, would
+    //  only show as a timeout: say which at once
+    if (strncmp (endpoint, "ipc://", 6) == 0) {
+        const char *path = endpoint + 6;
+        if (access (path, R_OK | W_OK)) {
+            int error = errno;
+            if (error == EACCES)
+                fprintf (stderr, "dtxctl: %s: permission denied: the admin socket is the"
+                         " coordinator user's only; run dtxctl as that user (e.g. sudo -u dtx"
+                         " dtxctl ...)\n", path);
+            else
+                fprintf (stderr, "dtxctl: %s: %s: is a coordinator running with that log"
+                         " directory?\n", path, strerror (error));
+            return 3;
+        }
+    }
     char *connect = zsys_sprintf (">%s", endpoint);
     dtx_security_t *security = NULL;
     if (s_tcp (endpoint) && (s_cert || s_coordinator_cert)) {

@@ -1059,6 +1059,17 @@ START_TEST (test_second_coordinator_refused)
     ck_assert_msg (strstr (out, "in use by another coordinator") && strstr (out, pid), "%s", out);
     //  The first still serves, admin socket included
     ck_assert_int_eq (harness_dtxctl (out, sizeof out, "status"), 0);
+    //  ... to its own user only: another is told so at once, not after a
+    //  timeout (as root the test can be another user)
+    if (geteuid () == 0) {
+        ck_assert_int_eq (harness_capture (out, sizeof out, "setpriv --reuid=postgres --regid=postgres"
+                                           " --clear-groups %s/dtxctl/dtxctl --log-dir %s status",
+                                           TOP_BUILDDIR, harness.log_dir), 3);
+        ck_assert_msg (strstr (out, "permission denied"), "%s", out);
+    }
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --log-dir %s/nowhere status",
+                                       TOP_BUILDDIR, harness.dir), 3);
+    ck_assert_msg (strstr (out, "No such file") && strstr (out, "is a coordinator running"), "%s", out);
     dtx_txn_t *txn = dtx_begin (client, 10000);
     s_insert_item (txn, 0, 2204);
     s_insert_item (txn, 1, 2204);
