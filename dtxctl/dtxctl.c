@@ -52,6 +52,39 @@ s_usage (FILE *out)
 }
 
 static const char *s_cert, *s_coordinator_cert;
+static bool s_json;                 //  --json: errors too are JSON, on stdout
+static bool s_json_member;          //  output is a member of a larger document
+
+//  An error: a line on stderr, or with --json the document
+//  {"error": "..."} on stdout (one document per command)
+static void
+s_error (const char *format, ...)
+{
+    char text [2048];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    size_t len = strlen (text);
+    while (len && text [len - 1] == '\n')
+        text [--len] = 0;
+    if (!s_json || s_json_member) {
+        //  (inside a larger document the member says null; the reason
+        //  goes to stderr)
+        fprintf (stderr, "dtxctl: %s\n", text);
+        return;
+    }
+    printf ("{\"error\":\"");
+    for (const char *c = text; *c; c++)
+        if (*c == '"' || *c == '\\')
+            printf ("\\%c", *c);
+        else
+        if ((unsigned char) *c < 0x20)
+            printf ("\\u%04x", (unsigned char) *c);
+        else
+            putchar (*c);
+    printf ("\"}\n");
+}
 
 //  shards --store CONNINFO: the store's view of every shard (docs/ha.md)
 static int
@@ -183,12 +216,11 @@ s_admin (const char *endpoint, const char *line, bool json, int timeout_ms)
         if (access (path, R_OK | W_OK)) {
             int error = errno;
             if (error == EACCES)
-                fprintf (stderr, "dtxctl: %s: permission denied: the admin socket is the"
-                         " coordinator user's only; run dtxctl as that user (e.g. sudo -u dtx"
-                         " dtxctl ...)\n", path);
+                s_error ("%s: permission denied: the admin socket is the coordinator user's"
+                         " only; run dtxctl as that user (e.g. sudo -u dtx dtxctl ...)", path);
             else
-                fprintf (stderr, "dtxctl: %s: %s: is a coordinator running with that log"
-                         " directory?\n", path, strerror (error));
+                s_error ("%s: %s: is a coordinator running with that log directory?", path,
+                         strerror (error));
             return 3;
         }
     }
@@ -223,15 +255,20 @@ s_admin (const char *endpoint, const char *line, bool json, int timeout_ms)
     int rc = dtx_proto_recv (&reply, sock, err, sizeof err);
     zsock_destroy (&sock);
     if (rc) {
-        fprintf (stderr, "dtxctl: no answer from the coordinator at %s within %d ms\n",
-                 endpoint, timeout_ms);
+        s_error ("no answer from the coordinator at %s within %d ms", endpoint, timeout_ms);
         return 3;
     }
     const char *text = dtx_proto_text (reply);
     int status = dtx_proto_status (reply);
-    fputs (text, status? stderr: stdout);
-    if (json && !status)
-        fputs ("\n", stdout);
+    if (status)
+        s_error ("%s", text);
+    else {
+        fputs (text, stdout);
+        //  (in-doubt --db: the coordinator's view is the first member of
+        //  one document, the databases' the second)
+        if (json && !s_json_member)
+            fputs ("\n", stdout);
+    }
     dtx_proto_destroy (&reply);
     return status? 1: 0;
 }
@@ -378,7 +415,7 @@ s_prepared_view (char **dbs, int ndbs, bool json)
         PQfinish (conn);
     }
     if (json)
-        printf ("]\n");
+        printf (s_json_member? "]": "]\n");
     return rc;
 }
 
@@ -394,6 +431,15 @@ main (int argc, char *argv [])
             printf ("dtxctl (dtx) %s\n", dtx_version ());
             return 0;
         }
+    //  --json anywhere on the line (also after the command)
+    for (int i = 1; i < argc; i++)
+        if (streq (argv [i], "--json")) {
+            json = true;
+            memmove (argv + i, argv + i + 1, (argc - i) * sizeof (char *));
+            argc--;
+            i--;
+        }
+    s_json = json;
     static struct option options [] = {
         { "admin", required_argument, 0, 'a' }, { "log-dir", required_argument, 0, 'l' },
         { "coordinator", required_argument, 0, 'c' }, { "json", no_argument, 0, 'j' },
@@ -476,6 +522,19 @@ main (int argc, char *argv [])
     if (streq (argv [optind], "resolve")) {
         struct passwd *pw = getpwuid (getuid ());
         strncat (line, pw? pw->pw_name: "unknown", sizeof line - strlen (line) - 1);
+    }
+    if (json && ndbs) {
+        //  One document: {"coordinator": ..., "databases": [...]}
+        s_json_member = true;
+        printf ("{\"coordinator\":");
+        fflush (stdout);
+        int rc = s_admin (endpoint, line, json, timeout_ms);
+        if (rc)
+            printf ("null");
+        printf (",\"databases\":");
+        int view = s_prepared_view (dbs, ndbs, json);
+        printf ("}\n");
+        return rc? rc: view;
     }
     int rc = s_admin (endpoint, line, json, timeout_ms);
     if (ndbs && rc != 2) {

@@ -1078,6 +1078,32 @@ START_TEST (test_second_coordinator_refused)
 }
 END_TEST
 
+//  dtxctl --json: anywhere on the line, exactly one valid JSON document
+//  per command, errors too (checked by Python's json module)
+START_TEST (test_dtxctl_json)
+{
+    char out [8192];
+    const char *check = "/usr/bin/python3 -c 'import json, sys; d = json.load (sys.stdin);"
+                        " print (\"keys:\", \",\".join (sorted (d)) if isinstance (d, dict) else \"list\")'";
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --log-dir %s status --json"
+                                       " | %s", TOP_BUILDDIR, harness.log_dir, check), 0);
+    ck_assert_msg (strstr (out, "keys:") && strstr (out, "in_doubt"), "%s", out);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --log-dir %s in-doubt"
+                                       " --db 'db1=host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                                       " --db 'db2=host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                                       " --json | %s", TOP_BUILDDIR, harness.log_dir,
+                                       harness.pg_port [0], harness.pg_port [1], check), 0);
+    ck_assert_msg (strstr (out, "keys: coordinator,databases"), "%s", out);
+    //  An error: a document too, exit status kept
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --log-dir %s/nowhere"
+                                       " --json status", TOP_BUILDDIR, harness.dir), 3);
+    ck_assert_msg (strncmp (out, "{\"error\":\"", 10) == 0, "%s", out);
+    ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --log-dir %s/nowhere"
+                                       " --json status | %s", TOP_BUILDDIR, harness.dir, check), 0);
+    ck_assert_msg (strstr (out, "keys: error"), "%s", out);
+}
+END_TEST
+
 //  A coordinator shutting down refuses new work with a code that says
 //  "retry" (it said "wrong state")
 START_TEST (test_shutdown_refusal_is_retryable)
@@ -1988,6 +2014,7 @@ suite_integration (void)
     tcase_add_test (tc, test_participant_lost_before_vote);
     tcase_add_test (tc, test_startup_refusals);
     tcase_add_test (tc, test_metrics_endpoint);
+    tcase_add_test (tc, test_dtxctl_json);
     tcase_add_test (tc, test_sighup_reopens_log);
     tcase_add_test (tc, test_one_phase_lost_answer);
     tcase_add_test (tc, test_timeout_cancels_running_statement);
