@@ -36,7 +36,7 @@ s_usage (FILE *out)
 "  the decision store's shards (docs/ha.md): epoch, owner instance, lease left (or\n"
 "  expired), decisions waiting for phase 2; read from the store, no coordinator needed\n"
 "dtxctl [--coordinator ENDPOINT[,ENDPOINT...]] run FILE\n"
-"  run a SQL script as one global transaction; '\\c NAME' switches database,\n"
+"  run a SQL script as one global transaction; '\\c NAME' (or '\\connect NAME') switches database,\n"
 "  statements end with ';' at the end of a line; several coordinators: as\n"
 "  libdtx takes them (up to 8, comma-separated)\n"
 "dtxctl keygen NAME [--dir DIR] [--databases a,b]\n"
@@ -273,6 +273,69 @@ s_admin (const char *endpoint, const char *line, bool json, int timeout_ms)
     return status? 1: 0;
 }
 
+//  A result's rows, aligned like psql's (columns as wide as their widest
+//  value, NULL as empty), or as JSON objects one per line with --json
+static void
+s_print_rows (dtx_result_t *result)
+{
+    int rows = dtx_result_ntuples (result), fields = dtx_result_nfields (result);
+    if (fields <= 0)
+        return;
+    if (s_json) {
+        for (int row = 0; row < rows; row++) {
+            printf ("{");
+            for (int column = 0; column < fields; column++) {
+                printf ("%s\"%s\":", column? ",": "", dtx_result_fname (result, column));
+                const char *value = dtx_result_value (result, row, column);
+                if (!value) {
+                    printf ("null");
+                    continue;
+                }
+                putchar ('"');
+                for (const char *c = value; *c; c++)
+                    if (*c == '"' || *c == '\\')
+                        printf ("\\%c", *c);
+                    else
+                    if ((unsigned char) *c < 0x20)
+                        printf ("\\u%04x", (unsigned char) *c);
+                    else
+                        putchar (*c);
+                putchar ('"');
+            }
+            printf ("}\n");
+        }
+        return;
+    }
+    int *width = (int *) calloc ((size_t) fields, sizeof (int));
+    for (int column = 0; column < fields; column++) {
+        width [column] = (int) strlen (dtx_result_fname (result, column));
+        for (int row = 0; row < rows; row++) {
+            const char *value = dtx_result_value (result, row, column);
+            int len = value? (int) strlen (value): 0;
+            if (len > width [column])
+                width [column] = len;
+        }
+    }
+    for (int column = 0; column < fields; column++)
+        printf ("%s%-*s", column? " | ": " ", width [column], dtx_result_fname (result, column));
+    printf ("\n");
+    for (int column = 0; column < fields; column++) {
+        printf ("%s", column? "-+-": "-");
+        for (int i = 0; i < width [column]; i++)
+            putchar ('-');
+    }
+    printf ("\n");
+    for (int row = 0; row < rows; row++) {
+        for (int column = 0; column < fields; column++) {
+            const char *value = dtx_result_value (result, row, column);
+            printf ("%s%-*s", column? " | ": " ", width [column], value? value: "");
+        }
+        printf ("\n");
+    }
+    printf ("(%d row%s)\n", rows, rows == 1? "": "s");
+    free (width);
+}
+
 //  run FILE: one global transaction across the databases the script names
 static int
 s_run (const char *endpoint, const char *path, int timeout_ms)
@@ -304,9 +367,11 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
         char *p = line;
         while (isspace ((unsigned char) *p))
             p++;
-        if (statement_used == 0 && strncmp (p, "\\c", 2) == 0) {
+        bool connect = strncmp (p, "\\connect", 8) == 0 && (isspace ((unsigned char) p [8]) || !p [8]);
+        if (statement_used == 0
+        && (connect || (strncmp (p, "\\c", 2) == 0 && (isspace ((unsigned char) p [2]) || !p [2])))) {
             char name [256] = "";
-            if (sscanf (p + 2, " %255s", name) != 1) {
+            if (sscanf (p + (connect? 8: 2), " %255s", name) != 1) {
                 fprintf (stderr, "dtxctl: %s:%d: \\c needs a database name\n", path, lineno);
                 rc = 2;
                 break;
@@ -340,8 +405,10 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
                          dtx_result_error (result));
                 rc = 1;
             }
-            else
+            else {
+                s_print_rows (result);
                 printf ("%s: %s\n", database, dtx_result_command (result));
+            }
             dtx_result_destroy (&result);
             statements++;
             statement_used = 0;

@@ -1068,11 +1068,18 @@ START_TEST (test_dtxctl)
     snprintf (script, sizeof script, "%s/script.sql", harness.dir);
     FILE *file = fopen (script, "w");
     fprintf (file, "-- move 3 from db1 to db3\n\\c db1\nUPDATE accounts SET balance = balance - 3\n"
-                   "  WHERE id = 11;\n\\c db3\nUPDATE accounts SET balance = balance + 3 WHERE id = 11;\n");
+                   "  WHERE id = 11;\n\\connect db3\nUPDATE accounts SET balance = balance + 3 WHERE id = 11;\n"
+                   "SELECT id, balance, NULL AS nothing FROM accounts WHERE id IN (11, 12) ORDER BY id;\n");
     fclose (file);
     long long before1 = harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11");
+    long long before3 = harness_pg_value (2, "SELECT balance FROM accounts WHERE id = 11");
     ck_assert_int_eq (harness_dtxctl (out, sizeof out, "run %s", script), 0);
-    ck_assert_msg (strstr (out, "committed (2 statements)"), "%s", out);
+    ck_assert_msg (strstr (out, "committed (3 statements)"), "%s", out);
+    //  The SELECT's rows, aligned like psql's (seen inside the transaction)
+    char row [128];
+    snprintf (row, sizeof row, " 11 | %-7lld | %-7s\n", before3 + 3, "");
+    ck_assert_msg (strstr (out, " id | balance | nothing\n") && strstr (out, "----+---------+--------\n")
+                   && strstr (out, row) && strstr (out, "(2 rows)\n"), "%s", out);
     ck_assert_int_eq (harness_pg_value (0, "SELECT balance FROM accounts WHERE id = 11"), before1 - 3);
     //  A failing script changes nothing
     file = fopen (script, "w");
