@@ -51,6 +51,7 @@
 #define DEFERRED_AHEAD_MAX (16 << 20)   //  deferred bytes sent ahead to a branch with no
                                         //  answer awaited since: past it, refused
 #define TIMEOUT_MAX_MS (24 * 3600 * 1000)   //  longest transaction timeout a client may ask
+#define FOREIGN_LOOKUPS_PER_S 100       //  store reads a second for other shards' gids
 
 //  Requests refused by a limit (counted for the metrics)
 typedef enum {
@@ -61,6 +62,7 @@ typedef enum {
     COORD_REFUSED_PARTICIPANTS,     //  participant names in all
     COORD_REFUSED_WRONG_REPLY,      //  a participant reply of the wrong type
     COORD_REFUSED_DEFERRED,         //  deferred statements sent ahead past DEFERRED_AHEAD_MAX
+    COORD_REFUSED_FOREIGN,          //  questions about other shards' gids past the rate
     COORD_REFUSED_COUNT
 } coord_refused_t;
 
@@ -168,6 +170,8 @@ struct _dtx_coordinator_t {
                                     //  another one's (expired) lease at start
     int64_t store_take_wait;        //  ... ms it waited for that lease
     uint64_t store_foreign_lookups; //  pg: questions about other shards' gids
+    int64_t foreign_window;         //  ... this second's start, and how many in it
+    int foreign_in_window;
     //  Warm-up after a start or takeover: clients are not read until the
     //  participants of the last epoch that had any have registered, or
     //  until warm_until (WARM_UP_MS): their first transactions would

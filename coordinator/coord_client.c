@@ -162,6 +162,24 @@ s_answer_foreign (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t
     uint64_t current = 0, epoch = 0, counter = 0;
     char parsed [DTX_NAME_MAX + 1];
     dtx_gid_parse (gid, parsed, &epoch, &counter);
+    //  Each is a blocking read of the store: at most FOREIGN_LOOKUPS_PER_S
+    //  a second, and none once half the lease has gone by since the last
+    //  clean renewal (the loop must renew it): beyond, ask again later
+    int64_t now = dtx_clock_ms ();
+    if (now - self->foreign_window >= 1000) {
+        self->foreign_window = now;
+        self->foreign_in_window = 0;
+    }
+    if (self->foreign_in_window >= FOREIGN_LOOKUPS_PER_S
+    ||  now - self->lease_sent > self->config.lease_ms / 2) {
+        self->refused [COORD_REFUSED_FOREIGN]++;
+        snprintf (text, sizeof text, "busy: more than %d questions a second about other shards'"
+                  " gids (or the lease due for renewal); ask again, or ask shard %s's coordinator",
+                  FOREIGN_LOOKUPS_PER_S, shard);
+        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_BUSY, "", "", text);
+        return true;
+    }
+    self->foreign_in_window++;
     self->store_foreign_lookups++;
     if (dtx_pgstore_lookup (self->pg, gid, shard, &found, &decision, &current) != DTX_PGSTORE_OK) {
         snprintf (text, sizeof text, "the decision store cannot say now (%s): ask again",
@@ -173,6 +191,15 @@ s_answer_foreign (dtx_coordinator_t *self, zsock_t *sock, zframe_t *to, uint32_t
         if (asker_key && *decision.owner_key && strcmp (decision.owner_key, asker_key))
             return false;
         coord_client_outcome (self, sock, to, seq, gid, DTX_COMMITTED, 0, "", "", "");
+        return true;
+    }
+    uint64_t forgotten_epoch, forgotten_counter;
+    dtx_pgstore_lookup_forgotten (self->pg, &forgotten_epoch, &forgotten_counter);
+    if (epoch < forgotten_epoch || (epoch == forgotten_epoch && counter <= forgotten_counter)) {
+        snprintf (text, sizeof text, "no longer retained: shard %s's decisions up to %" PRIu64 ":%"
+                  PRIu64 " were pruned (outcome-retention); this one is not in the store", shard,
+                  forgotten_epoch, forgotten_counter);
+        coord_client_outcome (self, sock, to, seq, gid, DTX_UNKNOWN, DTX_ERR_COORDINATOR, "", "", text);
         return true;
     }
     if (asker == DTX_ASKER_PARTICIPANT && current > epoch) {

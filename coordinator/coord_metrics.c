@@ -111,7 +111,7 @@ coord_metrics_publish (dtx_coordinator_t *self)
     zstr_free (&text);
     static const char *reasons [COORD_REFUSED_COUNT] = {
         "txns_max", "client_txns_max", "timeout_range", "not_owner", "participants_max", "wrong_reply",
-        "deferred_ahead"
+        "deferred_ahead", "foreign_lookups"
     };
     text = strdup ("# HELP dtx_refused_total Requests refused by a limit or a rule, by reason\n"
                    "# TYPE dtx_refused_total counter\n");

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #define STORE_RETRY_MS 200
+#define START_ATTEMPTS_MAX 10           //  takes of the shard at start whose reads fail
 #define PRUNE_EVERY_MS 60000
 #define PRUNE_ROWS 10000
 
@@ -203,12 +204,25 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
         //  The take's commit was clean: these reads are the current state
         //  (the watermark too: without it a pruned commit would be
         //  answered as an abort)
-        if (s_pg_epochs (self) == DTX_PGSTORE_OK
-        &&  dtx_pgstore_each_unended (self->pg, self->id, s_replay_decision, self) == DTX_PGSTORE_OK
-        &&  s_prune (self, PRUNE_ROWS) == DTX_PGSTORE_OK)
+        dtx_pgstore_result_t rc = s_pg_epochs (self);
+        if (rc == DTX_PGSTORE_OK)
+            rc = dtx_pgstore_each_unended (self->pg, self->id, s_replay_decision, self);
+        if (rc == DTX_PGSTORE_OK)
+            rc = s_prune (self, PRUNE_ROWS);
+        if (rc == DTX_PGSTORE_OK)
             break;
         if (zsys_interrupted) {
             snprintf (errbuf, errlen, "interrupted while reading shard %s", self->id);
+            return -1;
+        }
+        //  Refused (a missing grant, a schema that does not match): no
+        //  retry mends it.  Unknown, or another instance took the shard
+        //  meanwhile: a few more tries, then stop (a supervisor restarts
+        //  us; a standby may take the shard once our lease runs out)
+        if (rc == DTX_PGSTORE_ERROR || attempt + 1 >= START_ATTEMPTS_MAX) {
+            snprintf (errbuf, errlen, "reading shard %s at start: %s (%s%s)", self->id,
+                      dtx_pgstore_error (self->pg), dtx_pgstore_result_name (rc),
+                      rc == DTX_PGSTORE_ERROR? "": ", after several attempts");
             return -1;
         }
         zsys_warning ("coordinator %s: reading shard %s at epoch %" PRIu64 ": %s; taking it"

@@ -121,6 +121,7 @@ struct _dtx_pgstore_t {
     PGresult *last;                 //  the result decisions point into
     char lookup_owner [256];        //  the shard's owner, as the last lookup read it
     bool lookup_leased;             //  ... and its lease not expired by the store's clock
+    uint64_t lookup_forgotten_epoch, lookup_forgotten_counter;     //  ... its watermark
     zhashx_t *decided;              //  a FENCED write's gids whose decision exists ...
     bool decided_exact;             //  ... read back cleanly (else nothing is known)
     //  The batch
@@ -304,8 +305,15 @@ s_exec (dtx_pgstore_t *self, const char *sql, int nparams, const char *const *pa
                           PQresultErrorMessage (result));
                 rc = DTX_PGSTORE_ERROR;
             }
-            PQclear (self->last);
-            self->last = result;
+            //  (several statements: the last rows are the answer, not the
+            //  COMMIT after them; an error is kept whatever came before)
+            if (rc != DTX_PGSTORE_ERROR && status == PGRES_COMMAND_OK && self->last
+            &&  PQresultStatus (self->last) == PGRES_TUPLES_OK)
+                PQclear (result);
+            else {
+                PQclear (self->last);
+                self->last = result;
+            }
         }
         if (!done && !s_wait (self->conn, POLLIN, deadline))
             break;
@@ -324,6 +332,12 @@ s_exec (dtx_pgstore_t *self, const char *sql, int nparams, const char *const *pa
     if (PQstatus (self->conn) != CONNECTION_OK) {
         s_disconnect (self);
         return DTX_PGSTORE_UNKNOWN;
+    }
+    if (PQtransactionStatus (self->conn) != PQTRANS_IDLE) {
+        //  A failed statement inside BEGIN ... COMMIT left the block open:
+        //  start clean (nothing of it was committed)
+        s_disconnect (self);
+        return rc == DTX_PGSTORE_OK? DTX_PGSTORE_UNKNOWN: rc;
     }
     if (self->warned && rc == DTX_PGSTORE_OK) {
         //  e.g. committed locally, might not have been replicated
@@ -631,21 +645,47 @@ dtx_pgstore_lookup (dtx_pgstore_t *self, const char *gid, const char *shard, boo
     //  locks the shard's row, so the statement's commit writes WAL and
     //  waits for the standby; a clean commit means what was read is
     //  there too (WAL is replicated in order).  Not clean: UNKNOWN.
-    const char *params [] = { gid, shard };
-    dtx_pgstore_result_t rc = s_exec (self,
-        "WITH locked AS (SELECT epoch, owner, lease_until > clock_timestamp () AS leased"
-        "                  FROM dtx_store.shard WHERE shard = $2 FOR SHARE)"
-        " SELECT " DECISION_COLUMNS ", (SELECT epoch FROM locked),"
-        "        (SELECT owner FROM locked), (SELECT leased FROM locked)"
-        "   FROM (SELECT 1) AS one LEFT JOIN dtx_store.decision ON gid = $1", 2, params);
+    //  The lock first, the read in a statement after it: one statement
+    //  would read with the snapshot it started with, taken perhaps before
+    //  a decision write that held the lock committed (and before the
+    //  takeover queued behind it), and see the new epoch without the
+    //  decision (a review found this).  Several statements in one string
+    //  take no parameters: the gid and shard go in as escaped literals.
+    if (s_connect (self))
+        return DTX_PGSTORE_UNKNOWN;
+    char *gid_literal = PQescapeLiteral (self->conn, gid, strlen (gid));
+    char *shard_literal = PQescapeLiteral (self->conn, shard, strlen (shard));
+    if (!gid_literal || !shard_literal) {
+        snprintf (self->error, sizeof self->error, "decision store: %s", PQerrorMessage (self->conn));
+        PQfreemem (gid_literal);
+        PQfreemem (shard_literal);
+        return DTX_PGSTORE_ERROR;
+    }
+    char *sql = zsys_sprintf (
+        "BEGIN;"
+        " SELECT 1 FROM dtx_store.shard WHERE shard = %s FOR SHARE;"
+        " SELECT d.gid, d.epoch, array_to_string (d.participants, ','), d.owner_key, d.ended,"
+        "        s.epoch, s.owner, s.lease_until > clock_timestamp (),"
+        "        s.forgotten_epoch, s.forgotten_counter"
+        "   FROM (SELECT 1) AS one LEFT JOIN dtx_store.decision d ON d.gid = %s"
+        "   LEFT JOIN dtx_store.shard s ON s.shard = %s;"
+        " COMMIT", shard_literal, gid_literal, shard_literal);
+    PQfreemem (gid_literal);
+    PQfreemem (shard_literal);
+    dtx_pgstore_result_t rc = s_exec (self, sql, 0, NULL);
+    zstr_free (&sql);
     *found = false;
     *shard_epoch_p = 0;
     *self->lookup_owner = 0;
     self->lookup_leased = false;
-    if (rc == DTX_PGSTORE_OK && PQntuples (self->last) == 1) {
+    self->lookup_forgotten_epoch = self->lookup_forgotten_counter = 0;
+    if (rc == DTX_PGSTORE_OK && PQresultStatus (self->last) == PGRES_TUPLES_OK
+    &&  PQntuples (self->last) == 1) {
         *shard_epoch_p = strtoull (PQgetvalue (self->last, 0, 5), NULL, 10);
         snprintf (self->lookup_owner, sizeof self->lookup_owner, "%s", PQgetvalue (self->last, 0, 6));
         self->lookup_leased = streq (PQgetvalue (self->last, 0, 7), "t");
+        self->lookup_forgotten_epoch = strtoull (PQgetvalue (self->last, 0, 8), NULL, 10);
+        self->lookup_forgotten_counter = strtoull (PQgetvalue (self->last, 0, 9), NULL, 10);
         if (!PQgetisnull (self->last, 0, 0)) {
             *found = true;
             s_decision_from (self->last, 0, decision);
@@ -674,6 +714,13 @@ dtx_pgstore_each_epoch (dtx_pgstore_t *self, const char *shard, dtx_pgstore_epoc
             fn (arg, epoch, 0, PQgetvalue (self->last, row, 2), PQgetvalue (self->last, row, 3));
     }
     return DTX_PGSTORE_OK;
+}
+
+void
+dtx_pgstore_lookup_forgotten (dtx_pgstore_t *self, uint64_t *epoch_p, uint64_t *counter_p)
+{
+    *epoch_p = self->lookup_forgotten_epoch;
+    *counter_p = self->lookup_forgotten_counter;
 }
 
 const char *

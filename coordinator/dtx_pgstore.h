@@ -139,6 +139,11 @@ dtx_pgstore_result_t
 const char *
     dtx_pgstore_lookup_owner (dtx_pgstore_t *self, bool *leased_p);
 
+//  ... and its watermark: a gid at or below it without a decision was
+//  pruned, or never decided; the store cannot tell (UNKNOWN)
+void
+    dtx_pgstore_lookup_forgotten (dtx_pgstore_t *self, uint64_t *epoch_p, uint64_t *counter_p);
+
 //  Each epoch of shard (fn with participant NULL, began in unix seconds),
 //  then each participant that served it
 typedef void (dtx_pgstore_epoch_fn) (void *arg, uint64_t epoch, uint64_t began,

@@ -177,8 +177,9 @@ s_link_sock (dtx_client_t *self, size_t i)
         zstr_free (&connect);
         if (link->sock)
             //  A send blocks only while the queue to a silent peer is
-            //  full: no longer than a request may wait
-            zsock_set_sndtimeo (link->sock, self->timeout_ms);
+            //  full: a quarter of a request's wait at most (1 s), so that
+            //  a send and its answer's wait stay near one request timeout
+            zsock_set_sndtimeo (link->sock, self->timeout_ms / 4 < 1000? self->timeout_ms / 4: 1000);
         else
             snprintf (self->error, sizeof self->error, "invalid coordinator endpoint %s",
                       link->endpoint);
@@ -472,7 +473,11 @@ s_outcome (dtx_client_t *self, const char *gid, size_t first)
                 dtx_proto_destroy (&reply);
                 return (dtx_outcome_t) status;
             }
+            //  (NO_TXN: "never issued" here, e.g. by an old holder of the
+            //  shard that a later epoch's gid is unknown to; BUSY: too many
+            //  such questions there now)
             ask_on = code == DTX_ERR_NOT_OWNER || code == DTX_ERR_COORDINATOR
+                  || code == DTX_ERR_NO_TXN || code == DTX_ERR_BUSY
                   || (outcome && status == DTX_ERR_NOT_OWNER);
             snprintf (note, sizeof said [0], "%s%s%s", outcome? "unknown": dtx_errcode_name (code),
                       *dtx_proto_text (reply)? ": ": "", dtx_proto_text (reply));

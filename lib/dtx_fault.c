@@ -29,10 +29,11 @@ dtx_fault_hit (const char *point)
         if (!s_state)
             return false;
         snprintf (s_point, sizeof s_point, "%s", spec);
-        char *slash = strchr (s_point, '/');
-        if (slash) {
-            s_stop = streq (slash, "/stop");
-            *slash = 0;
+        //  "/stop" before or after ":N"
+        char *stop = strstr (s_point, "/stop");
+        if (stop) {
+            s_stop = true;
+            memmove (stop, stop + 5, strlen (stop + 5) + 1);
         }
         char *colon = strchr (s_point, ':');
         if (colon) {

@@ -205,6 +205,63 @@ START_TEST (test_write_races_takeover)
 }
 END_TEST
 
+//  A lookup that waits on the shard's row lock while a decision and a
+//  takeover commit must see the decision with the new epoch: never "no
+//  decision, epoch closed" (an abort) for a committed gid.  (One
+//  statement read the decision with the snapshot it started with; the
+//  review that found it; dtx_pgstore_lookup now locks, then reads.)
+typedef struct {
+    dtx_pgstore_t *store;
+    const char *gid, *shard;
+    bool found;
+    uint64_t current;
+    dtx_pgstore_result_t result;
+} lookup_t;
+
+static void *
+s_lookup_thread (void *arg)
+{
+    lookup_t *lookup = (lookup_t *) arg;
+    dtx_pgstore_decision_t decision;
+    lookup->result = dtx_pgstore_lookup (lookup->store, lookup->gid, lookup->shard,
+                                         &lookup->found, &decision, &lookup->current);
+    return NULL;
+}
+
+START_TEST (test_lookup_waits_then_sees_decision)
+{
+    dtx_pgstore_t *c1 = s_store ("l1", 10000);
+    uint64_t epoch = 0;
+    ck_assert_int_eq (dtx_pgstore_take (c1, "s7", 60000, &epoch, NULL, NULL), DTX_PGSTORE_OK);
+    char gid [64], sql [512];
+    snprintf (gid, sizeof gid, "dtx:s7:%llu:1", (unsigned long long) epoch);
+    //  The decision's write and the takeover, both in flight, holding the
+    //  shard's row (as a write whose commit waits for the standby, and
+    //  the takeover queued behind it, would when the lookup starts)
+    dtx_pgstore_t *reader = s_store ("l3", 10000);     //  (opened before: it checks the schema)
+    PGconn *writer = s_raw ();
+    s_sql (writer, "BEGIN");
+    snprintf (sql, sizeof sql, "INSERT INTO dtx_store.decision (gid, shard, epoch, participants)"
+              " VALUES ('%s', 's7', %llu, '{db1,db2}')", gid, (unsigned long long) epoch);
+    s_sql (writer, sql);
+    s_sql (writer, "UPDATE dtx_store.shard SET epoch = epoch WHERE shard = 's7'");
+    lookup_t lookup = { reader, gid, "s7", false, 0, -1 };
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_lookup_thread, &lookup);
+    usleep (300 * 1000);                //  the lookup waits on the row lock by now
+    s_sql (writer, "UPDATE dtx_store.shard SET epoch = epoch + 1, owner = 'l2' WHERE shard = 's7'");
+    s_sql (writer, "COMMIT");
+    pthread_join (thread, NULL);
+    ck_assert_int_eq (lookup.result, DTX_PGSTORE_OK);
+    ck_assert_uint_eq (lookup.current, epoch + 1);
+    ck_assert_msg (lookup.found, "the lookup saw epoch %llu without the decision of %s",
+                   (unsigned long long) lookup.current, gid);
+    PQfinish (writer);
+    dtx_pgstore_destroy (&reader);
+    dtx_pgstore_destroy (&c1);
+}
+END_TEST
+
 //  Not known whether it committed: the connection was killed, or no
 //  answer came in time.  UNKNOWN, the batch kept; the repeat is exact.
 START_TEST (test_unknown_then_repeated)
@@ -244,8 +301,8 @@ START_TEST (test_unknown_then_repeated)
     bool found = false;
     dtx_pgstore_decision_t decision;
     uint64_t current;
-    ck_assert_int_eq (dtx_pgstore_lookup (c1, "dtx:s3:1:2", "s3", &found, &decision, &current),
-                      DTX_PGSTORE_OK);
+    ck_assert_msg (dtx_pgstore_lookup (c1, "dtx:s3:1:2", "s3", &found, &decision, &current)
+                   == DTX_PGSTORE_OK, "%s", dtx_pgstore_error (c1));
     ck_assert (found);
     //  3. A store that cannot be reached: refused at open, naming it
     char err [1024];
@@ -881,6 +938,7 @@ main (void)
     tcase_add_test (tc, test_schema_is_the_shipped_file);
     tcase_add_test (tc, test_takeover_fences_the_old_owner);
     tcase_add_test (tc, test_write_races_takeover);
+    tcase_add_test (tc, test_lookup_waits_then_sees_decision);
     tcase_add_test (tc, test_unknown_then_repeated);
     tcase_add_test (tc, test_fenced_is_not_aborted);
     tcase_add_test (tc, test_prune_raises_watermark);
