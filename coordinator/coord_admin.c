@@ -40,38 +40,18 @@ s_text_add (text_t *text, const char *format, ...)
     zstr_free (&piece);
 }
 
-//  A JSON string literal (quotes included), caller frees
-static char *
-s_json (const char *value)
-{
-    text_t out = { NULL, 0, 0 };
-    s_text_add (&out, "\"");
-    for (const char *p = value? value: ""; *p; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c == '"' || c == '\\')
-            s_text_add (&out, "\\%c", c);
-        else
-        if (c < 0x20)
-            s_text_add (&out, "\\u%04x", c);
-        else
-            s_text_add (&out, "%c", c);
-    }
-    s_text_add (&out, "\"");
-    return out.data;
-}
-
 static void
 s_admin_txn (dtx_coordinator_t *self, text_t *out, txn_t *txn, bool json, int64_t now)
 {
     if (json) {
-        char *gid = s_json (txn->gid);
+        char *gid = dtx_json_string (txn->gid);
         s_text_add (out, "{\"gid\":%s,\"state\":\"%s\",\"age_ms\":%" PRId64 ",\"recovered\":%s,\"branches\":[",
                     gid, coord_txn_state_name (txn->state), now - txn->started,
                     txn->recovered? "true": "false");
         zstr_free (&gid);
         for (size_t i = 0; i < txn->nbranches; i++) {
             branch_t *branch = &txn->branches [i];
-            char *error = s_json (branch->last_error);
+            char *error = dtx_json_string (branch->last_error);
             s_text_add (out, "%s{\"participant\":\"%s\",\"state\":\"%s\",\"retries\":%d,\"last_error\":%s}",
                         i? ",": "", branch->participant->name, coord_branch_state_name (branch->state),
                         branch->retries, error);
@@ -376,7 +356,7 @@ coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answ
     const char *state = answer->outcome == DTX_ANSWER_REFUSE? "none"
                       : dtx_outcome_name ((dtx_outcome_t) answer->outcome);
     if (json) {
-        char *gid_json = s_json (gid), *why = s_json (answer->reason);
+        char *gid_json = dtx_json_string (gid), *why = dtx_json_string (answer->reason);
         s_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"reason\":%s}", gid_json, state, why);
         zstr_free (&gid_json);
         zstr_free (&why);

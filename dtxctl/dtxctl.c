@@ -74,16 +74,9 @@ s_error (const char *format, ...)
         fprintf (stderr, "dtxctl: %s\n", text);
         return;
     }
-    printf ("{\"error\":\"");
-    for (const char *c = text; *c; c++)
-        if (*c == '"' || *c == '\\')
-            printf ("\\%c", *c);
-        else
-        if ((unsigned char) *c < 0x20)
-            printf ("\\u%04x", (unsigned char) *c);
-        else
-            putchar (*c);
-    printf ("\"}\n");
+    char *literal = dtx_json_string (text);
+    printf ("{\"error\":%s}\n", literal);
+    free (literal);
 }
 
 //  shards --store CONNINFO: the store's view of every shard (docs/ha.md)
@@ -285,22 +278,12 @@ s_print_rows (dtx_result_t *result)
         for (int row = 0; row < rows; row++) {
             printf ("{");
             for (int column = 0; column < fields; column++) {
-                printf ("%s\"%s\":", column? ",": "", dtx_result_fname (result, column));
+                char *name = dtx_json_string (dtx_result_fname (result, column));
                 const char *value = dtx_result_value (result, row, column);
-                if (!value) {
-                    printf ("null");
-                    continue;
-                }
-                putchar ('"');
-                for (const char *c = value; *c; c++)
-                    if (*c == '"' || *c == '\\')
-                        printf ("\\%c", *c);
-                    else
-                    if ((unsigned char) *c < 0x20)
-                        printf ("\\u%04x", (unsigned char) *c);
-                    else
-                        putchar (*c);
-                putchar ('"');
+                char *literal = value? dtx_json_string (value): NULL;
+                printf ("%s%s:%s", column? ",": "", name, literal? literal: "null");
+                free (name);
+                free (literal);
             }
             printf ("}\n");
         }

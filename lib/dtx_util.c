@@ -292,6 +292,33 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
     return -1;
 }
 
+char *
+dtx_json_string (const char *value)
+{
+    if (!value)
+        value = "";
+    //  Worst case: every byte a \u00XX escape
+    char *out = (char *) malloc (strlen (value) * 6 + 3);
+    assert (out);
+    char *to = out;
+    *to++ = '"';
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c == '"' || c == '\\') {
+            *to++ = '\\';
+            *to++ = (char) c;
+        }
+        else
+        if (c < 0x20)
+            to += sprintf (to, "\\u%04x", c);
+        else
+            *to++ = (char) c;
+    }
+    *to++ = '"';
+    *to = 0;
+    return out;
+}
+
 const char *
 dtx_version (void)
 {

@@ -98,6 +98,11 @@ int
     dtx_config_load (const char *path, const char *section, const char *const *keys,
                      dtx_config_fn *fn, void *arg, char *errbuf, size_t errlen);
 
+//  value as a JSON string literal, quotes included ("" for NULL); the
+//  caller frees it
+char *
+    dtx_json_string (const char *value);
+
 //  dtx's version (configure's PACKAGE_VERSION)
 const char *
     dtx_version (void);

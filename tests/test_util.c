@@ -72,6 +72,19 @@ END_TEST
 
 //  Key files as dtxctl keygen writes them (zcert_save): the secret one
 //  loads, a public one alone is refused as ours, a missing one is named
+//  One JSON string literal maker, for the coordinator's admin answers and
+//  dtxctl's own documents
+START_TEST (test_json_string)
+{
+    char *literal = dtx_json_string ("a\"b\\c\n\x01");
+    ck_assert_str_eq (literal, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    free (literal);
+    literal = dtx_json_string (NULL);
+    ck_assert_str_eq (literal, "\"\"");
+    free (literal);
+}
+END_TEST
+
 START_TEST (test_security_key_files)
 {
     char dir [] = "/tmp/dtx-keys-XXXXXX", path [128], alone [128], err [512];
@@ -115,6 +128,7 @@ suite_util (void)
     tcase_add_test (tc, test_gid_format_parse_validate);
     tcase_add_test (tc, test_names);
     tcase_add_test (tc, test_security_key_files);
+    tcase_add_test (tc, test_json_string);
     suite_add_tcase (suite, tc);
     return suite;
 }
