@@ -166,36 +166,6 @@ s_assert_commits (const char *endpoint, int id)
 //  --------------------------------------------------------------------------
 //  A process in the background, its pid; stopped with s_stop
 
-static pid_t
-s_spawn (const char *logname, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    char *command = zsys_vprintf (format, args);
-    va_end (args);
-    char out [256], pidfile [512];
-    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, logname);
-    harness_capture (out, sizeof out, "%s > %s/%s 2>&1 & echo $! > %s", command, harness.dir,
-                     logname, pidfile);
-    zstr_free (&command);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int pid = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
-    fclose (file);
-    return (pid_t) pid;
-}
-
-static void
-s_stop (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    for (int i = 0; i < 500 && !harness_pid_gone (pid); i++)
-        usleep (10000);
-    if (!harness_pid_gone (pid))
-        kill (pid, SIGKILL);
-}
-
 //  --------------------------------------------------------------------------
 
 //  participants-max: a REGISTER flood under ever new names (an --insecure
@@ -211,13 +181,13 @@ START_TEST (test_register_flood_bounded)
     snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", PORT_SPARE (0));
     snprintf (participants, sizeof participants, "tcp://127.0.0.1:%d", PORT_SPARE (1));
     int metrics = PORT_SPARE (2);
-    pid_t coordinator = s_spawn ("insecure-coordinator.log", "%s/coordinator/dtx-coordinator"
+    pid_t coordinator = harness_spawn ("insecure-coordinator.log", "%s/coordinator/dtx-coordinator"
                                  " --id bounds --log-dir %s --clients %s --participants %s"
                                  " --metrics 127.0.0.1:%d --participants-max %d --insecure",
                                  TOP_BUILDDIR, dir, clients, participants, metrics, max);
     pid_t part [2];
     for (int i = 0; i < 2; i++)
-        part [i] = s_spawn (i? "insecure-db2.log": "insecure-db1.log",
+        part [i] = harness_spawn (i? "insecure-db2.log": "insecure-db1.log",
                             "%s/participant/dtx-participant --name db%d --conninfo"
                             " 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
                             " --coordinator %s --pool-min 1 --insecure", TOP_BUILDDIR, i + 1,
@@ -277,8 +247,8 @@ START_TEST (test_register_flood_bounded)
     //  The real participants still serve a 2-database transaction
     s_assert_commits (clients, 9001);
     for (int i = 0; i < 2; i++)
-        s_stop (part [i]);
-    s_stop (coordinator);
+        harness_terminate (part [i]);
+    harness_terminate (coordinator);
 }
 END_TEST
 
@@ -559,7 +529,7 @@ START_TEST (test_txns_max_all_connections)
     char clients [64];
     snprintf (clients, sizeof clients, "tcp://127.0.0.1:%d", PORT_SPARE (0));
     int metrics = PORT_SPARE (2);
-    pid_t coordinator = s_spawn ("limits-coordinator.log", "%s/coordinator/dtx-coordinator"
+    pid_t coordinator = harness_spawn ("limits-coordinator.log", "%s/coordinator/dtx-coordinator"
                                  " --id limits --log-dir %s --clients %s"
                                  " --participants tcp://127.0.0.1:%d --metrics 127.0.0.1:%d"
                                  " --txns-max 5 --client-txns-max 3 %s", TOP_BUILDDIR, dir,
@@ -624,7 +594,7 @@ START_TEST (test_txns_max_all_connections)
     dtx_proto_destroy (&reply);
     zsock_destroy (&one);
     zsock_destroy (&two);
-    s_stop (coordinator);
+    harness_terminate (coordinator);
 }
 END_TEST
 

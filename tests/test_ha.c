@@ -344,17 +344,9 @@ START_TEST (test_store_primary_killed)
                                     " -c 'CREATE DATABASE dtxp' && psql -X -q -v ON_ERROR_STOP=1"
                                     " '%s' -f %s/sql/test-schema.sql", env, s_ha_db, TOP_SRCDIR) == 0,
                    "%s", out);
-    char pidfile [512];
-    snprintf (pidfile, sizeof pidfile, "%s/db3.bgpid", harness.dir);
-    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name db3 --conninfo '%s'"
-                     " --coordinator %s --pool-min 2 %s > %s/participant-db3.log 2>&1 & echo $! > %s",
-                     TOP_BUILDDIR, s_ha_db, harness.participant_endpoint,
-                     harness.participant_args [2], harness.dir, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int db3 = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &db3), 1);
-    fclose (file);
+    pid_t db3 = harness_spawn ("participant-db3.log", "%s/participant/dtx-participant --name db3"
+                               " --conninfo '%s' --coordinator %s --pool-min 2 %s", TOP_BUILDDIR,
+                               s_ha_db, harness.participant_endpoint, harness.participant_args [2]);
     if (s_nextra < 8)
         s_extra [s_nextra++] = db3;     //  (stopped at teardown if still running)
     s_dbs [1] = "db3";
@@ -401,25 +393,10 @@ static char s_clients [160], s_participants [160];
 static pid_t
 s_start_instance_env (const char *env, const char *instance, int port)
 {
-    char out [256], dir [400], pidfile [512], timeout [64] = "";
-    snprintf (dir, sizeof dir, "%s/%s", harness.dir, instance);
-    mkdir (dir, 0700);
-    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, instance);
-    if (harness_store_timeout_ms)
-        snprintf (timeout, sizeof timeout, "--store-timeout %d", harness_store_timeout_ms);
-    harness_capture (out, sizeof out, "%s %s/coordinator/dtx-coordinator --id test --instance %s"
-                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                     " %s --store '%s' --lease %d %s > %s/%s.log 2>&1 & echo $! > %s",
-                     env, TOP_BUILDDIR, instance, dir, port, port + 1, harness.coordinator_args,
-                     harness_store, harness_lease_ms, timeout, harness.dir, instance, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int pid = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
-    fclose (file);
+    pid_t pid = harness_start_instance (env, "test", instance, port);
     if (s_nextra < 8)
         s_extra [s_nextra++] = pid;
-    return (pid_t) pid;
+    return pid;
 }
 
 static pid_t

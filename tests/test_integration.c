@@ -1182,18 +1182,11 @@ s_coordinator_logged (void *text)
 //  second used to take the name over and commit db1's work on db2
 START_TEST (test_participant_name_taken_is_refused)
 {
-    char out [4096], pidfile [512];
-    snprintf (pidfile, sizeof pidfile, "%s/impostor.pid", harness.dir);
-    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name %s"
-                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
-                     " --coordinator %s --pool-min 1 %s > %s/impostor.log 2>&1 & echo $! > %s",
-                     TOP_BUILDDIR, harness.db_name [0], harness.pg_port [1],
-                     harness.participant_endpoint, harness.participant_args [0], harness.dir, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int impostor = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &impostor), 1);
-    fclose (file);
+    pid_t impostor = harness_spawn ("impostor.log", "%s/participant/dtx-participant --name %s"
+                                    " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                                    " --coordinator %s --pool-min 1 %s", TOP_BUILDDIR,
+                                    harness.db_name [0], harness.pg_port [1],
+                                    harness.participant_endpoint, harness.participant_args [0]);
     ck_assert_msg (s_wait_for (s_coordinator_logged, "is registered already, fronting", 10000),
                    "no refusal in the coordinator's log");
     //  db1's work still goes to db1's database, and db1 is still the first

@@ -592,30 +592,6 @@ START_TEST (test_store_decision_survives_crash)
 }
 END_TEST
 
-//  Another coordinator on the store, in the background: shard id, its
-//  instance name, client endpoint on port and participant endpoint on
-//  port + 1, its log in harness.dir/NAME.log (NAME = instance); returns
-//  its pid
-static pid_t
-s_start_coordinator (const char *id, const char *instance, int port)
-{
-    char out [4096], pidfile [512], dir [400];
-    snprintf (dir, sizeof dir, "%s/%s", harness.dir, instance);
-    ck_assert_int_eq (mkdir (dir, 0700), 0);
-    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, instance);
-    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id %s --instance %s"
-                     " --log-dir %s --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                     " %s --store '%s' --lease 3000 > %s/%s.log 2>&1 & echo $! > %s",
-                     TOP_BUILDDIR, id, instance, dir, port, port + 1, harness.coordinator_args,
-                     s_store_conninfo, harness.dir, instance, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int pid = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
-    fclose (file);
-    return (pid_t) pid;
-}
-
 //  A coordinator asked about another shard's gids: a two-phase commit is
 //  read from the store (committed, to its owner only); anything else is
 //  the owner's to say (UNKNOWN, DTX_ERR_NOT_OWNER), never "aborted"; a
@@ -639,7 +615,7 @@ START_TEST (test_foreign_gids)
                                        port + 1, s_store_conninfo), 2);
     ck_assert_msg (strstr (out, "store-timeout (600 ms) is more than half the lease (1000 ms)"),
                    "%s", out);
-    pid_t other = s_start_coordinator ("other", "other", port);
+    pid_t other = harness_start_instance (NULL, "other", "other", port);
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     dtx_client_t *asker = dtx_client_new (endpoint, 5000);
@@ -711,7 +687,7 @@ START_TEST (test_takeover_and_zombie)
     long long epoch = s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'");
     pid_t holder = harness_coordinator_pid ();
     //  The taker: another instance, on ports of its own
-    pid_t taker = s_start_coordinator ("test", "taker", harness.metrics_port + 90);
+    pid_t taker = harness_start_instance (NULL, "test", "taker", harness.metrics_port + 90);
     //  It waits: the lease is held and renewed
     sleep (3);
     ck_assert_int_eq (s_store_value ("SELECT epoch FROM dtx_store.shard WHERE shard = 'test'"), epoch);

@@ -74,32 +74,12 @@ static pid_t
 s_start_participant (const char *name, const char *endpoint, const char *secret,
                      const char *coordinator_cert, const char *logname)
 {
-    char out [256], pidfile [512];
-    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, logname);
-    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name %s"
-                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
-                     " --coordinator %s --pool-min 1 --curve-secret %s --coordinator-key %s"
-                     " > %s/%s 2>&1 & echo $! > %s", TOP_BUILDDIR, name, harness.pg_port [0],
-                     endpoint, secret, coordinator_cert, harness.dir, logname, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int pid = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
-    fclose (file);
-    return (pid_t) pid;
-}
-
-static void
-s_stop (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    for (int i = 0; i < 500 && !harness_pid_gone (pid); i++)
-        usleep (10000);
-    if (!harness_pid_gone (pid))
-        kill (pid, SIGKILL);
-}
-
-//  The real system still commits on db1
+    return harness_spawn (logname, "%s/participant/dtx-participant --name %s"
+                          " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
+                          " --coordinator %s --pool-min 1 --curve-secret %s --coordinator-key %s",
+                          TOP_BUILDDIR, name, harness.pg_port [0], endpoint, secret,
+                          coordinator_cert);
+}//  The real system still commits on db1
 static void
 s_assert_db1_works (void)
 {
@@ -213,8 +193,8 @@ START_TEST (test_participant_keys)
     //  The real db1 kept its name and works
     s_assert_db1_works ();
     ck_assert_int_eq (s_coordinator_log_count ("participant db1 reconnected"), 0);
-    s_stop (rogue);
-    s_stop (other);
+    harness_terminate (rogue);
+    harness_terminate (other);
     s_assert_db1_works ();
 }
 END_TEST
@@ -243,7 +223,7 @@ START_TEST (test_impostor_coordinator)
     dtx_proto_t *msg = NULL;
     int rc = dtx_proto_recv (&msg, router, err, sizeof err);
     ck_assert_msg (rc == -1, "the impostor heard %s", msg? dtx_proto_command (msg): "a malformed frame");
-    s_stop (pid);
+    harness_terminate (pid);
     //  The same participant trusting the impostor's key does register
     //  there: what the check above waited for would have come
     pid = s_start_participant ("db1", endpoint, db1, impostor_cert, "trusting.log");
@@ -252,7 +232,7 @@ START_TEST (test_impostor_coordinator)
     ck_assert_int_eq (rc, 0);
     ck_assert_int_eq (dtx_proto_id (msg), DTX_PROTO_REGISTER);
     dtx_proto_destroy (&msg);
-    s_stop (pid);
+    harness_terminate (pid);
     zsock_destroy (&router);
 }
 END_TEST
@@ -311,25 +291,19 @@ END_TEST
 //  A tcp admin endpoint: CurveZMQ, operator keys only
 START_TEST (test_admin_tcp_needs_operator_key)
 {
-    char out [8192], dir [400], operators [400], pidfile [512];
+    char out [8192], dir [400], operators [400];
     snprintf (dir, sizeof dir, "%s/admin-tcp", harness.dir);
     snprintf (operators, sizeof operators, "%s/operators", harness.dir);
-    snprintf (pidfile, sizeof pidfile, "%s/admin-coordinator.bgpid", harness.dir);
     ck_assert_int_eq (mkdir (dir, 0700), 0);
     ck_assert_int_eq (mkdir (operators, 0700), 0);
     ck_assert_int_eq (harness_capture (out, sizeof out, "%s/dtxctl/dtxctl keygen alice --dir %s",
                                        TOP_BUILDDIR, operators), 0);
     int port = harness.metrics_port + 70;
-    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id admintest --log-dir %s"
-                     " --clients tcp://127.0.0.1:%d --participants tcp://127.0.0.1:%d"
-                     " --admin tcp://127.0.0.1:%d %s --operator-keys %s > %s/admin-coordinator.log"
-                     " 2>&1 & echo $! > %s", TOP_BUILDDIR, dir, port, port + 1, port + 2,
-                     harness.coordinator_args, operators, harness.dir, pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int pid = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
-    fclose (file);
+    pid_t pid = harness_spawn ("admin-coordinator.log", "%s/coordinator/dtx-coordinator --id admintest"
+                               " --log-dir %s --clients tcp://127.0.0.1:%d --participants"
+                               " tcp://127.0.0.1:%d --admin tcp://127.0.0.1:%d %s --operator-keys %s",
+                               TOP_BUILDDIR, dir, port, port + 1, port + 2,
+                               harness.coordinator_args, operators);
     ck_assert (s_wait_log ("admin-coordinator.log", "coordinator admintest: epoch", 10000));
     //  The operator's key
     int rc = harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d"
@@ -341,7 +315,7 @@ START_TEST (test_admin_tcp_needs_operator_key)
                           " status", TOP_BUILDDIR, port + 2);
     ck_assert_msg (rc == 3, "%d: %s", rc, out);
     ck_assert (s_wait_log ("admin-coordinator.log", "ZAP: refused .* on the admin endpoint", 5000));
-    s_stop ((pid_t) pid);
+    harness_terminate ((pid_t) pid);
 }
 END_TEST
 
@@ -436,33 +410,19 @@ END_TEST
 START_TEST (test_insecure_transactions_owned_by_connection)
 {
     s_quiet ();
-    char out [4096], dir [400], pidfile [512], endpoint [64], participants [64];
+    char dir [400], endpoint [64], participants [64];
     snprintf (dir, sizeof dir, "%s/insecure-run", harness.dir);
     ck_assert_int_eq (mkdir (dir, 0700), 0);
     int port = harness.metrics_port + 80;
     snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     snprintf (participants, sizeof participants, "tcp://127.0.0.1:%d", port + 1);
-    snprintf (pidfile, sizeof pidfile, "%s/insecure-coordinator.bgpid", harness.dir);
-    harness_capture (out, sizeof out, "%s/coordinator/dtx-coordinator --id loose --log-dir %s"
-                     " --clients %s --participants %s --insecure > %s/insecure-coordinator.log 2>&1"
-                     " & echo $! > %s", TOP_BUILDDIR, dir, endpoint, participants, harness.dir,
-                     pidfile);
-    FILE *file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int coordinator = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &coordinator), 1);
-    fclose (file);
-    snprintf (pidfile, sizeof pidfile, "%s/insecure-participant.bgpid", harness.dir);
-    harness_capture (out, sizeof out, "%s/participant/dtx-participant --name loose1"
-                     " --conninfo 'host=127.0.0.1 port=%d user=postgres dbname=postgres'"
-                     " --coordinator %s --pool-min 1 --insecure > %s/insecure-participant.log 2>&1"
-                     " & echo $! > %s", TOP_BUILDDIR, harness.pg_port [0], participants,
-                     harness.dir, pidfile);
-    file = fopen (pidfile, "r");
-    ck_assert_ptr_nonnull (file);
-    int participant = 0;
-    ck_assert_int_eq (fscanf (file, "%d", &participant), 1);
-    fclose (file);
+    pid_t coordinator = harness_spawn ("insecure-coordinator.log", "%s/coordinator/dtx-coordinator"
+                                       " --id loose --log-dir %s --clients %s --participants %s"
+                                       " --insecure", TOP_BUILDDIR, dir, endpoint, participants);
+    pid_t participant = harness_spawn ("insecure-participant.log", "%s/participant/dtx-participant"
+                                       " --name loose1 --conninfo 'host=127.0.0.1 port=%d"
+                                       " user=postgres dbname=postgres' --coordinator %s --pool-min 1"
+                                       " --insecure", TOP_BUILDDIR, harness.pg_port [0], participants);
 
     //  A client without keys (the harness's are in the environment)
     char *cert = strdup (getenv ("DTX_CLIENT_CERT"));
@@ -512,8 +472,8 @@ START_TEST (test_insecure_transactions_owned_by_connection)
     setenv ("DTX_COORDINATOR_CERT", coordinator_cert, 1);
     free (cert);
     free (coordinator_cert);
-    s_stop ((pid_t) participant);
-    s_stop ((pid_t) coordinator);
+    harness_terminate ((pid_t) participant);
+    harness_terminate ((pid_t) coordinator);
     ck_assert (s_wait_log ("insecure-coordinator.log", "INSECURE: no CurveZMQ", 1000));
 }
 END_TEST

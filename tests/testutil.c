@@ -570,6 +570,52 @@ harness_capture (char *output, size_t size, const char *format, ...)
     return WIFEXITED (status)? WEXITSTATUS (status): -1;
 }
 
+pid_t
+harness_spawn (const char *logname, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char *command = zsys_vprintf (format, args);
+    va_end (args);
+    char out [256], pidfile [512];
+    snprintf (pidfile, sizeof pidfile, "%s/%s.bgpid", harness.dir, logname);
+    harness_capture (out, sizeof out, "%s > %s/%s 2>&1 & echo $! > %s", command, harness.dir,
+                     logname, pidfile);
+    zstr_free (&command);
+    FILE *file = fopen (pidfile, "r");
+    ck_assert_ptr_nonnull (file);
+    int pid = 0;
+    ck_assert_int_eq (fscanf (file, "%d", &pid), 1);
+    fclose (file);
+    return (pid_t) pid;
+}
+
+pid_t
+harness_start_instance (const char *env, const char *id, const char *instance, int port)
+{
+    char dir [400], logname [300], timeout [64] = "";
+    snprintf (dir, sizeof dir, "%s/%s", harness.dir, instance);
+    mkdir (dir, 0700);
+    snprintf (logname, sizeof logname, "%s.log", instance);
+    if (harness_store_timeout_ms)
+        snprintf (timeout, sizeof timeout, "--store-timeout %d", harness_store_timeout_ms);
+    return harness_spawn (logname, "%s %s/coordinator/dtx-coordinator --id %s --instance %s"
+                          " --log-dir %s --clients tcp://127.0.0.1:%d --participants"
+                          " tcp://127.0.0.1:%d %s --store '%s' --lease %d %s", env? env: "",
+                          TOP_BUILDDIR, id, instance, dir, port, port + 1,
+                          harness.coordinator_args, harness_store, harness_lease_ms, timeout);
+}
+
+void
+harness_terminate (pid_t pid)
+{
+    kill (pid, SIGTERM);
+    for (int i = 0; i < 500 && !harness_pid_gone (pid); i++)
+        usleep (10000);
+    if (!harness_pid_gone (pid))
+        kill (pid, SIGKILL);
+}
+
 int
 harness_dtxctl (char *output, size_t size, const char *format, ...)
 {

@@ -105,6 +105,17 @@ int harness_capture (char *output, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 //  Run dtxctl against the harness's coordinator (args printf-style),
 //  output captured; returns its exit status
+//  A command (printf format) in the background, its output in
+//  harness.dir/logname: its pid
+pid_t harness_spawn (const char *logname, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+//  Another coordinator on harness_store (lease and store-timeout as the
+//  harness's): shard id, instance name, clients on port, participants on
+//  port + 1, log dir harness.dir/INSTANCE, log INSTANCE.log; env is
+//  prefixed to the command (e.g. "DTX_FAULT=..."), or NULL.  Its pid.
+pid_t harness_start_instance (const char *env, const char *id, const char *instance, int port);
+//  SIGTERM, and SIGKILL if it is still there 5 s later
+void harness_terminate (pid_t pid);
 int harness_dtxctl (char *output, size_t size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 //  Wait until dtxctl's `participants --json` shows participant index
