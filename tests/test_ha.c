@@ -340,10 +340,21 @@ START_TEST (test_store_primary_killed)
     harness_capture (env, sizeof env, ". %s/env; echo \"$HA_CONNINFO\"", s_ha_dir);
     env [strcspn (env, "\n")] = 0;
     snprintf (s_ha_db, sizeof s_ha_db, "%s dbname=dtxp", env);
-    ck_assert_msg (harness_capture (out, sizeof out, "psql -X -q -v ON_ERROR_STOP=1 '%s'"
+    //  Made on the leader; then wait until every node has it: libpq does
+    //  not try the next host of the list after a FATAL from one (a replica
+    //  that has not replayed the CREATE DATABASE yet says "does not exist")
+    ck_assert_msg (harness_capture (out, sizeof out, ". %s/env; psql -X -q -v ON_ERROR_STOP=1"
+                                    " \"host=127.0.0.1 port=$HA_LEADER_PORT user=postgres dbname=dtx\""
                                     " -c 'CREATE DATABASE dtxp' && psql -X -q -v ON_ERROR_STOP=1"
-                                    " '%s' -f %s/sql/test-schema.sql", env, s_ha_db, TOP_SRCDIR) == 0,
+                                    " \"host=127.0.0.1 port=$HA_LEADER_PORT user=postgres dbname=dtxp\""
+                                    " -f %s/sql/test-schema.sql", s_ha_dir, TOP_SRCDIR) == 0,
                    "%s", out);
+    ck_assert_msg (harness_capture (out, sizeof out, ". %s/env; for i in $(seq 1 $HA_NODES); do"
+                                    " p=$(eval echo \\$HA_NODE${i}_PORT); ok=; for t in $(seq 1 100);"
+                                    " do psql -X -q -At \"host=127.0.0.1 port=$p user=postgres"
+                                    " dbname=dtxp\" -c 'SELECT count(*) FROM items' >/dev/null 2>&1"
+                                    " && ok=1 && break; sleep 0.2; done; [ -n \"$ok\" ] || exit 1; done",
+                                    s_ha_dir) == 0, "dtxp not on every node: %s", out);
     pid_t db3 = harness_spawn ("participant-db3.log", "%s/participant/dtx-participant --name db3"
                                " --conninfo '%s' --coordinator %s --pool-min 2 %s", TOP_BUILDDIR,
                                s_ha_db, harness.participant_endpoint, harness.participant_args [2]);
