@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+. "$top/scripts/check-counts.sh"       # check_counts: the numbers of a Check summary
 work=${DTX_SANITIZE_DIR:-$top/tmp/sanitize}
 src=$work/src
 reports=$work/reports
@@ -72,9 +73,7 @@ for log in tests/test_*.log; do
     line=$(grep -h "Checks:" "$log" | tail -n 1 || true)
     [ -n "$line" ] || { echo "sanitize: $log: no Check summary"; status=1; continue; }
     echo "sanitize: $(basename "$log" .log): $line"
-    n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-    f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
-    e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    check_counts "$line"
     checks=$((checks + n)) failures=$((failures + f)) errors=$((errors + e))
 done
 [ "$checks" -gt 0 ] || { echo "sanitize: no test ran"; status=1; }

@@ -9,6 +9,7 @@
 # local loop; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/check-counts.sh       # check_counts: the numbers of a Check summary
 SECONDS=0
 ./scripts/bootstrap.sh
 status=0
@@ -21,9 +22,7 @@ for log in tests/test_*.log; do
     line=$(grep -h "Checks:" "$log" | tail -n 1 || true)
     [ -n "$line" ] || { echo "$log: no Check summary"; status=1; continue; }
     echo "$(basename "$log" .log): $line"
-    n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-    f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
-    e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    check_counts "$line"
     checks=$((checks + n)) failures=$((failures + f)) errors=$((errors + e))
 done
 # libdtx exports the dtx.h API and nothing else (the codec, helpers and the
@@ -77,9 +76,7 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     echo "$ha_out" | grep -v '^[IW]: ' | tail -n 40
     line=$(grep -h "Checks:" <<<"$ha_out" | tail -n 1 || true)
     if [ -n "$line" ]; then
-        n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-        f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
-        e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+        check_counts "$line"
         passed=$((passed + n - f - e)) failed=$((failed + f + e))
     else
         echo "ha: the suite did not run"; failed=$((failed + 1))
