@@ -11,9 +11,21 @@ top=$(pwd)
 
 CLIENTS=${CLIENTS:-8}
 TRANSFERS=${TRANSFERS:-2000}
+# Ports: DTX_DEMO_PORT (default 7100, the coordinator's default client port)
+# is the client endpoint, +1 the participants' endpoint, +2..+4 the three
+# PostgreSQL clusters.  Each must be free: the demo says which is not
+base=${DTX_DEMO_PORT:-7100}
+case "$base" in ''|*[!0-9]*) echo "demo: DTX_DEMO_PORT='$base' is not a port number FAILED"; exit 1 ;; esac
+[ "$base" -ge 1024 ] && [ "$base" -le 65530 ] \
+    || { echo "demo: DTX_DEMO_PORT=$base: use 1024..65530 FAILED"; exit 1; }
+for p in $(seq "$base" $((base + 4))); do
+    if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+        echo "demo: port $p (of $base..$((base + 4))) is in use; set DTX_DEMO_PORT to another base FAILED"
+        exit 1
+    fi
+done
 work=$(mktemp -d /tmp/dtx-demo-XXXXXX)
 chmod 755 "$work"
-base=$((26000 + $$ % 1000 * 5))
 pids=()
 
 cleanup () {

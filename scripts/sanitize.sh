@@ -23,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 . "$top/scripts/check-counts.sh"       # check_counts: the numbers of a Check summary
+. "$top/scripts/progress.sh"           # progress_start/stop: a line every 30 s
+trap progress_stop EXIT
 work=${DTX_SANITIZE_DIR:-$top/tmp/sanitize}
 src=$work/src
 reports=$work/reports
@@ -63,9 +65,11 @@ chmod 1777 "$reports"          # a test may run a program as another user
 export ASAN_OPTIONS="log_path=$reports/report:halt_on_error=1:abort_on_error=1:detect_leaks=1:verify_asan_link_order=0:print_summary=1"
 export UBSAN_OPTIONS="log_path=$reports/report:halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$top/scripts/lsan.supp:print_suppressions=0"
-rm -f tests/test_*.log tests/test_*.trs
+rm -f tests/test_*.log tests/test_*.trs tests/test_*.progress
 status=0
+progress_start sanitize "$src"
 make -j2 "${make_args[@]}" check >/dev/null 2>&1 || status=$?
+progress_stop
 
 checks=0 failures=0 errors=0
 for log in tests/test_*.log; do

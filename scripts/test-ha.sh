@@ -4,8 +4,9 @@
 # (scripts/hacluster.sh, which installs what is missing), runs the suite
 # against it, and stops everything afterwards, also when it fails.
 #
-# The cluster's ports start at 32200 (above every port the test harness
-# derives from a pid, below the kernel's ephemeral range), or wherever
+# The cluster's ports start at DTX_TEST_HA_PORT_BASE, default 32200 (above
+# every port the test harness takes by default, below the kernel's
+# ephemeral range), or wherever
 # hacluster.sh finds a free block.  Prints the suite's Check summary;
 # exits non-zero if anything failed.  HA_KEEP=1 keeps the directory.
 set -euo pipefail
@@ -19,13 +20,18 @@ cleanup () {
     exit $rc
 }
 trap cleanup EXIT
+# DTX_TEST_HA_PORT_BASE (default 32200): the cluster's 40 ports start
+# there if they are free, else hacluster.sh picks a free block
+ha_base=${DTX_TEST_HA_PORT_BASE:-32200}
 base=()
-if ! ss -Hltn 'sport >= :32200 and sport <= :32240' 2>/dev/null | grep -q .; then
-    base=(--base-port 32200)
+if ! ss -Hltn "sport >= :$ha_base and sport <= :$((ha_base + 40))" 2>/dev/null | grep -q .; then
+    base=(--base-port "$ha_base")
 fi
 SECONDS=0
 scripts/hacluster.sh start "$dir" --nodes 3 "${base[@]}"
 echo "test-ha: cluster up in ${SECONDS}s"
 . "$dir/env"
 make -j2 tests/test_ha >/dev/null
+rm -f tests/test_ha.progress    # one line per finished case (test.sh's progress)
+CK_LOG_FILE_NAME=tests/test_ha.progress \
 DTX_TEST_HA_STORE="$HA_CONNINFO" DTX_TEST_HA_DIR="$dir" tests/test_ha

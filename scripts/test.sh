@@ -10,10 +10,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/check-counts.sh       # check_counts: the numbers of a Check summary
+. scripts/progress.sh           # progress_start/stop: a line every 30 s while suites run
+trap progress_stop EXIT
 SECONDS=0
 ./scripts/bootstrap.sh
 status=0
+rm -f tests/test_*.progress
+progress_start suite .
 make -j2 check || status=$?
+progress_stop
 suite_seconds=$SECONDS
 # Check's own summaries, then one closing line over all suites
 checks=0 failures=0 errors=0
@@ -46,6 +51,7 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     # report (any process, children included) counts as a failure
     rm -f tmp/sanitize/counts
     SECONDS=0
+    echo "sanitize: the suite again, built with clang ASan+UBSan+LSan (several minutes)"
     ./scripts/sanitize.sh || status=1
     echo "sanitize: build and run ${SECONDS}s"
     if read -r p f r < tmp/sanitize/counts 2>/dev/null; then
@@ -55,6 +61,7 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     fi
     # Each fuzz target is one check: it passes if its short run finds nothing
     SECONDS=0
+    echo "fuzz: a short run of every libFuzzer target (about a minute)"
     fuzz_out=$(./scripts/fuzz.sh 2>&1) || status=1
     echo "$fuzz_out"
     echo "fuzz: build and run ${SECONDS}s"
@@ -64,6 +71,7 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     # The HA takeover model (docs/ha.md): each SPIN run is one check; a
     # BUG_ variant passes when it finds its counterexample
     SECONDS=0
+    echo "model: SPIN on the takeover model (about a minute)"
     model_out=$(./scripts/model-check.sh 2>&1) || status=1
     echo "$model_out"
     passed=$((passed + $(grep -c '^ok ' <<<"$model_out" || true)))
@@ -72,7 +80,10 @@ if [ "${DTX_TEST_QUICK:-0}" != 1 ]; then
     # The HA suite on a real Patroni cluster (scripts/test-ha.sh): each
     # of its Check cases is one check
     SECONDS=0
+    echo "ha: a 3-node Patroni cluster and the HA suite (several minutes)"
+    progress_start ha . test_ha
     ha_out=$(./scripts/test-ha.sh 2>&1) || status=1
+    progress_stop
     echo "$ha_out" | grep -v '^[IW]: ' | tail -n 40
     line=$(grep -h "Checks:" <<<"$ha_out" | tail -n 1 || true)
     if [ -n "$line" ]; then

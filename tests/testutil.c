@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 harness_t harness;
 long harness_log_compact_bytes = 64 << 20;
@@ -24,6 +26,52 @@ static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys 
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
             s_participant_secret [HARNESS_DBS_MAX][400];
 static bool s_started = false;
+
+//  True if nothing listens on 127.0.0.1:port (we can bind it)
+static bool
+s_port_free (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (port) };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    int on = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    bool free_ = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close (fd);
+    return free_;
+}
+
+//  The test's block of 10 ports (docs/operations.md "Running the tests"):
+//  slots of 10 from DTX_TEST_PORT_BASE (default 20000), DTX_TEST_PORT_SLOTS
+//  of them (default 1200: up to 31999; the kernel hands out ephemeral ports
+//  from 32768, and a port in use by an outgoing connection cannot be
+//  listened on).  The slot starts from the pid, so that parallel suites
+//  spread, and moves on past a block with a port in use
+static int
+s_port_base (void)
+{
+    const char *env_base = getenv ("DTX_TEST_PORT_BASE");
+    const char *env_slots = getenv ("DTX_TEST_PORT_SLOTS");
+    long first = env_base && *env_base? strtol (env_base, NULL, 10): 20000;
+    long slots = env_slots && *env_slots? strtol (env_slots, NULL, 10): 1200;
+    if (first < 1024 || slots < 1 || first + slots * 10 > 65536) {
+        fprintf (stderr, "harness: DTX_TEST_PORT_BASE=%s DTX_TEST_PORT_SLOTS=%s: the ports"
+                 " must lie within 1024..65535\n", env_base? env_base: "", env_slots? env_slots: "");
+        exit (2);
+    }
+    for (long tries = 0; tries < slots; tries++) {
+        int base = (int) (first + ((getpid () + tries) % slots) * 10);
+        bool all_free = true;
+        for (int i = 0; i < 10 && all_free; i++)
+            all_free = s_port_free (base + i);
+        if (all_free)
+            return base;
+    }
+    fprintf (stderr, "harness: no free block of 10 ports from %ld (%ld slots)\n", first, slots);
+    exit (2);
+}
 static pid_t s_owner = 0;
 
 static void
@@ -366,10 +414,7 @@ harness_start_clusters (int ndbs)
     atexit (s_at_exit);
     signal (SIGINT, s_on_signal);
     signal (SIGTERM, s_on_signal);
-    //  Ports: spread by pid so that parallel runs do not collide
-    //  Below 32768: the kernel hands out ephemeral ports above (a port
-    //  in use by some outgoing connection cannot be listened on)
-    int base = 20000 + (getpid () % 1200) * 10;
+    int base = s_port_base ();
     snprintf (harness.client_endpoint, sizeof harness.client_endpoint, "tcp://127.0.0.1:%d", base);
     snprintf (harness.participant_endpoint, sizeof harness.participant_endpoint,
               "tcp://127.0.0.1:%d", base + 1);
