@@ -105,7 +105,7 @@ s_check_keys () {
     for key in $keys; do
         count=$((count + 1))
         printf '%s\n' "$section" | s_has_word "$key" || missing="$missing $key"
-        grep -Eq "^[[:space:]]*(#[[:space:]]*)?$key[[:space:]]*=" "$src/$sample" || unsampled="$unsampled $key"
+        grep -Eq "^[[:space:]]*(#[[:space:]]*)?${key}[[:space:]]*=" "$src/$sample" || unsampled="$unsampled $key"
     done
     if [ -n "$missing" ]; then
         s_fail "config keys: CONFIGURATION of $page has no entry for$missing (read in $loader)"
@@ -202,9 +202,10 @@ s_check_units () {
     done
     local copies
     copies="$(for unit in $units; do echo "$tmp/lib/systemd/system/$(basename "$unit")"; done)"
+    local rc=0
     # shellcheck disable=SC2086
-    out="$(cd "$tmp" && env -u MANPATH PATH="$tmp/bin:$PATH" systemd-analyze verify $copies 2>&1)"
-    if [ $? -ne 0 ] || [ -n "$out" ]; then
+    out="$(cd "$tmp" && env -u MANPATH PATH="$tmp/bin:$PATH" systemd-analyze verify $copies 2>&1)" || rc=$?
+    if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
         s_fail "units: systemd-analyze verify: $(printf '%s' "$out" | sed "s|$tmp|SCRATCH|g" | tr '\n' ' ')"
     else
         s_ok "units: systemd-analyze verify clean ($(for unit in $units; do basename "$unit"; done | tr '\n' ' '| sed 's/ $//'))"
