@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages="libzmq3-dev libczmq-dev libpq-dev libmicrohttpd-dev check autoconf automake libtool pkg-config
           make gcc postgresql-15 postgresql-client-15
-          clang libclang-rt-14-dev spin"   # sanitizers and libFuzzer (sanitize.sh, fuzz.sh); the HA model (model-check.sh)
+          clang libclang-rt-14-dev spin mandoc"   # sanitizers and libFuzzer (sanitize.sh, fuzz.sh); the HA model (model-check.sh); man page lint (check-docs.sh)
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

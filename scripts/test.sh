@@ -41,6 +41,16 @@ if [ -n "$extra" ]; then
 else
     echo "libdtx.so exports $(echo "$exported" | wc -l) symbols, all of dtx.h"
 fi
+# The man pages and the systemd units agree with the programs (every option,
+# config key and dtx.h function documented, pages lint clean, units verify
+# and are hardened): each of its checks counts as one
+docs_out=$(./scripts/check-docs.sh 2>&1) || status=1
+grep -v '^ok ' <<<"$docs_out" || true
+if [[ $(tail -n 1 <<<"$docs_out") =~ ^check-docs:\ ([0-9]+)\ checks,\ ([0-9]+)\ failed ]]; then
+    checks=$((checks + BASH_REMATCH[1])) failures=$((failures + BASH_REMATCH[2]))
+else
+    echo "check-docs: did not finish"; errors=$((errors + 1))
+fi
 if [ $status -ne 0 ]; then
     for log in tests/test_*.log; do echo "== $log"; tail -n 60 "$log"; done
 fi
