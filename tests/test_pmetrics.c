@@ -180,6 +180,62 @@ START_TEST (test_pmetrics_commit)
 }
 END_TEST
 
+//  A prepared transaction nobody drives (left by hand under the gid of a
+//  transaction the coordinator rolled back): found by the participant's
+//  scan, counted in doubt and prepared, resolved on the coordinator's
+//  answer (rolled back), counted so
+START_TEST (test_pmetrics_in_doubt_resolved)
+{
+    double rolled_back = s_value (0, "dtx_participant_in_doubt_resolutions_total",
+                                  "outcome=\"rolled_back\"");
+    ck_assert_double_ge (rolled_back, 0);
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    ck_assert_ptr_nonnull (txn);
+    s_insert_item (txn, 0, 7101);
+    char gid [64], sql [256];
+    snprintf (gid, sizeof gid, "%s", dtx_txn_gid (txn));
+    ck_assert_int_eq (dtx_rollback (txn), DTX_ABORTED);
+    dtx_txn_destroy (&txn);
+    snprintf (sql, sizeof sql, "BEGIN; INSERT INTO items (id, note) VALUES (7102, 'by hand');"
+              " PREPARE TRANSACTION '%s'", gid);
+    ck_assert_int_eq (harness_pg_exec (0, sql), 0);
+    //  The scan runs every 10 s
+    double now = s_wait_value (0, "dtx_participant_in_doubt_resolutions_total",
+                               "outcome=\"rolled_back\"", rolled_back + 1, false, 25000);
+    ck_assert_msg (now == rolled_back + 1, "%s: rolled back %g, were %g", gid, now, rolled_back);
+    snprintf (sql, sizeof sql, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = '%s'", gid);
+    ck_assert_int_eq (harness_pg_value (0, sql), 0);
+    ck_assert_double_eq (s_wait_value (0, "dtx_participant_in_doubt", NULL, 0, true, 5000), 0);
+    ck_assert_double_eq (s_wait_value (0, "dtx_participant_prepared", NULL, 0, true, 5000), 0);
+    ck_assert_double_ge (s_value (0, "dtx_participant_pg_round_trip_seconds_count",
+                                  "kind=\"rollback\""), 1);
+}
+END_TEST
+
+//  A prepared transaction of a shard no coordinator here serves: in
+//  doubt and prepared, its answers counted unknown; ended by hand, it
+//  leaves the prepared gauge at the next scan.  (It stays in the
+//  participant's in-doubt table, asked about every 5 s: the scan adds
+//  gids, it does not drop them; so this case comes after those that
+//  count in-doubt transactions on db1)
+START_TEST (test_pmetrics_in_doubt_unknown)
+{
+    const char *unknown = "outcome=\"unknown\"";
+    double before = s_value (0, "dtx_participant_in_doubt_resolutions_total", unknown);
+    ck_assert_double_ge (before, 0);
+    ck_assert_int_eq (harness_pg_exec (0, "BEGIN; INSERT INTO items (id, note) VALUES (7201, 'x');"
+                                          " PREPARE TRANSACTION 'dtx:elsewhere:1:1'"), 0);
+    double now = s_wait_value (0, "dtx_participant_in_doubt_resolutions_total", unknown,
+                               before + 1, false, 25000);
+    ck_assert_msg (now >= before + 1, "unknown answers %g, were %g", now, before);
+    ck_assert_double_eq (s_value (0, "dtx_participant_in_doubt", NULL), 1);
+    ck_assert_double_eq (s_value (0, "dtx_participant_prepared", NULL), 1);
+    ck_assert_int_eq (harness_pg_exec (0, "ROLLBACK PREPARED 'dtx:elsewhere:1:1'"), 0);
+    now = s_wait_value (0, "dtx_participant_prepared", NULL, 0, true, 25000);
+    ck_assert_msg (now == 0, "still %g prepared after ROLLBACK PREPARED by hand", now);
+}
+END_TEST
+
 //  A participant that no coordinator has answered: 503, and why; its
 //  link counted as not connected, its heartbeats as missed
 START_TEST (test_pmetrics_health_not_registered)
@@ -263,6 +319,8 @@ suite_pmetrics (void)
     tcase_add_checked_fixture (tc, s_case_setup, s_case_teardown);
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_pmetrics_commit);
+    tcase_add_test (tc, test_pmetrics_in_doubt_resolved);
+    tcase_add_test (tc, test_pmetrics_in_doubt_unknown);
     tcase_add_test (tc, test_pmetrics_health_not_registered);
     tcase_add_test (tc, test_pmetrics_bad_address);
     tcase_add_test (tc, test_pmetrics_health_database_down);
