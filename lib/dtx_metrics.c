@@ -27,13 +27,14 @@ typedef struct {
 } histogram_t;
 
 #define HEALTH_STALE_MS 10000        //  the loop has not published for this long: stalled
-                                    //  (a store call may block it up to 5 s)
+                                    //  (a coordinator's store call may block it up to
+                                    //  5 s, a participant's connect up to 10 s)
 
 struct _dtx_metrics_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
     char *snapshot;                 //  under lock
-    char health [256];              //  under lock: "" ready, else why not
+    char health [512];              //  under lock: "" ready, else why not
     int64_t published;              //  under lock: when the loop last published
     //  Written and read by the loop only (rendered into the snapshot)
     histogram_t histograms [DTX_METRICS_HISTOGRAMS_MAX];

@@ -110,9 +110,10 @@ part_metrics_reply (dtx_participant_t *self, int id, int status)
 }
 
 //  metrics.prepared maps a gid to when it was prepared (or found by the
-//  scan), as ms, or to minus when it ended: an ended gid is kept until a
-//  scan queued after its end, lest a scan that read it still prepared
-//  bring it back
+//  scan), as ms.  A gid that ends while a scan is running is kept, marked
+//  ended (minus when), until that scan's answer, which may list it still
+//  prepared; one that ends at any other time is dropped (a scan queued
+//  later cannot list it)
 void
 part_metrics_prepared (dtx_participant_t *self, const char *gid, bool prepared)
 {
@@ -121,8 +122,12 @@ part_metrics_prepared (dtx_participant_t *self, const char *gid, bool prepared)
     if (prepared)
         zhashx_update (self->metrics.prepared, gid, (void *) (intptr_t) dtx_clock_ms ());
     else
-    if (zhashx_lookup (self->metrics.prepared, gid))
-        zhashx_update (self->metrics.prepared, gid, (void *) (intptr_t) -dtx_clock_ms ());
+    if (zhashx_lookup (self->metrics.prepared, gid)) {
+        if (zhashx_lookup (self->sessions, ""))         //  the scan's session
+            zhashx_update (self->metrics.prepared, gid, (void *) (intptr_t) -dtx_clock_ms ());
+        else
+            zhashx_delete (self->metrics.prepared, gid);
+    }
 }
 
 void
@@ -131,10 +136,10 @@ part_metrics_scanned (dtx_participant_t *self, PGresult *result)
     if (!self->metrics.prepared)
         return;
     //  The scan is the truth as of its start: what it lists is prepared
-    //  (added if prepared by an earlier run), unless it ended since; what
-    //  it does not list and was prepared (or ended) before the scan was
-    //  queued is gone (ended by hand, or its end was not seen here).
-    //  Prepared after: the scan cannot know yet
+    //  (added if prepared by an earlier run), unless it ended since (marked
+    //  ended: dropped now); what it does not list and was prepared before
+    //  the scan was queued is gone (ended by hand, or its end was not seen
+    //  here).  Prepared after: the scan cannot know yet
     zhashx_t *listed = zhashx_new ();
     for (int row = 0; row < PQntuples (result); row++) {
         const char *gid = PQgetvalue (result, row, 0);
@@ -150,7 +155,7 @@ part_metrics_scanned (dtx_participant_t *self, PGresult *result)
     while (value) {
         const char *gid = (const char *) zhashx_cursor (self->metrics.prepared);
         int64_t when = (int64_t) (intptr_t) value;
-        if ((when < 0 && -when < self->metrics.scan_at)
+        if (when < 0
         ||  (when > 0 && when < self->metrics.scan_at && !zhashx_lookup (listed, gid)))
             zlistx_add_end (gone, strdup (gid));
         value = zhashx_next (self->metrics.prepared);
@@ -297,7 +302,7 @@ part_metrics_tick (dtx_participant_t *self, int64_t now)
                          db, endpoint, connected? 1: 0);
     }
     dtx_metrics_header (out, "dtx_participant_coordinator_heartbeats_missed_total", "counter",
-                        "REGISTERs (heartbeats) the coordinator did not answer before the next");
+                        "REGISTERs (heartbeats) the coordinator had not accepted when the next went out");
     for (int i = 0; i < self->nlinks; i++) {
         char endpoint [2 * PART_ENDPOINT_MAX];
         s_label (endpoint, sizeof endpoint, self->links [i].endpoint);
