@@ -108,6 +108,26 @@ part_in_doubt_found (dtx_participant_t *self, PGresult *result)
         s_in_doubt_ask (self, entry);
         found++;
     }
+    //  An in-doubt gid the database no longer lists was ended elsewhere (an
+    //  operator's COMMIT/ROLLBACK PREPARED, dtxctl resolve --db) while no
+    //  session of ours worked on it: nothing is left to resolve, stop asking
+    zhashx_t *listed = zhashx_new ();
+    for (int row = 0; row < PQntuples (result); row++)
+        zhashx_insert (listed, PQgetvalue (result, row, 0), (void *) 1);
+    zlistx_t *gone = zlistx_new ();
+    in_doubt_t *entry = (in_doubt_t *) zhashx_first (self->in_doubt);
+    while (entry) {
+        if (!zhashx_lookup (listed, entry->gid) && !zhashx_lookup (self->sessions, entry->gid))
+            zlistx_add_end (gone, entry->gid);
+        entry = (in_doubt_t *) zhashx_next (self->in_doubt);
+    }
+    zhashx_destroy (&listed);
+    for (char *gid = (char *) zlistx_first (gone); gid; gid = (char *) zlistx_next (gone)) {
+        zsys_info ("%s: recovery: %s is no longer prepared in the database (ended elsewhere,"
+                   " e.g. by an operator); no longer in doubt here", self->name, gid);
+        zhashx_delete (self->in_doubt, gid);
+    }
+    zlistx_destroy (&gone);
     if (found)
         zsys_info ("%s: recovery: %d prepared transaction(s) in doubt, %zu in all; asking"
                    " the coordinator%s", self->name, found, zhashx_size (self->in_doubt),

@@ -216,10 +216,9 @@ END_TEST
 
 //  A prepared transaction of a shard no coordinator here serves: in
 //  doubt and prepared, its answers counted unknown; ended by hand, it
-//  leaves the prepared gauge at the next scan.  (It stays in the
-//  participant's in-doubt table, asked about every 5 s: the scan adds
-//  gids, it does not drop them; so this case comes after those that
-//  count in-doubt transactions on db1)
+//  leaves the prepared gauge and the in-doubt table at the next scan
+//  (before, the scan only added gids, and the participant asked about a
+//  gid that no longer existed every 5 s forever)
 START_TEST (test_pmetrics_in_doubt_unknown)
 {
     const char *unknown = "outcome=\"unknown\"";
@@ -235,6 +234,8 @@ START_TEST (test_pmetrics_in_doubt_unknown)
     ck_assert_int_eq (harness_pg_exec (0, "ROLLBACK PREPARED 'dtx:elsewhere:1:1'"), 0);
     now = s_wait_value (0, "dtx_participant_prepared", NULL, 0, true, 25000);
     ck_assert_msg (now == 0, "still %g prepared after ROLLBACK PREPARED by hand", now);
+    now = s_wait_value (0, "dtx_participant_in_doubt", NULL, 0, true, 25000);
+    ck_assert_msg (now == 0, "still %g in doubt after ROLLBACK PREPARED by hand", now);
 }
 END_TEST
 
