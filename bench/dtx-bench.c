@@ -716,6 +716,7 @@ s_run (int mode, int clients, int seconds)
 //                 CLOCK_PROCESS_CPUTIME_ID)
 
 #define PROCS 4
+#define TOP_SYSCALLS 8
 enum { PROC_COORD, PROC_P1, PROC_P2, PROC_CLIENT };
 static const char *s_proc_keys [PROCS] = { "coord", "p1", "p2", "client" };
 static const char *s_proc_labels [PROCS] = {
@@ -731,6 +732,9 @@ typedef struct {
     int clients;
     long txns, errors;
     double per_tx [PROCS][FIELDS];  //  nan: not known
+    //  --syscall-names: the most frequent system calls, per transaction
+    char top_names [PROCS][TOP_SYSCALLS][32];
+    double top_counts [PROCS][TOP_SYSCALLS];
 } counts_t;
 
 typedef struct {
@@ -743,6 +747,7 @@ typedef struct {
 } counted_t;
 
 static bool s_perf_ok;              //  perf counts raw_syscalls here
+static bool s_syscall_names;        //  --syscall-names: and each system call apart
 static char s_count_dir [300];
 
 //  Sum a number after 'field' in each thread's file (status), or the first
@@ -836,12 +841,17 @@ s_perf_start (counted_t *proc, int which)
     proc->ack = open (ack, O_RDWR | O_CLOEXEC);
     proc->perf = fork ();
     if (proc->perf == 0) {
+        //  One counter per event and thread: --syscall-names opens ~360
+        //  per thread
+        struct rlimit files = { 65536, 65536 };
+        setrlimit (RLIMIT_NOFILE, &files);
         int null = open ("/dev/null", O_RDWR);
         dup2 (null, 0);
         dup2 (null, 1);
         dup2 (null, 2);
         //  -D -1: counters open but off until "enable"
-        execlp ("perf", "perf", "stat", "-x,", "-o", proc->out, "-e", "raw_syscalls:sys_enter",
+        execlp ("perf", "perf", "stat", "-x,", "-o", proc->out, "-e",
+                s_syscall_names? "raw_syscalls:sys_enter,syscalls:sys_enter_*": "raw_syscalls:sys_enter",
                 "-D", "-1", "--control", control, "-p", target, (char *) NULL);
         _exit (127);
     }
@@ -855,10 +865,15 @@ s_perf_start (counted_t *proc, int which)
     return false;
 }
 
-//  Stop perf; the system calls it counted, or nan
+//  Stop perf; the system calls it counted, or nan; with --syscall-names
+//  the most frequent ones into names and counts (sorted, 0 after the last)
 static double
-s_perf_stop (counted_t *proc)
+s_perf_stop (counted_t *proc, char names [TOP_SYSCALLS][32], double counts [TOP_SYSCALLS])
 {
+    for (int i = 0; i < TOP_SYSCALLS; i++) {
+        names [i][0] = 0;
+        counts [i] = 0;
+    }
     if (!proc->perf)
         return NAN;
     bool disabled = s_perf_command (proc, "disable\n");
@@ -870,9 +885,26 @@ s_perf_stop (counted_t *proc)
     double count = NAN;
     char line [512];
     FILE *in = fopen (proc->out, "r");
-    while (disabled && in && fgets (line, sizeof line, in))
-        if (strstr (line, ",raw_syscalls:sys_enter,") && isdigit ((unsigned char) line [0]))
+    const char *prefix = ",syscalls:sys_enter_";
+    while (disabled && in && fgets (line, sizeof line, in)) {
+        if (!isdigit ((unsigned char) line [0]))
+            continue;
+        if (strstr (line, ",raw_syscalls:sys_enter,"))
             count = strtod (line, NULL);
+        char *name = strstr (line, prefix);
+        double value = strtod (line, NULL);
+        if (!name || value <= counts [TOP_SYSCALLS - 1])
+            continue;
+        name += strlen (prefix);
+        int at = TOP_SYSCALLS - 1;
+        while (at > 0 && counts [at - 1] < value) {
+            counts [at] = counts [at - 1];
+            memcpy (names [at], names [at - 1], 32);
+            at--;
+        }
+        counts [at] = value;
+        snprintf (names [at], 32, "%.*s", (int) strcspn (name, ","), name);
+    }
     if (in)
         fclose (in);
     return count;
@@ -957,7 +989,8 @@ s_count_run (int mode, int clients, long total)
             counts.per_tx [p][f] = after [f] - procs [p].before [f];
     }
     for (int p = 0; p < PROCS; p++)
-        counts.per_tx [p][F_SYSCALLS] = s_perf_stop (&procs [p]);
+        counts.per_tx [p][F_SYSCALLS] = s_perf_stop (&procs [p], counts.top_names [p],
+                                                     counts.top_counts [p]);
     pthread_barrier_wait (&s_barrier_release);
     s_running = false;
     for (int i = 0; i < clients; i++) {
@@ -970,6 +1003,9 @@ s_count_run (int mode, int clients, long total)
     for (int p = 0; p < PROCS; p++)
         for (int f = 0; f < FIELDS; f++)
             counts.per_tx [p][f] = attempts? counts.per_tx [p][f] / attempts: NAN;
+    for (int p = 0; p < PROCS; p++)
+        for (int i = 0; i < TOP_SYSCALLS; i++)
+            counts.top_counts [p][i] = attempts? counts.top_counts [p][i] / attempts: NAN;
     for (int p = 0; p < PROCS; p++)
         if (procs [p].map && p != PROC_CLIENT)
             munmap (procs [p].map, sizeof (dtx_count_t));
@@ -1176,7 +1212,7 @@ s_usage (void)
 "                 [--csv FILE] [--plot FILE.png] [--log-only] [--modes d,e,...]\n"
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
 "                 [--store CONNINFO|local] [--counts N] [--count-clients 1,8]\n"
-"                 [--count-mode d]\n"
+"                 [--count-mode d] [--syscall-names]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
 "ones instead (participants named db1 and db2, pgbench_accounts loaded); their\n"
@@ -1186,7 +1222,8 @@ s_usage (void)
 "PostgreSQL database (docs/ha.md; 'local': the first cluster), side by side with d.\n"
 "--counts N (default 2000, 0: none): after the timed rows, N transactions of\n"
 "--count-mode (d) at each --count-clients, counted per process: system calls\n"
-"(perf), ZeroMQ messages and loop turns, context switches, CPU per transaction.\n");
+"(perf), ZeroMQ messages and loop turns, context switches, CPU per transaction;\n"
+"--syscall-names adds the most frequent system calls of each process.\n");
 }
 
 //  a / b, or nan when either was not measured (a mode left out with
@@ -1214,7 +1251,8 @@ s_counts_pass (int mode, const int *levels, int nlevels, const char *csv_path)
         printf ("\ncounts: no system call counts (perf stat -e raw_syscalls:sys_enter does not work"
                 " here: apt-get install linux-perf)\n");
     if (!*s_count_lib)
-        printf ("\ncounts: no message or loop-turn counts (bench/.libs/libdtxcount.so not built)\n");
+        printf ("\ncounts: no message or loop-turn counts (%s)\n", getenv ("DTX_BENCH_NO_PRELOAD")
+                ? "DTX_BENCH_NO_PRELOAD is set": "bench/.libs/libdtxcount.so not built: make");
     counts_t counts [LEVELS_MAX];
     printf ("\ncounts (mode %s, %d transactions per row, per transaction; system calls: perf,"
             " messages and loop turns: bench/dtx-count.c, context switches and CPU: /proc):\n",
@@ -1228,6 +1266,14 @@ s_counts_pass (int mode, const int *levels, int nlevels, const char *csv_path)
             printf ("%8d %-16s %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f %9.1f\n", levels [l],
                     s_proc_labels [p], v [F_SYSCALLS], v [F_MSGS_IN], v [F_MSGS_OUT], v [F_TURNS],
                     v [F_VCSW], v [F_NVCSW], v [F_CPU_US]);
+        }
+        for (int p = 0; s_syscall_names && p < PROCS; p++) {
+            if (!counts [l].top_names [p][0][0])
+                continue;
+            printf ("%8s   %s:", "", s_proc_labels [p]);
+            for (int i = 0; i < TOP_SYSCALLS && counts [l].top_names [p][i][0]; i++)
+                printf (" %s %.2f", counts [l].top_names [p][i], counts [l].top_counts [p][i]);
+            printf ("\n");
         }
         if (counts [l].errors)
             printf ("%8d (%ld of %ld transactions failed: counted all the same)\n", levels [l],
@@ -1274,8 +1320,8 @@ main (int argc, char *argv [])
     //  with bench/dtx-count.c preloaded (once); the processes started from
     //  here get it explicitly, the shells and PostgreSQL do not
     snprintf (s_count_lib, sizeof s_count_lib, "%s/bench/.libs/libdtxcount.so", TOP_BUILDDIR);
-    if (access (s_count_lib, R_OK) != 0)
-        *s_count_lib = 0;
+    if (access (s_count_lib, R_OK) != 0 || getenv ("DTX_BENCH_NO_PRELOAD"))
+        *s_count_lib = 0;       //  (DTX_BENCH_NO_PRELOAD: to compare timings without it)
     const char *preloaded = getenv ("DTX_BENCH_PRELOADED");
     if (*s_count_lib && !preloaded) {
         const char *was = getenv ("LD_PRELOAD");
@@ -1308,11 +1354,11 @@ main (int argc, char *argv [])
         { "db2", required_argument, 0, '2' }, { "coordinator", required_argument, 0, 'C' },
         { "modes", required_argument, 0, 'm' }, { "store", required_argument, 0, 'T' },
         { "counts", required_argument, 0, 'n' }, { "count-clients", required_argument, 0, 'k' },
-        { "count-mode", required_argument, 0, 'M' },
+        { "count-mode", required_argument, 0, 'M' }, { "syscall-names", no_argument, 0, 'N' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     int opt, seconds = -1, scale = -1;
-    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:T:n:k:M:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:T:n:k:M:Nh", options, NULL)) != -1) {
         switch (opt) {
             case 'm': {
                 //  Only these modes (by the name before the colon): for profiling
@@ -1366,6 +1412,7 @@ main (int argc, char *argv [])
                 }
                 break;
             }
+            case 'N': s_syscall_names = true; break;
             case 'q': quick = true; break;
             case 'T': snprintf (s_store, sizeof s_store, "%s", optarg); break;
             case 's': seconds = atoi (optarg); break;
