@@ -310,6 +310,18 @@ void coord_handle_admin (dtx_coordinator_t *self);
 void coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answer, bool json);
 
 //  coord_metrics.c
+//  The coordinator's histograms (ids of dtx_metrics_observe)
+typedef enum {
+    DTX_METRIC_PREPARE,         //  PREPARE sent -> last vote (seconds)
+    DTX_METRIC_COMMIT,          //  decision durable -> last phase-2 ack (seconds)
+    DTX_METRIC_TOTAL,           //  BEGIN -> end (seconds)
+    DTX_METRIC_FSYNC,           //  decision-log write + fdatasync (seconds)
+    DTX_METRIC_BATCH,           //  records per decision-log fsync
+    DTX_METRIC_HISTOGRAMS
+} dtx_metric_t;
+//  Serve metrics on listen (HOST:PORT), its histograms registered: NULL
+//  with errbuf set if it cannot.  Caller owns return value.
+dtx_metrics_t *coord_metrics_new (const char *listen, char *errbuf, size_t errlen);
 void coord_metrics_publish (dtx_coordinator_t *self);
 
 //  dtx_coordinator.c: the engine

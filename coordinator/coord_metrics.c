@@ -5,6 +5,34 @@
 */
 #include "coord_classes.h"
 
+dtx_metrics_t *
+coord_metrics_new (const char *listen, char *errbuf, size_t errlen)
+{
+    dtx_metrics_t *metrics = dtx_metrics_new (listen, errbuf, errlen);
+    if (!metrics)
+        return NULL;
+    //  In the order of dtx_metric_t (its values are the ids)
+    static const struct {
+        const char *name;
+        const char *help;
+        const char *labels;
+        dtx_metrics_buckets_t buckets;
+    } histograms [DTX_METRIC_HISTOGRAMS] = {
+        { "dtx_phase_seconds", "Duration of each 2PC phase", "phase=\"prepare\"", DTX_METRICS_SECONDS },
+        { "dtx_phase_seconds", NULL, "phase=\"commit\"", DTX_METRICS_SECONDS },
+        { "dtx_phase_seconds", NULL, "phase=\"total\"", DTX_METRICS_SECONDS },
+        { "dtx_log_fsync_seconds", "Decision log write + fdatasync latency", NULL, DTX_METRICS_SECONDS },
+        { "dtx_log_fsync_batch_records", "Records made durable by one fdatasync (group commit)",
+          NULL, DTX_METRICS_COUNTS },
+    };
+    for (int m = 0; m < DTX_METRIC_HISTOGRAMS; m++) {
+        int id = dtx_metrics_histogram_add (metrics, histograms [m].name, histograms [m].help,
+                                            histograms [m].labels, histograms [m].buckets);
+        assert (id == m);
+    }
+    return metrics;
+}
+
 //  Render the metrics snapshot the HTTP thread serves
 void
 coord_metrics_publish (dtx_coordinator_t *self)
@@ -16,10 +44,10 @@ coord_metrics_publish (dtx_coordinator_t *self)
         txn = (txn_t *) zhashx_next (self->txns);
     }
     zchunk_t *out = zchunk_new (NULL, 8192);
+    char *labels = zsys_sprintf ("shard=\"%s\",instance=\"%s\"", self->id, self->config.instance);
+    dtx_metrics_build_info (out, "dtx's version, and this coordinator's shard and instance", labels);
+    zstr_free (&labels);
     char *text = zsys_sprintf (
-        "# HELP dtx_build_info dtx's version, and this coordinator's shard and instance\n"
-        "# TYPE dtx_build_info gauge\n"
-        "dtx_build_info{version=\"%s\",shard=\"%s\",instance=\"%s\"} 1\n"
         "# HELP dtx_transactions_total Transactions ended, by outcome\n"
         "# TYPE dtx_transactions_total counter\n"
         "dtx_transactions_total{outcome=\"committed\"} %" PRIu64 "\n"
@@ -36,7 +64,7 @@ coord_metrics_publish (dtx_coordinator_t *self)
         "# HELP dtx_log_bytes Size of the decision log\n"
         "# TYPE dtx_log_bytes gauge\n"
         "dtx_log_bytes %" PRIu64 "\n",
-        dtx_version (), self->id, self->config.instance, self->committed, self->aborted,
+        self->committed, self->aborted,
         zhashx_size (self->txns), in_doubt, self->phase2_retries, dtx_log_size (self->log));
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
@@ -129,10 +157,6 @@ coord_metrics_publish (dtx_coordinator_t *self)
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
     dtx_metrics_render (self->metrics, out);
-    char *snapshot = (char *) malloc (zchunk_size (out) + 1);
-    memcpy (snapshot, zchunk_data (out), zchunk_size (out));
-    snapshot [zchunk_size (out)] = 0;
-    zchunk_destroy (&out);
     //  /health: ready, or why not
     const char *health = self->draining? "draining: shutting down, no new transactions"
                        : self->warm_until? "warming up: waiting for the participants of the last"
@@ -140,5 +164,6 @@ coord_metrics_publish (dtx_coordinator_t *self)
                        : self->pg && self->store_retry_at? "the decision store does not answer"
                                            " cleanly: decisions wait"
                        : "";
-    dtx_metrics_publish (self->metrics, &snapshot, health);
+    dtx_metrics_publish_chunk (self->metrics, out, health);
+    zchunk_destroy (&out);
 }

@@ -329,7 +329,7 @@ dtx_coordinator_new (const dtx_coordinator_config_t *config, char *errbuf, size_
     }
     zstr_free (&admin_endpoint);
     if (config->metrics_listen && *config->metrics_listen) {
-        self->metrics = dtx_metrics_new (config->metrics_listen, errbuf, errlen);
+        self->metrics = coord_metrics_new (config->metrics_listen, errbuf, errlen);
         if (!self->metrics) {
             dtx_coordinator_destroy (&self);
             return NULL;

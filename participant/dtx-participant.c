@@ -22,6 +22,8 @@ s_usage (FILE *out)
 "                          (default 604800, 7 days): the coordinator can learn the outcome of\n"
 "                          a one-phase transaction this long after it\n"
 "  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
+"  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics and\n"
+"                          readiness at /health (off)\n"
 "Security (CurveZMQ, on by default; docs/security.md):\n"
 "  --curve-secret FILE     this participant's certificate with its secret key\n"
 "                          (NAME_secret from 'dtxctl keygen NAME --databases NAME')\n"
@@ -52,10 +54,11 @@ s_main (int argc, char *argv [], dtx_participant_config_t *config)
         { "curve-secret", required_argument, 0, 'S' },
         { "coordinator-key", required_argument, 0, 'K' },
         { "insecure", no_argument, 0, 'I' },
+        { "metrics", required_argument, 0, 'E' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
-    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:S:K:Ih", options, "participant",
+    int rc = dtx_options_parse (argc, argv, "f:n:d:c:m:M:w:r:F:S:K:IE:h", options, "participant",
                                 dtx_participant_config_keys, dtx_participant_config_apply, config, "dtx-participant", s_usage);
     if (rc >= 0)
         return rc;

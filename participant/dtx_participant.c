@@ -113,6 +113,7 @@ part_reply_error (dtx_participant_t *self, op_t *op, const char *gid, int id, in
 {
     if (op && !op->request)
         return;         //  internal: nobody waits for an answer
+    part_metrics_reply (self, id, status);
     dtx_proto_t *reply = part_reply_new (id, op, gid);
     dtx_proto_set_status (reply, (uint8_t) status);
     dtx_proto_set_sqlstate (reply, sqlstate);
@@ -385,6 +386,10 @@ s_handle_request (dtx_participant_t *self, int link, dtx_proto_t **msg_p)
 static void
 s_send_register (dtx_participant_t *self, int link)
 {
+    part_link_t *coordinator = &self->links [link];
+    if (coordinator->register_sent && coordinator->last_register_ok < coordinator->register_sent)
+        coordinator->heartbeats_missed++;       //  (the metrics)
+    coordinator->register_sent = dtx_clock_ms ();
     dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_REGISTER);
     dtx_proto_set_seq (msg, ++self->seq);
     dtx_proto_set_name (msg, self->name);
@@ -686,6 +691,12 @@ dtx_participant_new (const dtx_participant_config_t *config, char *errbuf, size_
     self->prepared = 0xFFFFFFFFu;
     self->idle = zlistx_new ();
     self->waiting = zlistx_new ();
+    //  Metrics first: a bad address is said at once, and /health answers
+    //  (503) while the database is being waited for
+    if (part_metrics_start (self, errbuf, errlen)) {
+        dtx_participant_destroy (&self);
+        return NULL;
+    }
 
     //  First connection, within the retry window
     int64_t give_up = dtx_clock_ms () + config->connect_window_ms;
@@ -788,6 +799,7 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     for (int i = 0; i < self->nlinks; i++)
         zsock_destroy (&self->links [i].sock);
     zhashx_destroy (&self->epochs);
+    part_metrics_stop (self);
     free (self->conninfo);
     free (self);
     *self_p = NULL;
@@ -864,6 +876,9 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             session = (session_t *) zhashx_next (self->sessions);
         }
         int64_t wait = self->next_heartbeat - dtx_clock_ms ();
+        int64_t metrics_due = part_metrics_tick (self, dtx_clock_ms ()) - dtx_clock_ms ();
+        if (metrics_due < wait)
+            wait = metrics_due;
         if (wait < 0)
             wait = 0;
         if (zmq_poll (items, (int) n, wait) == -1 && errno != EINTR)

@@ -29,6 +29,7 @@ typedef struct {
                                         //  per endpoint in the same order
     bool insecure;                      //  no CurveZMQ (warned at start)
     const char *log_file;               //  main's: log there instead of stderr
+    const char *metrics_listen;         //  Prometheus HOST:PORT, NULL = off
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_participant_config_t;
 

@@ -13,6 +13,7 @@
 #include "dtx_proto.h"
 #include "dtx_util.h"
 #include "dtx_fault.h"
+#include "dtx_metrics.h"
 #include <libpq-fe.h>
 #include <inttypes.h>
 #include <ctype.h>
@@ -50,6 +51,7 @@ typedef struct {
     dtx_proto_t *request;   //  what asked for it; NULL for internal ops
     int link;               //  the coordinator link the request came on: its
                             //  answer goes back there (-1 for internal ops)
+    bool ran;               //  OP_EXECUTE: counted as run (the metrics)
 } op_t;
 
 //  A prepared transaction found in the database and not being handled
@@ -98,6 +100,7 @@ typedef struct {
     bool wrote;             //  PostgreSQL gave the transaction an xid
     char xid [24];          //  ... this one
     int64_t last_active;
+    int64_t sent_at;        //  the running op went out (usecs, the metrics)
 } session_t;
 
 //  Most coordinators a participant knows (config `coordinator`, a list)
@@ -119,7 +122,31 @@ typedef struct {
     int64_t register_refused_logged;    //  when a refused REGISTER was last logged
     uint64_t send_failed;               //  messages it could not be sent (queue full)
     int64_t send_failed_logged;         //  ... last said when
+    int64_t register_sent;              //  the last REGISTER went out
+    uint64_t heartbeats_missed;         //  REGISTERs not answered before the next
 } part_link_t;
+
+//  What the metrics count (dtx_participant_metrics.c); kept whether or
+//  not they are served
+typedef enum { PART_STATEMENT_OK, PART_STATEMENT_ERROR, PART_STATEMENT_REFUSED,
+               PART_STATEMENTS } part_statement_t;
+typedef enum { PART_PREPARE_PREPARED, PART_PREPARE_READONLY, PART_PREPARE_FAILED,
+               PART_PREPARES } part_prepare_t;
+typedef enum { PART_RESOLVED_COMMITTED, PART_RESOLVED_ROLLED_BACK, PART_RESOLVED_UNKNOWN,
+               PART_RESOLUTIONS } part_resolution_t;
+typedef struct {
+    dtx_metrics_t *server;          //  NULL unless serving (--metrics)
+    int round_trip;                 //  id of the first round-trip histogram
+    int64_t next_publish;
+    uint64_t statements [PART_STATEMENTS];
+    uint64_t prepares [PART_PREPARES];      //  votes: YES, READONLY, NO
+    uint64_t resolutions [PART_RESOLUTIONS];
+    uint64_t pool_waits;            //  sessions queued for a connection (pool full)
+    uint64_t pool_refused;          //  ops failed: no connection could be had
+    zhashx_t *prepared;             //  gid -> when prepared or found (ms): prepared
+                                    //  transactions of this database not yet ended
+    int64_t scan_at;                //  the last prepared-transactions scan was queued
+} part_metrics_t;
 
 struct _dtx_participant_t {
     dtx_participant_config_t config;
@@ -150,6 +177,7 @@ struct _dtx_participant_t {
     int64_t next_marker_gc;
     char connect_error [512];       //  why the last new connection failed
     int max_prepared;               //  the database's max_prepared_transactions
+    part_metrics_t metrics;
 };
 
 //  --------------------------------------------------------------------------
@@ -277,5 +305,33 @@ void
 void
     part_resolve_complete (dtx_participant_t *self, session_t *session, op_t *op,
                            PGresult *result, bool ok, const char *sqlstate, const char *text);
+
+//  --------------------------------------------------------------------------
+//  dtx_participant_metrics.c: the Prometheus endpoint (docs/operations.md)
+
+//  Serve metrics if the config says where: 0, or -1 with errbuf
+int
+    part_metrics_start (dtx_participant_t *self, char *errbuf, size_t errlen);
+void
+    part_metrics_stop (dtx_participant_t *self);
+//  Publish the snapshot when due; the time it is due next (ms; INT64_MAX
+//  if not serving)
+int64_t
+    part_metrics_tick (dtx_participant_t *self, int64_t now);
+//  The running op's answer came (its round trip ends)
+void
+    part_metrics_round_trip (dtx_participant_t *self, session_t *session, op_t *op);
+//  A statement ran (PostgreSQL answered it, or its connection broke)
+void
+    part_metrics_statement (dtx_participant_t *self, op_t *op, bool ok);
+//  A reply goes to a coordinator (votes are counted)
+void
+    part_metrics_reply (dtx_participant_t *self, int id, int status);
+//  gid is prepared here (true), or ended (false)
+void
+    part_metrics_prepared (dtx_participant_t *self, const char *gid, bool prepared);
+//  The scan's list of prepared gids (queued at scan_at)
+void
+    part_metrics_scanned (dtx_participant_t *self, PGresult *result);
 
 #endif

@@ -7,7 +7,7 @@
 
 const char *const dtx_participant_config_keys [] = {
     "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file",
-    "curve-secret", "coordinator-key", "insecure", NULL
+    "curve-secret", "coordinator-key", "insecure", "metrics", NULL
 };
 
 //  A copy of value that the config owns until dtx_participant_config_free
@@ -28,6 +28,7 @@ dtx_participant_config_apply (void *arg, const char *key, const char *value)
     else if (streq (key, "coordinator")) config->coordinator_endpoint = s_keep (config, value);
     else if (streq (key, "curve-secret")) config->curve_secret = s_keep (config, value);
     else if (streq (key, "coordinator-key")) config->coordinator_key = s_keep (config, value);
+    else if (streq (key, "metrics")) config->metrics_listen = s_keep (config, value);
     else if (streq (key, "insecure")) config->insecure = streq (value, "1") || streq (value, "true");
     else {
         //  (marker-retention: up to about 68 years, in seconds)

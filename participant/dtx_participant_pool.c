@@ -91,6 +91,7 @@ part_pool_acquire (dtx_participant_t *self, session_t *session)
     if (!session->waiting && self->connections > 0) {
         zlistx_add_end (self->waiting, session);
         session->waiting = true;
+        self->metrics.pool_waits++;
     }
     return false;
 }

@@ -92,6 +92,7 @@ part_in_doubt_found (dtx_participant_t *self, PGresult *result)
 {
     int found = 0;
     self->prepared = (uint32_t) PQntuples (result);
+    part_metrics_scanned (self, result);
     for (int row = 0; row < PQntuples (result); row++) {
         const char *gid = PQgetvalue (result, row, 0);
         char err [256];
@@ -162,10 +163,14 @@ part_in_doubt_free (dtx_participant_t *self)
 void
 part_in_doubt_settle (dtx_participant_t *self, const char *gid, op_t *op, bool done, const char *text)
 {
+    if (done)
+        part_metrics_prepared (self, gid, false);
     in_doubt_t *entry = (in_doubt_t *) zhashx_lookup (self->in_doubt, gid);
     if (!entry)
         return;
     if (done) {
+        self->metrics.resolutions [op->kind == OP_COMMIT_PREPARED? PART_RESOLVED_COMMITTED
+                                                                 : PART_RESOLVED_ROLLED_BACK]++;
         s_settled_keep (self, gid, op->kind == OP_COMMIT_PREPARED? DTX_COMMITTED: DTX_ABORTED);
         zsys_info ("%s: recovery: %s %s; %zu still in doubt", self->name, gid,
                    op->kind == OP_COMMIT_PREPARED? "committed": "rolled back",
@@ -203,6 +208,7 @@ part_in_doubt_answer (dtx_participant_t *self, int link, dtx_proto_t *msg)
               dtx_proto_text (msg));
     if (outcome != DTX_COMMITTED && outcome != DTX_ABORTED) {
         //  No answer: one coordinator's, which is not the others'
+        self->metrics.resolutions [PART_RESOLVED_UNKNOWN]++;
         if (error && self->nlinks == 1)
             zsys_warning ("%s: recovery: coordinator cannot resolve %s: %s; it stays prepared"
                           " (see docs/recovery.md)", self->name, gid, dtx_proto_text (msg));
@@ -252,6 +258,7 @@ part_in_doubt_tick (dtx_participant_t *self, int64_t now)
         self->next_scan = now + 10000;
         if (!zhashx_lookup (self->sessions, "")) {
             session_t *scan = part_session_new (self, "");
+            self->metrics.scan_at = now;
             part_session_enqueue (scan, OP_RECOVER_SCAN, NULL, -1);
             part_session_advance (self, scan);
         }

@@ -304,6 +304,9 @@ part_op_fail (dtx_participant_t *self, session_t *session, op_t *op,
             part_resolve_fail (self, session, op, sqlstate, text);
             break;
         case OP_EXECUTE:
+            if (!op->ran)
+                self->metrics.statements [PART_STATEMENT_REFUSED]++;
+            op->ran = true;
             if (op->then == OP_PREPARE)
                 part_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_NO, sqlstate, text);
             else
@@ -502,6 +505,8 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
     if (!ok)
         part_describe (result, session->conn, &sqlstate, text, sizeof text);
     const char *tag = result? PQcmdStatus (result): "";
+    if (op->kind == OP_EXECUTE && !result)
+        part_metrics_statement (self, op, false);   //  its connection broke
     if (op->kind == OP_EXECUTE && op->then != OP_EXECUTE)
         op->kind = op->then;        //  connection broke: answer as the end command
 
@@ -527,6 +532,7 @@ s_op_complete (dtx_participant_t *self, session_t *session, op_t *op, PGresult *
             //  without an error: check the tag, not just the status
             if (ok && !op->readonly && streq (tag, "PREPARE TRANSACTION")) {
                 session->prepared = true;
+                part_metrics_prepared (self, session->gid, true);
                 dtx_fault ("part-after-prepare-before-vote");
                 part_reply_error (self, op, session->gid, DTX_PROTO_VOTE, DTX_VOTE_YES, "", "");
                 dtx_fault ("part-after-vote");
@@ -695,6 +701,7 @@ part_session_advance (dtx_participant_t *self, session_t *session)
                 //  Database unreachable: fail now, the coordinator retries
                 char text [600];
                 snprintf (text, sizeof text, "database unreachable: %s", self->connect_error);
+                self->metrics.pool_refused++;
                 part_op_fail (self, session, op, "08001", text);
                 zlistx_delete (session->ops, zlistx_cursor (session->ops));
                 continue;
@@ -705,6 +712,7 @@ part_session_advance (dtx_participant_t *self, session_t *session)
         session->query = 0;
         session->reset_sent = false;
         session->resetting = false;
+        session->sent_at = zclock_usecs ();
         int rc = s_op_start (self, session, op);
         if (rc == 0 && !PQpipelineSync (session->conn))
             rc = -1;
@@ -772,6 +780,7 @@ s_session_op_answer (dtx_participant_t *self, session_t *session)
     op_t *op = (op_t *) zlistx_first (session->ops);
     PGresult *main = session->results [0];
     bool escaped = false;           //  a statement ended the block
+    part_metrics_round_trip (self, session, op);
     if (op->kind == OP_EXECUTE) {
         int first = op->begin? 1: 0;
         if (op->begin && PQresultStatus (session->results [0]) != PGRES_COMMAND_OK) {
@@ -790,6 +799,7 @@ s_session_op_answer (dtx_participant_t *self, session_t *session)
         }
         ExecStatusType status = main? PQresultStatus (main): PGRES_FATAL_ERROR;
         bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+        part_metrics_statement (self, op, !failed);
         if (op->then != OP_EXECUTE) {
             //  Statement and PREPARE / COMMIT in one: answer as the
             //  latter, but with the statement's error if it failed (the

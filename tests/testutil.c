@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,7 @@ int harness_lease_ms = 3000;
 int harness_store_timeout_ms = 0;
 const char *harness_coordinator_clients = NULL;
 const char *harness_participant_coordinators = NULL;
+int harness_participant_metrics = 0;
 //  Key files (see harness_t)
 static char s_coordinator_secret [400], s_coordinator_cert [400], s_client_keys [400],
             s_participant_keys [400], s_client_secret [400], s_operator_keys [400],
@@ -284,8 +286,11 @@ harness_start_participant (int index)
 void
 harness_start_participant_fault (int index, const char *fault)
 {
-    char binary [512], logfile [512], conninfo [512];
+    char binary [512], logfile [512], conninfo [512], metrics [64] = "";
     snprintf (binary, sizeof binary, "%s/participant/dtx-participant", TOP_BUILDDIR);
+    if (harness_participant_metrics)
+        snprintf (metrics, sizeof metrics, "127.0.0.1:%d",
+                  harness.metrics_port + harness_participant_metrics + index);
     snprintf (logfile, sizeof logfile, "%s/participant-%s.log", harness.dir, harness.db_name [index]);
     snprintf (conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=postgres",
               harness.pg_port [index]);
@@ -294,7 +299,8 @@ harness_start_participant_fault (int index, const char *fault)
                                              ? (char *) harness_participant_coordinators
                                              : harness.participant_endpoint,
                             "--pool-min", "2", "--curve-secret", s_participant_secret [index],
-                            "--coordinator-key", s_coordinator_cert, NULL };
+                            "--coordinator-key", s_coordinator_cert,
+                            *metrics? "--metrics": NULL, metrics, NULL };
     harness.participant [index] = s_spawn (logfile, argv, fault);
     s_write_pid (harness.db_name [index], harness.participant [index]);
 }
@@ -686,4 +692,44 @@ harness_wait_participant (int index, bool connected, int timeout_ms)
         usleep (50000);         //  polling interval, not a synchronisation
     }
     return false;
+}
+
+char *
+harness_http_get (int port, const char *path)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons (port) };
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    //  (a read timeout: a stuck server fails the test, not hangs it)
+    struct timeval timeout = { .tv_sec = 10 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (connect (fd, (struct sockaddr *) &address, sizeof address)) {
+        close (fd);
+        return NULL;
+    }
+    char request [256];
+    snprintf (request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write (fd, request, strlen (request)) != (ssize_t) strlen (request)) {
+        close (fd);
+        return NULL;
+    }
+    size_t size = 1 << 20, used = 0;
+    char *answer = (char *) calloc (size, 1);
+    assert (answer);
+    ssize_t n;
+    while (used < size - 1 && (n = read (fd, answer + used, size - used - 1)) > 0)
+        used += n;
+    close (fd);
+    return answer;
+}
+
+double
+harness_metric (const char *text, const char *series)
+{
+    //  A sample line, not the HELP/TYPE line that names it too
+    char line [512];
+    snprintf (line, sizeof line, "\n%s", series);
+    const char *at = text? strstr (text, line): NULL;
+    return at? atof (at + strlen (line)): -1;
 }

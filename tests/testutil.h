@@ -54,6 +54,10 @@ extern const char *harness_coordinator_clients;
 //  Set before harness_start_participant (NULL: harness.participant_endpoint):
 //  the coordinators participants register with, a comma-separated list
 extern const char *harness_participant_coordinators;
+//  Set before harness_start_participant (0: none): participant index
+//  serves metrics (--metrics) on harness.metrics_port + this + index
+//  (keep it inside the block of 10 ports from harness.metrics_port - 9)
+extern int harness_participant_metrics;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the
 //  coordinator and a participant per cluster; wait until all serve.
@@ -131,6 +135,12 @@ void *harness_client_sock (const char *endpoint, const char *secret_file);
 //  ... or a ROUTER bound on endpoint with the coordinator's certificate
 //  (any client key is accepted: no ZAP handler in a test process)
 void *harness_coordinator_sock (const char *endpoint);
+//  GET path from 127.0.0.1:port over HTTP/1.0: the whole answer, status
+//  line and headers included (caller frees), NULL if nothing listens
+char *harness_http_get (int port, const char *path);
+//  The value of a sample line "SERIES VALUE" in a scrape (series with its
+//  labels and the blank after: 'x{a="b"} '), -1 if absent
+double harness_metric (const char *text, const char *series);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 

@@ -1,5 +1,6 @@
-/*  dtx_metrics - the coordinator's Prometheus metrics (see dtx_metrics.h) */
+/*  dtx_metrics - a process's Prometheus endpoint (see dtx_metrics.h) */
 #include "dtx_metrics.h"
+#include "dtx_util.h"
 #include <microhttpd.h>
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -15,35 +16,29 @@ static const double s_count_buckets [BUCKETS] = {
     1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384
 };
 
-static const struct {
-    const char *name;
-    const char *help;
-    const char *label;          //  extra label, or NULL
-    bool counts;                //  count buckets, not seconds
-} s_histograms [DTX_METRIC_HISTOGRAMS] = {
-    { "dtx_phase_seconds", "Duration of each 2PC phase", "phase=\"prepare\"", false },
-    { "dtx_phase_seconds", NULL, "phase=\"commit\"", false },
-    { "dtx_phase_seconds", NULL, "phase=\"total\"", false },
-    { "dtx_log_fsync_seconds", "Decision log write + fdatasync latency", NULL, false },
-    { "dtx_log_fsync_batch_records", "Records made durable by one fdatasync (group commit)", NULL, true },
-};
-
 typedef struct {
+    char *name;
+    char *help;                     //  NULL: said by the one before (same name)
+    char *labels;                   //  or NULL
+    bool counts;                    //  count buckets, not seconds
     uint64_t buckets [BUCKETS];     //  non-cumulative
     uint64_t count;
     double sum;
 } histogram_t;
 
 #define HEALTH_STALE_MS 10000        //  the loop has not published for this long: stalled
-                                    //  (a store call may block it up to 5 s)
+                                    //  (a coordinator's store call may block it up to
+                                    //  5 s, a participant's connect up to 10 s)
 
 struct _dtx_metrics_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
     char *snapshot;                 //  under lock
-    char health [256];              //  under lock: "" ready, else why not
+    char health [512];              //  under lock: "" ready, else why not
     int64_t published;              //  under lock: when the loop last published
-    histogram_t histograms [DTX_METRIC_HISTOGRAMS];
+    //  Written and read by the loop only (rendered into the snapshot)
+    histogram_t histograms [DTX_METRICS_HISTOGRAMS_MAX];
+    int nhistograms;
 };
 
 static enum MHD_Result
@@ -150,17 +145,38 @@ dtx_metrics_destroy (dtx_metrics_t **self_p)
         MHD_stop_daemon (self->daemon);
     pthread_mutex_destroy (&self->lock);
     free (self->snapshot);
+    for (int h = 0; h < self->nhistograms; h++) {
+        free (self->histograms [h].name);
+        free (self->histograms [h].help);
+        free (self->histograms [h].labels);
+    }
     free (self);
     *self_p = NULL;
 }
 
-void
-dtx_metrics_observe (dtx_metrics_t *self, dtx_metric_t metric, double value)
+int
+dtx_metrics_histogram_add (dtx_metrics_t *self, const char *name, const char *help,
+                           const char *labels, dtx_metrics_buckets_t buckets)
 {
-    if (!self)
+    assert (self->nhistograms < DTX_METRICS_HISTOGRAMS_MAX);
+    histogram_t *histogram = &self->histograms [self->nhistograms];
+    histogram->name = strdup (name);
+    //  Said once for a family: histograms of one name follow each other
+    bool follows = self->nhistograms > 0
+                && streq (self->histograms [self->nhistograms - 1].name, name);
+    histogram->help = help && !follows? strdup (help): NULL;
+    histogram->labels = labels && *labels? strdup (labels): NULL;
+    histogram->counts = buckets == DTX_METRICS_COUNTS;
+    return self->nhistograms++;
+}
+
+void
+dtx_metrics_observe (dtx_metrics_t *self, int metric, double value)
+{
+    if (!self || metric < 0 || metric >= self->nhistograms)
         return;
     histogram_t *histogram = &self->histograms [metric];
-    const double *bounds = s_histograms [metric].counts? s_count_buckets: s_time_buckets;
+    const double *bounds = histogram->counts? s_count_buckets: s_time_buckets;
     int bucket = 0;
     while (bucket < BUCKETS - 1 && value > bounds [bucket])
         bucket++;
@@ -172,8 +188,8 @@ dtx_metrics_observe (dtx_metrics_t *self, dtx_metric_t metric, double value)
     histogram->sum += value;
 }
 
-static void
-s_add (zchunk_t *out, const char *format, ...)
+void
+dtx_metrics_add (zchunk_t *out, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
@@ -184,27 +200,41 @@ s_add (zchunk_t *out, const char *format, ...)
 }
 
 void
+dtx_metrics_header (zchunk_t *out, const char *name, const char *type, const char *help)
+{
+    dtx_metrics_add (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void
+dtx_metrics_build_info (zchunk_t *out, const char *help, const char *labels)
+{
+    dtx_metrics_header (out, "dtx_build_info", "gauge", help);
+    dtx_metrics_add (out, "dtx_build_info{version=\"%s\"%s%s} 1\n", dtx_version (),
+                     labels && *labels? ",": "", labels && *labels? labels: "");
+}
+
+void
 dtx_metrics_render (dtx_metrics_t *self, zchunk_t *out)
 {
-    for (int m = 0; m < DTX_METRIC_HISTOGRAMS; m++) {
-        const char *name = s_histograms [m].name;
-        const char *label = s_histograms [m].label;
-        if (s_histograms [m].help)
-            s_add (out, "# HELP %s %s\n# TYPE %s histogram\n", name, s_histograms [m].help, name);
-        const double *bounds = s_histograms [m].counts? s_count_buckets: s_time_buckets;
+    for (int m = 0; m < self->nhistograms; m++) {
         histogram_t *histogram = &self->histograms [m];
+        const char *name = histogram->name;
+        const char *label = histogram->labels;
+        if (histogram->help)
+            dtx_metrics_add (out, "# HELP %s %s\n# TYPE %s histogram\n", name, histogram->help, name);
+        const double *bounds = histogram->counts? s_count_buckets: s_time_buckets;
         uint64_t cumulative = 0;
         for (int b = 0; b < BUCKETS; b++) {
             cumulative += histogram->buckets [b];
-            s_add (out, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, label? label: "",
-                   label? ",": "", bounds [b], cumulative);
+            dtx_metrics_add (out, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, label? label: "",
+                             label? ",": "", bounds [b], cumulative);
         }
-        s_add (out, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label? label: "",
-               label? ",": "", histogram->count);
-        s_add (out, "%s_sum%s%s%s %.6f\n", name, label? "{": "", label? label: "", label? "}": "",
-               histogram->sum);
-        s_add (out, "%s_count%s%s%s %" PRIu64 "\n", name, label? "{": "", label? label: "",
-               label? "}": "", histogram->count);
+        dtx_metrics_add (out, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, label? label: "",
+                         label? ",": "", histogram->count);
+        dtx_metrics_add (out, "%s_sum%s%s%s %.6f\n", name, label? "{": "", label? label: "",
+                         label? "}": "", histogram->sum);
+        dtx_metrics_add (out, "%s_count%s%s%s %" PRIu64 "\n", name, label? "{": "", label? label: "",
+                         label? "}": "", histogram->count);
     }
 }
 
@@ -218,4 +248,14 @@ dtx_metrics_publish (dtx_metrics_t *self, char **text_p, const char *health)
     snprintf (self->health, sizeof self->health, "%s", health? health: "");
     self->published = zclock_mono ();
     pthread_mutex_unlock (&self->lock);
+}
+
+void
+dtx_metrics_publish_chunk (dtx_metrics_t *self, zchunk_t *out, const char *health)
+{
+    char *text = (char *) malloc (zchunk_size (out) + 1);
+    assert (text);
+    memcpy (text, zchunk_data (out), zchunk_size (out));
+    text [zchunk_size (out)] = 0;
+    dtx_metrics_publish (self, &text, health);
 }
