@@ -32,6 +32,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include "dtx-count.h"
 
 #define MODES 10
 enum { MODE_A, MODE_B, MODE_B2, MODE_C, MODE_D, MODE_D1, MODE_D2, MODE_E, MODE_A1, MODE_S };
@@ -48,6 +55,7 @@ typedef struct {
     long txns;
     long errors;
     double coord_us, part_us;       //  CPU microseconds per transaction
+    bool ran;                       //  measured in this run (else every figure is nan)
 } result_t;
 
 //  Settings
@@ -73,10 +81,17 @@ static char s_standby_keys [3][400];
 static pid_t s_standby;
 static int s_decision_fd = -1;
 static long s_accounts;
+//  The counts pass: bench/dtx-count.c preloaded into the processes we
+//  start (and into this one, see main), and perf for system calls
+static char s_count_lib [512];      //  its path, "" when not built
+static int s_counts_n = 2000;       //  transactions per counts row, 0: no pass
 
 //  Per run
 static volatile bool s_running;
 static int s_mode;
+//  Counts pass: the workers start together, and the counters are read
+//  after the last one is done and before any disconnects
+static pthread_barrier_t s_barrier_start, s_barrier_done, s_barrier_release;
 
 typedef struct {
     int index;
@@ -84,6 +99,7 @@ typedef struct {
     long count;
     long capacity;
     long errors;
+    long quota;                     //  counts pass: this many transactions, then stop
 } worker_t;
 
 //  --------------------------------------------------------------------------
@@ -113,6 +129,14 @@ s_spawn (const char *logname, char *const argv [])
         if (!freopen (path, "a", stderr))
             _exit (127);
         dup2 (2, 1);
+        if (*s_count_lib) {
+            //  Counted (bench/dtx-count.c): its messages and loop turns in
+            //  WORK/count-NAME for the counts pass
+            snprintf (path, sizeof path, "%s/count-%.*s", s_work,
+                      (int) (strlen (logname) - strlen (".log")), logname);
+            setenv ("DTX_COUNT_FILE", path, 1);
+            setenv ("LD_PRELOAD", s_count_lib, 1);
+        }
         execv (argv [0], argv);
         _exit (127);
     }
@@ -572,8 +596,18 @@ s_worker (void *arg)
             PQenterPipelineMode (c2);
         }
     }
-    long n = 0;
-    while (s_running) {
+    long n = 0, attempts = 0;
+    if (worker->quota) {
+        //  Counts pass: connected, and one transaction done (handshakes,
+        //  first allocations) before the window opens; then exactly quota
+        if (dtx)
+            s_dtx_txn (client, s_mode, &seed);
+        else
+            s_direct_txn (c1, c2, s_mode, worker, n, &seed);
+        n++;
+        pthread_barrier_wait (&s_barrier_start);
+    }
+    while (s_running && (!worker->quota || attempts++ < worker->quota)) {
         int64_t start = zclock_usecs ();
         bool ok = dtx? s_dtx_txn (client, s_mode == MODE_S? MODE_D: s_mode, &seed)
                      : s_direct_txn (c1, c2, s_mode, worker, n, &seed);
@@ -594,6 +628,11 @@ s_worker (void *arg)
             worker->latencies = (double *) realloc (worker->latencies, worker->capacity * sizeof (double));
         }
         worker->latencies [worker->count++] = ms;
+    }
+    if (worker->quota) {
+        //  The window closes when every worker is done: still connected
+        pthread_barrier_wait (&s_barrier_done);
+        pthread_barrier_wait (&s_barrier_release);
     }
     dtx_client_destroy (&client);
     if (c1)
@@ -631,7 +670,7 @@ s_run (int mode, int clients, int seconds)
     for (int i = 0; i < clients; i++)
         pthread_join (threads [i], NULL);
     double elapsed = (zclock_usecs () - start) / 1e6;
-    result_t result = { 0 };
+    result_t result = { .ran = true };
     long total = 0;
     for (int i = 0; i < clients; i++) {
         total += workers [i].count;
@@ -658,6 +697,324 @@ s_run (int mode, int clients, int seconds)
     free (workers);
     free (threads);
     return result;
+}
+
+//  --------------------------------------------------------------------------
+//  The counts pass: per transaction and per process, figures that do not
+//  move with the machine's speed, from a fixed number of transactions
+//  (docs/performance.md, "The counts pass")
+//
+//  system calls   perf stat -e raw_syscalls:sys_enter -p PID (every thread,
+//                 those started later too), enabled and disabled around the
+//                 window through perf's control FIFO
+//  messages       ZeroMQ messages in and out on ROUTER/DEALER sockets, and
+//  loop turns     zmq_poll calls over them: bench/dtx-count.c, preloaded
+//  context        voluntary and involuntary, summed over the threads in
+//   switches      /proc/PID/task/*/status (this process: getrusage, which
+//                 keeps the workers' after they end)
+//  CPU            /proc/PID/task/*/schedstat, nanoseconds (this process:
+//                 CLOCK_PROCESS_CPUTIME_ID)
+
+#define PROCS 4
+#define TOP_SYSCALLS 8
+enum { PROC_COORD, PROC_P1, PROC_P2, PROC_CLIENT };
+static const char *s_proc_keys [PROCS] = { "coord", "p1", "p2", "client" };
+static const char *s_proc_labels [PROCS] = {
+    "coordinator", "participant db1", "participant db2", "bench client"
+};
+#define FIELDS 7
+enum { F_SYSCALLS, F_MSGS_IN, F_MSGS_OUT, F_TURNS, F_VCSW, F_NVCSW, F_CPU_US };
+static const char *s_field_keys [FIELDS] = {
+    "syscalls", "msgs_in", "msgs_out", "loop_turns", "vcsw", "nvcsw", "cpu_us"
+};
+
+typedef struct {
+    int clients;
+    long txns, errors;
+    double per_tx [PROCS][FIELDS];  //  nan: not known
+    //  --syscall-names: the most frequent system calls, per transaction
+    char top_names [PROCS][TOP_SYSCALLS][32];
+    double top_counts [PROCS][TOP_SYSCALLS];
+} counts_t;
+
+typedef struct {
+    pid_t pid;                      //  0: not ours to count
+    dtx_count_t *map;               //  its messages and loop turns, or NULL
+    pid_t perf;                     //  its perf stat, 0 when none
+    int ctl, ack;                   //  perf's control FIFOs
+    char out [400];                 //  perf's output file
+    double before [FIELDS];
+} counted_t;
+
+static bool s_perf_ok;              //  perf counts raw_syscalls here
+static bool s_syscall_names;        //  --syscall-names: and each system call apart
+static char s_count_dir [300];
+
+//  Sum a number after 'field' in each thread's file (status), or the first
+//  number (schedstat, field NULL)
+static double
+s_task_sum (pid_t pid, const char *file, const char *field)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return NAN;
+    double sum = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char name [512], line [256];
+        snprintf (name, sizeof name, "%s/%s/%s", path, entry->d_name, file);
+        FILE *in = fopen (name, "r");
+        while (in && fgets (line, sizeof line, in)) {
+            if (!field) {
+                sum += strtod (line, NULL);
+                break;
+            }
+            if (strncmp (line, field, strlen (field)) == 0) {
+                sum += strtod (line + strlen (field), NULL);
+                break;
+            }
+        }
+        if (in)
+            fclose (in);
+    }
+    closedir (dir);
+    return sum;
+}
+
+//  Now's raw values (F_SYSCALLS comes from perf at the end)
+static void
+s_count_snapshot (counted_t *proc, int which, double raw [FIELDS])
+{
+    raw [F_SYSCALLS] = NAN;
+    raw [F_MSGS_IN] = proc->map? (double) __atomic_load_n (&proc->map->msgs_in, __ATOMIC_RELAXED): NAN;
+    raw [F_MSGS_OUT] = proc->map? (double) __atomic_load_n (&proc->map->msgs_out, __ATOMIC_RELAXED): NAN;
+    raw [F_TURNS] = proc->map? (double) __atomic_load_n (&proc->map->polls, __ATOMIC_RELAXED): NAN;
+    if (which == PROC_CLIENT) {
+        struct rusage usage;
+        struct timespec cpu;
+        getrusage (RUSAGE_SELF, &usage);
+        clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &cpu);
+        raw [F_VCSW] = usage.ru_nvcsw;
+        raw [F_NVCSW] = usage.ru_nivcsw;
+        raw [F_CPU_US] = cpu.tv_sec * 1e6 + cpu.tv_nsec / 1e3;
+    }
+    else {
+        raw [F_VCSW] = s_task_sum (proc->pid, "status", "voluntary_ctxt_switches:");
+        raw [F_NVCSW] = s_task_sum (proc->pid, "status", "nonvoluntary_ctxt_switches:");
+        raw [F_CPU_US] = s_task_sum (proc->pid, "schedstat", NULL) / 1e3;
+    }
+}
+
+//  Send a command to perf's control FIFO, wait for its ack (10 s)
+static bool
+s_perf_command (counted_t *proc, const char *command)
+{
+    if (write (proc->ctl, command, strlen (command)) != (ssize_t) strlen (command))
+        return false;
+    struct pollfd item = { proc->ack, POLLIN, 0 };
+    char ack [16];
+    return poll (&item, 1, 10000) == 1 && read (proc->ack, ack, sizeof ack) > 0
+        && strncmp (ack, "ack", 3) == 0;
+}
+
+//  perf stat on proc->pid, attached and counting when this returns true
+static bool
+s_perf_start (counted_t *proc, int which)
+{
+    char ctl [400], ack [400], target [32], control [820];
+    snprintf (ctl, sizeof ctl, "%s/perf-%s.ctl", s_count_dir, s_proc_keys [which]);
+    snprintf (ack, sizeof ack, "%s/perf-%s.ack", s_count_dir, s_proc_keys [which]);
+    snprintf (proc->out, sizeof proc->out, "%s/perf-%s.out", s_count_dir, s_proc_keys [which]);
+    snprintf (target, sizeof target, "%d", (int) proc->pid);
+    snprintf (control, sizeof control, "fifo:%s,%s", ctl, ack);
+    unlink (ctl);
+    unlink (ack);
+    unlink (proc->out);
+    if (mkfifo (ctl, 0600) || mkfifo (ack, 0600))
+        return false;
+    //  Read-write: neither open waits for perf, neither end sees EOF
+    proc->ctl = open (ctl, O_RDWR | O_CLOEXEC);
+    proc->ack = open (ack, O_RDWR | O_CLOEXEC);
+    proc->perf = fork ();
+    if (proc->perf == 0) {
+        //  One counter per event and thread: --syscall-names opens ~360
+        //  per thread
+        struct rlimit files = { 65536, 65536 };
+        setrlimit (RLIMIT_NOFILE, &files);
+        int null = open ("/dev/null", O_RDWR);
+        dup2 (null, 0);
+        dup2 (null, 1);
+        dup2 (null, 2);
+        //  -D -1: counters open but off until "enable"
+        execlp ("perf", "perf", "stat", "-x,", "-o", proc->out, "-e",
+                s_syscall_names? "raw_syscalls:sys_enter,syscalls:sys_enter_*": "raw_syscalls:sys_enter",
+                "-D", "-1", "--control", control, "-p", target, (char *) NULL);
+        _exit (127);
+    }
+    if (proc->perf > 0 && proc->ctl >= 0 && proc->ack >= 0 && s_perf_command (proc, "enable\n"))
+        return true;
+    if (proc->perf > 0) {
+        kill (proc->perf, SIGKILL);
+        waitpid (proc->perf, NULL, 0);
+    }
+    proc->perf = 0;
+    return false;
+}
+
+//  Stop perf; the system calls it counted, or nan; with --syscall-names
+//  the most frequent ones into names and counts (sorted, 0 after the last)
+static double
+s_perf_stop (counted_t *proc, char names [TOP_SYSCALLS][32], double counts [TOP_SYSCALLS])
+{
+    for (int i = 0; i < TOP_SYSCALLS; i++) {
+        names [i][0] = 0;
+        counts [i] = 0;
+    }
+    if (!proc->perf)
+        return NAN;
+    bool disabled = s_perf_command (proc, "disable\n");
+    kill (proc->perf, SIGINT);
+    waitpid (proc->perf, NULL, 0);
+    proc->perf = 0;
+    close (proc->ctl);
+    close (proc->ack);
+    double count = NAN;
+    char line [512];
+    FILE *in = fopen (proc->out, "r");
+    const char *prefix = ",syscalls:sys_enter_";
+    while (disabled && in && fgets (line, sizeof line, in)) {
+        if (!isdigit ((unsigned char) line [0]))
+            continue;
+        if (strstr (line, ",raw_syscalls:sys_enter,"))
+            count = strtod (line, NULL);
+        char *name = strstr (line, prefix);
+        double value = strtod (line, NULL);
+        if (!name || value <= counts [TOP_SYSCALLS - 1])
+            continue;
+        name += strlen (prefix);
+        int at = TOP_SYSCALLS - 1;
+        while (at > 0 && counts [at - 1] < value) {
+            counts [at] = counts [at - 1];
+            memcpy (names [at], names [at - 1], 32);
+            at--;
+        }
+        counts [at] = value;
+        snprintf (names [at], 32, "%.*s", (int) strcspn (name, ","), name);
+    }
+    if (in)
+        fclose (in);
+    return count;
+}
+
+static dtx_count_t *
+s_count_map (const char *name)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s/count-%s", s_work, name);
+    int fd = open (path, O_RDONLY);
+    if (fd == -1)
+        return NULL;
+    void *map = mmap (NULL, sizeof (dtx_count_t), PROT_READ, MAP_SHARED, fd, 0);
+    close (fd);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (((dtx_count_t *) map)->magic != DTX_COUNT_MAGIC) {
+        munmap (map, sizeof (dtx_count_t));
+        return NULL;
+    }
+    return (dtx_count_t *) map;
+}
+
+//  total transactions of mode over clients workers, counted
+static counts_t
+s_count_run (int mode, int clients, long total)
+{
+    counts_t counts = { .clients = clients, .txns = 0 };
+    counted_t procs [PROCS];
+    memset (procs, 0, sizeof procs);
+    bool dtx = IS_DTX (mode);
+    if (s_own && dtx) {
+        procs [PROC_COORD].pid = mode == MODE_S? s_store_coordinator: s_coordinator;
+        procs [PROC_P1].pid = mode == MODE_S? s_store_participant [0]: s_participant [0];
+        procs [PROC_P2].pid = mode == MODE_S? s_store_participant [1]: s_participant [1];
+        const char *prefix = mode == MODE_S? "-store": "";
+        char name [64];
+        snprintf (name, sizeof name, "coordinator%s", prefix);
+        procs [PROC_COORD].map = s_count_map (name);
+        for (int i = 0; i < 2; i++) {
+            snprintf (name, sizeof name, "participant%s-%d", prefix, i + 1);
+            procs [PROC_P1 + i].map = s_count_map (name);
+        }
+    }
+    procs [PROC_CLIENT].pid = getpid ();
+    dtx_count_t *(*self_counters) (void) =
+        (dtx_count_t *(*) (void)) dlsym (RTLD_DEFAULT, "dtx_count_counters");
+    procs [PROC_CLIENT].map = self_counters? self_counters (): NULL;
+
+    s_mode = mode;
+    s_running = true;
+    pthread_barrier_init (&s_barrier_start, NULL, clients + 1);
+    pthread_barrier_init (&s_barrier_done, NULL, clients + 1);
+    pthread_barrier_init (&s_barrier_release, NULL, clients + 1);
+    worker_t *workers = (worker_t *) calloc (clients, sizeof (worker_t));
+    pthread_t *threads = (pthread_t *) calloc (clients, sizeof (pthread_t));
+    for (int i = 0; i < clients; i++) {
+        workers [i].index = i;
+        workers [i].quota = total / clients + (i < total % clients);
+        pthread_create (&threads [i], NULL, s_worker, &workers [i]);
+    }
+    //  Every worker connected and warm: open the window
+    for (int p = 0; p < PROCS; p++)
+        if (procs [p].pid > 0 && s_perf_ok)
+            s_perf_start (&procs [p], p);
+    for (int p = 0; p < PROCS; p++)
+        if (procs [p].pid > 0)
+            s_count_snapshot (&procs [p], p, procs [p].before);
+    pthread_barrier_wait (&s_barrier_start);
+    pthread_barrier_wait (&s_barrier_done);
+    //  Every worker done, none gone: close it
+    for (int p = 0; p < PROCS; p++) {
+        if (procs [p].pid <= 0) {
+            for (int f = 0; f < FIELDS; f++)
+                counts.per_tx [p][f] = NAN;
+            continue;
+        }
+        double after [FIELDS];
+        s_count_snapshot (&procs [p], p, after);
+        for (int f = 0; f < FIELDS; f++)
+            counts.per_tx [p][f] = after [f] - procs [p].before [f];
+    }
+    for (int p = 0; p < PROCS; p++)
+        counts.per_tx [p][F_SYSCALLS] = s_perf_stop (&procs [p], counts.top_names [p],
+                                                     counts.top_counts [p]);
+    pthread_barrier_wait (&s_barrier_release);
+    s_running = false;
+    for (int i = 0; i < clients; i++) {
+        pthread_join (threads [i], NULL);
+        counts.txns += workers [i].count;
+        counts.errors += workers [i].errors;
+        free (workers [i].latencies);
+    }
+    long attempts = counts.txns + counts.errors;
+    for (int p = 0; p < PROCS; p++)
+        for (int f = 0; f < FIELDS; f++)
+            counts.per_tx [p][f] = attempts? counts.per_tx [p][f] / attempts: NAN;
+    for (int p = 0; p < PROCS; p++)
+        for (int i = 0; i < TOP_SYSCALLS; i++)
+            counts.top_counts [p][i] = attempts? counts.top_counts [p][i] / attempts: NAN;
+    for (int p = 0; p < PROCS; p++)
+        if (procs [p].map && p != PROC_CLIENT)
+            munmap (procs [p].map, sizeof (dtx_count_t));
+    pthread_barrier_destroy (&s_barrier_start);
+    pthread_barrier_destroy (&s_barrier_done);
+    pthread_barrier_destroy (&s_barrier_release);
+    free (workers);
+    free (threads);
+    return counts;
 }
 
 //  --------------------------------------------------------------------------
@@ -854,28 +1211,141 @@ s_usage (void)
 "usage: dtx-bench [--quick] [--seconds N] [--clients 1,8,32,128] [--scale N]\n"
 "                 [--csv FILE] [--plot FILE.png] [--log-only] [--modes d,e,...]\n"
 "                 [--db1 CONNINFO --db2 CONNINFO --coordinator ENDPOINT]\n"
-"                 [--store CONNINFO|local]\n"
+"                 [--store CONNINFO|local] [--counts N] [--count-clients 1,8]\n"
+"                 [--count-mode d] [--syscall-names]\n"
 "By default it starts two PostgreSQL clusters, a coordinator and two participants\n"
 "of its own, and stops them at the end.  --db1/--db2/--coordinator use existing\n"
 "ones instead (participants named db1 and db2, pgbench_accounts loaded); their\n"
 "CurveZMQ keys come from DTX_CLIENT_CERT (our NAME_secret) and DTX_COORDINATOR_CERT\n"
 "(the coordinator's public certificate).  Its own system runs with keys it makes.\n"
 "--store adds mode s: dtx with a second coordinator whose decisions go to that\n"
-"PostgreSQL database (docs/ha.md; 'local': the first cluster), side by side with d.\n");
+"PostgreSQL database (docs/ha.md; 'local': the first cluster), side by side with d.\n"
+"--counts N (default 2000, 0: none): after the timed rows, N transactions of\n"
+"--count-mode (d) at each --count-clients, counted per process: system calls\n"
+"(perf), ZeroMQ messages and loop turns, context switches, CPU per transaction;\n"
+"--syscall-names adds the most frequent system calls of each process.\n");
 }
 
-//  a / b, or nan when b was not measured (a mode left out with --modes)
+//  a / b, or nan when either was not measured (a mode left out with
+//  --modes, a client count not run: their figures are nan)
 static double
 s_ratio (double a, double b)
 {
     return b > 0? a / b: NAN;
 }
 
+//  A row that was not run: every figure nan, so that every ratio with it is
+static result_t
+s_not_run (void)
+{
+    result_t result = { .tps = NAN, .p50 = NAN, .p99 = NAN, .coord_us = NAN, .part_us = NAN };
+    return result;
+}
+
+//  Run the counts pass and print it: a table, one counts@N line per
+//  client count, and the CSV (csv_path with -counts before .csv)
+static void
+s_counts_pass (int mode, const int *levels, int nlevels, const char *csv_path)
+{
+    if (!s_perf_ok)
+        printf ("\ncounts: no system call counts (perf stat -e raw_syscalls:sys_enter does not work"
+                " here: apt-get install linux-perf)\n");
+    if (!*s_count_lib)
+        printf ("\ncounts: no message or loop-turn counts (%s)\n", getenv ("DTX_BENCH_NO_PRELOAD")
+                ? "DTX_BENCH_NO_PRELOAD is set": "bench/.libs/libdtxcount.so not built: make");
+    counts_t counts [LEVELS_MAX];
+    printf ("\ncounts (mode %s, %d transactions per row, per transaction; system calls: perf,"
+            " messages and loop turns: bench/dtx-count.c, context switches and CPU: /proc):\n",
+            s_mode_names [mode], s_counts_n);
+    printf ("%8s %-16s %9s %9s %9s %10s %8s %8s %9s\n", "clients", "process", "syscalls",
+            "msgs in", "msgs out", "loop turns", "vcsw", "nvcsw", "cpu us");
+    for (int l = 0; l < nlevels; l++) {
+        counts [l] = s_count_run (mode, levels [l], s_counts_n);
+        for (int p = 0; p < PROCS; p++) {
+            double *v = counts [l].per_tx [p];
+            printf ("%8d %-16s %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f %9.1f\n", levels [l],
+                    s_proc_labels [p], v [F_SYSCALLS], v [F_MSGS_IN], v [F_MSGS_OUT], v [F_TURNS],
+                    v [F_VCSW], v [F_NVCSW], v [F_CPU_US]);
+        }
+        for (int p = 0; s_syscall_names && p < PROCS; p++) {
+            if (!counts [l].top_names [p][0][0])
+                continue;
+            printf ("%8s   %s:", "", s_proc_labels [p]);
+            for (int i = 0; i < TOP_SYSCALLS && counts [l].top_names [p][i][0]; i++)
+                printf (" %s %.2f", counts [l].top_names [p][i], counts [l].top_counts [p][i]);
+            printf ("\n");
+        }
+        if (counts [l].errors)
+            printf ("%8d (%ld of %ld transactions failed: counted all the same)\n", levels [l],
+                    counts [l].errors, counts [l].errors + counts [l].txns);
+        fflush (stdout);
+    }
+    for (int l = 0; l < nlevels; l++) {
+        printf ("counts@%d:", levels [l]);
+        for (int p = 0; p < PROCS; p++)
+            for (int f = 0; f < FIELDS; f++)
+                printf (f == F_CPU_US? " %s_%s=%.1f": " %s_%s=%.2f", s_proc_keys [p], s_field_keys [f],
+                        counts [l].per_tx [p][f]);
+        printf ("\n");
+    }
+    char path [600];
+    size_t len = strlen (csv_path);
+    if (len > 4 && streq (csv_path + len - 4, ".csv"))
+        snprintf (path, sizeof path, "%.*s-counts.csv", (int) (len - 4), csv_path);
+    else
+        snprintf (path, sizeof path, "%s-counts", csv_path);
+    FILE *csv = fopen (path, "w");
+    if (csv) {
+        fprintf (csv, "clients,mode,process,transactions,errors");
+        for (int f = 0; f < FIELDS; f++)
+            fprintf (csv, ",%s_per_tx", s_field_keys [f]);
+        fprintf (csv, "\n");
+        for (int l = 0; l < nlevels; l++)
+            for (int p = 0; p < PROCS; p++) {
+                fprintf (csv, "%d,%s,%s,%ld,%ld", levels [l], s_mode_names [mode], s_proc_keys [p],
+                         counts [l].txns, counts [l].errors);
+                for (int f = 0; f < FIELDS; f++)
+                    fprintf (csv, ",%.3f", counts [l].per_tx [p][f]);
+                fprintf (csv, "\n");
+            }
+        fclose (csv);
+        printf ("counts csv: %s\n", path);
+    }
+}
+
 int
 main (int argc, char *argv [])
 {
+    //  The counts pass counts this process's messages too: start again
+    //  with bench/dtx-count.c preloaded (once); the processes started from
+    //  here get it explicitly, the shells and PostgreSQL do not
+    snprintf (s_count_lib, sizeof s_count_lib, "%s/bench/.libs/libdtxcount.so", TOP_BUILDDIR);
+    if (access (s_count_lib, R_OK) != 0 || getenv ("DTX_BENCH_NO_PRELOAD"))
+        *s_count_lib = 0;       //  (DTX_BENCH_NO_PRELOAD: to compare timings without it)
+    const char *preloaded = getenv ("DTX_BENCH_PRELOADED");
+    if (*s_count_lib && !preloaded) {
+        const char *was = getenv ("LD_PRELOAD");
+        char preload [1200];
+        snprintf (preload, sizeof preload, "%s%s%s", s_count_lib, was && *was? " ": "",
+                  was? was: "");
+        setenv ("DTX_BENCH_PRELOADED", was? was: "", 1);
+        setenv ("LD_PRELOAD", preload, 1);
+        execv ("/proc/self/exe", argv);
+        fprintf (stderr, "dtx-bench: cannot start again with %s (%s): not counting this"
+                 " process's messages\n", s_count_lib, strerror (errno));
+        preloaded = getenv ("DTX_BENCH_PRELOADED");
+    }
+    if (preloaded) {
+        //  As it was, for what we start (system(), pgbench, PostgreSQL)
+        if (*preloaded)
+            setenv ("LD_PRELOAD", preloaded, 1);
+        else
+            unsetenv ("LD_PRELOAD");
+        unsetenv ("DTX_BENCH_PRELOADED");
+    }
     const char *csv_path = "bench-results.csv", *plot_path = NULL;
     bool quick = false, log_only = false;
+    int count_levels [LEVELS_MAX] = { 1, 8 }, count_nlevels = 2, count_mode = MODE_D;
     static struct option options [] = {
         { "quick", no_argument, 0, 'q' }, { "seconds", required_argument, 0, 's' },
         { "clients", required_argument, 0, 'c' }, { "scale", required_argument, 0, 'S' },
@@ -883,10 +1353,12 @@ main (int argc, char *argv [])
         { "log-only", no_argument, 0, 'l' }, { "db1", required_argument, 0, '1' },
         { "db2", required_argument, 0, '2' }, { "coordinator", required_argument, 0, 'C' },
         { "modes", required_argument, 0, 'm' }, { "store", required_argument, 0, 'T' },
+        { "counts", required_argument, 0, 'n' }, { "count-clients", required_argument, 0, 'k' },
+        { "count-mode", required_argument, 0, 'M' }, { "syscall-names", no_argument, 0, 'N' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     int opt, seconds = -1, scale = -1;
-    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:T:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "qs:c:S:o:p:l12:C:m:T:n:k:M:Nh", options, NULL)) != -1) {
         switch (opt) {
             case 'm': {
                 //  Only these modes (by the name before the colon): for profiling
@@ -900,6 +1372,47 @@ main (int argc, char *argv [])
                 }
                 break;
             }
+            case 'n': {
+                char *end;
+                long n = strtol (optarg, &end, 10);
+                if (*end || n < 0 || n > 10000000) {
+                    fprintf (stderr, "dtx-bench: --counts '%s' is not a number of transactions"
+                             " (0 to 10000000)\n", optarg);
+                    return 2;
+                }
+                s_counts_n = (int) n;
+                break;
+            }
+            case 'k': {
+                count_nlevels = 0;
+                char *list = strdup (optarg), *save = NULL;
+                for (char *tok = strtok_r (list, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+                    int clients = atoi (tok);
+                    if (clients < 1 || clients > 1024 || count_nlevels == LEVELS_MAX) {
+                        fprintf (stderr, "dtx-bench: --count-clients '%s': at most %d client counts"
+                                 " of 1 to 1024\n", optarg, LEVELS_MAX);
+                        free (list);
+                        return 2;
+                    }
+                    count_levels [count_nlevels++] = clients;
+                }
+                free (list);
+                break;
+            }
+            case 'M': {
+                count_mode = -1;
+                for (int mode = 0; mode < MODES; mode++)
+                    if (strlen (optarg) == strcspn (s_mode_names [mode], ":")
+                    &&  strncmp (optarg, s_mode_names [mode], strlen (optarg)) == 0)
+                        count_mode = mode;
+                if (count_mode < 0) {
+                    fprintf (stderr, "dtx-bench: --count-mode '%s' is not a mode (a, b, b2, c, d,"
+                             " d1, d2, e, a1, s)\n", optarg);
+                    return 2;
+                }
+                break;
+            }
+            case 'N': s_syscall_names = true; break;
             case 'q': quick = true; break;
             case 'T': snprintf (s_store, sizeof s_store, "%s", optarg); break;
             case 's': seconds = atoi (optarg); break;
@@ -962,7 +1475,9 @@ main (int argc, char *argv [])
         s_run (MODE_S, 8, 1);
 
     result_t results [LEVELS_MAX][MODES];
-    memset (results, 0, sizeof results);
+    for (int l = 0; l < LEVELS_MAX; l++)
+        for (int mode = 0; mode < MODES; mode++)
+            results [l][mode] = s_not_run ();
     printf ("%8s %-23s %10s %9s %9s %8s %11s %11s\n", "clients", "mode", "tps", "p50 ms",
             "p99 ms", "errors", "coord us/tx", "parts us/tx");
     for (int l = 0; l < s_nlevels; l++) {
@@ -979,6 +1494,26 @@ main (int argc, char *argv [])
             fflush (stdout);
         }
     }
+    //  The counts pass, before the 10,000 BEGINs below
+    if (s_counts_n > 0 && !s_mode_off [count_mode]) {
+        s_perf_ok = system ("perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1") == 0;
+        if (s_own)
+            snprintf (s_count_dir, sizeof s_count_dir, "%s", s_work);
+        else {
+            snprintf (s_count_dir, sizeof s_count_dir, "/tmp/dtx-bench-counts-XXXXXX");
+            if (!mkdtemp (s_count_dir))
+                *s_count_dir = 0;
+        }
+        if (*s_count_dir)
+            s_counts_pass (count_mode, count_levels, count_nlevels, csv_path);
+        if (!s_own && *s_count_dir) {
+            char command [400];
+            snprintf (command, sizeof command, "rm -rf %s", s_count_dir);
+            if (system (command)) {}
+        }
+    }
+    else if (s_counts_n > 0)
+        printf ("\ncounts: not run (mode %s left out by --modes)\n", s_mode_names [count_mode]);
     long rss = -1, hwm = -1;
     if (s_own)
         s_measure_in_flight (&rss, &hwm);
@@ -990,6 +1525,8 @@ main (int argc, char *argv [])
         for (int l = 0; l < s_nlevels; l++)
             for (int mode = 0; mode < MODES; mode++) {
                 result_t *r = &results [l][mode];
+                if (!r->ran)
+                    continue;
                 fprintf (csv, "%d,%s,%.1f,%.3f,%.3f,%ld,%.2f,%.2f\n", s_levels [l], s_mode_names [mode],
                          r->tps, r->p50, r->p99, r->errors, r->coord_us, r->part_us);
             }
@@ -1039,14 +1576,20 @@ main (int argc, char *argv [])
         else
             printf ("plot: gnuplot not available (apt-get install gnuplot-nox)\n");
     }
-    int h8 = at8 >= 0? at8: 0, h32 = at32 >= 0? at32: s_nlevels - 1, h1 = at1 >= 0? at1: 0;
-    printf ("headline: d/b@8=%.2f d/b@32=%.2f d/c@8=%.2f e/a=%.2f p50@1=%.2f coord_us=%.1f rss_mib=%.1f\n",
-            s_ratio (results [h8][MODE_D].tps, results [h8][MODE_B].tps),
-            s_ratio (results [h32][MODE_D].tps, results [h32][MODE_B].tps),
-            s_ratio (results [h8][MODE_D].tps, results [h8][MODE_C].tps),
-            s_ratio (results [h8][MODE_E].tps, results [h8][MODE_A1].tps),
-            s_ratio (results [h1][MODE_D].p50, results [h1][MODE_C].p50),
-            results [h32][MODE_D].coord_us, rss / 1024.0);
+    //  Each figure at its own client count, or nan when that count (or a
+    //  mode in it) was not run: never another count's figure instead
+    result_t none [MODES];
+    for (int mode = 0; mode < MODES; mode++)
+        none [mode] = s_not_run ();
+    result_t *r1 = at1 >= 0? results [at1]: none, *r8 = at8 >= 0? results [at8]: none,
+             *r32 = at32 >= 0? results [at32]: none;
+    printf ("headline: d/b@8=%.2f d/b@32=%.2f d/c@8=%.2f e/a=%.2f p50@1=%.2f coord_us=%.1f"
+            " rss_mib=%.1f d/b2@8=%.2f own_us@8=%.1f\n",
+            s_ratio (r8 [MODE_D].tps, r8 [MODE_B].tps), s_ratio (r32 [MODE_D].tps, r32 [MODE_B].tps),
+            s_ratio (r8 [MODE_D].tps, r8 [MODE_C].tps), s_ratio (r8 [MODE_E].tps, r8 [MODE_A1].tps),
+            s_ratio (r1 [MODE_D].p50, r1 [MODE_C].p50), r32 [MODE_D].coord_us,
+            rss >= 0? rss / 1024.0: NAN, s_ratio (r8 [MODE_D].tps, r8 [MODE_B2].tps),
+            r8 [MODE_D].coord_us + r8 [MODE_D].part_us);
     if (!s_mode_off [MODE_S] && *s_store && s_own)
         s_takeover ();
     return 0;
