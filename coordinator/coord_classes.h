@@ -212,6 +212,8 @@ struct _dtx_coordinator_t {
     uint64_t dropped_frames;        //  malformed frames dropped
     int64_t dropped_logged;         //  ... when one was last logged
     uint64_t dropped_unlogged;      //  ... dropped since without a log line
+    bool admin_recheck;             //  test fault coord-hold-logging: look at the
+                                    //  admin socket again in this turn
     int64_t aborts_second;          //  aborts logged: the second (ms / 1000) ...
     int aborts_logged;              //  ... how many in it ...
     uint64_t aborts_unlogged;       //  ... and since then without a line

@@ -547,10 +547,13 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
     txn->state = TXN_LOGGING;
     txn->logged = true;
     zlistx_add_end (self->logging, txn);
-    if (dtx_fault_hit ("coord-hold-logging"))
+    if (dtx_fault_hit ("coord-hold-logging")) {
         //  Test fault: the turn stays open with this COMMIT record buffered,
         //  so that what arrives meanwhile (dtxctl resolve) meets it LOGGING
+        //  (the loop looks at the admin socket again before the group commit)
         zclock_sleep (1500);
+        self->admin_recheck = true;
+    }
 }
 
 void

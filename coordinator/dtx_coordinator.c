@@ -488,14 +488,20 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         //  Drain what is there, so that one fsync covers as many
         //  decisions as possible
         //  (Receiving until there is nothing, rather than asking the
-        //  socket first, saves a system call per message)
-        for (int i = 0; i < DRAIN_MAX && coord_handle_participant (self); i++)
-            ;
-        for (int i = 0; !warming && i < DRAIN_MAX && coord_handle_client (self); i++)
-            ;
-        for (int i = 0; i < 16 && s_readable (self->admin); i++)
-            coord_handle_admin (self);
-        if (pipe && s_readable (pipe)) {
+        //  socket first, saves a system call per message.  A socket that
+        //  zmq_poll did not report is not tried at all: each look at an
+        //  empty ZeroMQ socket costs libzmq a getpid and a poll)
+        if (items [1].revents & ZMQ_POLLIN)
+            for (int i = 0; i < DRAIN_MAX && coord_handle_participant (self); i++)
+                ;
+        if (items [0].revents & ZMQ_POLLIN)
+            for (int i = 0; !warming && i < DRAIN_MAX && coord_handle_client (self); i++)
+                ;
+        if ((items [2].revents & ZMQ_POLLIN) || self->admin_recheck)
+            for (int i = 0; i < 16 && s_readable (self->admin); i++)
+                coord_handle_admin (self);
+        self->admin_recheck = false;
+        if (pipe && (items [3].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
                 self->terminated = true;
