@@ -275,7 +275,8 @@ s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const ch
         return 1;
     }
     free (gids.data);
-    if (participant->prepared) {
+    //  (0xFFFFFFFF: its count was not known when it registered)
+    if (participant->prepared && participant->prepared != 0xFFFFFFFFu) {
         s_text_add (out, "refused: participant %s's database held %u dtx prepared transaction%s"
                     " when it last registered: they would be left in doubt with nobody asking"
                     " for them.  Resolve them first (dtxctl in-doubt --db %s=CONNINFO)\n", name,

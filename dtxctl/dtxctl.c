@@ -745,7 +745,16 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
             if (state)
                 sscanf (state + 9, "%31[^\"]", word);
             bool says_commit = streq (word, "committed"), says_abort = streq (word, "aborted");
-            if ((says_commit && !commit) || (says_abort && commit) || streq (word, "in progress")) {
+            //  (a live transaction is the coordinator's to finish: phase 2
+            //  is retried until every participant has answered)
+            bool live = strstr (text, "\"branches\":") != NULL || streq (word, "in progress");
+            if (live) {
+                rc = 1;
+                snprintf (why, sizeof why, "refused: the coordinator at %s is driving %s (%s): let"
+                          " it finish (bring its participants back); nothing done", admin, gid, word);
+            }
+            else
+            if ((says_commit && !commit) || (says_abort && commit)) {
                 rc = 1;
                 snprintf (why, sizeof why, "refused: the coordinator at %s says %s is %s%s; its"
                           " participants are told so.  Nothing done (%s)", admin, gid, word,

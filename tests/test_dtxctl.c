@@ -399,6 +399,18 @@ START_TEST (test_resolve_db_lost_log)
     ck_assert_msg (rc == 0, "exit %d: %s %s", rc, out, s_stderr ());
     ck_assert_int_eq (s_prepared (1, gid2), 0);
     ck_assert_int_eq (harness_pg_value (1, "SELECT count (*) FROM items WHERE id = 7302"), 1);
+    //  A live transaction is the coordinator's to finish: refused
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    rc = s_dtxctl (out, sizeof out, "resolve %s commit --db 'db1=%s'", dtx_txn_gid (txn), s_conninfo (0));
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (s_stderr (), "is driving"), "%s", s_stderr ());
+    dtx_rollback (txn);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
     //  Nothing prepared any more: exit 1, nothing to do
     rc = s_dtxctl (out, sizeof out, "resolve %s commit --db 'db2=%s'", gid2, s_conninfo (1));
     ck_assert_int_eq (rc, 1);
@@ -449,7 +461,33 @@ START_TEST (test_forget_participant)
     ck_assert_msg (strstr (s_stderr (), "no participant named"), "%s", s_stderr ());
     rc = s_dtxctl (out, sizeof out, "forget 'bad name'");
     ck_assert_int_eq (rc, 2);
-    //  Stopped, nothing waiting for it: removed
+    //  Stopped, but a live transaction has a branch on it: refused,
+    //  naming it
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    dtx_result_t *result = dtx_exec (txn, "db2", "SELECT 1", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    harness_kill_participant (1, SIGKILL);
+    ck_assert (harness_wait_participant (1, false, 15000));
+    rc = s_dtxctl (out, sizeof out, "forget db2");
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (s_stderr (), "1 transaction still needs participant db2: ")
+                   && strstr (s_stderr (), dtx_txn_gid (txn)), "%s", s_stderr ());
+    //  Its rollback waits for the participant (refused still); back, it
+    //  ends; stopped again, nothing waits for it: removed
+    dtx_rollback (txn);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    rc = s_dtxctl (out, sizeof out, "forget db2");
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (s_stderr (), "aborting"), "%s", s_stderr ());
+    harness_start_participant (1);
+    ck_assert (harness_wait_participant (1, true, 15000));
+    int64_t deadline = zclock_mono () + 10000;
+    while (zclock_mono () < deadline
+    &&     (s_dtxctl (out, sizeof out, "txns"), strstr (out, "dtx:")))
+        zclock_sleep (100);
     harness_kill_participant (1, SIGKILL);
     ck_assert (harness_wait_participant (1, false, 15000));
     rc = s_dtxctl (out, sizeof out, "forget db2");
