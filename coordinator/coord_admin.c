@@ -170,7 +170,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         s_text_add (out, "refused: %s is already decided %s%s; the log is the truth, and"
                     " participants are told %s\n", gid,
                     decided_commit? "COMMIT (durable in the decision log)": "ABORT",
-                    presumed? " (presumed: no commit record)": "",
+                    presumed? " (presumed abort: no commit record)": "",
                     decided_commit? "to commit": "to roll back");
         return 1;
     }
@@ -541,7 +541,7 @@ coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answ
     }
     else
         s_text_add (&out, "%s %s%s%s%s\n", gid, state,
-                    presumed? " (presumed: no commit record)": "",
+                    presumed? " (presumed abort: no commit record)": "",
                     *answer->reason? ": ": "", answer->reason);
     *out_p = out.data;
 }

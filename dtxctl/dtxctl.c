@@ -758,7 +758,7 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
                 rc = 1;
                 snprintf (why, sizeof why, "refused: the coordinator at %s says %s is %s%s; its"
                           " participants are told so.  Nothing done (%s)", admin, gid, word,
-                          strstr (text, "\"presumed\":true")? " (presumed: no commit record)": "",
+                          strstr (text, "\"presumed\":true")? " (presumed abort: no commit record)": "",
                           text);
             }
             snprintf (coordinator, sizeof coordinator, "%s", *word? word: "no answer");

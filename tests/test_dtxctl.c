@@ -324,10 +324,10 @@ START_TEST (test_resolve_show_agree_with_participants)
     ck_assert_int_eq (s_json (out, "d['state'], d['presumed']", value, sizeof value), 0);
     ck_assert_str_eq (value, "aborted True\n");
     rc = s_dtxctl (out, sizeof out, "--timeout 10000 show %s", gid);
-    ck_assert_msg (rc == 0 && strstr (out, "aborted (presumed: no commit record)"), "%s", out);
+    ck_assert_msg (rc == 0 && strstr (out, "aborted (presumed abort: no commit record)"), "%s", out);
     rc = s_dtxctl (out, sizeof out, "resolve %s commit", gid);
     ck_assert_int_eq (rc, 1);
-    ck_assert_msg (strstr (s_stderr (), "presumed: no commit record")
+    ck_assert_msg (strstr (s_stderr (), "presumed abort: no commit record")
                    && strstr (s_stderr (), "told to roll back"), "%s", s_stderr ());
     //  Abort agrees: recorded, with who asked taken from the connection
     //  (the ipc socket's peer uid and pid), the user name dtxctl sent
