@@ -443,11 +443,12 @@ coord_handle_admin (dtx_coordinator_t *self)
                 out.size = out.used + 1;
                 //  What a participant holding it prepared is told, when
                 //  that differs (e.g. an outcome no longer retained: it is
-                //  told presumed abort, rule 4 of dtx_outcome.c)
+                //  told presumed abort, rule 4 of dtx_outcome.c).  (With
+                //  the PostgreSQL store the store answers it, coord_client.c)
                 dtx_answer_t told;
                 dtx_outcomes_answer (self->outcomes, words [1], DTX_LIVE_NONE,
                                      DTX_ASKER_PARTICIPANT, &told);
-                if (told.outcome != answer.outcome && told.outcome != DTX_ANSWER_PROBE) {
+                if (!self->pg && told.outcome != answer.outcome && told.outcome != DTX_ANSWER_PROBE) {
                     const char *state = told.outcome == DTX_ANSWER_REFUSE? "none"
                                       : dtx_outcome_name ((dtx_outcome_t) told.outcome);
                     if (json) {

@@ -450,7 +450,7 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
         dtx_client_destroy (&client);
         if (file != stdin)
             fclose (file);
-        return client? 3: 2;
+        return 3;
     }
     text_t doc = { NULL, 0, 0 };
     s_text_add (&doc, "");
