@@ -10,6 +10,7 @@
 #include "dtx_util.h"
 #include <czmq.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 static void
 s_suite_setup (void)
@@ -422,6 +423,64 @@ START_TEST (test_resolve_db_lost_log)
 }
 END_TEST
 
+//  On a tcp admin endpoint the operator is its CurveZMQ key (ZAP
+//  User-Id) and address, as the connection says
+static bool
+s_file_has (const char *file, const char *text, int timeout_ms)
+{
+    char out [256];
+    int64_t deadline = zclock_mono () + timeout_ms;
+    do {
+        if (harness_capture (out, sizeof out, "grep -qF -- '%s' %s/%s", text, harness.dir, file) == 0)
+            return true;
+        zclock_sleep (100);     //  polling interval, not a synchronisation
+    } while (zclock_mono () < deadline);
+    return false;
+}
+
+START_TEST (test_resolve_tcp_operator_key)
+{
+    char out [8192], dir [400];
+    snprintf (dir, sizeof dir, "%s/admin-tcp", harness.dir);
+    ck_assert_int_eq (mkdir (dir, 0700), 0);
+    int port = harness.metrics_port + 60;
+    //  Twice: epoch 2, so that a gid of epoch 1 is presumed abort
+    for (int epoch = 1; epoch <= 2; epoch++) {
+        char logname [64], started [64];
+        snprintf (logname, sizeof logname, "admin-tcp-%d.log", epoch);
+        snprintf (started, sizeof started, "coordinator admintcp: epoch %d", epoch);
+        pid_t pid = harness_spawn (logname, "%s/coordinator/dtx-coordinator --id admintcp"
+                                   " --log-dir %s --clients tcp://127.0.0.1:%d --participants"
+                                   " tcp://127.0.0.1:%d --admin tcp://127.0.0.1:%d %s"
+                                   " --operator-keys %s/operators", TOP_BUILDDIR, dir, port,
+                                   port + 1, port + 2, harness.coordinator_args, harness.keys_dir);
+        ck_assert (s_file_has (logname, started, 10000));
+        if (epoch == 1) {
+            harness_terminate (pid);
+            continue;
+        }
+        int rc = harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d"
+                                  " --cert %s --coordinator-cert %s/coordinator resolve"
+                                  " dtx:admintcp:1:5 abort", TOP_BUILDDIR, port + 2,
+                                  harness.operator_secret, harness.keys_dir);
+        ck_assert_msg (rc == 0 && strstr (out, "recorded (heuristic, by key "), "%d: %s", rc, out);
+        ck_assert (s_file_has (logname, "operator key ", 5000));
+        ck_assert (s_file_has (logname, " from 127.0.0.1, says user ", 1000));
+        //  run finds the client endpoint through the tcp admin endpoint
+        rc = harness_capture (out, sizeof out, "(%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d"
+                              " --cert %s --coordinator-cert %s/coordinator endpoints --json"
+                              " 2>/dev/null)", TOP_BUILDDIR, port + 2, harness.operator_secret,
+                              harness.keys_dir);
+        char value [256], want [256];
+        ck_assert_int_eq (rc, 0);
+        ck_assert_int_eq (s_json (out, "d['clients']", value, sizeof value), 0);
+        snprintf (want, sizeof want, "tcp://127.0.0.1:%d\n", port);
+        ck_assert_str_eq (value, want);
+        harness_terminate (pid);
+    }
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  forget, and one JSON document per command
 
@@ -517,6 +576,7 @@ suite_dtxctl (void)
     tcase_add_test (tc, test_resolve_db_lost_log);
     tcase_add_test (tc, test_run_outcome_unknown);
     tcase_add_test (tc, test_resolve_show_agree_with_participants);
+    tcase_add_test (tc, test_resolve_tcp_operator_key);
     tcase_add_test (tc, test_forget_participant);
     suite_add_tcase (suite, tc);
     return suite;
