@@ -93,6 +93,17 @@ s_error (const char *format, ...)
     free (literal);
 }
 
+//  A usage error: the usage on stderr, or with --json an error document
+static int
+s_usage_error (const char *what)
+{
+    if (s_json)
+        s_error ("usage: %s (dtxctl --help)", what);
+    else
+        s_usage (stderr);
+    return 2;
+}
+
 //  shards --store CONNINFO: the store's view of every shard (docs/ha.md)
 static int
 s_shards (const char *conninfo, bool json)
@@ -150,10 +161,8 @@ static int
 s_keygen (int argc, char *argv [])
 {
     const char *dir = ".", *databases = NULL;
-    if (argc < 2) {
-        s_usage (stderr);
-        return 2;
-    }
+    if (argc < 2)
+        return s_usage_error ("keygen NAME [--dir DIR] [--databases a,b]");
     const char *name = argv [1];
     for (int i = 2; i < argc; i++) {
         if (streq (argv [i], "--dir") && i + 1 < argc)
@@ -161,19 +170,17 @@ s_keygen (int argc, char *argv [])
         else
         if (streq (argv [i], "--databases") && i + 1 < argc)
             databases = argv [++i];
-        else {
-            s_usage (stderr);
-            return 2;
-        }
+        else
+            return s_usage_error ("keygen NAME [--dir DIR] [--databases a,b]");
     }
     char err [256];
     if (dtx_name_validate ("key", name, err, sizeof err)) {
-        fprintf (stderr, "dtxctl: %s\n", err);
+        s_error ("%s", err);
         return 2;
     }
     zcert_t *cert = zcert_new ();
     if (!cert) {
-        fprintf (stderr, "dtxctl: cannot make a key pair (libzmq without CURVE?)\n");
+        s_error ("cannot make a key pair (libzmq without CURVE?)");
         return 1;
     }
     zcert_set_meta (cert, "name", "%s", name);
@@ -184,8 +191,8 @@ s_keygen (int argc, char *argv [])
     //  existing pair is never overwritten (a key in use would be lost)
     char *secret = zsys_sprintf ("%s_secret", path);
     if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
-        fprintf (stderr, "dtxctl: %s or %s exists already: rotate by making a new name,"
-                 " or remove the old pair first (docs/security.md)\n", path, secret);
+        s_error ("%s or %s exists already: rotate by making a new name, or remove the old"
+                 " pair first (docs/security.md)", path, secret);
         zstr_free (&path);
         zstr_free (&secret);
         zcert_destroy (&cert);
@@ -196,7 +203,15 @@ s_keygen (int argc, char *argv [])
         close (fd);
     int rc = fd < 0 || zcert_save (cert, path)? 1: 0;
     if (rc)
-        fprintf (stderr, "dtxctl: cannot write %s and %s: %s\n", path, secret, strerror (errno));
+        s_error ("cannot write %s and %s: %s", path, secret, strerror (errno));
+    else
+    if (s_json) {
+        char *public_json = dtx_json_string (path), *secret_json = dtx_json_string (secret);
+        printf ("{\"public\":%s,\"secret\":%s,\"public_key\":\"%s\"}\n", public_json,
+                secret_json, zcert_public_txt (cert));
+        free (public_json);
+        free (secret_json);
+    }
     else
         printf ("%s: public key %s\n%s: secret key (keep it with its owner, mode 0600)\n",
                 path, zcert_public_txt (cert), secret);
@@ -995,13 +1010,11 @@ main (int argc, char *argv [])
             case 'k': s_cert = optarg; break;
             case 'K': s_coordinator_cert = optarg; break;
             case 'h': s_usage (stdout); return 0;
-            default:  s_usage (stderr); return 2;
+            default:  return s_usage_error ("unknown option");
         }
     }
-    if (optind >= argc) {
-        s_usage (stderr);
-        return 2;
-    }
+    if (optind >= argc)
+        return s_usage_error ("no command");
     const char *command = argv [optind];
     if (streq (command, "keygen"))
         return s_keygen (argc - optind, argv + optind);
@@ -1013,10 +1026,8 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (NULL);
     if (streq (command, "shards")) {
-        if (optind + 3 != argc || strcmp (argv [optind + 1], "--store")) {
-            s_usage (stderr);
-            return 2;
-        }
+        if (optind + 3 != argc || strcmp (argv [optind + 1], "--store"))
+            return s_usage_error ("shards --store CONNINFO");
         return s_shards (argv [optind + 2], json);
     }
     //  Where the coordinator is: flags, then its config file (--config),
@@ -1025,10 +1036,12 @@ main (int argc, char *argv [])
     if (config && s_read_config (config, config_admin, config_log_dir, config_clients,
                                  sizeof config_admin))
         return 2;
-    if (!log_dir && *config_log_dir)
-        log_dir = config_log_dir;
+    //  (the config's admin is the endpoint when it is set: its log-dir's
+    //  socket is only the default)
     if (!admin && !log_dir && *config_admin)
         admin = config_admin;
+    if (!admin && !log_dir && *config_log_dir)
+        log_dir = config_log_dir;
     if (!log_dir && getenv ("DTX_LOG_DIR") && *getenv ("DTX_LOG_DIR"))
         log_dir = getenv ("DTX_LOG_DIR");
     char endpoint [600] = "";
@@ -1038,10 +1051,8 @@ main (int argc, char *argv [])
     if (log_dir)
         snprintf (endpoint, sizeof endpoint, "ipc://%s/dtx-admin.sock", log_dir);
     if (streq (command, "run")) {
-        if (optind + 2 != argc) {
-            s_usage (stderr);
-            return 2;
-        }
+        if (optind + 2 != argc)
+            return s_usage_error ("run FILE");
         //  The client endpoint: --coordinator, the config's clients, or
         //  the coordinator's own answer on its admin endpoint
         char clients [600] = "tcp://127.0.0.1:7100";
@@ -1117,10 +1128,8 @@ main (int argc, char *argv [])
         for (int i = optind + 1; i < argc; i++) {
             if (streq (argv [i], "--db") && i + 1 < argc && ndbs < 32)
                 dbs [ndbs++] = argv [++i];
-            else {
-                s_usage (stderr);
-                return 2;
-            }
+            else
+                return s_usage_error ("in-doubt [--db NAME=CONNINFO ...] (at most 32)");
         }
         snprintf (line, sizeof line, "in-doubt");
     }

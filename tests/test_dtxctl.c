@@ -489,7 +489,9 @@ START_TEST (test_json_one_document_each)
     const char *commands [] = {
         "status", "participants", "txns", "in-doubt", "endpoints", "show dtx:test:1:1",
         "show dtx:test:999:1", "resolve dtx:test:999:1 commit", "resolve bad commit",
-        "forget nobody", "forget db1", "rebind 'bad name'", "nonsense", NULL
+        "forget nobody", "forget db1", "rebind 'bad name'", "nonsense", "", "run", "keygen",
+        "shards", "in-doubt --bogus", "resolve dtx:test:1:1 commit --bogus", "--frobnicate status",
+        "--timeout x status", NULL
     };
     char out [16384], value [256];
     for (int i = 0; commands [i]; i++) {
@@ -497,6 +499,11 @@ START_TEST (test_json_one_document_each)
         ck_assert_msg (s_json (out, "type (d).__name__", value, sizeof value) == 0,
                        "%s: not one JSON document: %s", commands [i], out);
     }
+    //  keygen too
+    ck_assert_int_eq (s_dtxctl (out, sizeof out, "--json keygen k1 --dir %s", harness.dir), 0);
+    ck_assert_int_eq (s_json (out, "d['public'].endswith ('/k1'), len (d['public_key'])",
+                              value, sizeof value), 0);
+    ck_assert_str_eq (value, "True 40\n");
     //  in-doubt --db: one document of both views
     s_dtxctl (out, sizeof out, "--json in-doubt --db 'db1=%s'", s_conninfo (0));
     ck_assert_int_eq (s_json (out, "sorted (d.keys ())", value, sizeof value), 0);
