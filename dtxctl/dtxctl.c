@@ -527,7 +527,11 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
                           *dtx_result_sqlstate (result)? " ": "", dtx_result_error (result));
                 snprintf (failed_db, sizeof failed_db, "%s", database);
                 snprintf (failed_state, sizeof failed_state, "%s", dtx_result_sqlstate (result));
-                rc = 1;
+                //  No answer before any gid was issued: nothing began, the
+                //  coordinator is unreachable (once it began, no COMMIT is
+                //  sent after a lost reply: aborted for certain, exit 1)
+                const char *began = dtx_txn_gid (txn);
+                rc = dtx_result_errcode (result) == DTX_ERR_COORDINATOR && !(began && *began)? 3: 1;
             }
             else
             if (s_json) {
@@ -551,6 +555,10 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
         rc = 2;
     }
     dtx_outcome_t outcome = rc == 0? dtx_commit (txn): dtx_rollback (txn);
+    if (rc == 3)
+        snprintf (failure, sizeof failure, "the coordinator at %s did not answer within %d ms:"
+                  " nothing committed (no COMMIT was sent; a statement it may have received"
+                  " is rolled back)", endpoint, timeout_ms);
     if (rc == 0 && outcome != DTX_COMMITTED) {
         rc = outcome == DTX_UNKNOWN? 4: 1;
         snprintf (failed_db, sizeof failed_db, "%s", dtx_txn_error_database (txn));
