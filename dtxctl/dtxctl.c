@@ -443,8 +443,8 @@ s_print_rows (dtx_result_t *result)
 //  With --json, one document (docs/operations.md):
 //  {"gid", "outcome", "statements", "results": [{"database", "line",
 //  "statement", "command", "columns", "rows", "rows_affected"}, ...]}
-//  and, when it did not commit, "error" (a sentence) and "failure"
-//  {"database", "line", "sqlstate", "message"}.
+//  and, when it did not commit, "error" (a sentence: file, line, database,
+//  SQLSTATE, message) and "failure" {"database", "sqlstate"}.
 static int
 s_run (const char *endpoint, const char *path, int timeout_ms)
 {
