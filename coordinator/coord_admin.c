@@ -11,7 +11,26 @@
     not left behind.  It is refused when it contradicts what is decided:
     a durable COMMIT (or one being written: LOGGING), an abort, or
     presumed abort (a gid with no COMMIT record).  A crash after the
-    record is durable replays it as the gid's outcome.
+    record is durable replays it as the gid's outcome.  A gid that is not
+    live is judged as a participant holding it prepared would hear it
+    (dtx_outcome.c): never issued, or not this coordinator's, is refused
+    with that answer's words (no record is written for a gid we never
+    issued); no commit record is presumed abort.
+
+    Who asked is taken from the connection, never from the request: the
+    CurveZMQ key (ZAP User-Id) and address on a tcp admin endpoint, the
+    peer's uid and pid (SO_PEERCRED, libzmq's Peer-Address metadata
+    "host:uid:gid:pid") on the ipc socket.  The user name dtxctl sends is
+    kept beside it as a claim.  Both go into the HEURISTIC record and the
+    log line.
+
+    forget NAME removes a retired participant from the registry.  The
+    registry is not persisted (a name comes back after a restart only when
+    it registers, or when a replayed COMMIT names it, and forget refuses
+    while any transaction has a branch on it), so removal needs no record.
+    The decision log's PARTICIPANT records stay: they say which databases
+    an epoch's one-phase commits may be in (coord_probe.c), and keep the
+    name bound to its database (a new database under the name: rebind).
     =========================================================================
 */
 #include "coord_classes.h"
@@ -123,24 +142,36 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
                     " moment\n", gid);
         return 1;
     }
-    //  As a participant holding it prepared would hear it: resolve is for
-    //  prepared (two-phase) transactions
+    //  Live: its state.  Not live: as a participant holding it prepared
+    //  hears it (resolve is for prepared, two-phase transactions), so that
+    //  resolve, show and the participants agree
     dtx_answer_t answer;
     dtx_outcomes_answer (self->outcomes, gid, txn? coord_txn_live (txn): DTX_LIVE_NONE,
-                         DTX_ASKER_CLIENT, &answer);
-    if (!txn && answer.outcome == DTX_ANSWER_PROBE)
-        dtx_outcomes_answer (self->outcomes, gid, DTX_LIVE_NONE, DTX_ASKER_PARTICIPANT, &answer);
+                         txn? DTX_ASKER_CLIENT: DTX_ASKER_PARTICIPANT, &answer);
     bool decided_commit = answer.outcome == DTX_COMMITTED;
     bool decided_abort = answer.outcome == DTX_ABORTED;
-    bool presumed = !txn && !dtx_outcomes_lookup (self->outcomes, gid) && decided_abort;
+    bool presumed = !txn && decided_abort && answer.code == DTX_ERR_NO_TXN;
+    if (!txn && answer.outcome == DTX_ANSWER_REFUSE) {
+        //  (a participant asking is refused the same way and keeps the
+        //  transaction prepared: a HEURISTIC record for a gid we never
+        //  issued would decide someone else's transaction)
+        s_text_add (out, "refused: %s: %s (a participant holding it is told the same); nothing"
+                    " recorded.  If a database holds it prepared, it is not this coordinator's"
+                    " to decide: ask the coordinator that issued it, or decide on the databases"
+                    " with 'dtxctl resolve %s commit|abort --db NAME=CONNINFO ...'\n",
+                    gid, answer.reason, gid);
+        return 1;
+    }
     if (!txn && answer.outcome == DTX_UNKNOWN) {
         s_text_add (out, "refused: %s: %s; decide by hand on the databases\n", gid, answer.reason);
         return 1;
     }
     if ((commit && decided_abort) || (!commit && decided_commit)) {
-        s_text_add (out, "refused: %s is already decided %s%s; the log is the truth\n", gid,
+        s_text_add (out, "refused: %s is already decided %s%s; the log is the truth, and"
+                    " participants are told %s\n", gid,
                     decided_commit? "COMMIT (durable in the decision log)": "ABORT",
-                    presumed? " (no commit record: presumed abort)": "");
+                    presumed? " (presumed abort: no commit record)": "",
+                    decided_commit? "to commit": "to roll back");
         return 1;
     }
     if (txn && (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING || txn->state == TXN_LOGGING)
@@ -171,12 +202,112 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
     return 0;
 }
 
+//  Who is on the other end of an admin connection, from the connection
+//  itself (NOTES): into who (under 180 bytes: with the claim it fits a HEURISTIC record)
+static void
+s_operator_identity (zframe_t *frame, char *who, size_t size)
+{
+    const char *key = zframe_meta (frame, "User-Id");
+    const char *peer = zframe_meta (frame, "Peer-Address");
+    peer = peer? peer: "";
+    if (key && *key) {
+        snprintf (who, size, "key %.60s from %.60s", key, *peer? peer: "?");
+        return;
+    }
+    //  ipc: "host:uid:gid:pid" (libzmq, SO_PEERCRED)
+    const char *fields [4] = { NULL };
+    int nfields = 0;
+    const char *colon = peer;
+    while ((colon = strchr (colon, ':')) && nfields < 4)
+        fields [nfields++] = ++colon;
+    if (nfields == 3) {
+        long uid = atol (fields [0]), pid = atol (fields [2]);
+        snprintf (who, size, "uid %ld pid %ld on the ipc socket", uid, pid);
+    }
+    else
+        snprintf (who, size, "%.100s (no key)", *peer? peer: "unknown peer");
+}
+
+//  forget NAME: a retired participant out of the registry (NOTES), unless
+//  anything still needs it
+static int
+s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const char *who)
+{
+    char err [256];
+    if (dtx_name_validate ("participant", name, err, sizeof err)) {
+        s_text_add (out, "%s\n", err);
+        return 1;
+    }
+    participant_t *participant = (participant_t *) zhashx_lookup (self->participants, name);
+    if (!participant) {
+        s_text_add (out, "refused: no participant named '%s' is known here (dtxctl participants)\n",
+                    name);
+        return 1;
+    }
+    if (participant->connected) {
+        s_text_add (out, "refused: participant %s is connected (heard %.1f s ago): stop it first;"
+                    " a connected participant is in use and would register again at once\n",
+                    name, (dtx_clock_ms () - participant->last_seen) / 1000.0);
+        return 1;
+    }
+    //  Transactions with a branch on it (live, or decided and waiting for
+    //  its phase 2): they hold a pointer to it and still need it
+    size_t waiting = 0;
+    text_t gids = { NULL, 0, 0 };
+    s_text_add (&gids, "");
+    txn_t *txn = (txn_t *) zhashx_first (self->txns);
+    while (txn) {
+        branch_t *branch = coord_txn_branch (txn, participant);
+        if (branch) {
+            if (waiting < 5)
+                s_text_add (&gids, "%s%s (%s, branch %s)", waiting? ", ": "", txn->gid,
+                            coord_txn_state_name (txn->state), coord_branch_state_name (branch->state));
+            waiting++;
+        }
+        txn = (txn_t *) zhashx_next (self->txns);
+    }
+    if (waiting) {
+        s_text_add (out, "refused: %zu transaction%s still need%s participant %s: %s%s.  Bring it"
+                    " back so that they finish (phase 2 is retried until it answers), or decide"
+                    " them (dtxctl in-doubt, resolve)\n", waiting, waiting == 1? "": "s",
+                    waiting == 1? "s": "", name, gids.data, waiting > 5? ", ...": "");
+        free (gids.data);
+        return 1;
+    }
+    free (gids.data);
+    //  (0xFFFFFFFF: its count was not known when it registered)
+    if (participant->prepared && participant->prepared != 0xFFFFFFFFu) {
+        s_text_add (out, "refused: participant %s's database held %u dtx prepared transaction%s"
+                    " when it last registered: they would be left in doubt with nobody asking"
+                    " for them.  Resolve them first (dtxctl in-doubt --db %s=CONNINFO)\n", name,
+                    participant->prepared, participant->prepared == 1? "": "s", name);
+        return 1;
+    }
+    zsys_warning ("participant %s: forgotten by an operator (%s)", name, who);
+    zhashx_delete (self->participants, name);
+    s_text_add (out, "participant %s forgotten (it was not connected and no transaction needs it);"
+                " if it registers again it is known again\n", name);
+    return 0;
+}
+
 void
 coord_handle_admin (dtx_coordinator_t *self)
 {
-    dtx_proto_t *msg;
-    if (coord_recv (self, self->admin, "admin", &msg) <= 0)
+    //  Received here rather than through coord_recv: the frame's metadata
+    //  (who is connected) is read before it is decoded
+    zmsg_t *zmsg = zmsg_recv (self->admin);
+    if (!zmsg)
         return;
+    char who [400] = "unknown peer";
+    if (zmsg_size (zmsg) >= 2)
+        s_operator_identity (zmsg_last (zmsg), who, 180);
+    dtx_proto_t *msg;
+    char err [256];
+    if (dtx_proto_decode_zmsg (&zmsg, true, &msg, err, sizeof err)) {
+        self->dropped_frames++;
+        zsys_warning ("admin: dropped %s", err);
+        return;
+    }
     dtx_proto_t *reply = dtx_proto_new (DTX_PROTO_ADMIN_REPLY);
     dtx_proto_set_routing_id (reply, dtx_proto_routing_id (msg));
     dtx_proto_set_seq (reply, dtx_proto_seq (msg));
@@ -308,6 +439,29 @@ coord_handle_admin (dtx_coordinator_t *self)
                 free (out.data);
                 out.data = NULL;
                 coord_admin_show_answer (&out.data, words [1], &answer, json);
+                out.used = strlen (out.data);
+                out.size = out.used + 1;
+                //  What a participant holding it prepared is told, when
+                //  that differs (e.g. an outcome no longer retained: it is
+                //  told presumed abort, rule 4 of dtx_outcome.c).  (With
+                //  the PostgreSQL store the store answers it, coord_client.c)
+                dtx_answer_t told;
+                dtx_outcomes_answer (self->outcomes, words [1], DTX_LIVE_NONE,
+                                     DTX_ASKER_PARTICIPANT, &told);
+                if (!self->pg && told.outcome != answer.outcome && told.outcome != DTX_ANSWER_PROBE) {
+                    const char *state = told.outcome == DTX_ANSWER_REFUSE? "none"
+                                      : dtx_outcome_name ((dtx_outcome_t) told.outcome);
+                    if (json) {
+                        char *why = dtx_json_string (told.reason);
+                        out.data [--out.used] = 0;      //  (the closing brace)
+                        s_text_add (&out, ",\"participants_told\":{\"state\":\"%s\",\"reason\":%s}}",
+                                    state, why);
+                        zstr_free (&why);
+                    }
+                    else
+                        s_text_add (&out, "  a participant holding it prepared is told: %s: %s\n",
+                                    state, told.reason);
+                }
                 status = answer.outcome == DTX_COMMITTED || answer.outcome == DTX_ABORTED
                       || answer.outcome == DTX_IN_PROGRESS? 0: 1;
             }
@@ -330,11 +484,32 @@ coord_handle_admin (dtx_coordinator_t *self)
         }
     }
     else
-    if (streq (command, "resolve") && nwords >= 3)
-        status = s_admin_resolve (self, &out, words [1], words [2], nwords >= 4? words [3]: "unknown");
+    if (streq (command, "resolve") && nwords >= 3) {
+        //  (the name dtxctl sends is a claim: kept beside the identity)
+        if (nwords >= 4) {
+            size_t len = strlen (who);
+            snprintf (who + len, sizeof who - len, ", says user %.60s", words [3]);
+        }
+        status = s_admin_resolve (self, &out, words [1], words [2], who);
+    }
+    else
+    if (streq (command, "forget") && nwords == 2)
+        status = s_admin_forget (self, &out, words [1], who);
+    else
+    if (streq (command, "endpoints")) {
+        //  Where clients connect (dtxctl run finds it here)
+        const char *clients = self->config.client_endpoint? self->config.client_endpoint: "";
+        if (json) {
+            char *literal = dtx_json_string (clients);
+            s_text_add (&out, "{\"clients\":%s}", literal);
+            zstr_free (&literal);
+        }
+        else
+            s_text_add (&out, "clients %s\n", clients);
+    }
     else {
         s_text_add (&out, "unknown command '%s': status, participants, txns, in-doubt, show GID,"
-                    " resolve GID commit|abort, rebind NAME\n", command);
+                    " resolve GID commit|abort, rebind NAME, forget NAME, endpoints\n", command);
         status = 1;
     }
     dtx_proto_set_status (reply, (uint8_t) status);
@@ -355,13 +530,19 @@ coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answ
     text_t out = { NULL, 0, 0 };
     const char *state = answer->outcome == DTX_ANSWER_REFUSE? "none"
                       : dtx_outcome_name ((dtx_outcome_t) answer->outcome);
+    //  Aborted for want of a commit record (presumed abort, or a probe
+    //  that found no one-phase marker) rather than by a recorded abort
+    bool presumed = answer->outcome == DTX_ABORTED && answer->code == DTX_ERR_NO_TXN;
     if (json) {
         char *gid_json = dtx_json_string (gid), *why = dtx_json_string (answer->reason);
-        s_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"reason\":%s}", gid_json, state, why);
+        s_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"presumed\":%s,\"reason\":%s}", gid_json,
+                    state, presumed? "true": "false", why);
         zstr_free (&gid_json);
         zstr_free (&why);
     }
     else
-        s_text_add (&out, "%s %s%s%s\n", gid, state, *answer->reason? ": ": "", answer->reason);
+        s_text_add (&out, "%s %s%s%s%s\n", gid, state,
+                    presumed? " (presumed abort: no commit record)": "",
+                    *answer->reason? ": ": "", answer->reason);
     *out_p = out.data;
 }
