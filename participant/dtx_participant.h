@@ -30,6 +30,8 @@ typedef struct {
     bool insecure;                      //  no CurveZMQ (warned at start)
     const char *log_file;               //  main's: log there instead of stderr
     const char *metrics_listen;         //  Prometheus HOST:PORT, NULL = off
+    int log_format;                     //  main's: DTX_LOGFMT_TEXT or _JSON (dtx_util.h)
+    char log_level;                     //  main's: E W N I D, 0 = info
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_participant_config_t;
 
