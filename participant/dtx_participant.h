@@ -76,6 +76,11 @@ void
 int
     dtx_participant_run (dtx_participant_t *self, zsock_t *pipe);
 
+//  SIGHUP: take the settings of config that can change while running
+//  (marker_retention_s); the others are left as they are
+void
+    dtx_participant_reload (dtx_participant_t *self, const dtx_participant_config_t *config);
+
 //  zactor body: args is a dtx_participant_config_t *.
 void
     dtx_participant_actor (zsock_t *pipe, void *args);
