@@ -30,7 +30,7 @@ s_usage (FILE *out)
 "  --admin ENDPOINT        dtxctl's endpoint (default ipc://LOG-DIR/dtx-admin.sock,\n"
 "                          owner-only; a tcp endpoint needs --operator-keys)\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics (off)\n"
-"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
+"  --log-file FILE         log there instead of stdout; SIGHUP reopens it\n"
 "  --log-format FORMAT     text (default): 2026-11-30T00:31:05.123+00:00 I\n"
 "                          dtx-coordinator[PID]: message; or json, one object a line\n"
 "  --log-level LEVEL       error, warning, notice, info (default) or debug\n"

@@ -21,7 +21,7 @@ s_usage (FILE *out)
 "  --marker-retention S    keep one-phase commit markers (dtx.one_phase) this long, seconds\n"
 "                          (default 604800, 7 days): the coordinator can learn the outcome of\n"
 "                          a one-phase transaction this long after it\n"
-"  --log-file FILE         log there instead of stderr; SIGHUP reopens it\n"
+"  --log-file FILE         log there instead of stdout; SIGHUP reopens it\n"
 "  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics and\n"
 "                          readiness at /health (off)\n"
 "  --log-format FORMAT     text (default): 2026-11-30T00:31:05.123+00:00 I\n"
