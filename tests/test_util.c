@@ -3,6 +3,7 @@
 #include "dtx_util.h"
 #include <ctype.h>
 #include <unistd.h>
+#include <pthread.h>
 
 START_TEST (test_crc32c_known_values)
 {
@@ -261,6 +262,64 @@ START_TEST (test_logging_czmq)
 }
 END_TEST
 
+//  Several threads logging multi-line messages at once: every call one
+//  whole line, none lost, none mixed with another
+static void *
+s_log_thread (void *arg)
+{
+    int thread = (int) (intptr_t) arg;
+    for (int i = 0; i < 300; i++)
+        zsys_warning ("thread %d record %d\nDETAIL:  %0*d\nend %d/%d", thread, i,
+                      50 + (i * 37) % 800, 0, thread, i);
+    return NULL;
+}
+
+START_TEST (test_logging_threads)
+{
+    char path [] = "/tmp/dtx-logging-XXXXXX";
+    int fd = mkstemp (path);
+    ck_assert_int_ge (fd, 0);
+    fflush (stdout);
+    int saved = dup (1);
+    dup2 (fd, 1);
+    ck_assert_int_eq (dtx_logging_start ("test-util", DTX_LOGFMT_TEXT, 'I'), 0);
+    pthread_t threads [4];
+    for (int i = 0; i < 4; i++)
+        pthread_create (&threads [i], NULL, s_log_thread, (void *) (intptr_t) i);
+    for (int i = 0; i < 4; i++)
+        pthread_join (threads [i], NULL);
+    dtx_logging_stop ();
+    dup2 (saved, 1);
+    close (saved);
+    close (fd);
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    unlink (path);
+    char *text = zchunk_strdup (chunk);
+    zchunk_destroy (&chunk);
+    int seen [4][300] = {{ 0 }};
+    int nlines = 0;
+    for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n")) {
+        nlines++;
+        int thread, record, thread2, record2;
+        const char *body = strstr (line, "]: ");
+        ck_assert_ptr_nonnull (body);
+        ck_assert_int_eq (sscanf (body, "]: thread %d record %d", &thread, &record), 2);
+        const char *end = strstr (body, "\\nend ");
+        ck_assert_ptr_nonnull (end);
+        ck_assert_int_eq (sscanf (end, "\\nend %d/%d", &thread2, &record2), 2);
+        ck_assert_int_eq (thread, thread2);
+        ck_assert_int_eq (record, record2);
+        ck_assert (thread >= 0 && thread < 4 && record >= 0 && record < 300);
+        seen [thread][record]++;
+    }
+    ck_assert_int_eq (nlines, 1200);
+    for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 300; r++)
+            ck_assert_int_eq (seen [t][r], 1);
+    free (text);
+}
+END_TEST
+
 Suite *
 suite_util (void)
 {
@@ -274,6 +333,7 @@ suite_util (void)
     tcase_add_test (tc, test_logline_text);
     tcase_add_test (tc, test_logline_json);
     tcase_add_test (tc, test_logging_czmq);
+    tcase_add_test (tc, test_logging_threads);
     suite_add_tcase (suite, tc);
     return suite;
 }
