@@ -6,10 +6,12 @@
     a restart says so, a flag still beats the file, a broken file is an
     error line and the process serves on with its old settings.  Every
     line of the log files is an ISO-8601 text line or, after log-format
-    changed to json, a JSON object (read back by python3). */
+    changed to json, a JSON object (read back by python3).  A shard's
+    epoch going backwards is an error line. */
 #include "testutil.h"
 #include "dtx.h"
 #include "dtx_util.h"
+#include "dtx_proto.h"
 #include <czmq.h>
 #include <signal.h>
 
@@ -300,6 +302,58 @@ START_TEST (test_participant_sighup)
 }
 END_TEST
 
+//  Answer the participant's next REGISTER (within 10 s) with REGISTER_OK
+//  text (SHARD:EPOCH), as a coordinator does
+static void
+s_answer_register (zsock_t *router, const char *text)
+{
+    int64_t deadline = zclock_mono () + 10000;
+    while (zclock_mono () < deadline) {
+        zsock_set_rcvtimeo (router, 500);
+        dtx_proto_t *msg;
+        char err [256];
+        if (dtx_proto_recv (&msg, router, err, sizeof err))
+            continue;
+        if (dtx_proto_id (msg) == DTX_PROTO_REGISTER) {
+            dtx_proto_t *ok = dtx_proto_new (DTX_PROTO_REGISTER_OK);
+            dtx_proto_set_routing_id (ok, dtx_proto_routing_id (msg));
+            dtx_proto_set_seq (ok, dtx_proto_seq (msg));
+            dtx_proto_set_name (ok, dtx_proto_name (msg));
+            dtx_proto_set_text (ok, text);
+            ck_assert_int_eq (dtx_proto_send (ok, router), 0);
+            dtx_proto_destroy (&ok);
+            dtx_proto_destroy (&msg);
+            return;
+        }
+        dtx_proto_destroy (&msg);
+    }
+    ck_abort_msg ("no REGISTER from the participant");
+}
+
+//  A shard's epoch going backwards is an error line, not an info one:
+//  the test is the coordinator, and its REGISTER_OK says epoch 1000, then
+//  999
+START_TEST (test_participant_epoch_backwards)
+{
+    char log [400];
+    snprintf (log, sizeof log, "%s/participant-db1.log", harness.dir);
+    harness_kill_coordinator (SIGTERM);
+    zsock_t *router = (zsock_t *) harness_coordinator_sock (harness.participant_endpoint);
+    ck_assert_ptr_nonnull (router);
+    s_answer_register (router, "test:1000");
+    ck_assert (s_wait_count (log, "coordinator test:1000", 1, 10000));
+    s_answer_register (router, "test:999");
+    ck_assert_msg (s_wait_count (log, " E dtx-participant[", 1, 10000), "no error line in %s", log);
+    ck_assert_int_eq (s_count (log, "db1: epoch went backwards: coordinator holds shard test at"
+                                    " epoch 999, below the 1000 seen already"), 1);
+    zsock_destroy (&router);
+    //  Everything as it was, the participant's epochs forgotten
+    harness_kill_participant (0, SIGTERM);
+    harness_start_coordinator ();
+    harness_start_participant (0);
+}
+END_TEST
+
 Suite *
 suite_ops (void)
 {
@@ -310,6 +364,7 @@ suite_ops (void)
     tcase_set_timeout (tc, 180);
     tcase_add_test (tc, test_coordinator_sighup);
     tcase_add_test (tc, test_participant_sighup);
+    tcase_add_test (tc, test_participant_epoch_backwards);
     suite_add_tcase (suite, tc);
     return suite;
 }
