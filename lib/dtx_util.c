@@ -693,7 +693,23 @@ dtx_logline_format (int format, const struct timespec *when, char level,
         to += sprintf (to, "{\"ts\":\"%s\",\"level\":\"%s\",\"process\":\"", stamp,
                        s_level_name (level));
         to = s_escape (to, process, process_size, true);
-        to += sprintf (to, "\",\"pid\":%d,\"msg\":\"", pid);
+        to += sprintf (to, "\",\"pid\":%d,", pid);
+        //  A line about a transaction starts with its gid: a field too
+        const char *colon = strncmp (msg, DTX_GID_PREFIX, strlen (DTX_GID_PREFIX))? NULL
+                          : strstr (msg, ": ");
+        char gid [DTX_GID_MAX + 1], shard [DTX_NAME_MAX + 1];
+        uint64_t epoch, counter;
+        if (colon && (size_t) (colon - msg) <= DTX_GID_MAX) {
+            memcpy (gid, msg, colon - msg);
+            gid [colon - msg] = 0;
+            if (dtx_gid_parse (gid, shard, &epoch, &counter) == 0)
+            {
+                to = stpcpy (to, "\"gid\":\"");
+                to = s_escape (to, gid, strlen (gid), true);
+                to = stpcpy (to, "\",");
+            }
+        }
+        to = stpcpy (to, "\"msg\":\"");
         to = s_escape (to, msg, size, true);
         to = stpcpy (to, "\"}\n");
     }

@@ -175,6 +175,8 @@ void
 //  text:  2026-11-30T00:31:05.123+00:00 I dtx-coordinator[1234]: message
 //  json:  {"ts":"2026-11-30T00:31:05.123+00:00","level":"info",
 //          "process":"dtx-coordinator","pid":1234,"msg":"message"}
+//  (and "gid":"dtx:main:7:1042" before msg when the message starts with
+//  a well-formed gid and ": ", as lines about one transaction do)
 //  The time is local, taken when the line is logged, with milliseconds
 //  and the UTC offset.  The level letter is CZMQ's: E(rror) W(arning)
 //  N(otice) I(nfo) D(ebug).  A message stays on one line: newlines, tabs,

@@ -101,7 +101,8 @@ s_assert_log_lines (const char *path, const char *process)
         "    line = line.rstrip('\\n')\n"
         "    if line.startswith('{'):\n"
         "        o = json.loads(line)\n"
-        "        assert set(o) == {'ts', 'level', 'process', 'pid', 'msg'}, line\n"
+        "        assert set(o) - {'gid'} == {'ts', 'level', 'process', 'pid', 'msg'}, line\n"
+        "        assert 'gid' not in o or o['msg'].startswith(o['gid'] + ': '), line\n"
         "        assert re.fullmatch(ts, o['ts']), line\n"
         "        assert o['level'] in ('error', 'warning', 'notice', 'info', 'debug'), line\n"
         "        assert o['process'] == sys.argv[2] and isinstance(o['pid'], int), line\n"
@@ -239,14 +240,18 @@ START_TEST (test_coordinator_sighup)
 
     //  JSON from now on (nothing else changed: the file as it was)
     char json [200];
-    snprintf (json, sizeof json, "%s    log-format = json\n", metrics);
+    snprintf (json, sizeof json, "%s    log-format = json\n    verbose = 1\n", metrics);
     s_coordinator_config (config, new_keys, 1500, json);
     kill (pid, SIGHUP);
-    ck_assert (s_wait_count (log, "\"msg\":\"SIGHUP: configuration read again, 2 key(s) changed\"",
+    ck_assert (s_wait_count (log, "\"msg\":\"SIGHUP: configuration read again, 3 key(s) changed\"",
                              1, 10000));
     //  (a key that needs a restart is reported at every reload until then)
     ck_assert_int_eq (s_count (log, "SIGHUP: metrics changed to"), 2);
+    //  verbose: every transaction's end, at debug level, its gid a field
     ck_assert (s_commit_on_db1 (client));
+    ck_assert (s_wait_count (log, "\"level\":\"debug\",\"process\":\"dtx-coordinator\",\"pid\":", 1,
+                             5000));
+    ck_assert_int_ge (s_count (log, "\"gid\":\"dtx:test:"), 1);
     dtx_client_destroy (&client);
     harness_terminate (pid);
     ck_assert (s_wait_count (log, "\"level\":\"info\",\"process\":\"dtx-coordinator\"", 3, 5000));

@@ -189,6 +189,15 @@ START_TEST (test_logline_json)
                             "\"process\":\"dtx-\\\"participant\\\"\",\"pid\":42,"
                             "\"msg\":\"say \\\"hi\\\"\\\\\\nDETAIL:\\tx\\u0001 \\ufffd\"}\n");
     free (line);
+    //  A line about a transaction has its gid as a field
+    line = dtx_logline_format (DTX_LOGFMT_JSON, &when, 'I', "p", 1, "dtx:main:7:1042: aborting");
+    ck_assert_str_eq (line, "{\"ts\":\"2026-11-30T00:31:05.999+00:00\",\"level\":\"info\","
+                            "\"process\":\"p\",\"pid\":1,\"gid\":\"dtx:main:7:1042\","
+                            "\"msg\":\"dtx:main:7:1042: aborting\"}\n");
+    free (line);
+    line = dtx_logline_format (DTX_LOGFMT_JSON, &when, 'I', "p", 1, "dtx:main:x:1042: no gid");
+    ck_assert_ptr_null (strstr (line, "\"gid\""));
+    free (line);
     unsetenv ("TZ");
     tzset ();
     //  A strict JSON reader takes every line, whatever the bytes
