@@ -10,7 +10,7 @@ const char *const dtx_coordinator_config_keys [] = {
     "drain-timeout", "log-compact-bytes", "verbose", "metrics", "log-file", "outcomes-max",
     "outcome-retention", "txns-max", "client-txns-max", "participants-max", "curve-secret",
     "client-keys", "participant-keys", "operator-keys", "insecure", "store", "instance", "lease",
-    "store-timeout", NULL
+    "store-timeout", "log-format", "log-level", NULL
 };
 
 //  A copy of value that the config owns (a key given twice, in the file
@@ -27,6 +27,8 @@ dtx_coordinator_config_apply (void *arg, const char *key, const char *value)
     dtx_coordinator_config_t *config = (dtx_coordinator_config_t *) arg;
     long number;
     if (streq (key, "log-file")) config->log_file = s_keep (config, value);
+    else if (streq (key, "log-format")) return dtx_logfmt_parse (value, &config->log_format);
+    else if (streq (key, "log-level")) return dtx_loglevel_parse (value, &config->log_level);
     else if (streq (key, "id")) config->id = s_keep (config, value);
     else if (streq (key, "clients")) config->client_endpoint = s_keep (config, value);
     else if (streq (key, "participants")) config->participant_endpoint = s_keep (config, value);

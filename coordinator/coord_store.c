@@ -198,6 +198,11 @@ s_pg_open (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
             snprintf (errbuf, errlen, "interrupted while waiting to take shard %s", self->id);
             return -1;
         }
+        if (attempt > 0 && epoch <= self->epoch)
+            zsys_error ("coordinator %s: epoch went backwards: the decision store gives shard %s"
+                        " epoch %" PRIu64 ", not above the %" PRIu64 " taken before (a store"
+                        " restored from an older copy, or a failover that lost commits?)",
+                        self->id, self->id, epoch, self->epoch);
         self->epoch = epoch;
         self->lease_sent = sent;
         self->lease_next = self->lease_sent + config->lease_ms / 3;

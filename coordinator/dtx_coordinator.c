@@ -28,6 +28,7 @@
 #include "dtx_zap.h"
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 //  CurveZMQ: one ZAP handler per process (one per ZeroMQ context), so it
 //  lives here rather than on the engine; the engine's sockets borrow the
@@ -216,6 +217,41 @@ s_security_stop (void)
         zactor_destroy (&s_zap);
         dtx_security_destroy (&s_security);
     }
+}
+
+//  SIGHUP: the allow-lists again, from config's directories (every one
+//  read before any is replaced)
+static int
+s_security_reload (const dtx_coordinator_config_t *config, char *errbuf, size_t errlen)
+{
+    const char *dirs [] = { config->client_keys, config->participant_keys, config->operator_keys };
+    for (int i = 0; i < 3; i++) {
+        DIR *dir = dirs [i]? opendir (dirs [i]): NULL;
+        if (dirs [i] && !dir) {
+            snprintf (errbuf, errlen, "keys directory %s: %s", dirs [i], strerror (errno));
+            return -1;
+        }
+        if (dir)
+            closedir (dir);
+    }
+    //  As at start: operator keys may also use the client endpoint
+    const char *clients [2], *roles [2];
+    size_t nclients = 0;
+    if (config->client_keys) {
+        clients [nclients] = config->client_keys;
+        roles [nclients++] = NULL;
+    }
+    if (config->operator_keys) {
+        clients [nclients] = config->operator_keys;
+        roles [nclients++] = "operator";
+    }
+    if (dtx_zap_replace (s_zap, "clients", clients, roles, nclients)
+    ||  dtx_zap_replace (s_zap, "participants", dirs + 1, NULL, config->participant_keys? 1: 0)
+    ||  dtx_zap_replace (s_zap, "admin", dirs + 2, NULL, config->operator_keys? 1: 0)) {
+        snprintf (errbuf, errlen, "the keys directories changed while being read");
+        return -1;
+    }
+    return 0;
 }
 
 //  A server socket of the coordinator, with its ZAP domain
@@ -519,6 +555,27 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
     }
     zsys_info ("coordinator %s: stopping (%" PRIu64 " committed, %" PRIu64 " aborted, %zu live)",
                self->id, self->committed, self->aborted, zhashx_size (self->txns));
+    return 0;
+}
+
+int
+dtx_coordinator_reload (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
+                        char *errbuf, size_t errlen)
+{
+    if (s_zap && !self->config.insecure && s_security_reload (config, errbuf, errlen))
+        return -1;
+    self->config.txn_timeout_ms = config->txn_timeout_ms;
+    self->config.vote_timeout_ms = config->vote_timeout_ms;
+    self->config.drain_ms = config->drain_ms;
+    self->config.verbose = config->verbose;
+    self->config.txns_max = config->txns_max;
+    self->config.client_txns_max = config->client_txns_max;
+    self->config.participants_max = config->participants_max;
+    self->config.log_compact_bytes = config->log_compact_bytes;
+    self->config.outcomes_max = config->outcomes_max;
+    self->config.outcome_retention_ms = config->outcome_retention_ms;
+    dtx_outcomes_set_limits (self->outcomes, (size_t) config->outcomes_max,
+                             config->outcome_retention_ms);
     return 0;
 }
 

@@ -47,6 +47,8 @@ typedef struct {
     int store_timeout_ms;               //  longest wait for the store (0: half the
                                         //  lease, at most 5000; above half: refused)
     const char *log_file;               //  main's: log there instead of stderr
+    int log_format;                     //  main's: DTX_LOGFMT_TEXT or _JSON (dtx_util.h)
+    char log_level;                     //  main's: E W N I D, 0 = info
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_coordinator_config_t;
 
@@ -90,6 +92,16 @@ void
 //  process if the decision log cannot be made durable.
 int
     dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe);
+
+//  SIGHUP: take the settings of config that can change while running
+//  (timeouts, limits, outcome retention, verbose, the allow-lists of
+//  keys; docs/operations.md lists them); the others are left as they
+//  are.  Transactions already begun keep their deadlines.  Returns 0, or
+//  -1 with errbuf naming the problem (a keys directory that cannot be
+//  read): then nothing changed.
+int
+    dtx_coordinator_reload (dtx_coordinator_t *self, const dtx_coordinator_config_t *config,
+                            char *errbuf, size_t errlen);
 
 //  zactor body: args is a dtx_coordinator_config_t *.  Signals 0 on the
 //  pipe when serving, -1 if it could not start.

@@ -115,6 +115,13 @@ s_epoch_destroy (void **item_p)
     }
 }
 
+void
+dtx_outcomes_set_limits (dtx_outcomes_t *self, size_t max, int64_t retention_ms)
+{
+    self->max = max? max: 1;
+    self->retention_ms = retention_ms;
+}
+
 dtx_outcomes_t *
 dtx_outcomes_new (const char *coordinator_id, size_t max, int64_t retention_ms)
 {

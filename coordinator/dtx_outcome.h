@@ -59,6 +59,11 @@ dtx_outcomes_t *
 void
     dtx_outcomes_destroy (dtx_outcomes_t **self_p);
 
+//  New limits (SIGHUP), as dtx_outcomes_new's; outcomes beyond them go
+//  at the next add or expiry
+void
+    dtx_outcomes_set_limits (dtx_outcomes_t *self, size_t max, int64_t retention_ms);
+
 //  The last gid issued: (epoch, counter) of this process.  Gids above it
 //  were never issued.
 void

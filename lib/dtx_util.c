@@ -2,6 +2,7 @@
     dtx_util - CRC32C, global ids, names, the socket helper
     =========================================================================
 */
+#define _GNU_SOURCE             //  fopencookie
 #ifdef HAVE_CONFIG_H
 #   include "config.h"
 #endif
@@ -292,6 +293,79 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
     return -1;
 }
 
+int
+dtx_options_reload (int argc, char *argv [], const char *shortopts,
+                    const struct option *options, const char *section,
+                    const char *const *keys, dtx_config_fn *fn, void *arg,
+                    char *errbuf, size_t errlen)
+{
+    int opt, saved_opterr = opterr;
+    opterr = 0;
+    optind = 0;                 //  (glibc: start getopt over entirely)
+    int rc = 0;
+    while (rc == 0 && (opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1)
+        if (opt == 'f')
+            rc = dtx_config_load (optarg, section, keys, fn, arg, errbuf, errlen);
+    optind = 0;
+    while (rc == 0 && (opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
+        if (opt == 'f' || opt == 'h' || opt == '?')
+            continue;           //  (all seen at start)
+        const char *key = "?";
+        bool has_argument = true;
+        for (int i = 0; options [i].name; i++)
+            if (options [i].val == opt) {
+                key = options [i].name;
+                has_argument = options [i].has_arg != no_argument;
+            }
+        if (fn (arg, key, has_argument? optarg: "1")) {
+            snprintf (errbuf, errlen, "bad value for --%s: '%s'", key, has_argument? optarg: "");
+            rc = -1;
+        }
+    }
+    opterr = saved_opterr;
+    optind = 1;
+    return rc;
+}
+
+int
+dtx_config_seen_apply (void *arg, const char *key, const char *value)
+{
+    dtx_config_seen_t *seen = (dtx_config_seen_t *) arg;
+    if (seen->fn (seen->arg, key, value))
+        return -1;
+    zhashx_update (seen->values, key, strdup (value));
+    return 0;
+}
+
+int
+dtx_config_changes (const char *const *keys, const char *const *live,
+                    zhashx_t *running, zhashx_t *fresh)
+{
+    int changes = 0;
+    for (int i = 0; keys [i]; i++) {
+        const char *before = (const char *) zhashx_lookup (running, keys [i]);
+        const char *after = (const char *) zhashx_lookup (fresh, keys [i]);
+        if ((!before && !after) || (before && after && streq (before, after)))
+            continue;
+        changes++;
+        bool is_live = false;
+        for (int j = 0; live [j]; j++)
+            is_live = is_live || streq (live [j], keys [i]);
+        if (is_live) {
+            zsys_info ("SIGHUP: %s is now %s (was %s)", keys [i], after? after: "the default",
+                       before? before: "the default");
+            continue;
+        }
+        zsys_warning ("SIGHUP: %s changed to %s but needs a restart: still %s until then",
+                      keys [i], after? after: "the default", before? before: "the default");
+        if (before)
+            zhashx_update (fresh, keys [i], strdup (before));
+        else
+            zhashx_delete (fresh, keys [i]);
+    }
+    return changes;
+}
+
 char *
 dtx_json_string (const char *value)
 {
@@ -435,6 +509,16 @@ dtx_logfile_open (const char *path)
     return s_logfile_attach (path);
 }
 
+static void (*s_hangup_fn) (void *arg);
+static void *s_hangup_arg;
+
+void
+dtx_logfile_on_hangup (void (*fn) (void *arg), void *arg)
+{
+    s_hangup_fn = fn;
+    s_hangup_arg = arg;
+}
+
 void
 dtx_logfile_check (void)
 {
@@ -443,6 +527,327 @@ dtx_logfile_check (void)
     s_hangup = 0;
     if (s_logfile && s_logfile_attach (s_logfile) == 0)
         zsys_info ("SIGHUP: reopened log file %s", s_logfile);
+    if (s_hangup_fn)
+        s_hangup_fn (s_hangup_arg);
+}
+
+//  --------------------------------------------------------------------------
+//  Log lines
+//
+//  CZMQ formats every zsys_error .. zsys_debug call as one record,
+//  "L: (IDENT) yy-mm-dd HH:MM:SS text", truncated to 1023 bytes, and
+//  writes it to its log stream with one fprintf ("%s\n") and an fflush
+//  (zsys.c, s_log).  The stream here is a fopencookie stream without a
+//  buffer: glibc formats the fprintf whole and hands it to s_cookie_write
+//  in one call, under the stream's lock, so records from several threads
+//  never mix.  IDENT is a random marker, never printed: a record begins
+//  where a header with it begins, so a message that holds newlines and
+//  text that looks like a header (a PostgreSQL error quoting a client's
+//  value) cannot pass for a record of its own.  Each record is written
+//  again as one line (escaped) with one write () to file descriptor 1,
+//  where the log file or the journal is.
+
+static pthread_mutex_t s_log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static char s_log_marker [48];          //  CZMQ's log ident: "dtx-" + random hex
+static char s_log_process [64];
+static int s_log_format;                //  DTX_LOGFMT_TEXT or _JSON
+static char s_log_level = 'I';          //  most detailed level written
+static char s_log_last = 'I';           //  level of the last record (for a continuation)
+static char *s_log_pending;             //  bytes of an unfinished record
+static size_t s_log_pending_size;
+static FILE *s_log_stream;
+
+//  E W N I D, most to least severe; unknown letters rank as info
+static int
+s_level_rank (char level)
+{
+    const char *levels = "EWNID";
+    const char *at = strchr (levels, level);
+    return level && at? (int) (at - levels): 3;
+}
+
+static const char *
+s_level_name (char level)
+{
+    switch (level) {
+        case 'E': return "error";
+        case 'W': return "warning";
+        case 'N': return "notice";
+        case 'D': return "debug";
+        default:  return "info";
+    }
+}
+
+int
+dtx_logfmt_parse (const char *name, int *format)
+{
+    if (streq (name, "text"))
+        *format = DTX_LOGFMT_TEXT;
+    else
+    if (streq (name, "json"))
+        *format = DTX_LOGFMT_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+int
+dtx_loglevel_parse (const char *name, char *level)
+{
+    const char *names [] = { "error", "warning", "notice", "info", "debug" };
+    for (int i = 0; i < 5; i++)
+        if (streq (name, names [i])) {
+            *level = "EWNID" [i];
+            return 0;
+        }
+    return -1;
+}
+
+//  Length of the well-formed UTF-8 sequence at p (2 to 4 bytes), or 0
+static size_t
+s_utf8_length (const unsigned char *p, size_t avail)
+{
+    size_t length = p [0] >= 0xC2 && p [0] <= 0xDF? 2
+                  : p [0] >= 0xE0 && p [0] <= 0xEF? 3
+                  : p [0] >= 0xF0 && p [0] <= 0xF4? 4: 0;
+    if (!length || length > avail)
+        return 0;
+    for (size_t i = 1; i < length; i++)
+        if ((p [i] & 0xC0) != 0x80)
+            return 0;
+    //  No overlong forms, no surrogates, nothing above U+10FFFF
+    if ((p [0] == 0xE0 && p [1] < 0xA0) || (p [0] == 0xED && p [1] > 0x9F)
+    ||  (p [0] == 0xF0 && p [1] < 0x90) || (p [0] == 0xF4 && p [1] > 0x8F))
+        return 0;
+    return length;
+}
+
+//  text as one line: control characters and bytes that are not UTF-8
+//  escaped, in C style (text) or JSON style (json: quotes not included).
+//  to holds at least 6 * size + 1 bytes; returns the end.
+static char *
+s_escape (char *to, const char *text, size_t size, bool json)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    const unsigned char *end = p + size;
+    while (p < end) {
+        unsigned char c = *p;
+        const char *named = c == '\n'? "\\n": c == '\r'? "\\r": c == '\t'? "\\t"
+                          : c == '\\'? "\\\\": json && c == '"'? "\\\"": NULL;
+        if (named) {
+            to = stpcpy (to, named);
+            p++;
+        }
+        else
+        if (c < 0x20 || c == 0x7F) {
+            to += sprintf (to, json? "\\u%04x": "\\x%02x", c);
+            p++;
+        }
+        else
+        if (c < 0x80) {
+            *to++ = (char) c;
+            p++;
+        }
+        else {
+            size_t length = s_utf8_length (p, (size_t) (end - p));
+            if (length) {
+                memcpy (to, p, length);
+                to += length;
+                p += length;
+            }
+            else {
+                //  Not UTF-8: a JSON reader would refuse the whole line
+                to += json? sprintf (to, "\\ufffd"): sprintf (to, "\\x%02x", c);
+                p++;
+            }
+        }
+    }
+    *to = 0;
+    return to;
+}
+
+char *
+dtx_logline_format (int format, const struct timespec *when, char level,
+                    const char *process, int pid, const char *msg)
+{
+    //  2026-11-30T00:31:05.123+01:00: local time, milliseconds, offset
+    struct tm local;
+    time_t seconds = when->tv_sec;
+    localtime_r (&seconds, &local);
+    char stamp [64];
+    size_t length = strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &local);
+    long offset = local.tm_gmtoff / 60;
+    snprintf (stamp + length, sizeof stamp - length, ".%03ld%c%02ld:%02ld",
+              (long) (when->tv_nsec / 1000000), offset < 0? '-': '+',
+              labs (offset) / 60, labs (offset) % 60);
+    //  A message's own final newlines (PQerrorMessage ends with one) say
+    //  nothing
+    size_t size = strlen (msg);
+    while (size && (msg [size - 1] == '\n' || msg [size - 1] == '\r'))
+        size--;
+    size_t process_size = strlen (process);
+    char *line = (char *) malloc (6 * (size + process_size) + 256);
+    assert (line);
+    char *to = line;
+    if (format == DTX_LOGFMT_JSON) {
+        to += sprintf (to, "{\"ts\":\"%s\",\"level\":\"%s\",\"process\":\"", stamp,
+                       s_level_name (level));
+        to = s_escape (to, process, process_size, true);
+        to += sprintf (to, "\",\"pid\":%d,", pid);
+        //  A line about a transaction starts with its gid: a field too
+        const char *colon = strncmp (msg, DTX_GID_PREFIX, strlen (DTX_GID_PREFIX))? NULL
+                          : strstr (msg, ": ");
+        char gid [DTX_GID_MAX + 1], shard [DTX_NAME_MAX + 1];
+        uint64_t epoch, counter;
+        if (colon && (size_t) (colon - msg) <= DTX_GID_MAX) {
+            memcpy (gid, msg, colon - msg);
+            gid [colon - msg] = 0;
+            if (dtx_gid_parse (gid, shard, &epoch, &counter) == 0)
+            {
+                to = stpcpy (to, "\"gid\":\"");
+                to = s_escape (to, gid, strlen (gid), true);
+                to = stpcpy (to, "\",");
+            }
+        }
+        to = stpcpy (to, "\"msg\":\"");
+        to = s_escape (to, msg, size, true);
+        to = stpcpy (to, "\"}\n");
+    }
+    else {
+        to += sprintf (to, "%s %c ", stamp, strchr ("EWNID", level) && level? level: 'I');
+        to = s_escape (to, process, process_size, false);
+        to += sprintf (to, "[%d]: ", pid);
+        to = s_escape (to, msg, size, false);
+        to = stpcpy (to, "\n");
+    }
+    return line;
+}
+
+//  Write all of it to fd 1, across short writes and interruptions
+static void
+s_write_all (const char *data, size_t size)
+{
+    while (size) {
+        ssize_t written = write (1, data, size);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return;             //  nowhere to log to: nothing else to do
+        data += written;
+        size -= (size_t) written;
+    }
+}
+
+//  Length of the header of a record at p ("L: (MARKER) yy-mm-dd HH:MM:SS "),
+//  or 0 if none begins there
+static size_t
+s_header_length (const char *p, size_t avail)
+{
+    size_t marker = strlen (s_log_marker);
+    size_t length = 4 + marker + 2 + 17 + 1;
+    if (avail < length || p [1] != ':' || p [2] != ' ' || p [3] != '('
+    ||  memcmp (p + 4, s_log_marker, marker) || p [4 + marker] != ')' || p [length - 1] != ' ')
+        return 0;
+    return length;
+}
+
+//  One record: parsed, filtered by level, written as one line
+static void
+s_emit (const char *record, size_t size)
+{
+    size_t header = s_header_length (record, size);
+    char level = header? record [0]: s_log_last;
+    s_log_last = level;
+    if (s_level_rank (level) > s_level_rank (s_log_level))
+        return;
+    char *msg = strndup (record + header, size - header);
+    assert (msg);
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    char *line = dtx_logline_format (s_log_format, &now, level, s_log_process, (int) getpid (), msg);
+    s_write_all (line, strlen (line));
+    free (line);
+    free (msg);
+}
+
+static ssize_t
+s_cookie_write (void *cookie, const char *data, size_t size)
+{
+    pthread_mutex_lock (&s_log_mutex);
+    char *pending = (char *) realloc (s_log_pending, s_log_pending_size + size);
+    assert (pending);
+    memcpy (pending + s_log_pending_size, data, size);
+    s_log_pending = pending;
+    s_log_pending_size += size;
+    //  Every whole record: one that the next header follows, or the last
+    //  one once its newline came (a record is always one write: the rest
+    //  is for a stream that would cut one)
+    size_t start = 0;
+    while (start < s_log_pending_size) {
+        size_t end = 0;
+        for (size_t at = start + 1; at < s_log_pending_size && !end; at++)
+            if (pending [at - 1] == '\n' && s_header_length (pending + at, s_log_pending_size - at))
+                end = at;
+        if (!end && pending [s_log_pending_size - 1] == '\n')
+            end = s_log_pending_size;
+        if (!end)
+            break;
+        s_emit (pending + start, end - start - 1);
+        start = end;
+    }
+    memmove (pending, pending + start, s_log_pending_size - start);
+    s_log_pending_size -= start;
+    pthread_mutex_unlock (&s_log_mutex);
+    return (ssize_t) size;
+}
+
+int
+dtx_logging_start (const char *process, int format, char level)
+{
+    pthread_mutex_lock (&s_log_mutex);
+    snprintf (s_log_process, sizeof s_log_process, "%s", process);
+    s_log_format = format;
+    s_log_level = level;
+    if (!*s_log_marker) {
+        zuuid_t *uuid = zuuid_new ();
+        snprintf (s_log_marker, sizeof s_log_marker, "dtx-%s", zuuid_str (uuid));
+        zuuid_destroy (&uuid);
+    }
+    pthread_mutex_unlock (&s_log_mutex);
+    if (!s_log_stream) {
+        cookie_io_functions_t functions = { NULL, s_cookie_write, NULL, NULL };
+        s_log_stream = fopencookie (NULL, "w", functions);
+        if (!s_log_stream)
+            return -1;
+        setvbuf (s_log_stream, NULL, _IONBF, 0);
+    }
+    zsys_set_logident (s_log_marker);
+    zsys_set_logstream (s_log_stream);
+    return 0;
+}
+
+void
+dtx_logging_set (int format, char level)
+{
+    pthread_mutex_lock (&s_log_mutex);
+    s_log_format = format;
+    s_log_level = level;
+    pthread_mutex_unlock (&s_log_mutex);
+}
+
+void
+dtx_logging_stop (void)
+{
+    if (!s_log_stream)
+        return;
+    zsys_set_logstream (stdout);
+    zsys_set_logident (*s_log_process? s_log_process: NULL);
+    pthread_mutex_lock (&s_log_mutex);
+    //  A record cut short (never, from CZMQ) is not lost
+    if (s_log_pending_size)
+        s_emit (s_log_pending, s_log_pending_size);
+    s_log_pending_size = 0;
+    pthread_mutex_unlock (&s_log_mutex);
 }
 
 int64_t

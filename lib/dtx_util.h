@@ -118,6 +118,38 @@ int
                        const char *const *keys, dtx_config_fn *fn, void *arg,
                        const char *program, void (*usage) (FILE *out));
 
+//  dtx_options_parse's work again, for SIGHUP: the --config file (if the
+//  command line has one), then every other flag over it, through fn, on
+//  the caller's defaults in arg.  Prints nothing.  Returns 0, or -1 with
+//  errbuf naming the problem.
+int
+    dtx_options_reload (int argc, char *argv [], const char *shortopts,
+                        const struct option *options, const char *section,
+                        const char *const *keys, dtx_config_fn *fn, void *arg,
+                        char *errbuf, size_t errlen);
+
+//  A dtx_config_fn that applies each key through fn (on arg) and keeps
+//  the last value applied to each key in values (key -> string, owned by
+//  values): the configuration in effect, to compare on reload
+typedef struct {
+    dtx_config_fn *fn;
+    void *arg;
+    zhashx_t *values;                   //  created by the caller (zhashx_new)
+} dtx_config_seen_t;
+
+int
+    dtx_config_seen_apply (void *arg, const char *key, const char *value);
+
+//  SIGHUP: compare the configuration in effect (running) with the one
+//  just read (fresh), both dtx_config_seen_t values, key by key.  Logs
+//  one line per key that changed: those in live (NULL-terminated) as
+//  applied; the others as needing a restart, and their old values are
+//  put back in fresh (which then says what runs).  Returns the number of
+//  keys that changed.
+int
+    dtx_config_changes (const char *const *keys, const char *const *live,
+                        zhashx_t *running, zhashx_t *fresh);
+
 //  Parse a whole decimal number in [min, max]; 0 or -1
 int
     dtx_parse_long (const char *text, long min, long max, long *value);
@@ -127,9 +159,61 @@ int
 //  SIGHUP is then ignored rather than fatal); returns 0 or -1.
 int
     dtx_logfile_open (const char *path);
-//  From the event loop: reopen the file if SIGHUP came
+//  From the event loop: if SIGHUP came, reopen the file, then call the
+//  function given to dtx_logfile_on_hangup (never from the signal handler)
 void
     dtx_logfile_check (void);
+
+//  What SIGHUP does besides: main's reload of its configuration (fn NULL:
+//  nothing).  fn runs on the thread that calls dtx_logfile_check.
+void
+    dtx_logfile_on_hangup (void (*fn) (void *arg), void *arg);
+
+//  Log lines (docs/operations.md, Logging).  CZMQ's zsys_error ..
+//  zsys_debug go through a formatter once dtx_logging_start ran: one
+//  line per call, to file descriptor 1 (the log file, or the journal).
+//  text:  2026-11-30T00:31:05.123+00:00 I dtx-coordinator[1234]: message
+//  json:  {"ts":"2026-11-30T00:31:05.123+00:00","level":"info",
+//          "process":"dtx-coordinator","pid":1234,"msg":"message"}
+//  (and "gid":"dtx:main:7:1042" before msg when the message starts with
+//  a well-formed gid and ": ", as lines about one transaction do)
+//  The time is local, taken when the line is logged, with milliseconds
+//  and the UTC offset.  The level letter is CZMQ's: E(rror) W(arning)
+//  N(otice) I(nfo) D(ebug).  A message stays on one line: newlines, tabs,
+//  other control characters, backslashes and bytes that are not UTF-8 are
+//  escaped (\n \t \\ \x1b in text; JSON escapes, and U+FFFD for a byte
+//  that is not UTF-8, in json); its own trailing newlines are dropped.
+#define DTX_LOGFMT_TEXT 0
+#define DTX_LOGFMT_JSON 1
+
+//  "text" or "json" into *format; 0, or -1 if it is neither
+int
+    dtx_logfmt_parse (const char *name, int *format);
+
+//  "error", "warning", "notice", "info", "debug" into *level (the letter
+//  E W N I D); 0, or -1 if it is none of them
+int
+    dtx_loglevel_parse (const char *name, char *level);
+
+//  One log line, newline included, of msg at level (a letter) logged at
+//  when.  Caller owns return value (free).
+char *
+    dtx_logline_format (int format, const struct timespec *when, char level,
+                        const char *process, int pid, const char *msg);
+
+//  Route CZMQ's log through the formatter, as process (after zsys_init;
+//  sets CZMQ's log ident and log stream).  Lines less severe than level
+//  are dropped.  Returns 0, or -1 if the stream cannot be made.
+int
+    dtx_logging_start (const char *process, int format, char level);
+
+//  Change the format and level of the lines from now on
+void
+    dtx_logging_set (int format, char level);
+
+//  Give CZMQ's log back its plain stream (stdout)
+void
+    dtx_logging_stop (void);
 
 //  Monotonic milliseconds
 int64_t

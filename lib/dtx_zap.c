@@ -177,6 +177,42 @@ s_handle_pipe (zap_t *self)
     if (streq (command, "$TERM"))
         self->terminated = true;
     else
+    if (streq (command, "REPLACE")) {
+        //  REPLACE domain (directory role)*: the new lists are made whole
+        //  first, then swapped in between two ZAP requests
+        char *domain = zmsg_popstr (request);
+        zlistx_t *allows = zlistx_new ();
+        zlistx_set_destructor (allows, s_allow_destroy);
+        int rc = domain? 0: -1;
+        while (rc == 0 && zmsg_size (request) >= 2) {
+            char *directory = zmsg_popstr (request);
+            char *role = zmsg_popstr (request);
+            DIR *dir = opendir (directory);
+            if (dir) {
+                closedir (dir);
+                allow_t *allow = (allow_t *) calloc (1, sizeof (allow_t));
+                assert (allow);
+                allow->store = zcertstore_new (directory);
+                allow->directory = strdup (directory);
+                allow->role = *role? strdup (role): NULL;
+                zlistx_add_end (allows, allow);
+            }
+            else
+                rc = -1;
+            zstr_free (&directory);
+            zstr_free (&role);
+        }
+        if (rc == 0 && zlistx_size (allows))
+            zhashx_update (self->stores, domain, allows);
+        else {
+            if (rc == 0)
+                zhashx_delete (self->stores, domain);
+            zlistx_destroy (&allows);
+        }
+        zstr_free (&domain);
+        zsock_signal (self->pipe, rc? 1: 0);
+    }
+    else
     if (streq (command, "ALLOW")) {
         char *domain = zmsg_popstr (request);
         char *directory = zmsg_popstr (request);
@@ -265,5 +301,20 @@ int
 dtx_zap_allow_as (zactor_t *self, const char *domain, const char *directory, const char *role)
 {
     zstr_sendx (self, "ALLOW", domain, directory, role? role: "", NULL);
+    return zsock_wait (self) == 0? 0: -1;
+}
+
+int
+dtx_zap_replace (zactor_t *self, const char *domain, const char *const *directories,
+                 const char *const *roles, size_t count)
+{
+    zmsg_t *request = zmsg_new ();
+    zmsg_addstr (request, "REPLACE");
+    zmsg_addstr (request, domain);
+    for (size_t i = 0; i < count; i++) {
+        zmsg_addstr (request, directories [i]);
+        zmsg_addstr (request, roles && roles [i]? roles [i]: "");
+    }
+    zmsg_send (&request, self);
     return zsock_wait (self) == 0? 0: -1;
 }

@@ -44,6 +44,15 @@ int
     dtx_zap_allow_as (zactor_t *self, const char *domain, const char *directory,
                       const char *role);
 
+//  Replace all the allow-lists of domain at once (SIGHUP): count
+//  directories, each with its role (roles may be NULL, an item NULL: no
+//  role).  A connection is checked against the old lists or the new
+//  ones, never a mix.  Returns 0, or -1 (nothing changed) if a directory
+//  cannot be read.
+int
+    dtx_zap_replace (zactor_t *self, const char *domain, const char *const *directories,
+                     const char *const *roles, size_t count);
+
 //  zactor body (dtx_zap_new starts it)
 void
     dtx_zap_actor (zsock_t *pipe, void *args);

@@ -432,10 +432,10 @@ s_registered (dtx_participant_t *self, int link, const char *instance)
     }
     uint64_t *known = (uint64_t *) zhashx_lookup (self->epochs, shard);
     if (known && epoch < *known)
-        zsys_warning ("%s: coordinator%s%s holds shard %s at epoch %" PRIu64 ", below the %" PRIu64
-                      " seen already: its requests for gids of earlier epochs are refused (a"
-                      " coordinator that lost its shard?)", self->name, *name? " ": "", name,
-                      shard, epoch, *known);
+        zsys_error ("%s: epoch went backwards: coordinator%s%s holds shard %s at epoch %" PRIu64
+                    ", below the %" PRIu64 " seen already: its requests for gids of earlier epochs"
+                    " are refused (a coordinator that lost its shard, or a decision store restored"
+                    " from an older copy?)", self->name, *name? " ": "", name, shard, epoch, *known);
     char from [PART_ENDPOINT_MAX + 64];
     snprintf (from, sizeof from, "REGISTER_OK of coordinator %s", coordinator->endpoint);
     s_epoch_learn (self, shard, epoch, from);
@@ -803,6 +803,12 @@ dtx_participant_destroy (dtx_participant_t **self_p)
     free (self->conninfo);
     free (self);
     *self_p = NULL;
+}
+
+void
+dtx_participant_reload (dtx_participant_t *self, const dtx_participant_config_t *config)
+{
+    self->config.marker_retention_s = config->marker_retention_s;
 }
 
 int

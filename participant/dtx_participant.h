@@ -30,6 +30,8 @@ typedef struct {
     bool insecure;                      //  no CurveZMQ (warned at start)
     const char *log_file;               //  main's: log there instead of stderr
     const char *metrics_listen;         //  Prometheus HOST:PORT, NULL = off
+    int log_format;                     //  main's: DTX_LOGFMT_TEXT or _JSON (dtx_util.h)
+    char log_level;                     //  main's: E W N I D, 0 = info
     zlist_t *strings;                   //  copies the config owns (config_apply)
 } dtx_participant_config_t;
 
@@ -73,6 +75,11 @@ void
 //  Run until SIGINT/SIGTERM, or "$TERM" on pipe if not NULL.
 int
     dtx_participant_run (dtx_participant_t *self, zsock_t *pipe);
+
+//  SIGHUP: take the settings of config that can change while running
+//  (marker_retention_s); the others are left as they are
+void
+    dtx_participant_reload (dtx_participant_t *self, const dtx_participant_config_t *config);
 
 //  zactor body: args is a dtx_participant_config_t *.
 void

@@ -7,7 +7,7 @@
 
 const char *const dtx_participant_config_keys [] = {
     "name", "conninfo", "coordinator", "pool-min", "pool-max", "connect-window", "marker-retention", "log-file",
-    "curve-secret", "coordinator-key", "insecure", "metrics", NULL
+    "curve-secret", "coordinator-key", "insecure", "metrics", "log-format", "log-level", NULL
 };
 
 //  A copy of value that the config owns until dtx_participant_config_free
@@ -23,6 +23,8 @@ dtx_participant_config_apply (void *arg, const char *key, const char *value)
     dtx_participant_config_t *config = (dtx_participant_config_t *) arg;
     long number;
     if (streq (key, "log-file")) config->log_file = s_keep (config, value);
+    else if (streq (key, "log-format")) return dtx_logfmt_parse (value, &config->log_format);
+    else if (streq (key, "log-level")) return dtx_loglevel_parse (value, &config->log_level);
     else if (streq (key, "name")) config->name = s_keep (config, value);
     else if (streq (key, "conninfo")) config->conninfo = s_keep (config, value);
     else if (streq (key, "coordinator")) config->coordinator_endpoint = s_keep (config, value);
