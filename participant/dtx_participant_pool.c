@@ -16,6 +16,22 @@
 */
 #include "dtx_participant_classes.h"
 
+//  PostgreSQL's notices and warnings (a client statement's RAISE NOTICE, a
+//  WARNING from the server) go through the log, one escaped line each, not
+//  raw to stderr (libpq's default): warnings at warning level, the rest at
+//  debug (a statement may raise thousands)
+static void
+s_notice (void *arg, const PGresult *result)
+{
+    dtx_participant_t *self = (dtx_participant_t *) arg;
+    const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *text = PQresultErrorMessage (result);
+    if (severity && streq (severity, "WARNING"))
+        zsys_warning ("%s: PostgreSQL says: %s", self->name, text);
+    else
+        zsys_debug ("%s: PostgreSQL says: %s", self->name, text);
+}
+
 PGconn *
 part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
 {
@@ -33,6 +49,7 @@ part_pool_connect (dtx_participant_t *self, char *errbuf, size_t errlen)
         PQfinish (conn);
         return NULL;
     }
+    PQsetNoticeReceiver (conn, s_notice, self);
     PQsetnonblocking (conn, 1);
     PQenterPipelineMode (conn);
     self->connections++;

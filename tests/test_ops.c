@@ -293,6 +293,17 @@ START_TEST (test_participant_sighup)
     ck_assert_int_eq (s_count (log, "SIGHUP: marker-retention is now 3600 (was the default)"), 1);
     ck_assert_int_eq (s_count (log, "SIGHUP: pool-max changed to 50 but needs a restart"), 1);
     ck_assert (s_commit_on_db1 (client));
+    //  A statement's WARNING (two lines) is one JSON line of the log, not
+    //  libpq's raw text on stderr (which is the log file too here)
+    dtx_txn_t *txn = dtx_begin (client, 10000);
+    dtx_result_t *result = dtx_exec (txn, "db1", "DO $$BEGIN RAISE WARNING E'ops-notice\\nsecond line';"
+                                     " END$$", 0, NULL);
+    ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    ck_assert (s_wait_count (log, "\"level\":\"warning\"", 1, 10000));
+    ck_assert_int_eq (s_count (log, "PostgreSQL says: WARNING:  ops-notice\\nsecond line"), 1);
 
     s_write_file (config, "participant\n    pool-max = many\n");
     kill (pid, SIGHUP);
