@@ -899,19 +899,27 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
         //  silence)
         //  (one message from each coordinator in turn: none waits behind
         //  another's stream)
+        //  (only links zmq_poll reported, and each until it is empty:
+        //  every look at an empty ZeroMQ socket costs libzmq a getpid and
+        //  a poll)
+        bool readable [PART_LINKS_MAX];
+        for (int i = 0; i < self->nlinks; i++)
+            readable [i] = (items [i].revents & ZMQ_POLLIN) != 0;
         int64_t drain_until = dtx_clock_ms () + 20;
         int handled = 0;
         while (handled < 4096) {
             bool any = false;
             for (int i = 0; i < self->nlinks && handled < 4096; i++)
-                if (s_handle_coordinator (self, i)) {
+                if (readable [i] && s_handle_coordinator (self, i)) {
                     any = true;
                     handled++;
                 }
+                else
+                    readable [i] = false;
             if (!any || dtx_clock_ms () >= drain_until)
                 break;
         }
-        if (pipe && (zsock_events (pipe) & ZMQ_POLLIN)) {
+        if (pipe && (items [self->nlinks].revents & ZMQ_POLLIN)) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
                 self->terminated = true;
