@@ -4,8 +4,20 @@
 # through libdtx, check that the total balance is unchanged and that no
 # prepared transaction is left, then stop everything.
 # Last line: "demo: ... OK" or "demo: ... FAILED".
+#
+# --serve: after the checked workload, keep the system running (until
+# Ctrl-C) and print what an application needs to use it: the client
+# endpoint, the CurveZMQ key variables, the databases (bank1..bank3, table
+# accounts) and dtxctl's log directory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+serve=0
+for arg in "$@"; do
+    case "$arg" in
+        --serve) serve=1 ;;
+        *) echo "usage: demo.sh [--serve]" >&2; exit 2 ;;
+    esac
+done
 top=$(pwd)
 ./scripts/bootstrap.sh || { echo "demo: build FAILED"; exit 1; }
 
@@ -90,6 +102,17 @@ done
 echo "demo: prepared transactions left behind: $left"
 if [ $rc -eq 0 ] && [ "$left" -eq 0 ]; then
     echo "demo: transfers atomic across 3 databases, total conserved: OK"
+    if [ $serve = 1 ]; then
+        echo "demo: serving until Ctrl-C. In another shell:"
+        echo "  export DTX_ENDPOINT=tcp://127.0.0.1:$base"
+        echo "  export DTX_CLIENT_CERT=$DTX_CLIENT_CERT DTX_COORDINATOR_CERT=$DTX_COORDINATOR_CERT"
+        echo "  $dtxctl --log-dir $work/log status          # databases bank1 bank2 bank3, table accounts (id, balance)"
+        for i in 1 2 3; do
+            echo "  psql -h 127.0.0.1 -p $((base + 1 + i)) -U postgres -d postgres   # bank$i"
+        done
+        while kill -0 "${pids[0]}" 2>/dev/null; do sleep 1; done
+        echo "demo: the coordinator stopped"
+    fi
 else
     tail -n 5 "$work"/*.log
     echo "demo: FAILED"
