@@ -588,13 +588,20 @@ s_extender (void *arg)
 }
 
 //  Zero-fill the file to its target and make it durable, at open and
-//  compaction (not the commit path).  Returns 0 or -1 (errno kept).
+//  compaction (not the commit path).  Zeros that cannot be written (a
+//  full disk) only turn preallocation off; returns -1 (errno kept) if
+//  the fdatasync fails.
 static int
 s_prealloc_now (dtx_log_t *self, uint64_t file_bytes)
 {
     uint64_t target = s_prealloc_target (self->file_size, self->segment);
-    if (target > file_bytes && s_write_zeros (self->fd, file_bytes, target))
-        return -1;
+    if (target > file_bytes && s_write_zeros (self->fd, file_bytes, target)) {
+        zsys_warning ("decision log %s: cannot preallocate %" PRIu64 " bytes: %s;"
+                      " going on without preallocation", self->path,
+                      target - file_bytes, strerror (errno));
+        self->segment = 0;
+        target = file_bytes;
+    }
     if (fdatasync (self->fd))
         return -1;
     self->written_end = self->file_size;
@@ -700,12 +707,15 @@ dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
                 return NULL;
             }
         }
-        if (s_prealloc_now (self, size) || s_start_extender (self)) {
-            snprintf (errbuf, errlen, "cannot preallocate decision log %s: %s",
+        if (s_prealloc_now (self, size)) {
+            snprintf (errbuf, errlen, "cannot fdatasync decision log %s: %s",
                       self->path, strerror (errno));
             dtx_log_destroy (&self);
             return NULL;
         }
+        if (s_start_extender (self))
+            zsys_warning ("decision log %s: cannot start preallocation thread: %s;"
+                          " going on without it", self->path, strerror (errno));
     }
     else
         self->written_end = self->zeroed_end = size;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <inttypes.h>
 #include <signal.h>
 
@@ -358,6 +359,32 @@ START_TEST (test_preallocation_extends_ahead)
     char last [64];
     snprintf (last, sizeof last, "dtx:t:1:%d", n - 1);
     ck_assert_str_eq (tally.last_gid, last);
+}
+END_TEST
+
+//  Zeros that cannot be written (the file size limit stands in for a
+//  full disk) turn preallocation off; the log opens and works
+START_TEST (test_preallocation_failure_not_fatal)
+{
+    struct rlimit before;
+    ck_assert_int_eq (getrlimit (RLIMIT_FSIZE, &before), 0);
+    struct rlimit limit = { 64 * 1024, before.rlim_max };
+    signal (SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq (setrlimit (RLIMIT_FSIZE, &limit), 0);
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    ck_assert_int_le (s_file_size (), 64 * 1024);
+    ck_assert_int_eq (dtx_log_append_epoch (log, 7), 0);
+    ck_assert_int_eq (dtx_log_sync (log), 0);
+    dtx_log_destroy (&log);
+    tally_t tally = { 0 };
+    log = dtx_log_open (s_dir, s_tally, &tally, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    ck_assert_int_eq (tally.records, 1);
+    ck_assert_uint_eq (tally.last_epoch, 7);
+    dtx_log_destroy (&log);
+    ck_assert_int_eq (setrlimit (RLIMIT_FSIZE, &before), 0);
 }
 END_TEST
 
@@ -725,6 +752,7 @@ suite_log (void)
     tcase_add_test (tc, test_zero_tail_is_clean_end);
     tcase_add_test (tc, test_old_format_log_opens);
     tcase_add_test (tc, test_preallocation_extends_ahead);
+    tcase_add_test (tc, test_preallocation_failure_not_fatal);
     tcase_add_test (tc, test_corruption_mid_log_refused);
     tcase_add_test (tc, test_zeroed_bytes_mid_log_refused);
     tcase_add_test (tc, test_missing_directory_refused);
