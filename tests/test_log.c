@@ -362,6 +362,35 @@ START_TEST (test_preallocation_extends_ahead)
 }
 END_TEST
 
+//  Records that outrun the zeros (4 KiB segments, 2 KiB per sync): writes
+//  land on ranges the extender has claimed or past its zeros, and no
+//  zero ever lands on a record
+START_TEST (test_records_outrun_extender)
+{
+    dtx_log_set_preallocation (4096);
+    char err [512];
+    dtx_log_t *log = dtx_log_open (s_dir, NULL, NULL, err, sizeof err);
+    ck_assert_msg (log != NULL, "%s", err);
+    const char *names [] = { "db1", "db2" };
+    int n = 0;
+    for (int sync = 0; sync < 1000; sync++) {
+        for (int i = 0; i < 40; i++) {
+            char gid [64];
+            snprintf (gid, sizeof gid, "dtx:t:1:%d", n++);
+            ck_assert_int_eq (dtx_log_append_commit (log, gid, 2, names), 0);
+        }
+        ck_assert_int_eq (dtx_log_sync (log), 0);
+    }
+    uint64_t end = dtx_log_size (log);
+    dtx_log_destroy (&log);
+    tally_t tally = { 0 };
+    ck_assert_int_eq (dtx_log_read (s_path (), s_tally, &tally, err, sizeof err), end);
+    ck_assert_int_eq (tally.commits, n);
+    ck_assert (s_zeros_from (end));
+    dtx_log_set_preallocation (DTX_LOG_SEGMENT_DEFAULT);
+}
+END_TEST
+
 //  Zeros that cannot be written (the file size limit stands in for a
 //  full disk) turn preallocation off; the log opens and works
 START_TEST (test_preallocation_failure_not_fatal)
@@ -753,6 +782,7 @@ suite_log (void)
     tcase_add_test (tc, test_old_format_log_opens);
     tcase_add_test (tc, test_preallocation_extends_ahead);
     tcase_add_test (tc, test_preallocation_failure_not_fatal);
+    tcase_add_test (tc, test_records_outrun_extender);
     tcase_add_test (tc, test_corruption_mid_log_refused);
     tcase_add_test (tc, test_zeroed_bytes_mid_log_refused);
     tcase_add_test (tc, test_missing_directory_refused);
