@@ -19,6 +19,9 @@
 #define DTX_LOG_HEADER_SIZE  16
 #define DTX_LOG_PAYLOAD_MAX  (64 * 1024)
 #define DTX_LOG_PARTICIPANTS_MAX 255
+//  The file is extended in zero-filled segments of this size, kept at
+//  least half a segment ahead of the records (docs/log-format.md)
+#define DTX_LOG_SEGMENT_DEFAULT  (4 * 1024 * 1024)
 
 //  Record types
 typedef enum {
@@ -59,15 +62,26 @@ typedef void (dtx_log_replay_fn) (void *arg, const dtx_log_record_t *record);
 
 typedef struct _dtx_log_t dtx_log_t;
 
+//  Segment size for logs opened (or compacted) after this call: the file
+//  is zero-filled ahead in steps of this many bytes.  0: no
+//  preallocation, the file ends where the records do (the previous
+//  format, for tests).  Not thread-safe; default DTX_LOG_SEGMENT_DEFAULT.
+void
+    dtx_log_set_preallocation (uint64_t segment);
+
 //  Open (creating if absent) the log in an existing directory, replaying
 //  every record through fn.  First takes an exclusive lock on
 //  DIR/dtx-decisions.lock (held until dtx_log_destroy, dropped by the
 //  kernel if the process dies); if another process or another open holds
 //  it, returns NULL with errbuf "decision log directory DIR is in use by
-//  another coordinator (pid N)".  A torn record at the tail is truncated
-//  away (logged); a bad record followed by valid ones is corruption:
-//  returns NULL with errbuf naming the file and offset.  Caller owns
-//  return value.
+//  another coordinator (pid N)".  The records end at the first offset
+//  that holds no valid record; zeros from there to the end of the file
+//  are the preallocated tail.  A torn record at the tail (bytes that are
+//  not all zero, no valid record after them) is overwritten with zeros
+//  (or truncated away without preallocation; logged); a bad record
+//  followed by valid ones is corruption: returns NULL with errbuf naming
+//  the file and offset.  Then zero-fills the file ahead and starts the
+//  thread that keeps it so.  Caller owns return value.
 dtx_log_t *
     dtx_log_open (const char *dir, dtx_log_replay_fn *fn, void *arg,
                   char *errbuf, size_t errlen);
@@ -77,8 +91,9 @@ void
 
 //  Read a log file without changing it (for tools and tests; takes no
 //  lock, so it works beside a running coordinator).  Returns the
-//  offset where valid records end (less than the file size if the tail is
-//  torn), or -1 with errbuf set if the file is corrupt or unreadable.
+//  logical end, the offset where valid records end (less than the file
+//  size if a zero tail or a torn record follows), or -1 with errbuf set if
+//  the file is corrupt or unreadable.
 int64_t
     dtx_log_read (const char *path, dtx_log_replay_fn *fn, void *arg,
                   char *errbuf, size_t errlen);
@@ -156,8 +171,9 @@ int
 void
     dtx_log_batch_done (dtx_log_t *self, dtx_log_batch_t **batch_p);
 
-//  Bytes in the file (including buffered records not yet written).  This
-//  and the counters below answer 0 (the path: a note) for a NULL log.
+//  Bytes of records in the file, its logical end (including buffered
+//  records not yet written; not the zero tail).  This and the counters
+//  below answer 0 (the path: a note) for a NULL log.
 uint64_t
     dtx_log_size (dtx_log_t *self);
 
@@ -166,6 +182,12 @@ uint64_t
     dtx_log_syncs (dtx_log_t *self);
 uint64_t
     dtx_log_records_synced (dtx_log_t *self);
+
+//  Where the file is zero-filled and durable up to (its size on disk,
+//  unless records were appended past it); the logical end without
+//  preallocation.
+uint64_t
+    dtx_log_preallocated (dtx_log_t *self);
 
 //  Path of the log file.
 const char *

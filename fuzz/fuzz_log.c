@@ -8,7 +8,9 @@
     bytes go to the file as they are (torn tails, corruption).
 
     Checks beyond the sanitizers: the valid end returned is within the
-    file, every string a record carries is readable, counts are bounded.  */
+    file, every string a record carries is readable, counts are bounded;
+    and zeros appended to the file (a preallocated tail) never hide
+    corruption, never move a clean end, and never shorten the records.  */
 #include "dtx_log.h"
 #include "dtx_util.h"
 #include <unistd.h>
@@ -94,6 +96,23 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (valid < -1 || valid > (int64_t) size || (valid == -1 && *err == 0)) {
         fprintf (stderr, "fuzz_log: dtx_log_read returned %lld for %zu bytes (%s)\n",
                  (long long) valid, size, err);
+        abort ();
+    }
+    //  The same bytes followed by a zero tail.  (A record cut at the end
+    //  of the file whose missing bytes are zeros is whole with the tail:
+    //  the end may move forward, never back.)
+    if (ftruncate (s_fd, size + 4096)) {
+        perror ("fuzz_log: ftruncate");
+        abort ();
+    }
+    char err2 [1024] = "";
+    int64_t zeroed = dtx_log_read (s_path, NULL, NULL, err2, sizeof err2);
+    if ((valid == -1 && zeroed != -1)
+    ||  (valid == (int64_t) size && zeroed != valid)
+    ||  (valid >= 0 && zeroed >= 0 && zeroed < valid)
+    ||  zeroed > (int64_t) size + 4096) {
+        fprintf (stderr, "fuzz_log: %zu bytes read to %lld (%s), with a zero tail to %lld (%s)\n",
+                 size, (long long) valid, err, (long long) zeroed, err2);
         abort ();
     }
     return 0;

@@ -68,13 +68,18 @@ s_proto_seeds (const char *dir)
     }
 }
 
+//  A log of one record of each type: preallocated in segments of
+//  `segment` bytes (0: the format without a zero tail), the last `cut`
+//  bytes of its records torn away (zeros in their place when preallocated)
 static void
-s_log_seed (const char *dir, const char *name, const char *tmpdir, uint64_t cut)
+s_log_seed (const char *dir, const char *name, const char *tmpdir, uint64_t cut,
+            uint64_t segment)
 {
     char path [1024];
     snprintf (path, sizeof path, "%s/%s", tmpdir, DTX_LOG_FILENAME);
     unlink (path);
     char err [512];
+    dtx_log_set_preallocation (segment);
     dtx_log_t *log = dtx_log_open (tmpdir, NULL, NULL, err, sizeof err);
     if (!log) {
         fprintf (stderr, "fuzz_seeds: %s\n", err);
@@ -91,6 +96,7 @@ s_log_seed (const char *dir, const char *name, const char *tmpdir, uint64_t cut)
         fprintf (stderr, "fuzz_seeds: cannot sync %s\n", path);
         exit (1);
     }
+    uint64_t end = dtx_log_size (log);
     dtx_log_destroy (&log);
     zchunk_t *chunk = zchunk_slurp (path, 0);
     if (!chunk) {
@@ -98,6 +104,9 @@ s_log_seed (const char *dir, const char *name, const char *tmpdir, uint64_t cut)
         exit (1);
     }
     size_t size = zchunk_size (chunk);
+    if (cut && cut < end && segment)
+        memset (zchunk_data (chunk) + end - cut, 0, cut);
+    else
     if (cut && cut < size)
         size -= cut;
     s_write (dir, name, 0, zchunk_data (chunk), size);
@@ -126,8 +135,11 @@ main (int argc, char *argv [])
     }
     snprintf (path, sizeof path, "%s/log", argv [1]);
     zsys_dir_create ("%s", path);
-    s_log_seed (path, "every-record", tmpdir, 0);
-    s_log_seed (path, "torn-tail", tmpdir, 5);
+    s_log_seed (path, "every-record", tmpdir, 0, 0);
+    s_log_seed (path, "torn-tail", tmpdir, 5, 0);
+    s_log_seed (path, "zero-tail", tmpdir, 0, 1024);
+    //  9: the counter's last 7 bytes are zeros already, its first is not
+    s_log_seed (path, "torn-in-zero-tail", tmpdir, 9, 1024);
     char lock [1100];
     snprintf (lock, sizeof lock, "%s/%s", tmpdir, DTX_LOG_LOCKNAME);
     unlink (lock);
