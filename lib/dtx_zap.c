@@ -3,6 +3,8 @@
     =========================================================================
 */
 #include "dtx_zap.h"
+#include <signal.h>
+#include <pthread.h>
 #include "dtx_util.h"
 #include <dirent.h>
 
@@ -262,7 +264,16 @@ dtx_zap_actor (zsock_t *pipe, void *args)
     self.stores = zhashx_new ();
     zhashx_set_destructor (self.stores, s_allows_destroy);
     self.refusals = zhashx_new ();
+    //  This thread must outlive every socket that relies on it: libzmq
+    //  lets every CurveZMQ key in once no ZAP handler answers.  So no
+    //  signal is taken here (SIGHUP, SIGTERM go to another thread), the
+    //  poller ignores zsys_interrupted (a SIGTERM drain keeps checking
+    //  keys), and only $TERM on the pipe or the context's end stops it
+    sigset_t all;
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, NULL);
     zpoller_t *poller = zpoller_new (pipe, self.handler, NULL);
+    zpoller_set_nonstop (poller, true);
     while (!self.terminated) {
         void *which = zpoller_wait (poller, -1);
         if (which == pipe)
@@ -271,8 +282,8 @@ dtx_zap_actor (zsock_t *pipe, void *args)
         if (which == self.handler)
             s_handle_request (&self);
         else
-        if (zpoller_terminated (poller))
-            break;
+        if (zpoller_terminated (poller) && errno == ETERM)
+            break;                  //  the context is ending: nothing left to guard
     }
     zpoller_destroy (&poller);
     zhashx_destroy (&self.stores);

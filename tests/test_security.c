@@ -161,6 +161,50 @@ START_TEST (test_client_keys)
 }
 END_TEST
 
+//  During a SIGTERM drain (zsys_interrupted set) and after SIGHUPs, keys
+//  are still checked: the ZAP thread used to leave its loop on either, and
+//  libzmq then let every CurveZMQ key in (a stranger reached the client
+//  and admin endpoints while the coordinator drained)
+START_TEST (test_keys_checked_while_draining)
+{
+    s_quiet ();
+    char *cert = strdup (getenv ("DTX_CLIENT_CERT"));
+    char *coordinator = strdup (getenv ("DTX_COORDINATOR_CERT"));
+    char stranger [512];
+    s_keygen ("drainer", NULL, stranger, sizeof stranger);
+    pid_t pid = harness_coordinator_pid ();
+    for (int i = 0; i < 5; i++)
+        kill (pid, SIGHUP);
+    //  A live transaction keeps the drain going (drain-timeout 10 s)
+    dtx_client_t *client = dtx_client_new_secure (harness.client_endpoint, 5000, cert, coordinator);
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    ck_assert_ptr_nonnull (txn);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert_msg (dtx_result_ok (result), "%s", dtx_result_error (result));
+    dtx_result_destroy (&result);
+    kill (pid, SIGTERM);
+    ck_assert (s_wait_log ("coordinator.log", "draining 1 live transaction", 5000));
+    for (int attempt = 0; attempt < 3; attempt++) {
+        dtx_client_t *other = dtx_client_new_secure (harness.client_endpoint, 1000, stranger, coordinator);
+        ck_assert_ptr_nonnull (other);
+        ck_assert_int_eq (dtx_client_outcome (other, "dtx:test:999999:1"), DTX_UNKNOWN);
+        const char *error = dtx_client_error (other);
+        ck_assert_msg (strstr (error, "no reply from coordinator"),
+                       "a key not on the allow-list was answered while draining (attempt %d): %s",
+                       attempt + 1, error);
+        dtx_client_destroy (&other);
+    }
+    ck_assert_int_eq (dtx_commit (txn), DTX_COMMITTED);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&client);
+    harness_kill_coordinator (SIGTERM);     //  (a second SIGTERM changes nothing: waits)
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (30000));
+    free (cert);
+    free (coordinator);
+}
+END_TEST
+
 START_TEST (test_participant_keys)
 {
     s_quiet ();
@@ -487,6 +531,7 @@ suite_security (void)
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_client_keys);
     tcase_add_test (tc, test_participant_keys);
+    tcase_add_test (tc, test_keys_checked_while_draining);
     tcase_add_test (tc, test_impostor_coordinator);
     tcase_add_test (tc, test_oversized_frame_refused);
     tcase_add_test (tc, test_admin_tcp_needs_operator_key);
