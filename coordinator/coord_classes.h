@@ -140,6 +140,9 @@ typedef struct {
                                     //  (CurveZMQ), or "c:" + connection (coord_client.c)
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
+    int64_t request_at;             //  ... when it came
+    int progress_ms;                //  ... WORKING interval its client asked for (0: none)
+    int64_t working_at;             //  ... next WORKING due (timer heap; 0: none)
     size_t nbranches;
     size_t branches_size;           //  allocated (most transactions: 2)
     branch_t *branches;
@@ -245,6 +248,15 @@ void coord_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_one_phase_lost (dtx_coordinator_t *self, txn_t *txn, const char *why);
 void coord_txn_maybe_answer_abort (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_settle (dtx_coordinator_t *self, txn_t *txn);
+//  A client request is now outstanding: WORKING reports every interval
+//  its flags ask for (DTX_PROGRESS_MASK; none with 0), first after one
+//  interval.  Costs nothing until then but the timer-heap entry (armed by
+//  the caller's next coord_timer_schedule).
+void coord_txn_working_arm (txn_t *txn, uint8_t request_flags);
+//  The client's request is still outstanding at now: tell it what it
+//  waits for (WORKING), at most once per interval, and only while
+//  something is being waited for
+void coord_txn_working (dtx_coordinator_t *self, txn_t *txn, int64_t now);
 void coord_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch,
                                    dtx_proto_t *msg);
 void coord_handle_vote (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg);

@@ -97,6 +97,11 @@ s_next_deadline (txn_t *txn)
 {
     int64_t next = 0;
 #define S_EARLIER(t) do { int64_t t_ = (t); if (t_ && (!next || t_ < next)) next = t_; } while (0)
+    //  A WORKING report due (only while the client's request is
+    //  outstanding and it asked for them: a request answered within its
+    //  interval costs this one entry, dropped when it comes up)
+    if (txn->client_request && txn->working_at)
+        S_EARLIER (txn->working_at);
     if (txn->state == TXN_ACTIVE)
         S_EARLIER (txn->deadline);
     else
@@ -149,10 +154,22 @@ static void
 s_txn_due (dtx_coordinator_t *self, txn_t *txn, int64_t now)
 {
     if (txn->state == TXN_ACTIVE && now >= txn->deadline) {
-        char text [128];
-        snprintf (text, sizeof text, "transaction timeout after %" PRId64 " ms",
-                  txn->deadline - txn->started);
-        coord_txn_abort (self, txn, DTX_ERR_TIMEOUT, NULL, NULL, text);
+        char text [384];
+        int used = snprintf (text, sizeof text, "transaction timeout after %" PRId64 " ms",
+                             txn->deadline - txn->started);
+        //  A client waiting on a statement hears which one was too slow
+        //  (not just "timeout"): it is cancelled by the rollback
+        const char *database = NULL;
+        for (size_t i = 0; i < txn->nbranches && txn->client_request == DTX_PROTO_EXECUTE; i++) {
+            branch_t *branch = &txn->branches [i];
+            if (branch->awaiting && branch->request == DTX_PROTO_EXECUTE) {
+                database = branch->participant->name;
+                snprintf (text + used, sizeof text - used, ": statement still running on %s after"
+                          " %.1f s (cancelled)", database, (now - branch->sent_at) / 1000.0);
+                break;
+            }
+        }
+        coord_txn_abort (self, txn, DTX_ERR_TIMEOUT, database, NULL, text);
     }
     else
     if (txn->state == TXN_PREPARING && now >= txn->phase_deadline) {
@@ -213,6 +230,8 @@ s_txn_run (dtx_coordinator_t *self, txn_t *txn, int64_t now)
     snprintf (gid, sizeof gid, "%s", txn->gid);
     s_txn_due (self, txn, now);
     txn = (txn_t *) zhashx_lookup (self->txns, gid);
+    if (txn && txn->client_request && txn->working_at && now >= txn->working_at)
+        coord_txn_working (self, txn, now);
     if (txn)
         coord_timer_schedule (self, txn);
 }
