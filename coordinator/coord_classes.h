@@ -250,8 +250,7 @@ void coord_txn_maybe_answer_abort (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_settle (dtx_coordinator_t *self, txn_t *txn);
 //  A client request is now outstanding: WORKING reports every interval
 //  its flags ask for (DTX_PROGRESS_MASK; none with 0), first after one
-//  interval.  Costs nothing until then but the timer-heap entry (armed by
-//  the caller's next coord_timer_schedule).
+//  interval.  The caller arms the timer (coord_timer_working).
 void coord_txn_working_arm (txn_t *txn, uint8_t request_flags);
 //  The client's request is still outstanding at now: tell it what it
 //  waits for (WORKING), at most once per interval, and only while
@@ -308,6 +307,9 @@ void coord_timers_destroy (coord_timers_t **self_p);
 //  (Re)schedule a transaction after its deadlines changed; cheap, call it
 //  after any change (a missed call costs at most a second: the backstop)
 void coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn);
+//  Arm txn's next WORKING report (txn->working_at; none if 0): an entry
+//  of its own, so that the deadline's stays as it is
+void coord_timer_working (dtx_coordinator_t *self, txn_t *txn);
 //  When the loop must wake next
 int64_t coord_timers_next (dtx_coordinator_t *self);
 void coord_tick (dtx_coordinator_t *self, int64_t now);

@@ -569,8 +569,7 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
                         name, "", "cannot reach participant");
     }
     else
-    if (txn->working_at)
-        coord_timer_schedule (self, txn);
+        coord_timer_working (self, txn);
 }
 
 static void
@@ -597,7 +596,8 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn->client_request = DTX_PROTO_COMMIT;
     txn->client_seq = seq;
-    coord_txn_working_arm (txn, dtx_proto_flags (msg));     //  (scheduled by what follows)
+    coord_txn_working_arm (txn, dtx_proto_flags (msg));
+    coord_timer_working (self, txn);        //  (before: the commit may end txn)
     txn->ack_decided = (dtx_proto_flags (msg) & DTX_COMMIT_ACK_DECIDED) != 0;
     if (txn->abort_only) {
         coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, NULL);
@@ -629,7 +629,8 @@ s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn->client_request = DTX_PROTO_ROLLBACK;
     txn->client_seq = dtx_proto_seq (msg);
-    coord_txn_working_arm (txn, dtx_proto_flags (msg));     //  (scheduled by what follows)
+    coord_txn_working_arm (txn, dtx_proto_flags (msg));
+    coord_timer_working (self, txn);        //  (before: the abort may end txn)
     coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, "rolled back by the client");
 }
 

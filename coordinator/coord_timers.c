@@ -14,6 +14,13 @@
     loop sleeps until the next deadline: idle cost does not grow with the
     number of open transactions.  A walk over every transaction once a
     second is the backstop for any deadline a code path did not schedule.
+
+    A client request that asked for progress reports (WORKING) gets an
+    entry of its own at its next report (`working`, matched against the
+    transaction's working_at, not timer_at): a request answered within
+    its interval costs one push and one pop, and leaves the transaction's
+    deadline entry alone.  No walk sends reports: a report that is due is
+    a heap entry that came up.
     =========================================================================
 */
 #include "coord_classes.h"
@@ -23,6 +30,7 @@
 typedef struct {
     int64_t at;
     char *gid;
+    bool working;           //  a WORKING report (txn->working_at), else txn->timer_at
 } timer_entry_t;
 
 struct _coord_timers_t {
@@ -54,7 +62,7 @@ coord_timers_destroy (coord_timers_t **self_p)
 }
 
 static void
-s_push (coord_timers_t *self, int64_t at, const char *gid)
+s_push (coord_timers_t *self, int64_t at, const char *gid, bool working)
 {
     if (self->size == self->capacity) {
         self->capacity = self->capacity? self->capacity * 2: 256;
@@ -66,7 +74,7 @@ s_push (coord_timers_t *self, int64_t at, const char *gid)
         self->heap [i] = self->heap [(i - 1) / 2];
         i = (i - 1) / 2;
     }
-    self->heap [i] = (timer_entry_t) { at, strdup (gid) };
+    self->heap [i] = (timer_entry_t) { at, strdup (gid), working };
 }
 
 static timer_entry_t
@@ -97,11 +105,6 @@ s_next_deadline (txn_t *txn)
 {
     int64_t next = 0;
 #define S_EARLIER(t) do { int64_t t_ = (t); if (t_ && (!next || t_ < next)) next = t_; } while (0)
-    //  A WORKING report due (only while the client's request is
-    //  outstanding and it asked for them: a request answered within its
-    //  interval costs this one entry, dropped when it comes up)
-    if (txn->client_request && txn->working_at)
-        S_EARLIER (txn->working_at);
     if (txn->state == TXN_ACTIVE)
         S_EARLIER (txn->deadline);
     else
@@ -134,9 +137,16 @@ coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn)
     if (next && next < soon && txn->timer_at == 0)
         next = soon;
     if (next && (!txn->timer_at || next < txn->timer_at)) {
-        s_push (self->timers, next, txn->gid);
+        s_push (self->timers, next, txn->gid, false);
         txn->timer_at = next;
     }
+}
+
+void
+coord_timer_working (dtx_coordinator_t *self, txn_t *txn)
+{
+    if (txn->working_at)
+        s_push (self->timers, txn->working_at, txn->gid, true);
 }
 
 int64_t
@@ -230,8 +240,6 @@ s_txn_run (dtx_coordinator_t *self, txn_t *txn, int64_t now)
     snprintf (gid, sizeof gid, "%s", txn->gid);
     s_txn_due (self, txn, now);
     txn = (txn_t *) zhashx_lookup (self->txns, gid);
-    if (txn && txn->client_request && txn->working_at && now >= txn->working_at)
-        coord_txn_working (self, txn, now);
     if (txn)
         coord_timer_schedule (self, txn);
 }
@@ -259,6 +267,15 @@ coord_tick (dtx_coordinator_t *self, int64_t now)
     while (timers->size && timers->heap [0].at <= now) {
         timer_entry_t entry = s_pop (timers);
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, entry.gid);
+        if (entry.working) {
+            //  (a request answered meanwhile, or another since: dropped)
+            if (txn && txn->client_request && txn->working_at == entry.at) {
+                coord_txn_working (self, txn, now);
+                if (txn->working_at > now)
+                    coord_timer_working (self, txn);
+            }
+        }
+        else
         if (txn && txn->timer_at == entry.at) {
             txn->timer_at = 0;
             s_txn_run (self, txn, now);
