@@ -445,8 +445,10 @@ s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_
         //  Still working when the transaction's time was up: the
         //  coordinator is there, the work is too slow
         self->capped = true;
-        snprintf (self->error, sizeof self->error, "%s; no answer %.1f s after the request, past"
-                  " the transaction's deadline", self->progress, (now - started) / 1000.0);
+        snprintf (self->error, sizeof self->error, "statement still running on %s after %.1f s:"
+                  " no answer by the transaction's deadline (last report: %s)",
+                  *self->progress_database? self->progress_database: "its database",
+                  (now - started) / 1000.0, self->progress);
         return NULL;
     }
     if (progress_at)

@@ -322,6 +322,135 @@ START_TEST (test_working_on_the_wire)
 }
 END_TEST
 
+//  libdtx's side against a scripted coordinator (a ROUTER in this test,
+//  the client in a thread): reports that never end stop at the
+//  transaction's deadline (DTX_ERR_TIMEOUT naming the statement); reports
+//  that stop are a silent coordinator one request timeout later
+typedef struct {
+    char endpoint [64];
+    int txn_timeout_ms;
+    dtx_errcode_t errcode;
+    char error [1024];
+    char gid [DTX_GID_MAX + 1];
+    int64_t took;
+    volatile bool done;
+} slow_exec_t;
+
+static void *
+s_exec_slow (void *arg)
+{
+    slow_exec_t *run = (slow_exec_t *) arg;
+    dtx_client_t *own = dtx_client_new (run->endpoint, REQUEST_MS);
+    dtx_txn_t *txn = dtx_begin (own, run->txn_timeout_ms);
+    int64_t start = zclock_mono ();
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT pg_sleep (60)", 0, NULL);
+    run->took = zclock_mono () - start;
+    run->errcode = dtx_result_errcode (result);
+    snprintf (run->error, sizeof run->error, "%s", dtx_result_error (result));
+    snprintf (run->gid, sizeof run->gid, "%s", dtx_txn_gid (txn));
+    dtx_result_destroy (&result);
+    dtx_txn_destroy (&txn);
+    dtx_client_destroy (&own);
+    run->done = true;
+    return NULL;
+}
+
+//  Play the coordinator: take the BEGIN and the EXECUTE, then report
+//  progress every 300 ms (for stop_ms, 0: for ever), each stating
+//  stated_ms - elapsed as the time left (0: none stated), until the
+//  client's thread is done
+static void
+s_scripted_working (zsock_t *sock, slow_exec_t *run, int stop_ms, int stated_ms)
+{
+    zframe_t *client = NULL;
+    uint32_t seq = 0;
+    int64_t begun = 0, next = 0;
+    int64_t give_up = zclock_mono () + 15000;
+    zsock_set_rcvtimeo (sock, 50);
+    while (!run->done && zclock_mono () < give_up) {
+        dtx_proto_t *msg = NULL;
+        char err [256];
+        if (dtx_proto_recv (&msg, sock, err, sizeof err) == 0) {
+            if (dtx_proto_id (msg) == DTX_PROTO_EXECUTE && !client) {
+                ck_assert_int_ne (dtx_proto_flags (msg) & DTX_PROGRESS_MASK, 0);
+                client = zframe_dup (dtx_proto_routing_id (msg));
+                seq = dtx_proto_seq (msg);
+                begun = zclock_mono ();
+                next = begun + 300;
+            }
+            dtx_proto_destroy (&msg);
+        }
+        int64_t now = zclock_mono ();
+        if (client && now >= next && (!stop_ms || now - begun < stop_ms)) {
+            next += 300;
+            dtx_proto_t *working = dtx_proto_new (DTX_PROTO_WORKING);
+            dtx_proto_set_routing_id (working, client);
+            dtx_proto_set_seq (working, seq);
+            dtx_proto_set_gid (working, "dtx:scripted:1:1");
+            dtx_proto_set_status (working, DTX_WORKING_RUNNING);
+            dtx_proto_set_name (working, "db1");
+            int64_t left = stated_ms - (now - begun);
+            dtx_proto_set_timeout (working, stated_ms? (uint32_t) (left > 1? left: 1): 0);
+            dtx_proto_set_affected (working, (uint64_t) (now - begun));
+            dtx_proto_set_textf (working, "statement running on db1 for %.1f s", (now - begun) / 1000.0);
+            dtx_proto_send (working, sock);     //  (fails once the client is gone)
+            dtx_proto_destroy (&working);
+        }
+    }
+    ck_assert (run->done);
+    zframe_destroy (&client);
+}
+
+START_TEST (test_client_bounds_its_wait)
+{
+    const char *colon = strrchr (harness.client_endpoint, ':');
+    ck_assert_ptr_nonnull (colon);
+    slow_exec_t run = { .txn_timeout_ms = 2000 };
+    snprintf (run.endpoint, sizeof run.endpoint, "tcp://127.0.0.1:%d", atoi (colon + 1) + 6);
+    zsock_t *scripted = (zsock_t *) harness_coordinator_sock (run.endpoint);
+    ck_assert_ptr_nonnull (scripted);
+    pthread_t thread;
+
+    //  Reports for ever, the transaction's timeout known to the client
+    //  (2 s): its wait ends one request timeout past it
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_exec_slow, &run), 0);
+    s_scripted_working (scripted, &run, 0, 0);
+    pthread_join (thread, NULL);
+    ck_assert_msg (run.errcode == DTX_ERR_TIMEOUT, "%s: %s", dtx_errcode_name (run.errcode), run.error);
+    ck_assert_msg (strstr (run.error, "statement still running on db1 after"), "%s", run.error);
+    ck_assert_int_ge (run.took, 2000 + REQUEST_MS - 100);
+    ck_assert_int_lt (run.took, 2000 + REQUEST_MS + 1000);
+    //  (the gid came with the reports)
+    ck_assert_str_eq (run.gid, "dtx:scripted:1:1");
+
+    //  The coordinator's default timeout (dtx_begin 0): the time left
+    //  the reports state (1.8 s) bounds it
+    run.txn_timeout_ms = 0;
+    run.done = false;
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_exec_slow, &run), 0);
+    s_scripted_working (scripted, &run, 0, 1800);
+    pthread_join (thread, NULL);
+    ck_assert_msg (run.errcode == DTX_ERR_TIMEOUT, "%s: %s", dtx_errcode_name (run.errcode), run.error);
+    ck_assert_int_ge (run.took, 1800 + REQUEST_MS - 100);
+    ck_assert_int_lt (run.took, 1800 + REQUEST_MS + 1000);
+
+    //  Reports that stop after 1.2 s: unreachable a request timeout after
+    //  the last, saying what it last reported
+    run.txn_timeout_ms = 20000;
+    run.done = false;
+    ck_assert_int_eq (pthread_create (&thread, NULL, s_exec_slow, &run), 0);
+    s_scripted_working (scripted, &run, 1200, 0);
+    pthread_join (thread, NULL);
+    ck_assert_msg (run.errcode == DTX_ERR_COORDINATOR, "%s: %s", dtx_errcode_name (run.errcode),
+                   run.error);
+    ck_assert_msg (strstr (run.error, "last progress report"), "%s", run.error);
+    ck_assert_msg (strstr (run.error, "statement running on db1"), "%s", run.error);
+    ck_assert_int_ge (run.took, 1200 + REQUEST_MS - 400);
+    ck_assert_int_lt (run.took, 1200 + REQUEST_MS + 800);
+    zsock_destroy (&scripted);
+}
+END_TEST
+
 Suite *
 suite_slow (void)
 {
@@ -334,6 +463,7 @@ suite_slow (void)
     tcase_add_test (tc, test_slow_prepare_commits);
     tcase_add_test (tc, test_statement_past_txn_timeout);
     tcase_add_test (tc, test_working_on_the_wire);
+    tcase_add_test (tc, test_client_bounds_its_wait);
     tcase_add_test (tc, test_stopped_coordinator_unreachable);
     tcase_add_test (tc, test_stopped_participant_is_not_the_coordinator);
     suite_add_tcase (suite, tc);
