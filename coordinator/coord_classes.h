@@ -142,7 +142,9 @@ typedef struct {
     int client_request;             //  its id, 0 = none pending
     int64_t request_at;             //  ... when it came
     int progress_ms;                //  ... WORKING interval its client asked for (0: none)
-    int64_t working_at;             //  ... next WORKING due (timer heap; 0: none)
+    int64_t working_at;             //  ... next WORKING due (0: none)
+    int64_t working_entry;          //  its pending WORKING entry in the timer heap (0:
+                                    //  none): one at a time, however many requests
     size_t nbranches;
     size_t branches_size;           //  allocated (most transactions: 2)
     branch_t *branches;
@@ -308,7 +310,8 @@ void coord_timers_destroy (coord_timers_t **self_p);
 //  after any change (a missed call costs at most a second: the backstop)
 void coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn);
 //  Arm txn's next WORKING report (txn->working_at; none if 0): an entry
-//  of its own, so that the deadline's stays as it is
+//  of its own, so that the deadline's stays as it is; none while an
+//  earlier one is pending (it re-arms for the later time)
 void coord_timer_working (dtx_coordinator_t *self, txn_t *txn);
 //  When the loop must wake next
 int64_t coord_timers_next (dtx_coordinator_t *self);

@@ -17,10 +17,13 @@
 
     A client request that asked for progress reports (WORKING) gets an
     entry of its own at its next report (`working`, matched against the
-    transaction's working_at, not timer_at): a request answered within
-    its interval costs one push and one pop, and leaves the transaction's
-    deadline entry alone.  No walk sends reports: a report that is due is
-    a heap entry that came up.
+    transaction's working_entry, not timer_at), and leaves the
+    transaction's deadline entry alone.  A transaction has at most one
+    such entry pending: a request armed while an earlier entry is pending
+    pushes nothing, and that entry, when it comes up, moves on to the
+    later request's time.  So fast requests cost at most one push and one
+    pop per transaction and interval.  No walk sends reports: a report
+    that is due is a heap entry that came up.
     =========================================================================
 */
 #include "coord_classes.h"
@@ -145,8 +148,11 @@ coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn)
 void
 coord_timer_working (dtx_coordinator_t *self, txn_t *txn)
 {
-    if (txn->working_at)
-        s_push (self->timers, txn->working_at, txn->gid, true);
+    if (!txn->working_at || (txn->working_entry && txn->working_entry <= txn->working_at))
+        return;
+    //  (a later pending entry, if any, is stale now: dropped when it comes up)
+    s_push (self->timers, txn->working_at, txn->gid, true);
+    txn->working_entry = txn->working_at;
 }
 
 int64_t
@@ -268,11 +274,15 @@ coord_tick (dtx_coordinator_t *self, int64_t now)
         timer_entry_t entry = s_pop (timers);
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, entry.gid);
         if (entry.working) {
-            //  (a request answered meanwhile, or another since: dropped)
-            if (txn && txn->client_request && txn->working_at == entry.at) {
-                coord_txn_working (self, txn, now);
-                if (txn->working_at > now)
-                    coord_timer_working (self, txn);
+            if (txn && txn->working_entry == entry.at) {
+                txn->working_entry = 0;
+                //  (its request answered, and none since: nothing more)
+                if (txn->client_request && txn->working_at) {
+                    if (txn->working_at <= now)
+                        coord_txn_working (self, txn, now);
+                    if (txn->working_at > now)
+                        coord_timer_working (self, txn);    //  the next, or a later request's
+                }
             }
         }
         else
