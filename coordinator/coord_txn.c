@@ -593,15 +593,21 @@ coord_txn_working (dtx_coordinator_t *self, txn_t *txn, int64_t now)
     int64_t quiet_ms = 0;
     int64_t bound = txn->phase_deadline;        //  when this coordinator answers at the latest
     const char *database = "";
+    const char *absent = NULL;                  //  a participant waited for, not connected
     size_t waiting = 0;
     for (size_t i = 0; i < txn->nbranches; i++) {
         branch_t *branch = &txn->branches [i];
-        //  Only what is really outstanding at a participant that is
-        //  there: nothing else progresses (a participant not connected
-        //  gets its command when it is back, and the client its answer
-        //  at the phase deadline)
-        if (!branch->awaiting || branch->state == BRANCH_DONE || !branch->participant->connected)
+        //  Only what is really outstanding: a statement or vote whose
+        //  participant is lost is answered at once (coord_participant_lost);
+        //  a commit's phase 2 waiting for one that is not connected is
+        //  answered at the phase deadline, reported as silent till then
+        if (!branch->awaiting || branch->state == BRANCH_DONE)
             continue;
+        if (!branch->participant->connected) {
+            if (txn->state != TXN_COMMITTING)
+                continue;
+            absent = branch->participant->name;
+        }
         if (txn->state == TXN_ACTIVE && branch->request != DTX_PROTO_EXECUTE)
             continue;
         if (txn->state == TXN_PREPARING && branch->state != BRANCH_PREPARING)
@@ -633,6 +639,13 @@ coord_txn_working (dtx_coordinator_t *self, txn_t *txn, int64_t now)
     else
         return;         //  nothing outstanding: its answer is on the way
     uint8_t status = DTX_WORKING_RUNNING;
+    if (absent) {
+        status = DTX_WORKING_SILENT;
+        size_t used = strlen (text);
+        snprintf (text + used, sizeof text - used, "; participant %s not connected (answered"
+                  " within %.1f s at the latest)", absent, bound > now? (bound - now) / 1000.0: 0.0);
+    }
+    else
     if (quiet_ms > DTX_WORKING_QUIET_MS) {
         //  Its heartbeat stopped: the silence check declares it lost (and
         //  this request answered) by then at the latest
