@@ -217,6 +217,37 @@ START_TEST (test_stopped_participant_is_not_the_coordinator)
 }
 END_TEST
 
+//  A participant that stops before voting: the COMMIT's wait outlasts the
+//  request timeout (vote timeout, then the rollback waits for the silent
+//  participant until it is lost) on the coordinator's reports, and ends
+//  with the outcome, aborted, not "unreachable" and unknown
+START_TEST (test_silent_voter_aborts_not_unknown)
+{
+    dtx_txn_t *txn = dtx_begin (client, 30000);
+    dtx_result_t *result = dtx_exec (txn, "db1", "SELECT 1", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    result = dtx_exec (txn, "db2", "SELECT 1", 0, NULL);
+    ck_assert (dtx_result_ok (result));
+    dtx_result_destroy (&result);
+    pid_t participant = harness_participant_pid (1);
+    ck_assert_int_eq (kill (participant, SIGSTOP), 0);
+    ck_assert (harness_wait_stopped (participant, 2000));
+    int64_t start = zclock_mono ();
+    dtx_outcome_t outcome = dtx_commit (txn);
+    int64_t took = zclock_mono () - start;
+    ck_assert_int_eq (kill (participant, SIGCONT), 0);
+    ck_assert_msg (outcome == DTX_ABORTED, "commit said %s after %" PRId64 " ms: %s (%s)",
+                   dtx_outcome_name (outcome), took, dtx_txn_error_message (txn),
+                   dtx_errcode_name (dtx_txn_errcode (txn)));
+    ck_assert_int_ne (dtx_txn_errcode (txn), DTX_ERR_COORDINATOR);
+    ck_assert_int_gt (took, REQUEST_MS);
+    dtx_txn_destroy (&txn);
+    ck_assert (harness_wait_participant (1, true, 15000));
+    ck_assert (harness_wait_ready (15000));
+}
+END_TEST
+
 //  On the wire: WORKING for the request's seq, with its gid, database,
 //  what it waits for, at most one per interval; none for a client that
 //  did not ask (flags bits 4-7 zero: what older clients send)
@@ -466,6 +497,7 @@ suite_slow (void)
     tcase_add_test (tc, test_client_bounds_its_wait);
     tcase_add_test (tc, test_stopped_coordinator_unreachable);
     tcase_add_test (tc, test_stopped_participant_is_not_the_coordinator);
+    tcase_add_test (tc, test_silent_voter_aborts_not_unknown);
     suite_add_tcase (suite, tc);
     return suite;
 }
