@@ -140,6 +140,11 @@ typedef struct {
                                     //  (CurveZMQ), or "c:" + connection (coord_client.c)
     uint32_t client_seq;            //  seq of the client request awaiting reply
     int client_request;             //  its id, 0 = none pending
+    int64_t request_at;             //  ... when it came
+    int progress_ms;                //  ... WORKING interval its client asked for (0: none)
+    int64_t working_at;             //  ... next WORKING due (0: none)
+    int64_t working_entry;          //  its pending WORKING entry in the timer heap (0:
+                                    //  none): one at a time, however many requests
     size_t nbranches;
     size_t branches_size;           //  allocated (most transactions: 2)
     branch_t *branches;
@@ -245,6 +250,14 @@ void coord_txn_commit_phase2 (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_one_phase_lost (dtx_coordinator_t *self, txn_t *txn, const char *why);
 void coord_txn_maybe_answer_abort (dtx_coordinator_t *self, txn_t *txn);
 void coord_txn_settle (dtx_coordinator_t *self, txn_t *txn);
+//  A client request is now outstanding: WORKING reports every interval
+//  its flags ask for (DTX_PROGRESS_MASK; none with 0), first after one
+//  interval.  The caller arms the timer (coord_timer_working).
+void coord_txn_working_arm (txn_t *txn, uint8_t request_flags);
+//  The client's request is still outstanding at now: tell it what it
+//  waits for (WORKING), at most once per interval, and only while
+//  something is being waited for
+void coord_txn_working (dtx_coordinator_t *self, txn_t *txn, int64_t now);
 void coord_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch,
                                    dtx_proto_t *msg);
 void coord_handle_vote (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg);
@@ -296,6 +309,10 @@ void coord_timers_destroy (coord_timers_t **self_p);
 //  (Re)schedule a transaction after its deadlines changed; cheap, call it
 //  after any change (a missed call costs at most a second: the backstop)
 void coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn);
+//  Arm txn's next WORKING report (txn->working_at; none if 0): an entry
+//  of its own, so that the deadline's stays as it is; none while an
+//  earlier one is pending (it re-arms for the later time)
+void coord_timer_working (dtx_coordinator_t *self, txn_t *txn);
 //  When the loop must wake next
 int64_t coord_timers_next (dtx_coordinator_t *self);
 void coord_tick (dtx_coordinator_t *self, int64_t now);

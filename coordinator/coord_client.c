@@ -544,6 +544,7 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         return;
     }
     //  Statements held for this branch go first, in order
+    uint8_t client_flags = dtx_proto_flags (msg);
     bool reachable = coord_branch_flush (self, txn, branch, 0, 0) == 0;
     //  Forward: same message, our seq, flag the branch's first statement
     //  so that a participant that lost the session (restart) says so
@@ -554,6 +555,7 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
     branch->started = true;
     txn->client_request = DTX_PROTO_EXECUTE;
     txn->client_seq = seq;
+    coord_txn_working_arm (txn, client_flags);
     if (!reachable || dtx_proto_send (msg, self->participants_sock)) {
         txn->abort_only = true;
         coord_txn_set_error (txn, DTX_ERR_PARTICIPANT, name, "", "cannot reach participant");
@@ -566,6 +568,8 @@ s_handle_execute (dtx_coordinator_t *self, dtx_proto_t **msg_p)
         coord_client_error (self, self->clients, txn->client, seq, txn->gid, DTX_ERR_PARTICIPANT,
                         name, "", "cannot reach participant");
     }
+    else
+        coord_timer_working (self, txn);
 }
 
 static void
@@ -592,6 +596,8 @@ s_handle_commit (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn->client_request = DTX_PROTO_COMMIT;
     txn->client_seq = seq;
+    coord_txn_working_arm (txn, dtx_proto_flags (msg));
+    coord_timer_working (self, txn);        //  (before: the commit may end txn)
     txn->ack_decided = (dtx_proto_flags (msg) & DTX_COMMIT_ACK_DECIDED) != 0;
     if (txn->abort_only) {
         coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, NULL);
@@ -623,6 +629,8 @@ s_handle_rollback (dtx_coordinator_t *self, dtx_proto_t *msg)
     }
     txn->client_request = DTX_PROTO_ROLLBACK;
     txn->client_seq = dtx_proto_seq (msg);
+    coord_txn_working_arm (txn, dtx_proto_flags (msg));
+    coord_timer_working (self, txn);        //  (before: the abort may end txn)
     coord_txn_abort (self, txn, DTX_ERR_ABORT_ONLY, NULL, NULL, "rolled back by the client");
 }
 

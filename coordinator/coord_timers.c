@@ -14,6 +14,16 @@
     loop sleeps until the next deadline: idle cost does not grow with the
     number of open transactions.  A walk over every transaction once a
     second is the backstop for any deadline a code path did not schedule.
+
+    A client request that asked for progress reports (WORKING) gets an
+    entry of its own at its next report (`working`, matched against the
+    transaction's working_entry, not timer_at), and leaves the
+    transaction's deadline entry alone.  A transaction has at most one
+    such entry pending: a request armed while an earlier entry is pending
+    pushes nothing, and that entry, when it comes up, moves on to the
+    later request's time.  So fast requests cost at most one push and one
+    pop per transaction and interval.  No walk sends reports: a report
+    that is due is a heap entry that came up.
     =========================================================================
 */
 #include "coord_classes.h"
@@ -23,6 +33,7 @@
 typedef struct {
     int64_t at;
     char *gid;
+    bool working;           //  a WORKING report (txn->working_at), else txn->timer_at
 } timer_entry_t;
 
 struct _coord_timers_t {
@@ -54,7 +65,7 @@ coord_timers_destroy (coord_timers_t **self_p)
 }
 
 static void
-s_push (coord_timers_t *self, int64_t at, const char *gid)
+s_push (coord_timers_t *self, int64_t at, const char *gid, bool working)
 {
     if (self->size == self->capacity) {
         self->capacity = self->capacity? self->capacity * 2: 256;
@@ -66,7 +77,7 @@ s_push (coord_timers_t *self, int64_t at, const char *gid)
         self->heap [i] = self->heap [(i - 1) / 2];
         i = (i - 1) / 2;
     }
-    self->heap [i] = (timer_entry_t) { at, strdup (gid) };
+    self->heap [i] = (timer_entry_t) { at, strdup (gid), working };
 }
 
 static timer_entry_t
@@ -129,9 +140,19 @@ coord_timer_schedule (dtx_coordinator_t *self, txn_t *txn)
     if (next && next < soon && txn->timer_at == 0)
         next = soon;
     if (next && (!txn->timer_at || next < txn->timer_at)) {
-        s_push (self->timers, next, txn->gid);
+        s_push (self->timers, next, txn->gid, false);
         txn->timer_at = next;
     }
+}
+
+void
+coord_timer_working (dtx_coordinator_t *self, txn_t *txn)
+{
+    if (!txn->working_at || (txn->working_entry && txn->working_entry <= txn->working_at))
+        return;
+    //  (a later pending entry, if any, is stale now: dropped when it comes up)
+    s_push (self->timers, txn->working_at, txn->gid, true);
+    txn->working_entry = txn->working_at;
 }
 
 int64_t
@@ -149,10 +170,22 @@ static void
 s_txn_due (dtx_coordinator_t *self, txn_t *txn, int64_t now)
 {
     if (txn->state == TXN_ACTIVE && now >= txn->deadline) {
-        char text [128];
-        snprintf (text, sizeof text, "transaction timeout after %" PRId64 " ms",
-                  txn->deadline - txn->started);
-        coord_txn_abort (self, txn, DTX_ERR_TIMEOUT, NULL, NULL, text);
+        char text [384];
+        int used = snprintf (text, sizeof text, "transaction timeout after %" PRId64 " ms",
+                             txn->deadline - txn->started);
+        //  A client waiting on a statement hears which one was too slow
+        //  (not just "timeout"): it is cancelled by the rollback
+        const char *database = NULL;
+        for (size_t i = 0; i < txn->nbranches && txn->client_request == DTX_PROTO_EXECUTE; i++) {
+            branch_t *branch = &txn->branches [i];
+            if (branch->awaiting && branch->request == DTX_PROTO_EXECUTE) {
+                database = branch->participant->name;
+                snprintf (text + used, sizeof text - used, ": statement still running on %s after"
+                          " %.1f s (cancelled)", database, (now - branch->sent_at) / 1000.0);
+                break;
+            }
+        }
+        coord_txn_abort (self, txn, DTX_ERR_TIMEOUT, database, NULL, text);
     }
     else
     if (txn->state == TXN_PREPARING && now >= txn->phase_deadline) {
@@ -240,6 +273,19 @@ coord_tick (dtx_coordinator_t *self, int64_t now)
     while (timers->size && timers->heap [0].at <= now) {
         timer_entry_t entry = s_pop (timers);
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, entry.gid);
+        if (entry.working) {
+            if (txn && txn->working_entry == entry.at) {
+                txn->working_entry = 0;
+                //  (its request answered, and none since: nothing more)
+                if (txn->client_request && txn->working_at) {
+                    if (txn->working_at <= now)
+                        coord_txn_working (self, txn, now);
+                    if (txn->working_at > now)
+                        coord_timer_working (self, txn);    //  the next, or a later request's
+                }
+            }
+        }
+        else
         if (txn && txn->timer_at == entry.at) {
             txn->timer_at = 0;
             s_txn_run (self, txn, now);

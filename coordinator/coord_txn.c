@@ -556,6 +556,117 @@ s_txn_votes_complete (dtx_coordinator_t *self, txn_t *txn)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  Progress reports (WORKING) for a client request that takes long
+
+void
+coord_txn_working_arm (txn_t *txn, uint8_t request_flags)
+{
+    txn->progress_ms = ((request_flags & DTX_PROGRESS_MASK) >> DTX_PROGRESS_SHIFT)
+                     * DTX_PROGRESS_UNIT_MS;
+    txn->request_at = dtx_clock_ms ();
+    txn->working_at = txn->progress_ms? txn->request_at + txn->progress_ms: 0;
+}
+
+//  Append ", name" (or "name") to list, bounded; notes the quietest
+//  participant: silent (not heard from within DTX_WORKING_QUIET_MS)
+static void
+s_working_name (char *list, size_t size, participant_t *participant, int64_t now,
+                int64_t *quiet_ms)
+{
+    size_t used = strlen (list);
+    if (used + 8 < size)
+        snprintf (list + used, size - used, "%s%s", used? ", ": "", participant->name);
+    int64_t quiet = now - participant->last_seen;
+    if (quiet > *quiet_ms)
+        *quiet_ms = quiet;
+}
+
+void
+coord_txn_working (dtx_coordinator_t *self, txn_t *txn, int64_t now)
+{
+    if (!txn->client_request || !txn->progress_ms || !txn->client)
+        return;
+    txn->working_at = now + txn->progress_ms;   //  at most one per interval
+    double waited = (now - txn->request_at) / 1000.0;
+    char names [200] = "", text [512];
+    int64_t quiet_ms = 0;
+    int64_t bound = txn->phase_deadline;        //  when this coordinator answers at the latest
+    const char *database = "";
+    const char *absent = NULL;                  //  a participant waited for, not connected
+    size_t waiting = 0;
+    for (size_t i = 0; i < txn->nbranches; i++) {
+        branch_t *branch = &txn->branches [i];
+        //  Only what is really outstanding: a statement or vote whose
+        //  participant is lost is answered at once (coord_participant_lost);
+        //  a commit's phase 2 waiting for one that is not connected is
+        //  answered at the phase deadline, reported as silent till then
+        if (!branch->awaiting || branch->state == BRANCH_DONE)
+            continue;
+        if (!branch->participant->connected) {
+            if (txn->state != TXN_COMMITTING)
+                continue;
+            absent = branch->participant->name;
+        }
+        if (txn->state == TXN_ACTIVE && branch->request != DTX_PROTO_EXECUTE)
+            continue;
+        if (txn->state == TXN_PREPARING && branch->state != BRANCH_PREPARING)
+            continue;
+        if (!waiting++)
+            database = branch->participant->name;
+        s_working_name (names, sizeof names, branch->participant, now, &quiet_ms);
+    }
+    if (txn->state == TXN_ACTIVE && txn->client_request == DTX_PROTO_EXECUTE && waiting) {
+        snprintf (text, sizeof text, "statement running on %s for %.1f s", names, waited);
+        bound = txn->deadline;
+    }
+    else
+    if (txn->state == TXN_PREPARING && waiting)
+        snprintf (text, sizeof text, "waiting for votes from %s (%.1f s)", names, waited);
+    else
+    if (txn->state == TXN_LOGGING) {
+        snprintf (text, sizeof text, "writing the commit decision (%.1f s)", waited);
+        bound = 0;      //  (the store's own timeout bounds it)
+    }
+    else
+    if (txn->state == TXN_COMMITTING && waiting)
+        snprintf (text, sizeof text, "waiting for %s on %s (%.1f s)", txn->one_phase
+                  ? "the one-phase COMMIT": "COMMIT PREPARED", names, waited);
+    else
+    if (txn->state == TXN_ABORTING && waiting)
+        snprintf (text, sizeof text, "rolling back on %s (%.1f s)%s%s", names, waited,
+                  txn->err_text && *txn->err_text? " after: ": "", txn->err_text? txn->err_text: "");
+    else
+        return;         //  nothing outstanding: its answer is on the way
+    uint8_t status = DTX_WORKING_RUNNING;
+    if (absent) {
+        status = DTX_WORKING_SILENT;
+        size_t used = strlen (text);
+        snprintf (text + used, sizeof text - used, "; participant %s not connected (answered"
+                  " within %.1f s at the latest)", absent, bound > now? (bound - now) / 1000.0: 0.0);
+    }
+    else
+    if (quiet_ms > DTX_WORKING_QUIET_MS) {
+        //  Its heartbeat stopped: the silence check declares it lost (and
+        //  this request answered) by then at the latest
+        status = DTX_WORKING_SILENT;
+        size_t used = strlen (text);
+        snprintf (text + used, sizeof text - used, "; participant silent for %.1f s (lost after"
+                  " %.1f s)", quiet_ms / 1000.0, self->config.participant_timeout_ms / 1000.0);
+    }
+    dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_WORKING);
+    dtx_proto_set_routing_id (msg, txn->client);
+    dtx_proto_set_seq (msg, txn->client_seq);
+    dtx_proto_set_gid (msg, txn->gid);
+    dtx_proto_set_status (msg, status);
+    dtx_proto_set_name (msg, database);
+    dtx_proto_set_timeout (msg, bound > now? (uint32_t) (bound - now): 0);
+    dtx_proto_set_affected (msg, (uint64_t) (now - txn->request_at));
+    dtx_proto_set_text (msg, text);
+    dtx_proto_send (msg, self->clients);    //  (a client gone: dropped)
+    dtx_proto_destroy (&msg);
+}
+
 void
 coord_handle_statement_reply (dtx_coordinator_t *self, txn_t *txn, branch_t *branch, dtx_proto_t *msg)
 {

@@ -58,10 +58,17 @@ typedef enum {
     DTX_ERR_NO_TXN = 3,         //  the coordinator has no such transaction
     DTX_ERR_ABORT_ONLY = 4,     //  an earlier error doomed the transaction
     DTX_ERR_BAD_REQUEST = 5,    //  malformed request, gid too long, ...
-    DTX_ERR_TIMEOUT = 6,        //  transaction or request timeout
+    DTX_ERR_TIMEOUT = 6,        //  transaction or request timeout; also a statement
+                                //  still running when its transaction's deadline
+                                //  passed (the message names it and its database:
+                                //  "statement still running on db1 after 2.5 s");
+                                //  the transaction is aborted
     DTX_ERR_BUSY = 7,           //  a statement is already running
     DTX_ERR_PARTICIPANT = 8,    //  participant unreachable or failed
-    DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply
+    DTX_ERR_COORDINATOR = 9,    //  coordinator unreachable / no reply within the
+                                //  request timeout (nor within it of the
+                                //  coordinator's last progress report): never
+                                //  for a statement that is merely slow
     DTX_ERR_STATE = 10,         //  e.g. commit after commit
     DTX_ERR_UNAVAILABLE = 11,   //  coordinator shutting down: nothing was done, retry
     DTX_ERR_FORBIDDEN = 12,     //  not a transaction of this client (its key, or its
@@ -82,7 +89,12 @@ typedef struct _dtx_result_t dtx_result_t;
 //  or to several: a comma-separated list of at most DTX_ENDPOINTS_MAX
 //  different endpoints ("tcp://10.0.0.1:7100,tcp://10.0.0.2:7100"; blanks
 //  around an item are ignored).  request_timeout_ms bounds every wait for
-//  a reply (0 = 30000).
+//  a reply (0 = 30000): a coordinator silent that long is unreachable
+//  (DTX_ERR_COORDINATOR).  A statement, commit or rollback may take
+//  longer: while it runs the coordinator reports progress, and each
+//  report extends the wait by request_timeout_ms (docs/protocol.md,
+//  WORKING); a statement's wait ends at its transaction's deadline
+//  (DTX_ERR_TIMEOUT, naming the statement's database) at the latest.
 //  With several endpoints:
 //  * A transaction begins on the client's current endpoint (the first at
 //    the start), and all its requests (statements, commit, rollback) go to
@@ -189,7 +201,11 @@ const char *
 //  Run one SQL statement with $1..$n text parameters (NULL values allowed)
 //  on the database the participant `database` fronts.  Always returns a
 //  result (check dtx_result_ok); NULL only when out of memory.  After an
-//  error the transaction is abort-only.  Caller owns return value.
+//  error the transaction is abort-only.  A statement may run longer than
+//  the client's request timeout (the coordinator reports progress; see
+//  dtx_client_new), not past the transaction's timeout: then
+//  DTX_ERR_TIMEOUT, "statement still running on DB after N s", and the
+//  transaction is aborted.  Caller owns return value.
 dtx_result_t *
     dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
               int nparams, const char *const *params);

@@ -43,6 +43,11 @@ struct _dtx_client_t {
     int timeout_ms;
     uint32_t seq;                   //  one counter over all links: a seq names one request
     char error [1024];
+    //  The last wait's progress reports (WORKING, docs/protocol.md)
+    char progress [384];            //  the last one's text ("" none)
+    char progress_database [DTX_NAME_MAX + 1];  //  ... the database it named
+    bool capped;                    //  the wait ended at its cap while the coordinator
+                                    //  still reported progress: not "unreachable"
     zlistx_t *txns;                 //  its open transactions (dtx_txn_t), for
                                     //  BEGIN_OKs read while waiting for another
 };
@@ -57,6 +62,7 @@ struct _dtx_txn_t {
     char gid [DTX_GID_MAX + 1];     //  "" until BEGIN_OK has been read
     int timeout_ms;                 //  asked for at dtx_begin
     bool begin_sent;                //  BEGIN went out (with the first request)
+    int64_t begin_at;               //  ... then
     bool begin_quiet;               //  ... asking for no BEGIN_OK
     uint32_t begin_seq;             //  ... under this seq
     size_t link;                    //  ... to this coordinator, which gets all its
@@ -330,18 +336,49 @@ s_send (dtx_client_t *self, size_t i, dtx_proto_t **request_p)
 }
 
 static void s_txn_begun (dtx_txn_t *txn, dtx_proto_t *reply);
+static void s_txn_set_gid (dtx_txn_t *self, const char *gid);
+
+//  The flags that ask the coordinator for WORKING reports on a request:
+//  three in a request timeout (0.1 s to 1.5 s apart), so that a slow
+//  request is reported well before the client would give up on it
+static uint8_t
+s_progress_flags (dtx_client_t *self)
+{
+    int units = self->timeout_ms / 3 / DTX_PROGRESS_UNIT_MS;
+    units = units < 1? 1: units > 15? 15: units;
+    return (uint8_t) (units << DTX_PROGRESS_SHIFT);
+}
+
+//  A wait's cap: none (a COMMIT follows the coordinator's reports: it
+//  answers by its own vote and reply timeouts) ...
+#define S_CAP_NONE  0
+//  ... or the deadline a WORKING states for the transaction (a statement
+//  does not outlive its transaction), when the client knows none itself
+#define S_CAP_STATED INT64_MAX
 
 //  Wait for the reply to seq on link i.  The answer to txn's BEGIN, sent
 //  ahead of the request without waiting (lazy begin), is taken on the
 //  way, and so is that of any other open transaction begun on link i.
-//  Returns the reply (caller owns it) or NULL on timeout (self->error).
+//  Each WORKING for seq (the coordinator still works on it) extends the
+//  wait to a request timeout from then, never past cap (S_CAP_NONE, an
+//  absolute time, or S_CAP_STATED) nor past the deadline a WORKING
+//  states when cap is not S_CAP_NONE, plus one request timeout.
+//  Returns the reply (caller owns it) or NULL on timeout (self->error;
+//  self->capped if the wait ended at its cap while the coordinator still
+//  reported progress).
 static dtx_proto_t *
-s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_ms)
+s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_ms, int64_t cap)
 {
     int rc;
     link_t *link = &self->links [i];
     assert (link->sock);
-    int64_t deadline = dtx_clock_ms () + timeout_ms;
+    int64_t started = dtx_clock_ms ();
+    int64_t deadline = started + timeout_ms;
+    int64_t progress_at = 0;
+    bool at_cap = false;
+    *self->progress = 0;
+    *self->progress_database = 0;
+    self->capped = false;
     while (true) {
         int64_t left = deadline - dtx_clock_ms ();
         if (left <= 0)
@@ -365,6 +402,30 @@ s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_
         if (rc)
             continue;
         link->silent = false;
+        if (dtx_proto_id (reply) == DTX_PROTO_WORKING) {
+            //  Alive and working on it (or a late report on a request we
+            //  gave up on: dropped)
+            if (dtx_proto_seq (reply) == seq) {
+                int64_t now = dtx_clock_ms ();
+                progress_at = now;
+                snprintf (self->progress, sizeof self->progress, "%s", dtx_proto_text (reply));
+                snprintf (self->progress_database, sizeof self->progress_database, "%s",
+                          dtx_proto_name (reply));
+                if (txn && !*txn->gid && *dtx_proto_gid (reply))
+                    s_txn_set_gid (txn, dtx_proto_gid (reply));
+                if (cap != S_CAP_NONE && dtx_proto_timeout (reply)) {
+                    int64_t stated = now + (int64_t) dtx_proto_timeout (reply) + timeout_ms;
+                    if (stated < cap)
+                        cap = stated;
+                }
+                deadline = now + timeout_ms;
+                at_cap = cap != S_CAP_NONE && cap != S_CAP_STATED && deadline >= cap;
+                if (at_cap)
+                    deadline = cap;
+            }
+            dtx_proto_destroy (&reply);
+            continue;
+        }
         if (dtx_proto_seq (reply) == seq)
             return reply;
         //  The answer to a BEGIN of this client's (this transaction's or
@@ -379,8 +440,24 @@ s_wait (dtx_client_t *self, size_t i, uint32_t seq, dtx_txn_t *txn, int timeout_
             s_txn_begun (begun, reply);
         dtx_proto_destroy (&reply);
     }
-    snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
-              link->endpoint, timeout_ms);
+    int64_t now = dtx_clock_ms ();
+    if (at_cap && progress_at) {
+        //  Still working when the transaction's time was up: the
+        //  coordinator is there, the work is too slow
+        self->capped = true;
+        snprintf (self->error, sizeof self->error, "statement still running on %s after %.1f s:"
+                  " no answer by the transaction's deadline (last report: %s)",
+                  *self->progress_database? self->progress_database: "its database",
+                  (now - started) / 1000.0, self->progress);
+        return NULL;
+    }
+    if (progress_at)
+        snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms"
+                  " of its last progress report (%.1f s after the request: %s)", link->endpoint,
+                  timeout_ms, (progress_at - started) / 1000.0, self->progress);
+    else
+        snprintf (self->error, sizeof self->error, "no reply from coordinator %s within %d ms",
+                  link->endpoint, timeout_ms);
     s_link_silent (self, i);
     return NULL;
 }
@@ -458,7 +535,7 @@ s_outcome (dtx_client_t *self, const char *gid, size_t first)
         dtx_proto_t *request = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
         dtx_proto_set_gid (request, gid);
         uint32_t seq = s_send (self, i, &request);
-        dtx_proto_t *reply = seq? s_wait (self, i, seq, NULL, self->timeout_ms): NULL;
+        dtx_proto_t *reply = seq? s_wait (self, i, seq, NULL, self->timeout_ms, S_CAP_NONE): NULL;
         bool ask_on = true;
         size_t hint = self->nlinks;
         if (!reply)
@@ -582,6 +659,7 @@ s_txn_send_begin (dtx_txn_t *self, bool quiet)
     dtx_proto_set_timeout (request, (uint32_t) self->timeout_ms);
     dtx_proto_set_flags (request, quiet? DTX_BEGIN_QUIET: 0);
     self->link = self->client->current;
+    self->begin_at = dtx_clock_ms ();
     self->begin_seq = s_send (self->client, self->link, &request);
     self->begin_sent = self->begin_seq != 0;
     self->begin_quiet = quiet;
@@ -625,7 +703,7 @@ dtx_txn_gid (dtx_txn_t *self)
             //  BEGIN_OK is on the way
             if (s_txn_send_begin (self, false) == 0) {
                 dtx_proto_t *reply = s_wait (self->client, self->link, self->begin_seq, NULL,
-                                             self->client->timeout_ms);
+                                             self->client->timeout_ms, S_CAP_NONE);
                 if (reply)
                     s_txn_begun (self, reply);
                 dtx_proto_destroy (&reply);
@@ -637,7 +715,7 @@ dtx_txn_gid (dtx_txn_t *self)
             dtx_proto_t *query = dtx_proto_new (DTX_PROTO_OUTCOME_QUERY);
             uint32_t seq = s_send (self->client, self->link, &query);
             dtx_proto_t *reply = seq? s_wait (self->client, self->link, seq, self,
-                                              self->client->timeout_ms): NULL;
+                                              self->client->timeout_ms, S_CAP_NONE): NULL;
             if (reply && dtx_proto_id (reply) == DTX_PROTO_OUTCOME && !self->begin_error
             &&  *dtx_proto_gid (reply))
                 s_txn_set_gid (self, dtx_proto_gid (reply));
@@ -659,20 +737,28 @@ s_txn_set_error (dtx_txn_t *self, dtx_errcode_t code, const char *database,
 }
 
 //  Send one of the transaction's requests (its BEGIN first, if not sent
-//  yet) and wait for the answer.  NULL if none came (client->error), or
-//  if the coordinator refused the BEGIN (begin_error set).
+//  yet) and wait for the answer, asking for progress reports (WORKING):
+//  a statement's wait ends at the transaction's deadline at the latest
+//  (statement true), a commit's follows the coordinator.  NULL if none
+//  came (client->error; client->capped), or if the coordinator refused
+//  the BEGIN (begin_error set).
 static dtx_proto_t *
-s_txn_request (dtx_txn_t *self, dtx_proto_t **request_p)
+s_txn_request (dtx_txn_t *self, dtx_proto_t **request_p, bool statement)
 {
     if (s_txn_send_begin (self, true)) {
         dtx_proto_destroy (request_p);
         return NULL;
     }
     dtx_proto_set_gid (*request_p, self->gid);
+    dtx_proto_set_flags (*request_p, dtx_proto_flags (*request_p) | s_progress_flags (self->client));
     self->requested = true;
+    int64_t cap = S_CAP_NONE;
+    if (statement)
+        cap = self->timeout_ms? self->begin_at + self->timeout_ms + self->client->timeout_ms
+                              : S_CAP_STATED;
     uint32_t seq = s_send (self->client, self->link, request_p);
     dtx_proto_t *reply = seq? s_wait (self->client, self->link, seq, self,
-                                      self->client->timeout_ms): NULL;
+                                      self->client->timeout_ms, cap): NULL;
     if (self->begin_error && !*self->gid) {
         snprintf (self->client->error, sizeof self->client->error, "%s", self->begin_error);
         dtx_proto_destroy (&reply);
@@ -718,10 +804,22 @@ dtx_exec (dtx_txn_t *self, const char *database, const char *sql,
     dtx_proto_set_name (request, database);
     dtx_proto_set_text (request, sql);
     dtx_proto_set_params (request, (size_t) nparams, params);
-    dtx_proto_t *reply = s_txn_request (self, &request);
+    dtx_proto_t *reply = s_txn_request (self, &request, true);
     if (!reply && self->begin_error) {
         s_txn_refused (self);
         return s_result_error (self->errcode, "", self->begin_error);
+    }
+    if (!reply && self->client->capped) {
+        //  The coordinator said it still worked on it when the
+        //  transaction's time was up: a timeout, not an unreachable
+        //  coordinator.  No COMMIT was sent and its deadline has passed:
+        //  it can only abort (the coordinator's timeout does)
+        const char *where = *self->client->progress_database
+                          ? self->client->progress_database: database;
+        s_txn_set_error (self, DTX_ERR_TIMEOUT, where, "", self->client->error);
+        self->state = TXN_ENDED;
+        self->outcome = DTX_ABORTED;
+        return s_result_error (DTX_ERR_TIMEOUT, "", self->client->error);
     }
     if (!reply) {
         //  We don't know if it ran: the transaction can only abort now
@@ -836,7 +934,7 @@ s_txn_end (dtx_txn_t *self, int id, uint8_t flags)
     }
     dtx_proto_t *request = dtx_proto_new (id);
     dtx_proto_set_flags (request, flags);
-    dtx_proto_t *reply = s_txn_request (self, &request);
+    dtx_proto_t *reply = s_txn_request (self, &request, false);
     self->state = TXN_ENDED;
     if (!reply && self->begin_error) {
         s_txn_refused (self);

@@ -54,6 +54,8 @@ static const struct {
     [DTX_PROTO_DONE]              = { "DONE", { F_SEQ, F_GID, F_STATUS, F_SQLSTATE, F_TEXT } },
     [DTX_PROTO_ADMIN]             = { "ADMIN", { F_SEQ, F_FLAGS, F_TEXT } },
     [DTX_PROTO_ADMIN_REPLY]       = { "ADMIN_REPLY", { F_SEQ, F_STATUS, F_TEXT } },
+    [DTX_PROTO_WORKING]           = { "WORKING", { F_SEQ, F_GID, F_STATUS, F_NAME, F_TIMEOUT,
+                                                  F_AFFECTED, F_TEXT } },
 };
 
 typedef struct {

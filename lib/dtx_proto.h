@@ -52,7 +52,26 @@
 //  Operator (dtxctl) <-> coordinator, on the admin endpoint only:
 #define DTX_PROTO_ADMIN           16    //  a command line; flags bit 0: JSON
 #define DTX_PROTO_ADMIN_REPLY     17    //  status 0 ok, 1 refused/failed; text
-#define DTX_PROTO_COUNT           18
+//  Coordinator -> client, while a request is outstanding (only to a
+//  client that asked for it: the progress bits below):
+#define DTX_PROTO_WORKING         18    //  still working on request `seq`: what
+                                        //  it waits for (text), how long (affected)
+#define DTX_PROTO_COUNT           19
+
+//  Values of `status` in WORKING
+#define DTX_WORKING_RUNNING  1          //  the participant(s) it waits for were heard
+                                        //  from within DTX_WORKING_QUIET_MS
+#define DTX_WORKING_SILENT   2          //  one of them has been silent longer: it is
+                                        //  declared lost by `timeout` at the latest
+#define DTX_WORKING_QUIET_MS 2500       //  (participants send a heartbeat every second)
+
+//  Bits 4-7 of `flags` in EXECUTE, COMMIT and ROLLBACK from a client: the
+//  interval of WORKING reports it wants while the request is outstanding,
+//  in units of DTX_PROGRESS_UNIT_MS (1-15: 0.1 s to 1.5 s); 0: none (what
+//  older clients send).  Never forwarded to a participant.
+#define DTX_PROGRESS_SHIFT   4
+#define DTX_PROGRESS_MASK    0xF0
+#define DTX_PROGRESS_UNIT_MS 100
 
 //  Values of `status` in VOTE
 #define DTX_VOTE_YES       1            //  prepared; will commit if told

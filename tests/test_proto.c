@@ -138,6 +138,63 @@ START_TEST (test_malformed_frames_rejected)
 }
 END_TEST
 
+//  WORKING (coordinator -> client, docs/protocol.md): every field it
+//  carries survives, its wire form is exactly the layout's, and a
+//  truncated or overlong one is malformed
+START_TEST (test_working_message)
+{
+    ck_assert_str_eq (dtx_proto_command_name (DTX_PROTO_WORKING), "WORKING");
+    dtx_proto_t *msg = dtx_proto_new (DTX_PROTO_WORKING);
+    dtx_proto_set_seq (msg, 77);
+    dtx_proto_set_gid (msg, "dtx:main:2:9");
+    dtx_proto_set_status (msg, DTX_WORKING_SILENT);
+    dtx_proto_set_name (msg, "db1");
+    dtx_proto_set_timeout (msg, 4321);
+    dtx_proto_set_affected (msg, 12345);
+    dtx_proto_set_text (msg, "statement running on db1 for 12.3 s");
+    dtx_proto_t *copy = s_round_trip (msg);
+    ck_assert_int_eq (dtx_proto_id (copy), DTX_PROTO_WORKING);
+    ck_assert_uint_eq (dtx_proto_seq (copy), 77);
+    ck_assert_str_eq (dtx_proto_gid (copy), "dtx:main:2:9");
+    ck_assert_int_eq (dtx_proto_status (copy), DTX_WORKING_SILENT);
+    ck_assert_str_eq (dtx_proto_name (copy), "db1");
+    ck_assert_uint_eq (dtx_proto_timeout (copy), 4321);
+    ck_assert_uint_eq (dtx_proto_affected (copy), 12345);
+    ck_assert_str_eq (dtx_proto_text (copy), "statement running on db1 for 12.3 s");
+    dtx_proto_destroy (&copy);
+    //  Header, seq, gid, status, name, timeout, affected, text: in order
+    byte wire [] = { 0xAA, 0xD7, DTX_PROTO_VERSION, DTX_PROTO_WORKING, 0, 0, 0, 5,
+                     3, 'g', 'i', 'd', 1, 3, 'd', 'b', '1', 0, 0, 0x03, 0xE8,
+                     0, 0, 0, 0, 0, 0, 0x01, 0xF4, 0, 0, 0, 2, 'o', 'k' };
+    zframe_t *frame = zframe_new (wire, sizeof wire);
+    char err [256];
+    ck_assert_int_eq (dtx_proto_decode (frame, &copy, err, sizeof err), 0);
+    ck_assert_uint_eq (dtx_proto_timeout (copy), 1000);
+    ck_assert_uint_eq (dtx_proto_affected (copy), 500);
+    ck_assert_str_eq (dtx_proto_text (copy), "ok");
+    dtx_proto_destroy (&copy);
+    zframe_destroy (&frame);
+    ck_assert_int_eq (s_decode_bytes (wire, sizeof wire), 0);
+    for (size_t cut = 0; cut < sizeof wire; cut++)
+        ck_assert_int_eq (s_decode_bytes (wire, cut), -2);
+    byte longer [sizeof wire + 1];
+    memcpy (longer, wire, sizeof wire);
+    longer [sizeof wire] = 0;
+    ck_assert_int_eq (s_decode_bytes (longer, sizeof longer), -2);
+    //  The text's length past the end
+    wire [sizeof wire - 3] = 9;
+    ck_assert_int_eq (s_decode_bytes (wire, sizeof wire), -2);
+    //  The progress bits of a request are ordinary flags on the wire
+    dtx_proto_set_id (msg, DTX_PROTO_EXECUTE);
+    dtx_proto_set_flags (msg, (3 << DTX_PROGRESS_SHIFT) | DTX_EXEC_DEFER);
+    copy = s_round_trip (msg);
+    ck_assert_int_eq ((dtx_proto_flags (copy) & DTX_PROGRESS_MASK) >> DTX_PROGRESS_SHIFT, 3);
+    ck_assert_int_eq (dtx_proto_flags (copy) & ~DTX_PROGRESS_MASK, DTX_EXEC_DEFER);
+    dtx_proto_destroy (&copy);
+    dtx_proto_destroy (&msg);
+}
+END_TEST
+
 //  Memory the process holds (heap and mmap'd blocks)
 static size_t
 s_heap_used (void)
@@ -230,6 +287,7 @@ suite_proto (void)
     tcase_add_test (tc, test_malformed_frames_rejected);
     tcase_add_test (tc, test_random_bytes_never_crash);
     tcase_add_test (tc, test_list_limits_and_cost);
+    tcase_add_test (tc, test_working_message);
     suite_add_tcase (suite, tc);
     return suite;
 }
