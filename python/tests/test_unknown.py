@@ -6,12 +6,28 @@ configured with --enable-fault-injection as scripts/bootstrap.sh does):
 it dies, or stops, right after its commit decision is durable, before
 answering the client."""
 
+import os
 import signal
 import time
 
 import pytest
 
 import dtx
+from conftest import BUILDDIR
+
+
+def _fault_injection_built():
+    try:
+        with open(os.path.join(BUILDDIR, "config.h")) as config:
+            return "#define DTX_FAULT_INJECTION 1" in config.read()
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not _fault_injection_built(),
+    reason="the build has no fault injection (configure --enable-fault-injection, as"
+           " scripts/bootstrap.sh does)")
 
 
 def two_rows(tx, account):
