@@ -61,14 +61,15 @@ __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
     "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError",
     "TransactionRollbackError", "QueryCanceledError", "TransactionResolutionUnknown",
-    "UnknownOutcome", "to_text", "apilevel", "threadsafety", "paramstyle", "library",
+    "UnknownOutcome", "to_text", "threadsafety", "paramstyle", "library",
 ]
 
 __version__ = "0.1.0"
 
-#: PEP 249 module globals.  threadsafety 1: threads may share the module,
-#: not a client (a client is used by one thread at a time).
-apilevel = "2.0"
+#: PEP 249's names for two facts (dtx is not a DB-API driver: it has no
+#: cursors and no apilevel; it borrows PEP 249's exceptions).
+#: threadsafety 1: threads may share the module, not a client (a client
+#: is used by one thread at a time).
 threadsafety = 1
 #: Parameters are PostgreSQL's own $1, $2, ... ("numeric")
 paramstyle = "numeric"
@@ -442,6 +443,9 @@ class Transaction:
         reached or refused the transaction."""
         if self._gid:
             return self._gid
+        if self._handle is None:
+            raise OperationalError("the transaction ended without a gid (nothing reached the"
+                                   " coordinator)", code=Code.COORDINATOR)
         with self._client._lock:
             gid = _text(_c.dtx_txn_gid(self._checked()))
             if not gid:
@@ -550,8 +554,9 @@ class Transaction:
             if outcome == Outcome.ABORTED:
                 error = self._error()
                 if error.code == Code.OK or error.code is None:
-                    error = _errors.make("transaction aborted", code=Code.OK, gid=self._gid,
-                                         sqlstate="40000")
+                    error = TransactionRollbackError(
+                        "transaction aborted (the coordinator gave no cause)", code=Code.OK,
+                        gid=self._gid)
             else:
                 # UNKNOWN: libdtx never answers it without a gid
                 why = _text(_c.dtx_txn_error_message(handle)) or self._client_error()

@@ -57,6 +57,16 @@ def test_explicit_commit_and_rollback(system, client):
     assert [items(system, i, item) for i in range(2)] == [1, 1]
 
 
+def test_empty_transaction(client):
+    """Nothing sent: commit is trivially COMMITTED, and there is no gid."""
+    tx = client.transaction()
+    assert tx.commit() is dtx.Outcome.COMMITTED
+    with pytest.raises(dtx.OperationalError, match="without a gid"):
+        tx.gid
+    tx = client.transaction()
+    assert tx.rollback() is dtx.Outcome.ABORTED
+
+
 def test_commit_decided(system, client):
     item = new_id()
     tx = client.transaction()
