@@ -5,7 +5,6 @@ transaction; blocking calls release the GIL, so other threads run."""
 import threading
 import time
 
-
 import dtx
 
 
