@@ -93,6 +93,21 @@ echo "demo: coordinator and 3 participants started (CurveZMQ on every link)"
 
 "$top/demo/dtx-demo" "tcp://127.0.0.1:$base" "$CLIENTS" "$TRANSFERS" "${args[@]}"
 rc=$?
+# From Python (docs/python.md): the README's example (on this demo's port),
+# then the same workload (python/examples/transfer.py), with this tree's
+# module and libdtx
+if [ $rc -eq 0 ] && [ -x /usr/bin/python3 ]; then
+    export PYTHONPATH="$top/python" DTX_LIBRARY="$top/lib/.libs/libdtx.so.0" PYTHONDONTWRITEBYTECODE=1
+    echo "demo: the README's Python example"
+    /usr/bin/python3 -c 'import re, sys
+section = open(sys.argv[1]).read().split("## Using dtx from Python", 1)[1].split("\n## ", 1)[0]
+example = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+exec(example.replace("tcp://127.0.0.1:7100", sys.argv[2]))' "$top/README.md" "tcp://127.0.0.1:$base" || rc=1
+    /usr/bin/python3 "$top/python/examples/transfer.py" --endpoint "tcp://127.0.0.1:$base" \
+        --clients "$CLIENTS" --transfers "$TRANSFERS" || rc=1
+elif [ $rc -eq 0 ]; then
+    echo "demo: no /usr/bin/python3: the Python example skipped"
+fi
 left=0
 for i in 1 2 3; do
     n=$(psql -X -tA -h 127.0.0.1 -p $((base + 1 + i)) -U postgres -d postgres \
