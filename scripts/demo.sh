@@ -121,6 +121,7 @@ if [ $rc -eq 0 ] && [ "$left" -eq 0 ]; then
         echo "demo: serving until Ctrl-C. In another shell:"
         echo "  export DTX_ENDPOINT=tcp://127.0.0.1:$base"
         echo "  export DTX_CLIENT_CERT=$DTX_CLIENT_CERT DTX_COORDINATOR_CERT=$DTX_COORDINATOR_CERT"
+        echo "  export PYTHONPATH=$top/python DTX_LIBRARY=$top/lib/.libs/libdtx.so.0   # Python's dtx from this tree (not needed after make install)"
         echo "  $dtxctl --log-dir $work/log status          # databases bank1 bank2 bank3, table accounts (id, balance)"
         for i in 1 2 3; do
             echo "  psql -h 127.0.0.1 -p $((base + 1 + i)) -U postgres -d postgres   # bank$i"

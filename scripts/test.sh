@@ -41,6 +41,18 @@ if [ -n "$extra" ]; then
 else
     echo "libdtx.so exports $(echo "$exported" | wc -l) symbols, all of dtx.h"
 fi
+# The Python binding (python/, docs/python.md) against its own real system:
+# each pytest case counts as one check
+echo "python: the binding's pytest suite (under a minute)"
+py_rc=0
+py_out=$(./scripts/test-python.sh 2>&1) || py_rc=$?
+[ $py_rc -eq 0 ] || { status=1; tail -n 40 <<<"$py_out"; }
+if [[ $(grep '^python: ' <<<"$py_out" | tail -n 1) =~ ^python:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    echo "python: ${BASH_REMATCH[1]} passed, ${BASH_REMATCH[2]} failed"
+    checks=$((checks + BASH_REMATCH[1] + BASH_REMATCH[2])) failures=$((failures + BASH_REMATCH[2]))
+else
+    echo "python: the tests did not run"; errors=$((errors + 1))
+fi
 # The man pages and the systemd units agree with the programs (every option,
 # config key and dtx.h function documented, pages lint clean, units verify
 # and are hardened): each of its checks counts as one
