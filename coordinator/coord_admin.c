@@ -174,7 +174,20 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
                     decided_commit? "to commit": "to roll back");
         return 1;
     }
-    if (txn && (txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING || txn->state == TXN_LOGGING)
+    if (!txn) {
+        //  Not live: participants holding it prepared are already told
+        //  (committed, or aborted by presumed abort) and act on it.  A
+        //  HEURISTIC record would add nothing but a second word, which
+        //  replay would remember: a presumed abort recorded for a gid whose
+        //  client answer was a one-phase commit or UNKNOWN (possibly
+        //  committed) made later client answers false
+        s_text_add (out, "%s: already %s%s; participants holding it prepared are told so and"
+                    " %s; nothing recorded\n", gid, decided_commit? "committed": "aborted",
+                    presumed? " (presumed abort: no commit record)": "",
+                    decided_commit? "commit it": "roll it back");
+        return 0;
+    }
+    if ((txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING || txn->state == TXN_LOGGING)
     &&  commit) {
         s_text_add (out, "refused: %s is undecided (%s); only abort can be forced\n",
                     gid, coord_txn_state_name (txn->state));
@@ -205,7 +218,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
 //  Who is on the other end of an admin connection, from the connection
 //  itself (NOTES): into who (under 180 bytes: with the claim it fits a HEURISTIC record)
 static void
-s_operator_identity (zframe_t *frame, char *who, size_t size)
+s_operator_identity (zframe_t *frame, bool ipc, char *who, size_t size)
 {
     const char *key = zframe_meta (frame, "User-Id");
     const char *peer = zframe_meta (frame, "Peer-Address");
@@ -214,13 +227,15 @@ s_operator_identity (zframe_t *frame, char *who, size_t size)
         snprintf (who, size, "key %.60s from %.60s", key, *peer? peer: "?");
         return;
     }
-    //  ipc: "host:uid:gid:pid" (libzmq, SO_PEERCRED)
+    //  ipc: "host:uid:gid:pid" (libzmq, SO_PEERCRED); told by the
+    //  endpoint's transport, not the address's shape (an IPv6 address on
+    //  a tcp endpoint may have three colons too)
     const char *fields [4] = { NULL };
     int nfields = 0;
     const char *colon = peer;
-    while ((colon = strchr (colon, ':')) && nfields < 4)
+    while (ipc && (colon = strchr (colon, ':')) && nfields < 4)
         fields [nfields++] = ++colon;
-    if (nfields == 3) {
+    if (ipc && nfields == 3) {
         long uid = atol (fields [0]), pid = atol (fields [2]);
         snprintf (who, size, "uid %ld pid %ld on the ipc socket", uid, pid);
     }
@@ -300,7 +315,7 @@ coord_handle_admin (dtx_coordinator_t *self)
         return;
     char who [400] = "unknown peer";
     if (zmsg_size (zmsg) >= 2)
-        s_operator_identity (zmsg_last (zmsg), who, 180);
+        s_operator_identity (zmsg_last (zmsg), self->admin_path != NULL, who, 180);
     dtx_proto_t *msg;
     char err [256];
     if (dtx_proto_decode_zmsg (&zmsg, true, &msg, err, sizeof err)) {

@@ -521,6 +521,9 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         int rc = zmq_poll (items, nitems, wait);
         if (rc == -1 && errno != EINTR)
             break;
+        if (rc <= 0)                //  (EINTR leaves the last turn's revents)
+            for (int i = 0; i < nitems; i++)
+                items [i].revents = 0;
         //  Drain what is there, so that one fsync covers as many
         //  decisions as possible
         //  (Receiving until there is nothing, rather than asking the

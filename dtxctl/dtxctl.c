@@ -34,11 +34,12 @@ s_usage (FILE *out)
 "  resolve GID commit|abort  an operator's decision, recorded in the decision log; refused if\n"
 "                            it contradicts what participants are told (the log, presumed\n"
 "                            abort) or the gid was never issued\n"
-"  resolve GID commit|abort --db NAME=CONNINFO ...\n"
+"  resolve GID commit|abort [--force] --db NAME=CONNINFO ...\n"
 "                            carry it out on the databases themselves (the log is lost or\n"
 "                            the coordinator gone): COMMIT/ROLLBACK PREPARED, audited in\n"
 "                            dtx.resolve_audit; a coordinator that knows better, or a\n"
-"                            database where it ended the other way, vetoes\n"
+"                            database where it ended the other way, vetoes; without the\n"
+"                            coordinator's answer, only with --force (it is gone for good)\n"
 "  forget NAME               remove a retired participant (not connected, nothing waiting\n"
 "                            for it) from the registry\n"
 "  endpoints                 where the coordinator serves clients\n"
@@ -472,11 +473,14 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
     char failure [1200] = "";           //  why it will not commit
     char failed_db [DTX_NAME_MAX + 1] = "", failed_state [8] = "";
     char database [DTX_NAME_MAX + 1] = "";
-    char line [65536];
+    //  Whole lines however long (fgets cut a line over its buffer into
+    //  pieces, and a piece ending in ';' ran as a statement of its own)
+    char *line = NULL;
+    size_t line_size = 0;
     char *statement = NULL;
     size_t statement_size = 0, statement_used = 0;
     int lineno = 0, statement_line = 0, statements = 0, rc = 0;
-    while (rc == 0 && fgets (line, sizeof line, file)) {
+    while (rc == 0 && getline (&line, &line_size, file) != -1) {
         lineno++;
         char *p = line;
         while (isspace ((unsigned char) *p))
@@ -550,6 +554,7 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
     if (file != stdin)
         fclose (file);
     free (statement);
+    free (line);
     if (rc == 0 && statement_used) {
         snprintf (failure, sizeof failure, "%s: last statement has no ';'", path);
         rc = 2;
@@ -743,7 +748,7 @@ s_pq_error (PGconn *conn)
 //  an audit row (dtx.resolve_audit) and a syslog line.
 static int
 s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int ndbs,
-              int timeout_ms)
+              bool force, int timeout_ms)
 {
     const char *decision = commit? "commit": "abort";
     text_t doc = { NULL, 0, 0 };
@@ -753,6 +758,7 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
     //  (1) The coordinator's word, as participants holding it are told
     char *text = NULL, why [1024] = "";
     int status = 0, rc = 0;
+    bool definite = false;          //  the coordinator said committed or aborted
     char coordinator [200] = "not consulted (no --admin, --log-dir or --config)";
     if (admin) {
         char line [DTX_GID_MAX + 32];
@@ -784,6 +790,7 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
                           strstr (text, "\"presumed\":true")? " (presumed abort: no commit record)": "",
                           text);
             }
+            definite = !live && (says_commit || says_abort);
             snprintf (coordinator, sizeof coordinator, "%s", *word? word: "no answer");
         }
         free (text);
@@ -827,8 +834,14 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         db [i].prepared = atoi (PQgetvalue (result, 0, 0)) > 0;
         PQclear (result);
         //  The audit table must be there before anything is decided
-        result = PQexec (db [i].conn, s_audit_sql);
-        if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+        //  (made if missing: a DBA may have made it and granted only
+        //  INSERT, and CREATE SCHEMA IF NOT EXISTS needs CREATE)
+        result = s_exec1 (db [i].conn, "SELECT to_regclass ('dtx.resolve_audit') IS NOT NULL",
+                          NULL, PGRES_TUPLES_OK);
+        bool audit_there = result && streq (PQgetvalue (result, 0, 0), "t");
+        PQclear (result);
+        result = PQexec (db [i].conn, audit_there? "SELECT 1": s_audit_sql);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK && PQresultStatus (result) != PGRES_TUPLES_OK) {
             snprintf (why, sizeof why, "%s: cannot create the audit table dtx.resolve_audit (%s):"
                       " run sql/dtx-audit.sql there as a privileged user; nothing done",
                       db [i].name, s_pq_error (db [i].conn));
@@ -839,13 +852,18 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         PQclear (result);
         //  How it ended there, if it did: an earlier resolve --db, or a
         //  one-phase commit's marker (sql/dtx-participant.sql)
-        result = s_exec1 (db [i].conn, "SELECT decision, who, at FROM dtx.resolve_audit"
-                          " WHERE gid = $1 AND result = 'done' ORDER BY at DESC LIMIT 1",
+        //  ('intent': an earlier resolve wrote its decision and may have
+        //  died before carrying it out; it binds as much as 'done')
+        result = s_exec1 (db [i].conn, "SELECT decision, who, at, result FROM dtx.resolve_audit"
+                          " WHERE gid = $1 AND (result LIKE 'done%' OR result LIKE 'intent%')"
+                          " ORDER BY at DESC LIMIT 1",
                           gid, PGRES_TUPLES_OK);
         if (result && PQntuples (result)) {
             db [i].evidence_commit = streq (PQgetvalue (result, 0, 0), "commit");
+            bool intent = strncmp (PQgetvalue (result, 0, 3), "intent", 6) == 0;
             db [i].evidence = zsys_sprintf ("%s by %s at %s (dtx.resolve_audit)",
-                                            db [i].evidence_commit? "committed": "rolled back",
+                                            db [i].evidence_commit? (intent? "decided commit": "committed")
+                                                                  : (intent? "decided abort": "rolled back"),
                                             PQgetvalue (result, 0, 1), PQgetvalue (result, 0, 2));
         }
         PQclear (result);
@@ -866,14 +884,66 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
                       db [i].evidence, db [i].name, db [i].evidence_commit? "commit": "abort");
             rc = 1;
         }
-    int acted = 0, prepared = 0;
+    //  A database that no longer holds it prepared, with no trace of how
+    //  it ended there, may have had it committed or rolled back by the
+    //  coordinator's phase 2 (which leaves no trace in the database): only
+    //  the coordinator's definite word says which.  Without it, refused:
+    //  carrying out the decision elsewhere could split the transaction
+    int prepared = 0;
+    for (int i = 0; i < ndbs && rc == 0; i++)
+        if (db [i].prepared)
+            prepared++;
+        else
+        if (!db [i].evidence && !definite) {
+            snprintf (why, sizeof why, "refused: %s is not prepared on %s and nothing there says how"
+                      " it ended (the coordinator's phase 2 leaves no trace: it may have been %s"
+                      " there), and the coordinator gave no definite answer (%s).  Nothing done;"
+                      " a transaction must end the same way everywhere.  Leave %s out of --db"
+                      " only if it never took part", gid, db [i].name,
+                      commit? "rolled back": "committed", coordinator, db [i].name);
+            rc = 1;
+        }
+    if (rc == 0 && prepared == 0) {
+        snprintf (why, sizeof why, "%s is not prepared on any database given: nothing to do", gid);
+        rc = 1;
+    }
+    //  The coordinator unreachable, not consulted or without an answer may
+    //  still be alive and decide otherwise: only the operator can say it
+    //  is gone for good (--force, recorded in the audit rows)
+    if (rc == 0 && !definite && !force) {
+        snprintf (why, sizeof why, "refused: the coordinator %s; if it is alive it may still decide"
+                  " %s otherwise.  If it is gone for good (its log lost), say so with --force"
+                  " (recorded in the audit rows).  Nothing done",
+                  strncmp (coordinator, "unreachable", 11) == 0 || strncmp (coordinator, "not consulted", 13) == 0
+                  ? coordinator: "gave no definite answer", gid);
+        rc = 1;
+    }
+    //  Intent rows first, on every database, before any is touched: a
+    //  dtxctl that dies half-way leaves the decision written where it
+    //  did not act, and a contradicting resolve later is refused
+    const char *intent_result = force && !definite? "intent (forced: the operator says the coordinator"
+                                " is gone)": "intent";
+    for (int i = 0; i < ndbs && rc == 0; i++) {
+        if (!db [i].prepared)
+            continue;
+        const char *values [4] = { gid, decision, db [i].name, intent_result };
+        PGresult *result = PQexecParams (db [i].conn, "INSERT INTO dtx.resolve_audit (gid, decision,"
+                                         " participant, result) VALUES ($1, $2, $3, $4)",
+                                         4, NULL, values, NULL, NULL, 0);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+            snprintf (why, sizeof why, "%s: cannot write the audit row (%s); nothing more done",
+                      db [i].name, s_pq_error (db [i].conn));
+            rc = 1;
+        }
+        PQclear (result);
+    }
+    int acted = 0;
     for (int i = 0; i < ndbs && rc == 0; i++) {
         if (!db [i].prepared) {
             snprintf (db [i].result, sizeof db [i].result, "not prepared there%s%s",
                       db [i].evidence? ": ": "", db [i].evidence? db [i].evidence: "");
             continue;
         }
-        prepared++;
         char *literal = PQescapeLiteral (db [i].conn, gid, strlen (gid));
         char *sql = zsys_sprintf ("%s %s", commit? "COMMIT PREPARED": "ROLLBACK PREPARED", literal);
         PQfreemem (literal);
@@ -881,7 +951,8 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         zstr_free (&sql);
         bool done = PQresultStatus (result) == PGRES_COMMAND_OK;
         if (done) {
-            snprintf (db [i].result, sizeof db [i].result, "done");
+            snprintf (db [i].result, sizeof db [i].result, "%s", force && !definite
+                      ? "done (forced: the operator says the coordinator is gone)": "done");
             acted++;
         }
         else {
@@ -911,10 +982,6 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         if (!s_json)
             fprintf (stderr, "dtxctl: %s: %s on %s by %s: %s\n", gid,
                      commit? "COMMIT PREPARED": "ROLLBACK PREPARED", db [i].name, by, db [i].result);
-    }
-    if (rc == 0 && prepared == 0) {
-        snprintf (why, sizeof why, "%s is not prepared on any database given: nothing to do", gid);
-        rc = 1;
     }
     s_text_add (&doc, ",\"databases\":[");
     for (int i = 0; i < ndbs; i++) {
@@ -1107,17 +1174,25 @@ main (int argc, char *argv [])
             s_error ("usage: resolve GID commit|abort [--db NAME=CONNINFO ...]");
             return 2;
         }
+        bool force = false;
         for (int i = optind + 3; i < argc; i++) {
             if (streq (argv [i], "--db") && i + 1 < argc && ndbs < 32)
                 dbs [ndbs++] = argv [++i];
+            else
+            if (streq (argv [i], "--force"))
+                force = true;
             else {
-                s_error ("resolve: unexpected '%s' (--db NAME=CONNINFO, at most 32)", argv [i]);
+                s_error ("resolve: unexpected '%s' (--db NAME=CONNINFO, at most 32; --force)", argv [i]);
                 return 2;
             }
         }
+        if (force && !ndbs) {
+            s_error ("resolve: --force goes with --db (a decision carried out on the databases)");
+            return 2;
+        }
         if (ndbs)
             return s_resolve_db (*endpoint? endpoint: NULL, argv [optind + 1],
-                                 streq (argv [optind + 2], "commit"), dbs, ndbs, timeout_ms);
+                                 streq (argv [optind + 2], "commit"), dbs, ndbs, force, timeout_ms);
     }
     if (!*endpoint) {
         s_error ("say where the coordinator is: --admin ENDPOINT, --log-dir DIR or --config FILE");

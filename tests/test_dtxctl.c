@@ -338,11 +338,26 @@ START_TEST (test_resolve_show_agree_with_participants)
     ck_assert_int_eq (rc, 1);
     ck_assert_msg (strstr (s_stderr (), "presumed abort: no commit record")
                    && strstr (s_stderr (), "told to roll back"), "%s", s_stderr ());
-    //  Abort agrees: recorded, with who asked taken from the connection
-    //  (the ipc socket's peer uid and pid), the user name dtxctl sent
-    //  beside it as a claim
+    //  Abort agrees, and nothing is recorded: participants holding it are
+    //  told to roll back already, and a second word in the log would be
+    //  remembered at the next start (for a gid whose client answer was a
+    //  one-phase commit or UNKNOWN it made client answers false)
     rc = s_dtxctl (out, sizeof out, "resolve %s abort", gid);
+    ck_assert_msg (rc == 0 && strstr (out, "nothing recorded"), "exit %d: %s %s", rc, out, s_stderr ());
+    //  A live transaction aborted by an operator: recorded, with who asked
+    //  taken from the connection (the ipc socket's peer uid and pid), the
+    //  user name dtxctl sent beside it as a claim
+    dtx_client_t *live_client = dtx_client_new (harness.client_endpoint, 5000);
+    dtx_txn_t *live = dtx_begin (live_client, 30000);
+    ck_assert_ptr_nonnull (live);
+    dtx_result_t *live_result = dtx_exec (live, "db1", "SELECT 1", 0, NULL);
+    ck_assert (dtx_result_ok (live_result));
+    dtx_result_destroy (&live_result);
+    rc = s_dtxctl (out, sizeof out, "resolve %s abort", dtx_txn_gid (live));
     ck_assert_msg (rc == 0, "exit %d: %s %s", rc, out, s_stderr ());
+    ck_assert_int_eq (dtx_commit (live), DTX_ABORTED);
+    dtx_txn_destroy (&live);
+    dtx_client_destroy (&live_client);
     char who [64];
     snprintf (who, sizeof who, "by uid %d pid ", (int) getuid ());
     ck_assert_msg (strstr (out, who) && strstr (out, "on the ipc socket, says user "), "%s", out);
@@ -365,6 +380,28 @@ START_TEST (test_resolve_show_agree_with_participants)
     ck_assert_int_eq (s_json (out, "d['coordinator'], d['acted'], 'refused' in d['error']",
                               value, sizeof value), 0);
     ck_assert_str_eq (value, "committed 0 True\n");
+
+    //  A one-phase commit, after a restart (no live transaction, no
+    //  commit record): resolve abort records nothing, and across the next
+    //  restart the client is still told committed (a HEURISTIC abort used
+    //  to be written, and replay then answered "aborted")
+    rc = s_dtxctl (out, sizeof out, "--json run %s",
+                   s_script ("one.sql", "\\c db1\nINSERT INTO items (id) VALUES (7202);\n"));
+    ck_assert_int_eq (rc, 0);
+    ck_assert_int_eq (s_json (out, "d['gid']", gid, sizeof gid), 0);
+    gid [strcspn (gid, "\n")] = 0;
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (20000));
+    rc = s_dtxctl (out, sizeof out, "resolve %s abort", gid);
+    ck_assert_msg (rc == 0 && strstr (out, "nothing recorded"), "exit %d: %s %s", rc, out, s_stderr ());
+    harness_kill_coordinator (SIGTERM);
+    harness_start_coordinator ();
+    ck_assert (harness_wait_ready (20000));
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, 10000);
+    ck_assert_int_eq (dtx_client_outcome (client, gid), DTX_COMMITTED);
+    dtx_client_destroy (&client);
+    ck_assert_int_eq (harness_pg_value (0, "SELECT count (*) FROM items WHERE id = 7202"), 1);
 }
 END_TEST
 
@@ -377,17 +414,23 @@ START_TEST (test_resolve_db_lost_log)
     const char *gid = "dtx:lost:3:7";
     s_prepare_by_hand (0, gid, 7301);
     ck_assert_int_eq (s_prepared (0, gid), 1);
+    //  The coordinator has no definite answer (not its gid): it may be
+    //  alive and decide otherwise, so the operator must say it is gone
     int rc = s_dtxctl (out, sizeof out, "--json resolve %s commit --db 'db1=%s'", gid, s_conninfo (0));
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (out, "--force"), "%s", out);
+    ck_assert_int_eq (s_prepared (0, gid), 1);
+    rc = s_dtxctl (out, sizeof out, "--json resolve %s commit --force --db 'db1=%s'", gid, s_conninfo (0));
     ck_assert_msg (rc == 0, "exit %d: %s %s", rc, out, s_stderr ());
     ck_assert_int_eq (s_json (out, "d['acted'], d['databases'][0]['result'], d['coordinator']",
                               value, sizeof value), 0);
-    ck_assert_str_eq (value, "1 done none\n");
+    ck_assert_str_eq (value, "1 done (forced: the operator says the coordinator is gone) none\n");
     ck_assert_int_eq (s_prepared (0, gid), 0);
     ck_assert_int_eq (harness_pg_value (0, "SELECT count (*) FROM items WHERE id = 7301"), 1);
     //  Who and when: the server's
     ck_assert_int_eq (harness_pg_value (0, "SELECT count (*) FROM dtx.resolve_audit WHERE"
                                            " gid = 'dtx:lost:3:7' AND decision = 'commit'"
-                                           " AND result = 'done' AND who = 'postgres'"
+                                           " AND result LIKE 'done%%' AND who = 'postgres'"
                                            " AND at > now () - interval '1 minute'"), 1);
 
     //  Committed on db1, prepared on both: abort on db1 and db2 is
@@ -395,19 +438,33 @@ START_TEST (test_resolve_db_lost_log)
     const char *gid2 = "dtx:lost:3:8";
     s_prepare_by_hand (0, gid2, 7302);
     s_prepare_by_hand (1, gid2, 7302);
-    rc = s_dtxctl (out, sizeof out, "resolve %s commit --db 'db1=%s'", gid2, s_conninfo (0));
+    rc = s_dtxctl (out, sizeof out, "resolve %s commit --force --db 'db1=%s'", gid2, s_conninfo (0));
     ck_assert_msg (rc == 0, "exit %d: %s %s", rc, out, s_stderr ());
-    rc = s_dtxctl (out, sizeof out, "resolve %s abort --db 'db1=%s' --db 'db2=%s'", gid2,
+    rc = s_dtxctl (out, sizeof out, "resolve %s abort --force --db 'db1=%s' --db 'db2=%s'", gid2,
                    s_conninfo (0), s_conninfo (1));
     ck_assert_int_eq (rc, 1);
     ck_assert_msg (strstr (s_stderr (), "refused") && strstr (s_stderr (), "committed by postgres")
                    && strstr (s_stderr (), "on db1"), "%s", s_stderr ());
     ck_assert_int_eq (s_prepared (1, gid2), 1);
-    rc = s_dtxctl (out, sizeof out, "resolve %s commit --db 'db1=%s' --db 'db2=%s'", gid2,
+    rc = s_dtxctl (out, sizeof out, "resolve %s commit --force --db 'db1=%s' --db 'db2=%s'", gid2,
                    s_conninfo (0), s_conninfo (1));
     ck_assert_msg (rc == 0, "exit %d: %s %s", rc, out, s_stderr ());
     ck_assert_int_eq (s_prepared (1, gid2), 0);
     ck_assert_int_eq (harness_pg_value (1, "SELECT count (*) FROM items WHERE id = 7302"), 1);
+    //  Committed on db1 by the coordinator's phase 2 (no trace there),
+    //  prepared on db2: an abort, even forced, is refused (it could split
+    //  the transaction) and nothing is touched
+    const char *gid3 = "dtx:lost:3:9";
+    s_prepare_by_hand (0, gid3, 7303);
+    s_prepare_by_hand (1, gid3, 7303);
+    ck_assert_int_eq (harness_pg_exec (0, "COMMIT PREPARED 'dtx:lost:3:9'"), 0);
+    rc = s_dtxctl (out, sizeof out, "resolve %s abort --force --db 'db1=%s' --db 'db2=%s'", gid3,
+                   s_conninfo (0), s_conninfo (1));
+    ck_assert_int_eq (rc, 1);
+    ck_assert_msg (strstr (s_stderr (), "is not prepared on db1 and nothing there says how it ended"),
+                   "%s", s_stderr ());
+    ck_assert_int_eq (s_prepared (1, gid3), 1);
+    ck_assert_int_eq (harness_pg_exec (1, "COMMIT PREPARED 'dtx:lost:3:9'"), 0);
     //  A live transaction is the coordinator's to finish: refused
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 5000);
     dtx_txn_t *txn = dtx_begin (client, 30000);
@@ -451,7 +508,7 @@ START_TEST (test_resolve_tcp_operator_key)
     char out [8192], dir [400];
     snprintf (dir, sizeof dir, "%s/admin-tcp", harness.dir);
     ck_assert_int_eq (mkdir (dir, 0700), 0);
-    int port = harness.metrics_port + 60;
+    int port = harness.metrics_port - 4;     //  base + 5..7: spares of the harness's checked block
     //  Twice: epoch 2, so that a gid of epoch 1 is presumed abort
     for (int epoch = 1; epoch <= 2; epoch++) {
         char logname [64], started [64];
@@ -467,11 +524,20 @@ START_TEST (test_resolve_tcp_operator_key)
             harness_terminate (pid);
             continue;
         }
+        //  A live transaction (BEGIN answered) aborted by an operator key
+        char endpoint [64];
+        snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+        dtx_client_t *client = dtx_client_new (endpoint, 5000);
+        dtx_txn_t *txn = dtx_begin (client, 30000);
+        ck_assert_ptr_nonnull (txn);
+        ck_assert_msg (*dtx_txn_gid (txn), "no gid from the coordinator on port %d", port);
         int rc = harness_capture (out, sizeof out, "%s/dtxctl/dtxctl --admin tcp://127.0.0.1:%d"
                                   " --cert %s --coordinator-cert %s/coordinator resolve"
-                                  " dtx:admintcp:1:5 abort", TOP_BUILDDIR, port + 2,
-                                  harness.operator_secret, harness.keys_dir);
+                                  " %s abort", TOP_BUILDDIR, port + 2,
+                                  harness.operator_secret, harness.keys_dir, dtx_txn_gid (txn));
         ck_assert_msg (rc == 0 && strstr (out, "recorded (heuristic, by key "), "%d: %s", rc, out);
+        dtx_txn_destroy (&txn);
+        dtx_client_destroy (&client);
         ck_assert (s_file_has (logname, "operator key ", 5000));
         ck_assert (s_file_has (logname, " from 127.0.0.1, says user ", 1000));
         //  run finds the client endpoint through the tcp admin endpoint
