@@ -245,10 +245,22 @@ s_security_reload (const dtx_coordinator_config_t *config, char *errbuf, size_t 
         clients [nclients] = config->operator_keys;
         roles [nclients++] = "operator";
     }
-    if (dtx_zap_replace (s_zap, "clients", clients, roles, nclients)
-    ||  dtx_zap_replace (s_zap, "participants", dirs + 1, NULL, config->participant_keys? 1: 0)
-    ||  dtx_zap_replace (s_zap, "admin", dirs + 2, NULL, config->operator_keys? 1: 0)) {
-        snprintf (errbuf, errlen, "the keys directories changed while being read");
+    //  (Each domain is swapped whole; if a directory vanishes between the
+    //  check above and its swap, the domains before it are already new:
+    //  say so, rather than claim that nothing changed)
+    const char *done = "";
+    if (dtx_zap_replace (s_zap, "clients", clients, roles, nclients))
+        done = "none";
+    else
+    if (dtx_zap_replace (s_zap, "participants", dirs + 1, NULL, config->participant_keys? 1: 0))
+        done = "the client keys";
+    else
+    if (dtx_zap_replace (s_zap, "admin", dirs + 2, NULL, config->operator_keys? 1: 0))
+        done = "the client and participant keys";
+    if (*done) {
+        snprintf (errbuf, errlen, "a keys directory changed while being read; of the key lists,"
+                  " %s %s already replaced, the others are as before", done,
+                  streq (done, "none")? "was": "were");
         return -1;
     }
     return 0;
