@@ -722,10 +722,10 @@ static const char *s_proc_keys [PROCS] = { "coord", "p1", "p2", "client" };
 static const char *s_proc_labels [PROCS] = {
     "coordinator", "participant db1", "participant db2", "bench client"
 };
-#define FIELDS 7
-enum { F_SYSCALLS, F_MSGS_IN, F_MSGS_OUT, F_TURNS, F_VCSW, F_NVCSW, F_CPU_US };
+#define FIELDS 8
+enum { F_SYSCALLS, F_MSGS_IN, F_MSGS_OUT, F_TURNS, F_VCSW, F_NVCSW, F_CPU_US, F_ALLOCS };
 static const char *s_field_keys [FIELDS] = {
-    "syscalls", "msgs_in", "msgs_out", "loop_turns", "vcsw", "nvcsw", "cpu_us"
+    "syscalls", "msgs_in", "msgs_out", "loop_turns", "vcsw", "nvcsw", "cpu_us", "allocs"
 };
 
 typedef struct {
@@ -793,6 +793,7 @@ s_count_snapshot (counted_t *proc, int which, double raw [FIELDS])
     raw [F_MSGS_IN] = proc->map? (double) __atomic_load_n (&proc->map->msgs_in, __ATOMIC_RELAXED): NAN;
     raw [F_MSGS_OUT] = proc->map? (double) __atomic_load_n (&proc->map->msgs_out, __ATOMIC_RELAXED): NAN;
     raw [F_TURNS] = proc->map? (double) __atomic_load_n (&proc->map->polls, __ATOMIC_RELAXED): NAN;
+    raw [F_ALLOCS] = proc->map? (double) __atomic_load_n (&proc->map->allocs, __ATOMIC_RELAXED): NAN;
     if (which == PROC_CLIENT) {
         struct rusage usage;
         struct timespec cpu;
@@ -1257,15 +1258,15 @@ s_counts_pass (int mode, const int *levels, int nlevels, const char *csv_path)
     printf ("\ncounts (mode %s, %d transactions per row, per transaction; system calls: perf,"
             " messages and loop turns: bench/dtx-count.c, context switches and CPU: /proc):\n",
             s_mode_names [mode], s_counts_n);
-    printf ("%8s %-16s %9s %9s %9s %10s %8s %8s %9s\n", "clients", "process", "syscalls",
-            "msgs in", "msgs out", "loop turns", "vcsw", "nvcsw", "cpu us");
+    printf ("%8s %-16s %9s %9s %9s %10s %8s %8s %9s %9s\n", "clients", "process", "syscalls",
+            "msgs in", "msgs out", "loop turns", "vcsw", "nvcsw", "cpu us", "allocs");
     for (int l = 0; l < nlevels; l++) {
         counts [l] = s_count_run (mode, levels [l], s_counts_n);
         for (int p = 0; p < PROCS; p++) {
             double *v = counts [l].per_tx [p];
-            printf ("%8d %-16s %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f %9.1f\n", levels [l],
+            printf ("%8d %-16s %9.2f %9.2f %9.2f %10.2f %8.2f %8.2f %9.1f %9.1f\n", levels [l],
                     s_proc_labels [p], v [F_SYSCALLS], v [F_MSGS_IN], v [F_MSGS_OUT], v [F_TURNS],
-                    v [F_VCSW], v [F_NVCSW], v [F_CPU_US]);
+                    v [F_VCSW], v [F_NVCSW], v [F_CPU_US], v [F_ALLOCS]);
         }
         for (int p = 0; s_syscall_names && p < PROCS; p++) {
             if (!counts [l].top_names [p][0][0])
@@ -1284,7 +1285,7 @@ s_counts_pass (int mode, const int *levels, int nlevels, const char *csv_path)
         printf ("counts@%d:", levels [l]);
         for (int p = 0; p < PROCS; p++)
             for (int f = 0; f < FIELDS; f++)
-                printf (f == F_CPU_US? " %s_%s=%.1f": " %s_%s=%.2f", s_proc_keys [p], s_field_keys [f],
+                printf (f == F_CPU_US || f == F_ALLOCS? " %s_%s=%.1f": " %s_%s=%.2f", s_proc_keys [p], s_field_keys [f],
                         counts [l].per_tx [p][f]);
         printf ("\n");
     }

@@ -9,7 +9,14 @@
       msgs_in   messages received (the last frame of each)
       polls     zmq_poll calls (one per event-loop turn in dtx's loops)
 
-    on ROUTER and DEALER sockets only, which are the sockets dtx talks
+    on ROUTER and DEALER sockets only, and
+
+      allocs    heap allocations (malloc, calloc, realloc, posix_memalign,
+                aligned_alloc, memalign; strdup and the like go through
+                malloc), every thread of the process: libzmq's and
+                libpq's too, as they are part of a message's cost
+
+    the latter which are the sockets dtx talks
     over; inproc PAIR pipes (CZMQ actors) and the ZAP handler's REP socket
     are left out.  A ZeroMQ message is what dtx's codec sends (the ROUTER
     side's routing frame is part of it, not a message of its own).
@@ -186,4 +193,65 @@ zmq_poll (zmq_pollitem_t *items, int nitems, long timeout)
             }
     }
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Heap allocations: glibc's own entry points underneath (no dlsym, which
+//  allocates itself)
+
+extern void *__libc_malloc (size_t size);
+extern void *__libc_calloc (size_t count, size_t size);
+extern void *__libc_realloc (void *ptr, size_t size);
+extern void *__libc_memalign (size_t alignment, size_t size);
+
+static inline void
+s_alloc_counted (void)
+{
+    __atomic_fetch_add (&s_counts->allocs, 1, __ATOMIC_RELAXED);
+}
+
+void *
+malloc (size_t size)
+{
+    s_alloc_counted ();
+    return __libc_malloc (size);
+}
+
+void *
+calloc (size_t count, size_t size)
+{
+    s_alloc_counted ();
+    return __libc_calloc (count, size);
+}
+
+void *
+realloc (void *ptr, size_t size)
+{
+    s_alloc_counted ();
+    return __libc_realloc (ptr, size);
+}
+
+int
+posix_memalign (void **out, size_t alignment, size_t size)
+{
+    s_alloc_counted ();
+    void *ptr = __libc_memalign (alignment, size);
+    if (!ptr)
+        return 12;      //  ENOMEM
+    *out = ptr;
+    return 0;
+}
+
+void *
+aligned_alloc (size_t alignment, size_t size)
+{
+    s_alloc_counted ();
+    return __libc_memalign (alignment, size);
+}
+
+void *
+memalign (size_t alignment, size_t size)
+{
+    s_alloc_counted ();
+    return __libc_memalign (alignment, size);
 }

@@ -14,6 +14,7 @@ typedef struct {
     uint64_t msgs_out;                  //  messages sent on ROUTER/DEALER sockets
     uint64_t msgs_in;                   //  messages received on them
     uint64_t polls;                     //  zmq_poll calls over them (loop turns)
+    uint64_t allocs;                    //  malloc, calloc, realloc and the like, every thread
 } dtx_count_t;
 
 //  The calling process's counters (when the library is loaded)
