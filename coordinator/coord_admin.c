@@ -36,109 +36,86 @@
 #include "coord_classes.h"
 #include <stdarg.h>
 
-typedef struct {
-    char *data;
-    size_t used, size;
-} text_t;
-
 static void
-s_text_add (text_t *text, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    char *piece = zsys_vprintf (format, args);
-    va_end (args);
-    size_t len = strlen (piece);
-    if (text->used + len + 1 > text->size) {
-        text->size = (text->used + len + 1) * 2;
-        text->data = (char *) realloc (text->data, text->size);
-        assert (text->data);
-    }
-    memcpy (text->data + text->used, piece, len + 1);
-    text->used += len;
-    zstr_free (&piece);
-}
-
-static void
-s_admin_txn (dtx_coordinator_t *self, text_t *out, txn_t *txn, bool json, int64_t now)
+s_admin_txn (dtx_coordinator_t *self, dtx_text_t *out, txn_t *txn, bool json, int64_t now)
 {
     if (json) {
         char *gid = dtx_json_string (txn->gid);
-        s_text_add (out, "{\"gid\":%s,\"state\":\"%s\",\"age_ms\":%" PRId64 ",\"recovered\":%s,\"branches\":[",
+        dtx_text_add (out, "{\"gid\":%s,\"state\":\"%s\",\"age_ms\":%" PRId64 ",\"recovered\":%s,\"branches\":[",
                     gid, coord_txn_state_name (txn->state), now - txn->started,
                     txn->recovered? "true": "false");
         zstr_free (&gid);
         for (size_t i = 0; i < txn->nbranches; i++) {
             branch_t *branch = &txn->branches [i];
             char *error = dtx_json_string (branch->last_error);
-            s_text_add (out, "%s{\"participant\":\"%s\",\"state\":\"%s\",\"retries\":%d,\"last_error\":%s}",
+            dtx_text_add (out, "%s{\"participant\":\"%s\",\"state\":\"%s\",\"retries\":%d,\"last_error\":%s}",
                         i? ",": "", branch->participant->name, coord_branch_state_name (branch->state),
                         branch->retries, error);
             zstr_free (&error);
         }
-        s_text_add (out, "]}");
+        dtx_text_add (out, "]}");
     }
     else {
-        s_text_add (out, "%-28s %-11s %9.1f", txn->gid, coord_txn_state_name (txn->state),
+        dtx_text_add (out, "%-28s %-11s %9.1f", txn->gid, coord_txn_state_name (txn->state),
                     (now - txn->started) / 1000.0);
         for (size_t i = 0; i < txn->nbranches; i++) {
             branch_t *branch = &txn->branches [i];
-            s_text_add (out, "  %s:%s", branch->participant->name, coord_branch_state_name (branch->state));
+            dtx_text_add (out, "  %s:%s", branch->participant->name, coord_branch_state_name (branch->state));
             if (branch->retries)
-                s_text_add (out, "(tries %d: %s)", branch->retries,
+                dtx_text_add (out, "(tries %d: %s)", branch->retries,
                             branch->last_error? branch->last_error: "no answer");
         }
-        s_text_add (out, "\n");
+        dtx_text_add (out, "\n");
     }
 }
 
 static void
-s_admin_txns (dtx_coordinator_t *self, text_t *out, bool json, bool in_doubt_only)
+s_admin_txns (dtx_coordinator_t *self, dtx_text_t *out, bool json, bool in_doubt_only)
 {
     int64_t now = dtx_clock_ms ();
     if (json)
-        s_text_add (out, "[");
+        dtx_text_add (out, "[");
     else
-        s_text_add (out, "%-28s %-11s %9s  %s\n", "GID", "STATE", "AGE (s)", "BRANCHES");
+        dtx_text_add (out, "%-28s %-11s %9s  %s\n", "GID", "STATE", "AGE (s)", "BRANCHES");
     int count = 0;
     txn_t *txn = (txn_t *) zhashx_first (self->txns);
     while (txn) {
         if (!in_doubt_only || coord_txn_in_doubt (txn)) {
             if (json && count)
-                s_text_add (out, ",");
+                dtx_text_add (out, ",");
             s_admin_txn (self, out, txn, json, now);
             count++;
         }
         txn = (txn_t *) zhashx_next (self->txns);
     }
     if (json)
-        s_text_add (out, "]");
+        dtx_text_add (out, "]");
 }
 
 //  resolve GID commit|abort: an operator's decision.  Refused when it
 //  contradicts what the log or presumed abort already decided.
 static int
-s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const char *decision,
+s_admin_resolve (dtx_coordinator_t *self, dtx_text_t *out, const char *gid, const char *decision,
                  const char *who)
 {
     char err [256];
     if (dtx_gid_validate (gid, err, sizeof err)) {
-        s_text_add (out, "%s\n", err);
+        dtx_text_add (out, "%s\n", err);
         return 1;
     }
     if (self->pg) {
-        s_text_add (out, "refused: resolve is not available with the PostgreSQL decision store yet;"
+        dtx_text_add (out, "refused: resolve is not available with the PostgreSQL decision store yet;"
                     " decide by hand on the databases\n");
         return 1;
     }
     bool commit = streq (decision, "commit");
     if (!commit && !streq (decision, "abort")) {
-        s_text_add (out, "decision must be commit or abort, not '%s'\n", decision);
+        dtx_text_add (out, "decision must be commit or abort, not '%s'\n", decision);
         return 1;
     }
     txn_t *txn = (txn_t *) zhashx_lookup (self->txns, gid);
     if (txn && txn->state == TXN_LOGGING) {
-        s_text_add (out, "refused: %s's COMMIT record is being written now; ask again in a"
+        dtx_text_add (out, "refused: %s's COMMIT record is being written now; ask again in a"
                     " moment\n", gid);
         return 1;
     }
@@ -155,7 +132,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         //  (a participant asking is refused the same way and keeps the
         //  transaction prepared: a HEURISTIC record for a gid we never
         //  issued would decide someone else's transaction)
-        s_text_add (out, "refused: %s: %s (a participant holding it is told the same); nothing"
+        dtx_text_add (out, "refused: %s: %s (a participant holding it is told the same); nothing"
                     " recorded.  If a database holds it prepared, it is not this coordinator's"
                     " to decide: ask the coordinator that issued it, or decide on the databases"
                     " with 'dtxctl resolve %s commit|abort --db NAME=CONNINFO ...'\n",
@@ -163,11 +140,11 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         return 1;
     }
     if (!txn && answer.outcome == DTX_UNKNOWN) {
-        s_text_add (out, "refused: %s: %s; decide by hand on the databases\n", gid, answer.reason);
+        dtx_text_add (out, "refused: %s: %s; decide by hand on the databases\n", gid, answer.reason);
         return 1;
     }
     if ((commit && decided_abort) || (!commit && decided_commit)) {
-        s_text_add (out, "refused: %s is already decided %s%s; the log is the truth, and"
+        dtx_text_add (out, "refused: %s is already decided %s%s; the log is the truth, and"
                     " participants are told %s\n", gid,
                     decided_commit? "COMMIT (durable in the decision log)": "ABORT",
                     presumed? " (presumed abort: no commit record)": "",
@@ -181,7 +158,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
         //  replay would remember: a presumed abort recorded for a gid whose
         //  client answer was a one-phase commit or UNKNOWN (possibly
         //  committed) made later client answers false
-        s_text_add (out, "%s: already %s%s; participants holding it prepared are told so and"
+        dtx_text_add (out, "%s: already %s%s; participants holding it prepared are told so and"
                     " %s; nothing recorded\n", gid, decided_commit? "committed": "aborted",
                     presumed? " (presumed abort: no commit record)": "",
                     decided_commit? "commit it": "roll it back");
@@ -189,12 +166,12 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
     }
     if ((txn->state == TXN_ACTIVE || txn->state == TXN_PREPARING || txn->state == TXN_LOGGING)
     &&  commit) {
-        s_text_add (out, "refused: %s is undecided (%s); only abort can be forced\n",
+        dtx_text_add (out, "refused: %s is undecided (%s); only abort can be forced\n",
                     gid, coord_txn_state_name (txn->state));
         return 1;
     }
     if (dtx_log_append_heuristic (self->log, gid, commit? 1: 2, who, (uint64_t) time (NULL))) {
-        s_text_add (out, "cannot build the HEURISTIC record (operator name too long?)\n");
+        dtx_text_add (out, "cannot build the HEURISTIC record (operator name too long?)\n");
         return 1;
     }
     coord_decisions_flush (self);
@@ -210,7 +187,7 @@ s_admin_resolve (dtx_coordinator_t *self, text_t *out, const char *gid, const ch
                 txn->branches [i].next_retry = dtx_clock_ms ();
         coord_timer_schedule (self, txn);
     }
-    s_text_add (out, "%s: %s recorded (heuristic, by %s)%s\n", gid, decision, who,
+    dtx_text_add (out, "%s: %s recorded (heuristic, by %s)%s\n", gid, decision, who,
                 txn? "; phase 2 retried now": "");
     return 0;
 }
@@ -246,21 +223,21 @@ s_operator_identity (zframe_t *frame, bool ipc, char *who, size_t size)
 //  forget NAME: a retired participant out of the registry (NOTES), unless
 //  anything still needs it
 static int
-s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const char *who)
+s_admin_forget (dtx_coordinator_t *self, dtx_text_t *out, const char *name, const char *who)
 {
     char err [256];
     if (dtx_name_validate ("participant", name, err, sizeof err)) {
-        s_text_add (out, "%s\n", err);
+        dtx_text_add (out, "%s\n", err);
         return 1;
     }
     participant_t *participant = (participant_t *) zhashx_lookup (self->participants, name);
     if (!participant) {
-        s_text_add (out, "refused: no participant named '%s' is known here (dtxctl participants)\n",
+        dtx_text_add (out, "refused: no participant named '%s' is known here (dtxctl participants)\n",
                     name);
         return 1;
     }
     if (participant->connected) {
-        s_text_add (out, "refused: participant %s is connected (heard %.1f s ago): stop it first;"
+        dtx_text_add (out, "refused: participant %s is connected (heard %.1f s ago): stop it first;"
                     " a connected participant is in use and would register again at once\n",
                     name, (dtx_clock_ms () - participant->last_seen) / 1000.0);
         return 1;
@@ -268,21 +245,21 @@ s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const ch
     //  Transactions with a branch on it (live, or decided and waiting for
     //  its phase 2): they hold a pointer to it and still need it
     size_t waiting = 0;
-    text_t gids = { NULL, 0, 0 };
-    s_text_add (&gids, "");
+    dtx_text_t gids = { NULL, 0, 0 };
+    dtx_text_add (&gids, "%s", "");
     txn_t *txn = (txn_t *) zhashx_first (self->txns);
     while (txn) {
         branch_t *branch = coord_txn_branch (txn, participant);
         if (branch) {
             if (waiting < 5)
-                s_text_add (&gids, "%s%s (%s, branch %s)", waiting? ", ": "", txn->gid,
+                dtx_text_add (&gids, "%s%s (%s, branch %s)", waiting? ", ": "", txn->gid,
                             coord_txn_state_name (txn->state), coord_branch_state_name (branch->state));
             waiting++;
         }
         txn = (txn_t *) zhashx_next (self->txns);
     }
     if (waiting) {
-        s_text_add (out, "refused: %zu transaction%s still need%s participant %s: %s%s.  Bring it"
+        dtx_text_add (out, "refused: %zu transaction%s still need%s participant %s: %s%s.  Bring it"
                     " back so that they finish (phase 2 is retried until it answers), or decide"
                     " them (dtxctl in-doubt, resolve)\n", waiting, waiting == 1? "": "s",
                     waiting == 1? "s": "", name, gids.data, waiting > 5? ", ...": "");
@@ -292,7 +269,7 @@ s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const ch
     free (gids.data);
     //  (0xFFFFFFFF: its count was not known when it registered)
     if (participant->prepared && participant->prepared != 0xFFFFFFFFu) {
-        s_text_add (out, "refused: participant %s's database held %u dtx prepared transaction%s"
+        dtx_text_add (out, "refused: participant %s's database held %u dtx prepared transaction%s"
                     " when it last registered: they would be left in doubt with nobody asking"
                     " for them.  Resolve them first (dtxctl in-doubt --db %s=CONNINFO)\n", name,
                     participant->prepared, participant->prepared == 1? "": "s", name);
@@ -300,7 +277,7 @@ s_admin_forget (dtx_coordinator_t *self, text_t *out, const char *name, const ch
     }
     zsys_warning ("participant %s: forgotten by an operator (%s)", name, who);
     zhashx_delete (self->participants, name);
-    s_text_add (out, "participant %s forgotten (it was not connected and no transaction needs it);"
+    dtx_text_add (out, "participant %s forgotten (it was not connected and no transaction needs it);"
                 " if it registers again it is known again\n", name);
     return 0;
 }
@@ -341,8 +318,8 @@ coord_handle_admin (dtx_coordinator_t *self)
     for (char *word = strtok_r (line, " \t\n", &save); word && nwords < 8;
          word = strtok_r (NULL, " \t\n", &save))
         words [nwords++] = word;
-    text_t out = { NULL, 0, 0 };
-    s_text_add (&out, "");
+    dtx_text_t out = { NULL, 0, 0 };
+    dtx_text_add (&out, "%s", "");
     int status = 0;
     int64_t now = dtx_clock_ms ();
     const char *command = nwords? words [0]: "";
@@ -359,7 +336,7 @@ coord_handle_admin (dtx_coordinator_t *self)
             txn = (txn_t *) zhashx_next (self->txns);
         }
         if (json)
-            s_text_add (&out, "{\"id\":\"%s\",\"epoch\":%" PRIu64 ",\"uptime_s\":%.1f,\"draining\":%s,"
+            dtx_text_add (&out, "{\"id\":\"%s\",\"epoch\":%" PRIu64 ",\"uptime_s\":%.1f,\"draining\":%s,"
                         "\"transactions_live\":%zu,\"in_doubt\":%zu,\"committed\":%" PRIu64
                         ",\"aborted\":%" PRIu64 ",\"log_bytes\":%" PRIu64 ",\"log_syncs\":%" PRIu64
                         ",\"log_records_synced\":%" PRIu64 ",\"participants_connected\":%zu"
@@ -370,16 +347,16 @@ coord_handle_admin (dtx_coordinator_t *self)
                         dtx_log_syncs (self->log), dtx_log_records_synced (self->log),
                         connected, zhashx_size (self->participants));
         if (json && self->pg)
-            s_text_add (&out, ",\"store\":{\"shard\":\"%s\",\"epoch\":%" PRIu64 ",\"instance\":\"%s\","
+            dtx_text_add (&out, ",\"store\":{\"shard\":\"%s\",\"epoch\":%" PRIu64 ",\"instance\":\"%s\","
                         "\"lease_ms\":%d,\"lease_age_s\":%.1f,\"writes_ok\":%" PRIu64 ","
                         "\"writes_unknown\":%" PRIu64 ",\"writes_refused\":%" PRIu64 "}",
                         self->id, self->epoch, self->config.instance, self->config.lease_ms,
                         (now - self->lease_sent) / 1000.0, self->store_writes [DTX_PGSTORE_OK],
                         self->store_writes [DTX_PGSTORE_UNKNOWN], self->store_writes [DTX_PGSTORE_ERROR]);
         if (json)
-            s_text_add (&out, "}");
+            dtx_text_add (&out, "}");
         else
-            s_text_add (&out, "coordinator      %s (epoch %" PRIu64 ")%s\n"
+            dtx_text_add (&out, "coordinator      %s (epoch %" PRIu64 ")%s\n"
                         "uptime           %.1f s\n"
                         "transactions     %zu live, %zu in doubt\n"
                         "since start      %" PRIu64 " committed, %" PRIu64 " aborted\n"
@@ -392,7 +369,7 @@ coord_handle_admin (dtx_coordinator_t *self)
                         dtx_log_records_synced (self->log), connected,
                         zhashx_size (self->participants));
         if (self->pg && !json)
-            s_text_add (&out, "decision store   PostgreSQL: shard %s epoch %" PRIu64 ", instance %s,"
+            dtx_text_add (&out, "decision store   PostgreSQL: shard %s epoch %" PRIu64 ", instance %s,"
                         " lease %d ms renewed %.1f s ago; writes %" PRIu64 " ok, %" PRIu64
                         " unknown (written again), %" PRIu64 " refused\n", self->id, self->epoch,
                         self->config.instance, self->config.lease_ms,
@@ -403,24 +380,24 @@ coord_handle_admin (dtx_coordinator_t *self)
     else
     if (streq (command, "participants")) {
         if (json)
-            s_text_add (&out, "[");
+            dtx_text_add (&out, "[");
         else
-            s_text_add (&out, "%-20s %-13s %s\n", "NAME", "STATE", "LAST SEEN (s ago)");
+            dtx_text_add (&out, "%-20s %-13s %s\n", "NAME", "STATE", "LAST SEEN (s ago)");
         int count = 0;
         participant_t *participant = (participant_t *) zhashx_first (self->participants);
         while (participant) {
             double ago = participant->last_seen? (now - participant->last_seen) / 1000.0: -1;
             if (json)
-                s_text_add (&out, "%s{\"name\":\"%s\",\"connected\":%s,\"last_seen_s\":%.1f}",
+                dtx_text_add (&out, "%s{\"name\":\"%s\",\"connected\":%s,\"last_seen_s\":%.1f}",
                             count++? ",": "", participant->name,
                             participant->connected? "true": "false", ago);
             else
-                s_text_add (&out, "%-20s %-13s %.1f\n", participant->name,
+                dtx_text_add (&out, "%-20s %-13s %.1f\n", participant->name,
                             participant->connected? "connected": "disconnected", ago);
             participant = (participant_t *) zhashx_next (self->participants);
         }
         if (json)
-            s_text_add (&out, "]");
+            dtx_text_add (&out, "]");
     }
     else
     if (streq (command, "txns") || streq (command, "in-doubt"))
@@ -430,7 +407,7 @@ coord_handle_admin (dtx_coordinator_t *self)
         txn_t *txn = (txn_t *) zhashx_lookup (self->txns, words [1]);
         char recall [600];
         if (coord_store_recall (self, words [1], recall, sizeof recall)) {
-            s_text_add (&out, "%s: unknown: %s\n", words [1], recall);
+            dtx_text_add (&out, "%s: unknown: %s\n", words [1], recall);
             status = 1;
         }
         else {
@@ -469,12 +446,12 @@ coord_handle_admin (dtx_coordinator_t *self)
                     if (json) {
                         char *why = dtx_json_string (told.reason);
                         out.data [--out.used] = 0;      //  (the closing brace)
-                        s_text_add (&out, ",\"participants_told\":{\"state\":\"%s\",\"reason\":%s}}",
+                        dtx_text_add (&out, ",\"participants_told\":{\"state\":\"%s\",\"reason\":%s}}",
                                     state, why);
                         zstr_free (&why);
                     }
                     else
-                        s_text_add (&out, "  a participant holding it prepared is told: %s: %s\n",
+                        dtx_text_add (&out, "  a participant holding it prepared is told: %s: %s\n",
                                     state, told.reason);
                 }
                 status = answer.outcome == DTX_COMMITTED || answer.outcome == DTX_ABORTED
@@ -486,7 +463,7 @@ coord_handle_admin (dtx_coordinator_t *self)
     if (streq (command, "rebind") && nwords == 2) {
         char err [256];
         if (dtx_name_validate ("participant", words [1], err, sizeof err)) {
-            s_text_add (&out, "%s\n", err);
+            dtx_text_add (&out, "%s\n", err);
             status = 1;
         }
         else {
@@ -494,7 +471,7 @@ coord_handle_admin (dtx_coordinator_t *self)
             participant->rebind = true;
             zsys_warning ("participant %s: an operator allowed it to register with another database",
                           words [1]);
-            s_text_add (&out, "participant %s may register once with another database; transactions"
+            dtx_text_add (&out, "participant %s may register once with another database; transactions"
                         " still to finish on it keep that refused\n", words [1]);
         }
     }
@@ -516,14 +493,14 @@ coord_handle_admin (dtx_coordinator_t *self)
         const char *clients = self->config.client_endpoint? self->config.client_endpoint: "";
         if (json) {
             char *literal = dtx_json_string (clients);
-            s_text_add (&out, "{\"clients\":%s}", literal);
+            dtx_text_add (&out, "{\"clients\":%s}", literal);
             zstr_free (&literal);
         }
         else
-            s_text_add (&out, "clients %s\n", clients);
+            dtx_text_add (&out, "clients %s\n", clients);
     }
     else {
-        s_text_add (&out, "unknown command '%s': status, participants, txns, in-doubt, show GID,"
+        dtx_text_add (&out, "unknown command '%s': status, participants, txns, in-doubt, show GID,"
                     " resolve GID commit|abort, rebind NAME, forget NAME, endpoints\n", command);
         status = 1;
     }
@@ -542,7 +519,7 @@ coord_handle_admin (dtx_coordinator_t *self)
 void
 coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answer, bool json)
 {
-    text_t out = { NULL, 0, 0 };
+    dtx_text_t out = { NULL, 0, 0 };
     const char *state = answer->outcome == DTX_ANSWER_REFUSE? "none"
                       : dtx_outcome_name ((dtx_outcome_t) answer->outcome);
     //  Aborted for want of a commit record (presumed abort, or a probe
@@ -550,13 +527,13 @@ coord_admin_show_answer (char **out_p, const char *gid, const dtx_answer_t *answ
     bool presumed = answer->outcome == DTX_ABORTED && answer->code == DTX_ERR_NO_TXN;
     if (json) {
         char *gid_json = dtx_json_string (gid), *why = dtx_json_string (answer->reason);
-        s_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"presumed\":%s,\"reason\":%s}", gid_json,
+        dtx_text_add (&out, "{\"gid\":%s,\"state\":\"%s\",\"presumed\":%s,\"reason\":%s}", gid_json,
                     state, presumed? "true": "false", why);
         zstr_free (&gid_json);
         zstr_free (&why);
     }
     else
-        s_text_add (&out, "%s %s%s%s%s\n", gid, state,
+        dtx_text_add (&out, "%s %s%s%s%s\n", gid, state,
                     presumed? " (presumed abort: no commit record)": "",
                     *answer->reason? ": ": "", answer->reason);
     *out_p = out.data;

@@ -222,39 +222,6 @@ s_keygen (int argc, char *argv [])
     return rc;
 }
 
-//  A growing piece of text (a JSON document built before it is printed)
-typedef struct {
-    char *data;
-    size_t used, size;
-} text_t;
-
-static void
-s_text_add (text_t *text, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    char *piece = zsys_vprintf (format, args);
-    va_end (args);
-    size_t len = strlen (piece);
-    if (text->used + len + 1 > text->size) {
-        text->size = (text->used + len + 1) * 2;
-        text->data = (char *) realloc (text->data, text->size);
-        assert (text->data);
-    }
-    memcpy (text->data + text->used, piece, len + 1);
-    text->used += len;
-    zstr_free (&piece);
-}
-
-//  A JSON string literal member value (escaped), appended
-static void
-s_text_string (text_t *text, const char *value)
-{
-    char *literal = dtx_json_string (value);
-    s_text_add (text, "%s", literal);
-    free (literal);
-}
-
 //  A tcp endpoint wants keys; ipc is guarded by file permissions
 static bool
 s_tcp (const char *endpoint)
@@ -365,41 +332,41 @@ s_connectable (char *endpoint, size_t size)
 
 //  A statement's rows and columns for run's JSON document
 static void
-s_json_result (text_t *doc, dtx_result_t *result, const char *database, int lineno,
+s_json_result (dtx_text_t *doc, dtx_result_t *result, const char *database, int lineno,
                const char *statement)
 {
     int rows = dtx_result_ntuples (result), fields = dtx_result_nfields (result);
-    s_text_add (doc, "{\"database\":");
-    s_text_string (doc, database);
-    s_text_add (doc, ",\"line\":%d,\"statement\":", lineno);
+    dtx_text_add (doc, "{\"database\":");
+    dtx_text_json (doc, database);
+    dtx_text_add (doc, ",\"line\":%d,\"statement\":", lineno);
     //  (the statement as written, without its trailing newline)
     char *text = strdup (statement);
     size_t len = strlen (text);
     while (len && isspace ((unsigned char) text [len - 1]))
         text [--len] = 0;
-    s_text_string (doc, text);
+    dtx_text_json (doc, text);
     free (text);
-    s_text_add (doc, ",\"command\":");
-    s_text_string (doc, dtx_result_command (result));
-    s_text_add (doc, ",\"columns\":[");
+    dtx_text_add (doc, ",\"command\":");
+    dtx_text_json (doc, dtx_result_command (result));
+    dtx_text_add (doc, ",\"columns\":[");
     for (int column = 0; column < fields; column++) {
-        s_text_add (doc, column? ",": "");
-        s_text_string (doc, dtx_result_fname (result, column));
+        dtx_text_add (doc, column? ",": "");
+        dtx_text_json (doc, dtx_result_fname (result, column));
     }
-    s_text_add (doc, "],\"rows\":[");
+    dtx_text_add (doc, "],\"rows\":[");
     for (int row = 0; row < rows; row++) {
-        s_text_add (doc, row? ",[": "[");
+        dtx_text_add (doc, row? ",[": "[");
         for (int column = 0; column < fields; column++) {
             const char *value = dtx_result_value (result, row, column);
-            s_text_add (doc, column? ",": "");
+            dtx_text_add (doc, column? ",": "");
             if (!value || dtx_result_isnull (result, row, column))
-                s_text_add (doc, "null");
+                dtx_text_add (doc, "null");
             else
-                s_text_string (doc, value);
+                dtx_text_json (doc, value);
         }
-        s_text_add (doc, "]");
+        dtx_text_add (doc, "]");
     }
-    s_text_add (doc, "],\"rows_affected\":%" PRId64 "}", (int64_t) dtx_result_affected (result));
+    dtx_text_add (doc, "],\"rows_affected\":%" PRId64 "}", (int64_t) dtx_result_affected (result));
 }
 
 //  A result's rows, aligned like psql's (columns as wide as their widest
@@ -468,8 +435,8 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
             fclose (file);
         return 3;
     }
-    text_t doc = { NULL, 0, 0 };
-    s_text_add (&doc, "");
+    dtx_text_t doc = { NULL, 0, 0 };
+    dtx_text_add (&doc, "%s", "");
     char failure [1200] = "";           //  why it will not commit
     char failed_db [DTX_NAME_MAX + 1] = "", failed_state [8] = "";
     char database [DTX_NAME_MAX + 1] = "";
@@ -539,7 +506,7 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
             }
             else
             if (s_json) {
-                s_text_add (&doc, statements? ",": "");
+                dtx_text_add (&doc, statements? ",": "");
                 s_json_result (&doc, result, database, statement_line, statement);
             }
             else {
@@ -577,21 +544,21 @@ s_run (const char *endpoint, const char *path, int timeout_ms)
     }
     const char *gid = dtx_txn_gid (txn)? dtx_txn_gid (txn): "";
     if (s_json) {
-        text_t out = { NULL, 0, 0 };
-        s_text_add (&out, "{\"gid\":");
-        s_text_string (&out, gid);
-        s_text_add (&out, ",\"outcome\":\"%s\",\"statements\":%d,\"results\":[%s]",
+        dtx_text_t out = { NULL, 0, 0 };
+        dtx_text_add (&out, "{\"gid\":");
+        dtx_text_json (&out, gid);
+        dtx_text_add (&out, ",\"outcome\":\"%s\",\"statements\":%d,\"results\":[%s]",
                     dtx_outcome_name (outcome), statements, doc.data);
         if (*failure) {
-            s_text_add (&out, ",\"error\":");
-            s_text_string (&out, failure);
-            s_text_add (&out, ",\"failure\":{\"database\":");
-            s_text_string (&out, failed_db);
-            s_text_add (&out, ",\"sqlstate\":");
-            s_text_string (&out, failed_state);
-            s_text_add (&out, "}");
+            dtx_text_add (&out, ",\"error\":");
+            dtx_text_json (&out, failure);
+            dtx_text_add (&out, ",\"failure\":{\"database\":");
+            dtx_text_json (&out, failed_db);
+            dtx_text_add (&out, ",\"sqlstate\":");
+            dtx_text_json (&out, failed_state);
+            dtx_text_add (&out, "}");
         }
-        s_text_add (&out, "}\n");
+        dtx_text_add (&out, "}\n");
         fputs (out.data, stdout);
         free (out.data);
     }
@@ -751,10 +718,10 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
               bool force, int timeout_ms)
 {
     const char *decision = commit? "commit": "abort";
-    text_t doc = { NULL, 0, 0 };
-    s_text_add (&doc, "{\"gid\":");
-    s_text_string (&doc, gid);
-    s_text_add (&doc, ",\"decision\":\"%s\",\"coordinator\":", decision);
+    dtx_text_t doc = { NULL, 0, 0 };
+    dtx_text_add (&doc, "{\"gid\":");
+    dtx_text_json (&doc, gid);
+    dtx_text_add (&doc, ",\"decision\":\"%s\",\"coordinator\":", decision);
     //  (1) The coordinator's word, as participants holding it are told
     char *text = NULL, why [1024] = "";
     int status = 0, rc = 0;
@@ -795,7 +762,7 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         }
         free (text);
     }
-    s_text_string (&doc, coordinator);
+    dtx_text_json (&doc, coordinator);
     resolve_db_t *db = (resolve_db_t *) calloc ((size_t) ndbs, sizeof (resolve_db_t));
     //  (2) Every database, checked before any is touched
     char timeout_option [64];
@@ -983,28 +950,28 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
             fprintf (stderr, "dtxctl: %s: %s on %s by %s: %s\n", gid,
                      commit? "COMMIT PREPARED": "ROLLBACK PREPARED", db [i].name, by, db [i].result);
     }
-    s_text_add (&doc, ",\"databases\":[");
+    dtx_text_add (&doc, ",\"databases\":[");
     for (int i = 0; i < ndbs; i++) {
         if (!db [i].name)
             break;
-        s_text_add (&doc, "%s{\"database\":", i? ",": "");
-        s_text_string (&doc, db [i].name);
-        s_text_add (&doc, ",\"prepared\":%s,\"result\":", db [i].prepared? "true": "false");
-        s_text_string (&doc, *db [i].result? db [i].result: "nothing done");
-        s_text_add (&doc, "}");
+        dtx_text_add (&doc, "%s{\"database\":", i? ",": "");
+        dtx_text_json (&doc, db [i].name);
+        dtx_text_add (&doc, ",\"prepared\":%s,\"result\":", db [i].prepared? "true": "false");
+        dtx_text_json (&doc, *db [i].result? db [i].result: "nothing done");
+        dtx_text_add (&doc, "}");
         if (!s_json)
             printf ("%-12s %s\n", db [i].name, *db [i].result? db [i].result: "nothing done");
         PQfinish (db [i].conn);
         free (db [i].name);
         free (db [i].evidence);
     }
-    s_text_add (&doc, "]");
+    dtx_text_add (&doc, "]");
     free (db);
     if (*why) {
-        s_text_add (&doc, ",\"error\":");
-        s_text_string (&doc, why);
+        dtx_text_add (&doc, ",\"error\":");
+        dtx_text_json (&doc, why);
     }
-    s_text_add (&doc, ",\"acted\":%d}\n", acted);
+    dtx_text_add (&doc, ",\"acted\":%d}\n", acted);
     if (s_json)
         fputs (doc.data, stdout);
     else {

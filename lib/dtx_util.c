@@ -7,6 +7,7 @@
 #   include "config.h"
 #endif
 #include "dtx_util.h"
+#include <stdarg.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <time.h>
@@ -391,6 +392,33 @@ dtx_json_string (const char *value)
     *to++ = '"';
     *to = 0;
     return out;
+}
+
+void
+dtx_text_add (dtx_text_t *text, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    char *piece = zsys_vprintf (format, args);
+    va_end (args);
+    assert (piece);
+    size_t len = strlen (piece);
+    if (text->used + len + 1 > text->size) {
+        text->size = (text->used + len + 1) * 2;
+        text->data = (char *) realloc (text->data, text->size);
+        assert (text->data);
+    }
+    memcpy (text->data + text->used, piece, len + 1);
+    text->used += len;
+    zstr_free (&piece);
+}
+
+void
+dtx_text_json (dtx_text_t *text, const char *value)
+{
+    char *literal = dtx_json_string (value);
+    dtx_text_add (text, "%s", literal);
+    free (literal);
 }
 
 const char *

@@ -103,6 +103,23 @@ int
 char *
     dtx_json_string (const char *value);
 
+//  A growing piece of text, e.g. a JSON document built before it is sent
+//  or printed.  Start from { NULL, 0, 0 }; data is NUL-terminated once
+//  anything was added; the owner frees data
+typedef struct {
+    char *data;
+    size_t used, size;
+} dtx_text_t;
+
+//  Append printf-style
+void
+    dtx_text_add (dtx_text_t *text, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  Append value as a JSON string literal (dtx_json_string)
+void
+    dtx_text_json (dtx_text_t *text, const char *value);
+
 //  dtx's version (configure's PACKAGE_VERSION)
 const char *
     dtx_version (void);
