@@ -2038,9 +2038,5 @@ suite_integration (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (suite_integration ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? 1: 0;
+    return harness_run (suite_integration ());
 }

@@ -334,9 +334,5 @@ suite_pmetrics (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (suite_pmetrics ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? 1: 0;
+    return harness_run (suite_pmetrics ());
 }

@@ -733,3 +733,13 @@ harness_metric (const char *text, const char *series)
     const char *at = text? strstr (text, line): NULL;
     return at? atof (at + strlen (line)): -1;
 }
+
+int
+harness_run (Suite *suite)
+{
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? 1: 0;
+}

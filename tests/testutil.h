@@ -144,4 +144,8 @@ double harness_metric (const char *text, const char *series);
 //  Size of the coordinator's decision log in bytes
 long long harness_log_size (void);
 
+//  main's body: run the suite (Check's fork mode, CK_NORMAL output), free
+//  it; the exit status (0: every case passed)
+int harness_run (Suite *suite);
+
 #endif
