@@ -734,13 +734,24 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         if (asked)
             snprintf (coordinator, sizeof coordinator, "unreachable (%.150s)", why);
         else {
-            //  The participants' answer when it differs from a client's
+            //  A client's answer (the first "state"), and the participants'
+            //  when it differs (participants_told, last in the document)
             const char *told = strstr (text, "\"participants_told\":");
-            const char *state = strstr (told? told: text, "\"state\":\"");
-            char word [32] = "";
-            if (state)
-                sscanf (state + 9, "%31[^\"]", word);
-            bool says_commit = streq (word, "committed"), says_abort = streq (word, "aborted");
+            const char *state = strstr (text, "\"state\":\"");
+            const char *told_state = told? strstr (told, "\"state\":\""): NULL;
+            char client_word [32] = "", word [32] = "";
+            if (state && state != told_state)
+                sscanf (state + 9, "%31[^\"]", client_word);
+            if (told_state)
+                sscanf (told_state + 9, "%31[^\"]", word);
+            else
+                snprintf (word, sizeof word, "%s", client_word);
+            //  Either answer vetoes its opposite; only both agreeing on
+            //  committed or aborted is definite (an outcome no longer
+            //  retained is UNKNOWN to a client and presumed abort to a
+            //  participant: the coordinator does not know then)
+            bool says_commit = streq (word, "committed") || streq (client_word, "committed");
+            bool says_abort = streq (word, "aborted") || streq (client_word, "aborted");
             //  (a live transaction is the coordinator's to finish: phase 2
             //  is retried until every participant has answered)
             bool live = strstr (text, "\"branches\":") != NULL || streq (word, "in progress");
@@ -757,7 +768,8 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
                           strstr (text, "\"presumed\":true")? " (presumed abort: no commit record)": "",
                           text);
             }
-            definite = !live && (says_commit || says_abort);
+            definite = !live && streq (word, client_word)
+                    && (streq (word, "committed") || streq (word, "aborted"));
             snprintf (coordinator, sizeof coordinator, "%s", *word? word: "no answer");
         }
         free (text);
@@ -790,9 +802,22 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
             rc = 3;
             break;
         }
-        PGresult *result = s_exec1 (db [i].conn, "SELECT count (*) FROM pg_prepared_xacts"
-                                    " WHERE gid = $1 AND database = current_database ()",
+        //  One resolve of a gid at a time on each database (held until the
+        //  connection closes): two at once, deciding opposite ways, could
+        //  both pass the checks below before either wrote its intent
+        PGresult *result = s_exec1 (db [i].conn, "SELECT pg_try_advisory_lock (hashtext ($1))",
                                     gid, PGRES_TUPLES_OK);
+        if (!result || strcmp (PQgetvalue (result, 0, 0), "t")) {
+            snprintf (why, sizeof why, "%s: %s; nothing done", db [i].name, result
+                      ? "another dtxctl resolve of this gid is running there": s_pq_error (db [i].conn));
+            PQclear (result);
+            rc = 1;
+            break;
+        }
+        PQclear (result);
+        result = s_exec1 (db [i].conn, "SELECT count (*) FROM pg_prepared_xacts"
+                          " WHERE gid = $1 AND database = current_database ()",
+                          gid, PGRES_TUPLES_OK);
         if (!result) {
             snprintf (why, sizeof why, "%s: %s; nothing done", db [i].name, s_pq_error (db [i].conn));
             rc = 1;
@@ -821,11 +846,18 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         //  one-phase commit's marker (sql/dtx-participant.sql)
         //  ('intent': an earlier resolve wrote its decision and may have
         //  died before carrying it out; it binds as much as 'done')
+        //  A row that cannot be read is no proof of none: refused
         result = s_exec1 (db [i].conn, "SELECT decision, who, at, result FROM dtx.resolve_audit"
                           " WHERE gid = $1 AND (result LIKE 'done%' OR result LIKE 'intent%')"
                           " ORDER BY at DESC LIMIT 1",
                           gid, PGRES_TUPLES_OK);
-        if (result && PQntuples (result)) {
+        if (!result) {
+            snprintf (why, sizeof why, "%s: cannot read dtx.resolve_audit (%s): the role needs SELECT"
+                      " and INSERT on it; nothing done", db [i].name, s_pq_error (db [i].conn));
+            rc = 1;
+            break;
+        }
+        if (PQntuples (result)) {
             db [i].evidence_commit = streq (PQgetvalue (result, 0, 0), "commit");
             bool intent = strncmp (PQgetvalue (result, 0, 3), "intent", 6) == 0;
             db [i].evidence = zsys_sprintf ("%s by %s at %s (dtx.resolve_audit)",
@@ -835,13 +867,27 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         }
         PQclear (result);
         if (!db [i].evidence) {
-            result = s_exec1 (db [i].conn, "SELECT committed FROM dtx.one_phase WHERE gid = $1", gid,
-                              PGRES_TUPLES_OK);
-            if (result && PQntuples (result) && streq (PQgetvalue (result, 0, 0), "t")) {
-                db [i].evidence_commit = true;
-                db [i].evidence = strdup ("committed (its one-phase commit marker, dtx.one_phase)");
+            //  No marker table (42P01: no participant installed it) is no
+            //  marker; any other failure is no proof of none
+            const char *values [1] = { gid };
+            result = PQexecParams (db [i].conn, "SELECT committed FROM dtx.one_phase WHERE gid = $1",
+                                   1, NULL, values, NULL, NULL, 0);
+            const char *sqlstate = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+            if (PQresultStatus (result) == PGRES_TUPLES_OK) {
+                if (PQntuples (result) && streq (PQgetvalue (result, 0, 0), "t")) {
+                    db [i].evidence_commit = true;
+                    db [i].evidence = strdup ("committed (its one-phase commit marker, dtx.one_phase)");
+                }
+            }
+            else
+            if (!sqlstate || strcmp (sqlstate, "42P01")) {
+                snprintf (why, sizeof why, "%s: cannot read dtx.one_phase (%s); nothing done",
+                          db [i].name, s_pq_error (db [i].conn));
+                rc = 1;
             }
             PQclear (result);
+            if (rc)
+                break;
         }
     }
     for (int i = 0; i < ndbs && rc == 0; i++)
@@ -890,6 +936,7 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
     //  did not act, and a contradicting resolve later is refused
     const char *intent_result = force && !definite? "intent (forced: the operator says the coordinator"
                                 " is gone)": "intent";
+    char intents [300] = "";        //  where an intent row was written
     for (int i = 0; i < ndbs && rc == 0; i++) {
         if (!db [i].prepared)
             continue;
@@ -898,14 +945,32 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
                                          " participant, result) VALUES ($1, $2, $3, $4)",
                                          4, NULL, values, NULL, NULL, 0);
         if (PQresultStatus (result) != PGRES_COMMAND_OK) {
-            snprintf (why, sizeof why, "%s: cannot write the audit row (%s); nothing more done",
-                      db [i].name, s_pq_error (db [i].conn));
+            snprintf (why, sizeof why, "%s: cannot write the audit row (%s); no database touched%s%s%s",
+                      db [i].name, s_pq_error (db [i].conn),
+                      *intents? ", but the intent to ": "", *intents? decision: "",
+                      *intents? " is recorded on": "");
+            if (*intents) {
+                size_t used = strlen (why);
+                snprintf (why + used, sizeof why - used, "%s (it binds a later resolve of this gid:"
+                          " delete those rows by hand to decide otherwise)", intents);
+            }
             rc = 1;
+        }
+        else {
+            size_t used = strlen (intents);
+            snprintf (intents + used, sizeof intents - used, " %s", db [i].name);
+            snprintf (db [i].result, sizeof db [i].result, "intent to %s recorded, nothing done",
+                      decision);
         }
         PQclear (result);
     }
+    //  From here the decision is written everywhere it will be carried
+    //  out: each database is finished whatever another one said (a
+    //  failure is reported and a rerun finishes it; stopping at the first
+    //  would leave the others half done)
     int acted = 0;
-    for (int i = 0; i < ndbs && rc == 0; i++) {
+    bool intents_written = rc == 0;
+    for (int i = 0; i < ndbs && intents_written; i++) {
         if (!db [i].prepared) {
             snprintf (db [i].result, sizeof db [i].result, "not prepared there%s%s",
                       db [i].evidence? ": ": "", db [i].evidence? db [i].evidence: "");
@@ -929,17 +994,25 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
         PQclear (result);
         //  Who did it: the server's session_user, client address and
         //  clock (the table's defaults)
+        //  (no RETURNING: that needs SELECT, and a DBA may grant INSERT only)
         const char *values [4] = { gid, decision, db [i].name, db [i].result };
         result = PQexecParams (db [i].conn, "INSERT INTO dtx.resolve_audit (gid, decision,"
-                               " participant, result) VALUES ($1, $2, $3, $4) RETURNING who, at",
+                               " participant, result) VALUES ($1, $2, $3, $4)",
                                4, NULL, values, NULL, NULL, 0);
+        bool audited = PQresultStatus (result) == PGRES_COMMAND_OK;
+        char audit_error [512];
+        snprintf (audit_error, sizeof audit_error, "%s", audited? "": s_pq_error (db [i].conn));
+        PQclear (result);
+        result = PQexec (db [i].conn, "SELECT session_user, now ()");
         char by [200] = "?";
         if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result))
             snprintf (by, sizeof by, "%s at %s", PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1));
-        else {
+        PQclear (result);
+        result = NULL;
+        if (!audited) {
             size_t used = strlen (db [i].result);
             snprintf (db [i].result + used, sizeof db [i].result - used, "; audit row not written: %s",
-                      s_pq_error (db [i].conn));
+                      audit_error);
             rc = 1;
         }
         PQclear (result);
@@ -977,8 +1050,11 @@ s_resolve_db (const char *admin, const char *gid, bool commit, char **dbs, int n
     else {
         if (*why)
             fprintf (stderr, "dtxctl: %s\n", why);
-        printf ("%s: %s on %d database%s (coordinator: %s)\n", gid,
-                commit? "committed": "rolled back", acted, acted == 1? "": "s", coordinator);
+        if (acted || rc == 0)
+            printf ("%s: %s on %d database%s (coordinator: %s)\n", gid,
+                    commit? "committed": "rolled back", acted, acted == 1? "": "s", coordinator);
+        else
+            printf ("%s: nothing done (coordinator: %s)\n", gid, coordinator);
     }
     free (doc.data);
     return rc;
