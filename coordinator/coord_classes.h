@@ -215,6 +215,7 @@ struct _dtx_coordinator_t {
     uint64_t phase2_retries;
     uint64_t refused [COORD_REFUSED_COUNT];     //  requests refused by a limit, by kind
     uint64_t dropped_frames;        //  malformed frames dropped
+    uint64_t loop_turns;            //  zmq_poll calls of the event loop
     int64_t dropped_logged;         //  ... when one was last logged
     uint64_t dropped_unlogged;      //  ... dropped since without a log line
     bool admin_recheck;             //  test fault coord-hold-logging: look at the

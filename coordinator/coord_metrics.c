@@ -156,6 +156,19 @@ coord_metrics_publish (dtx_coordinator_t *self)
                          "dtx_dropped_frames_total %" PRIu64 "\n", self->dropped_frames);
     zchunk_extend (out, text, strlen (text));
     zstr_free (&text);
+    //  The protocol's cost: messages and loop turns per transaction are
+    //  these over dtx_transactions_total (docs/performance.md)
+    uint64_t received, sent;
+    dtx_proto_counts (&received, &sent);
+    text = zsys_sprintf ("# HELP dtx_messages_total dtx protocol messages, by direction\n"
+                         "# TYPE dtx_messages_total counter\n"
+                         "dtx_messages_total{direction=\"in\"} %" PRIu64 "\n"
+                         "dtx_messages_total{direction=\"out\"} %" PRIu64 "\n"
+                         "# HELP dtx_loop_turns_total Turns of the event loop (wake-ups)\n"
+                         "# TYPE dtx_loop_turns_total counter\n"
+                         "dtx_loop_turns_total %" PRIu64 "\n", received, sent, self->loop_turns);
+    zchunk_extend (out, text, strlen (text));
+    zstr_free (&text);
     dtx_metrics_render (self->metrics, out);
     //  /health: ready, or why not
     const char *health = self->draining? "draining: shutting down, no new transactions"

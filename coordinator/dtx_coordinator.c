@@ -531,6 +531,7 @@ dtx_coordinator_run (dtx_coordinator_t *self, zsock_t *pipe)
         if (wait < 0)
             wait = 0;
         int rc = zmq_poll (items, nitems, wait);
+        self->loop_turns++;
         if (rc == -1 && errno != EINTR)
             break;
         if (rc <= 0)                //  (EINTR leaves the last turn's revents)

@@ -454,6 +454,15 @@ dtx_proto_decode (zframe_t *frame, dtx_proto_t **msg_p, char *errbuf, size_t err
     return 0;
 }
 
+static uint64_t s_received, s_sent;     //  dtx_proto_counts (relaxed atomics)
+
+void
+dtx_proto_counts (uint64_t *received, uint64_t *sent)
+{
+    *received = __atomic_load_n (&s_received, __ATOMIC_RELAXED);
+    *sent = __atomic_load_n (&s_sent, __ATOMIC_RELAXED);
+}
+
 int
 dtx_proto_recv (dtx_proto_t **msg_p, zsock_t *sock, char *errbuf, size_t errlen)
 {
@@ -474,6 +483,7 @@ dtx_proto_decode_zmsg (zmsg_t **zmsg_p, bool from_router, dtx_proto_t **msg_p,
     *msg_p = NULL;
     zmsg_t *msg = *zmsg_p;
     *zmsg_p = NULL;
+    __atomic_fetch_add (&s_received, 1, __ATOMIC_RELAXED);
     zframe_t *routing_id = NULL;
     if (from_router) {
         routing_id = zmsg_pop (msg);
@@ -532,6 +542,7 @@ dtx_proto_send (dtx_proto_t *self, zsock_t *sock)
         zframe_destroy (&frame);
         return -1;
     }
+    __atomic_fetch_add (&s_sent, 1, __ATOMIC_RELAXED);
     return 0;
 }
 

@@ -144,6 +144,12 @@ int
 int
     dtx_proto_send (dtx_proto_t *self, zsock_t *sock);
 
+//  This process's messages so far: received by dtx_proto_recv or
+//  dtx_proto_decode_zmsg (decoded or not) and sent by dtx_proto_send (for the metrics: messages per
+//  transaction show the protocol's cost in production too)
+void
+    dtx_proto_counts (uint64_t *received, uint64_t *sent);
+
 //  Deep copy.  Caller owns return value.
 dtx_proto_t *
     dtx_proto_dup (dtx_proto_t *self);

@@ -887,6 +887,7 @@ dtx_participant_run (dtx_participant_t *self, zsock_t *pipe)
             wait = metrics_due;
         if (wait < 0)
             wait = 0;
+        self->metrics.loop_turns++;
         if (zmq_poll (items, (int) n, wait) == -1 && errno != EINTR)
             break;
         //  PostgreSQL first: replies free connections for new work

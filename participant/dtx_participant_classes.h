@@ -143,6 +143,7 @@ typedef struct {
     uint64_t resolutions [PART_RESOLUTIONS];
     uint64_t pool_waits;            //  sessions queued for a connection (pool full)
     uint64_t pool_refused;          //  ops failed: no connection could be had
+    uint64_t loop_turns;            //  zmq_poll calls of the event loop
     zhashx_t *prepared;             //  gid -> when prepared or found (ms): prepared
                                     //  transactions of this database not yet ended
     int64_t scan_at;                //  the last prepared-transactions scan was queued

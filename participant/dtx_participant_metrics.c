@@ -259,6 +259,17 @@ part_metrics_tick (dtx_participant_t *self, int64_t now)
         session = (session_t *) zhashx_next (self->sessions);
     }
     dtx_metrics_add (out, "dtx_participant_transactions_live{db=\"%s\"} %zu\n", db, live);
+    uint64_t received, sent;
+    dtx_proto_counts (&received, &sent);
+    dtx_metrics_header (out, "dtx_participant_messages_total", "counter",
+                        "dtx protocol messages with the coordinators, by direction");
+    dtx_metrics_add (out, "dtx_participant_messages_total{db=\"%s\",direction=\"in\"} %" PRIu64 "\n"
+                     "dtx_participant_messages_total{db=\"%s\",direction=\"out\"} %" PRIu64 "\n",
+                     db, received, db, sent);
+    dtx_metrics_header (out, "dtx_participant_loop_turns_total", "counter",
+                        "Turns of the event loop (wake-ups)");
+    dtx_metrics_add (out, "dtx_participant_loop_turns_total{db=\"%s\"} %" PRIu64 "\n", db,
+                     metrics->loop_turns);
     static const char *statement_results [PART_STATEMENTS] = { "ok", "error", "refused" };
     dtx_metrics_header (out, "dtx_participant_statements_total", "counter",
                         "Client statements, by result (refused: never run)");

@@ -666,6 +666,12 @@ START_TEST (test_metrics_endpoint)
     ck_assert_double_ge (s_metric (text, "dtx_phase_seconds_count{phase=\"commit\"} "), 1);
     ck_assert_double_ge (s_metric (text, "dtx_log_fsync_seconds_count "), 1);
     ck_assert_double_ge (s_metric (text, "dtx_log_fsync_batch_records_bucket{le=\"+Inf\"} "), 1);
+    //  The protocol's cost: a two-database commit is 8 messages in (BEGIN
+    //  and statements and COMMIT from the client, answers from both
+    //  participants) and 6 out at least; the loop woke for them
+    ck_assert_double_ge (s_metric (text, "dtx_messages_total{direction=\"in\"} "), 8);
+    ck_assert_double_ge (s_metric (text, "dtx_messages_total{direction=\"out\"} "), 6);
+    ck_assert_double_ge (s_metric (text, "dtx_loop_turns_total "), 2);
     ck_assert (strstr (text, "dtx_phase2_retries_total "));
     ck_assert (strstr (text, "dtx_transactions_in_doubt 0"));
     ck_assert (strstr (text, "# TYPE dtx_phase_seconds histogram"));

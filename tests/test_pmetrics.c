@@ -13,7 +13,7 @@
 //  The harness's participants serve metrics at harness.metrics_port +
 //  PMETRICS + index; a participant of this suite's own at + 4, and the
 //  coordinator endpoint nothing listens on at + 3.  All inside the
-//  harness's block of 10 ports (base + 4..8: with two databases, base + 4
+//  harness's block of ports (base + 4..8: with two databases, base + 4
 //  is no cluster's), which it checked free
 #define PMETRICS (-5)
 #define PORT(index) (harness.metrics_port + PMETRICS + (index))
@@ -156,6 +156,11 @@ START_TEST (test_pmetrics_commit)
         now = s_wait_value (i, "dtx_participant_prepared", NULL, 0, true, 5000);
         ck_assert_msg (now == 0, "%s: %g still prepared after the commit", db, now);
         ck_assert_double_eq (s_value (i, "dtx_participant_in_doubt", NULL), 0);
+        //  The protocol's cost: at least the statement-and-PREPARE and the
+        //  COMMIT PREPARED in, and their answers out; the loop woke for them
+        ck_assert_double_ge (s_value (i, "dtx_participant_messages_total", "direction=\"in\""), 2);
+        ck_assert_double_ge (s_value (i, "dtx_participant_messages_total", "direction=\"out\""), 2);
+        ck_assert_double_ge (s_value (i, "dtx_participant_loop_turns_total", NULL), 2);
         ck_assert_double_ge (s_value (i, "dtx_participant_pool_connections", NULL), 1);
         ck_assert_double_eq (s_value (i, "dtx_participant_pool_connections_max", NULL), 200);
         ck_assert_double_ge (s_value (i, "dtx_participant_pool_waits_total", NULL), 0);

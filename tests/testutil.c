@@ -45,33 +45,37 @@ s_port_free (int port)
     return free_;
 }
 
-//  The test's block of 10 ports (docs/operations.md "Running the tests"):
-//  slots of 10 from DTX_TEST_PORT_BASE (default 20000), DTX_TEST_PORT_SLOTS
-//  of them (default 1200: up to 31999; the kernel hands out ephemeral ports
+//  The test's block of HARNESS_PORT_BLOCK ports (README, Tests): slots of
+//  that many from DTX_TEST_PORT_BASE (default 20000), DTX_TEST_PORT_SLOTS
+//  of them (default 93: up to 31903; the kernel hands out ephemeral ports
 //  from 32768, and a port in use by an outgoing connection cannot be
 //  listened on).  The slot starts from the pid, so that parallel suites
-//  spread, and moves on past a block with a port in use
+//  spread, and moves on past a block with a port in use.  Every port a
+//  test uses is in its block: base .. base + 9 the harness's (clients,
+//  participants, clusters, metrics at base + 9), the rest the tests' own
+//  (metrics_port + N, N up to 118)
 static int
 s_port_base (void)
 {
     const char *env_base = getenv ("DTX_TEST_PORT_BASE");
     const char *env_slots = getenv ("DTX_TEST_PORT_SLOTS");
     long first = env_base && *env_base? strtol (env_base, NULL, 10): 20000;
-    long slots = env_slots && *env_slots? strtol (env_slots, NULL, 10): 1200;
-    if (first < 1024 || slots < 1 || first + slots * 10 > 65536) {
+    long slots = env_slots && *env_slots? strtol (env_slots, NULL, 10): 93;
+    if (first < 1024 || slots < 1 || first + slots * HARNESS_PORT_BLOCK > 65536) {
         fprintf (stderr, "harness: DTX_TEST_PORT_BASE=%s DTX_TEST_PORT_SLOTS=%s: the ports"
                  " must lie within 1024..65535\n", env_base? env_base: "", env_slots? env_slots: "");
         exit (2);
     }
     for (long tries = 0; tries < slots; tries++) {
-        int base = (int) (first + ((getpid () + tries) % slots) * 10);
+        int base = (int) (first + ((getpid () + tries) % slots) * HARNESS_PORT_BLOCK);
         bool all_free = true;
-        for (int i = 0; i < 10 && all_free; i++)
+        for (int i = 0; i < HARNESS_PORT_BLOCK && all_free; i++)
             all_free = s_port_free (base + i);
         if (all_free)
             return base;
     }
-    fprintf (stderr, "harness: no free block of 10 ports from %ld (%ld slots)\n", first, slots);
+    fprintf (stderr, "harness: no free block of %d ports from %ld (%ld slots)\n", HARNESS_PORT_BLOCK,
+             first, slots);
     exit (2);
 }
 static pid_t s_owner = 0;

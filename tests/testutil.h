@@ -10,6 +10,9 @@
 #include <sys/types.h>
 
 #define HARNESS_DBS_MAX 3
+//  Ports a test program owns: base .. base + HARNESS_PORT_BLOCK - 1, checked
+//  free at start (harness_start); harness.metrics_port is base + 9
+#define HARNESS_PORT_BLOCK 128
 
 typedef struct {
     char dir [256];                 //  temporary directory of everything
@@ -56,7 +59,8 @@ extern const char *harness_coordinator_clients;
 extern const char *harness_participant_coordinators;
 //  Set before harness_start_participant (0: none): participant index
 //  serves metrics (--metrics) on harness.metrics_port + this + index
-//  (keep it inside the block of 10 ports from harness.metrics_port - 9)
+//  (keep it inside the block of HARNESS_PORT_BLOCK ports from
+//  harness.metrics_port - 9)
 extern int harness_participant_metrics;
 
 //  Start ndbs clusters (with the test schema, sql/test-schema.sql), the

@@ -4,9 +4,9 @@
 Two PostgreSQL clusters (scripts/pgcluster.sh, as the postgres account when
 run as root) with sql/test-schema.sql, CurveZMQ keys made by `dtxctl
 keygen`, a dtx-coordinator and a dtx-participant per cluster (db1, db2),
-all from the build tree, in a temporary directory on a free block of 10
+all from the build tree, in a temporary directory on a free block of 128
 ports (DTX_TEST_PORT_BASE, default 20000, DTX_TEST_PORT_SLOTS blocks,
-default 1200, the block chosen from the pid and skipping ports in use).
+default 93, the block chosen from the pid and skipping ports in use).
 Everything is stopped at the end, also when a test fails or the run is
 interrupted (SIGINT, SIGTERM); DTX_KEEP_TEST_DIR=1 keeps the directory.
 
@@ -51,18 +51,21 @@ def _port_free(port):
     return True
 
 
+PORT_BLOCK = 128   # as tests/testutil.h's HARNESS_PORT_BLOCK
+
+
 def port_block():
-    """A block of 10 free ports, as the C harness picks them."""
+    """A block of PORT_BLOCK free ports, as the C harness picks them."""
     first = int(os.environ.get("DTX_TEST_PORT_BASE") or 20000)
-    slots = int(os.environ.get("DTX_TEST_PORT_SLOTS") or 1200)
-    if first < 1024 or slots < 1 or first + slots * 10 > 65536:
+    slots = int(os.environ.get("DTX_TEST_PORT_SLOTS") or 93)
+    if first < 1024 or slots < 1 or first + slots * PORT_BLOCK > 65536:
         raise pytest.UsageError("DTX_TEST_PORT_BASE=%d DTX_TEST_PORT_SLOTS=%d: the ports must"
                                 " lie within 1024..65535" % (first, slots))
     for tries in range(slots):
-        base = first + ((os.getpid() + tries) % slots) * 10
-        if all(_port_free(base + i) for i in range(10)):
+        base = first + ((os.getpid() + tries) % slots) * PORT_BLOCK
+        if all(_port_free(base + i) for i in range(PORT_BLOCK)):
             return base
-    raise RuntimeError("no free block of 10 ports from %d (%d slots)" % (first, slots))
+    raise RuntimeError("no free block of %d ports from %d (%d slots)" % (PORT_BLOCK, first, slots))
 
 
 def _run(*argv, **kwargs):
