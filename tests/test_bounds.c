@@ -28,19 +28,6 @@ s_suite_setup (void)
     harness_start (2);
 }
 
-static void
-s_suite_teardown (void)
-{
-    harness_stop ();
-}
-
-static void
-s_case_setup (void)
-{
-    zsys_init ();
-    zsys_set_logstream (NULL);
-}
-
 //  Poll until fn is true or timeout_ms passed
 static bool
 s_wait_for (bool (*fn) (void *), void *arg, int timeout_ms)
@@ -605,8 +592,8 @@ suite_bounds (void)
 {
     Suite *suite = suite_create ("bounds");
     TCase *tc = tcase_create ("limits");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
-    tcase_add_checked_fixture (tc, s_case_setup, NULL);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
+    tcase_add_checked_fixture (tc, harness_case_setup, NULL);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_register_flood_bounded);
     tcase_add_test (tc, test_metrics_connection_limit);

@@ -18,19 +18,6 @@ s_suite_setup (void)
     harness_start (2);
 }
 
-static void
-s_suite_teardown (void)
-{
-    harness_stop ();
-}
-
-static void
-s_case_setup (void)
-{
-    zsys_init ();
-    zsys_set_logstream (NULL);
-}
-
 //  dtxctl with the admin endpoint only (--log-dir): run finds the client
 //  endpoint itself.  Standard output only into out (stderr to a file);
 //  the exit status
@@ -648,8 +635,8 @@ suite_dtxctl (void)
 {
     Suite *suite = suite_create ("dtxctl");
     TCase *tc = tcase_create ("dtxctl");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
-    tcase_add_checked_fixture (tc, s_case_setup, NULL);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
+    tcase_add_checked_fixture (tc, harness_case_setup, NULL);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_run_json_document);
     tcase_add_test (tc, test_resolve_rejects_malformed_gids);

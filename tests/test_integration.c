@@ -23,8 +23,7 @@ static dtx_client_t *client;
 static void
 s_case_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     client = dtx_client_new (harness.client_endpoint, 20000);
     ck_assert_ptr_nonnull (client);
 }
@@ -41,12 +40,6 @@ static void
 s_suite_setup (void)
 {
     harness_start (3);
-}
-
-static void
-s_suite_teardown (void)
-{
-    harness_stop ();
 }
 
 //  Run one statement, assert it succeeded
@@ -1995,7 +1988,7 @@ suite_integration (void)
 {
     Suite *suite = suite_create ("integration");
     TCase *tc = tcase_create ("core");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
     tcase_add_checked_fixture (tc, s_case_setup, s_case_teardown);
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_commit_two_databases);

@@ -26,19 +26,6 @@ s_suite_setup (void)
 }
 
 static void
-s_suite_teardown (void)
-{
-    harness_stop ();
-}
-
-static void
-s_case_setup (void)
-{
-    zsys_init ();
-    zsys_set_logstream (NULL);
-}
-
-static void
 s_write_file (const char *path, const char *format, ...)
 {
     va_list args;
@@ -375,8 +362,8 @@ suite_ops (void)
 {
     Suite *suite = suite_create ("ops");
     TCase *tc = tcase_create ("sighup");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
-    tcase_add_checked_fixture (tc, s_case_setup, NULL);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
+    tcase_add_checked_fixture (tc, harness_case_setup, NULL);
     tcase_set_timeout (tc, 180);
     tcase_add_test (tc, test_coordinator_sighup);
     tcase_add_test (tc, test_participant_sighup);

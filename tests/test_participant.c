@@ -115,8 +115,7 @@ s_harness_stop (void)
 static void
 s_client_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     client = dtx_client_new (harness.client_endpoint, 20000);
     ck_assert_ptr_nonnull (client);
 }
@@ -671,8 +670,7 @@ s_clusters_setup (void)
 static void
 s_router_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     router = (zsock_t *) harness_coordinator_sock (harness.participant_endpoint);
     ck_assert_ptr_nonnull (router);
     peer = NULL;
@@ -1349,8 +1347,7 @@ s_idle_in_txn (int index)
 //  shard) rolls back its live sessions, not the other's
 START_TEST (test_two_coordinators)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     harness_start_coordinator ();
     pid_t beta = s_beta_start ();
     for (int i = 0; i < 2; i++)
@@ -1509,8 +1506,7 @@ s_links_answer (int link, dtx_proto_t *query, int id, int status, const char *te
 
 START_TEST (test_in_doubt_asks_every_coordinator)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     //  Four gids prepared, nobody driving them
     for (int i = 1; i <= 4; i++) {
         char sql [256];

@@ -28,16 +28,9 @@ s_suite_setup (void)
 }
 
 static void
-s_suite_teardown (void)
-{
-    harness_stop ();
-}
-
-static void
 s_case_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     client = dtx_client_new (harness.client_endpoint, 20000);
     ck_assert_ptr_nonnull (client);
 }
@@ -323,7 +316,7 @@ suite_pmetrics (void)
 {
     Suite *suite = suite_create ("pmetrics");
     TCase *tc = tcase_create ("system");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
     tcase_add_checked_fixture (tc, s_case_setup, s_case_teardown);
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_pmetrics_commit);

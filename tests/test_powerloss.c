@@ -94,8 +94,7 @@ s_suite_teardown (void)
 static void
 s_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     s_nrecords = 0;
     s_stop = false;
 }

@@ -160,8 +160,7 @@ s_assert_no_failures (const char *label)
 static void
 s_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     s_nrecords = 0;
     s_stop = false;
     s_nfailures = 0;
@@ -178,12 +177,6 @@ s_suite_setup (void)
     //  crashes hit compacted logs too
     harness_log_compact_bytes = 16384;
     harness_start (3);
-}
-
-static void
-s_suite_teardown (void)
-{
-    harness_stop ();
 }
 
 static const char *
@@ -1099,7 +1092,7 @@ main (void)
 {
     Suite *suite = suite_create ("recovery");
     TCase *tc = tcase_create ("crash-matrix");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
     tcase_add_checked_fixture (tc, s_setup, NULL);
     tcase_set_timeout (tc, 300);
     //  DTX_FAULT_CASE=N runs only that fault case, =random only the random

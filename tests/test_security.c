@@ -29,8 +29,7 @@ s_harness_stop (void)
 static void
 s_quiet (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
 }
 
 //  A key pair made by the operator's tool, in the harness dir (not on any

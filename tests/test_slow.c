@@ -25,8 +25,7 @@ static dtx_client_t *client;
 static void
 s_case_setup (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     client = dtx_client_new (harness.client_endpoint, REQUEST_MS);
     ck_assert_ptr_nonnull (client);
 }
@@ -43,12 +42,6 @@ static void
 s_suite_setup (void)
 {
     harness_start (2);
-}
-
-static void
-s_suite_teardown (void)
-{
-    harness_stop ();
 }
 
 //  Statements still sleeping on cluster index
@@ -487,7 +480,7 @@ suite_slow (void)
 {
     Suite *suite = suite_create ("slow");
     TCase *tc = tcase_create ("core");
-    tcase_add_unchecked_fixture (tc, s_suite_setup, s_suite_teardown);
+    tcase_add_unchecked_fixture (tc, s_suite_setup, harness_stop);
     tcase_add_checked_fixture (tc, s_case_setup, s_case_teardown);
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_slow_statement_gets_its_row);

@@ -474,8 +474,7 @@ harness_stop (void)
 static bool
 s_check_ready (int timeout_ms)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
+    harness_case_setup ();
     dtx_client_t *client = dtx_client_new (harness.client_endpoint, 1000);
     const char *names [HARNESS_DBS_MAX];
     for (int i = 0; i < harness.ndbs; i++)
@@ -746,4 +745,11 @@ harness_run (Suite *suite)
     int failed = srunner_ntests_failed (runner);
     srunner_free (runner);
     return failed? 1: 0;
+}
+
+void
+harness_case_setup (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
 }

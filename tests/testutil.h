@@ -152,4 +152,8 @@ long long harness_log_size (void);
 //  it; the exit status (0: every case passed)
 int harness_run (Suite *suite);
 
+//  A checked fixture's start, in each case's forked child: CZMQ set up,
+//  its log lines off (the processes under test log to their files)
+void harness_case_setup (void);
+
 #endif
