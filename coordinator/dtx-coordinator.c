@@ -149,12 +149,7 @@ s_reload (void *arg)
         zsys_error ("SIGHUP: configuration not reloaded, the previous one stays in effect: %s", err);
     else {
         dtx_logging_set (fresh.log_format, s_log_level (&fresh));
-        int changes = dtx_config_changes (dtx_coordinator_config_keys, s_live_keys,
-                                          self->values, seen.values);
-        zsys_info ("SIGHUP: configuration read again, %d key(s) changed", changes);
-        zhashx_destroy (&self->values);
-        self->values = seen.values;
-        seen.values = NULL;
+        dtx_config_adopt (dtx_coordinator_config_keys, s_live_keys, &self->values, &seen.values);
     }
     zhashx_destroy (&seen.values);
     //  (the engine copied what it keeps)

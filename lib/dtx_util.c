@@ -339,9 +339,10 @@ dtx_config_seen_apply (void *arg, const char *key, const char *value)
 }
 
 int
-dtx_config_changes (const char *const *keys, const char *const *live,
-                    zhashx_t *running, zhashx_t *fresh)
+dtx_config_adopt (const char *const *keys, const char *const *live,
+                  zhashx_t **running_p, zhashx_t **fresh_p)
 {
+    zhashx_t *running = *running_p, *fresh = *fresh_p;
     int changes = 0;
     for (int i = 0; keys [i]; i++) {
         const char *before = (const char *) zhashx_lookup (running, keys [i]);
@@ -364,6 +365,10 @@ dtx_config_changes (const char *const *keys, const char *const *live,
         else
             zhashx_delete (fresh, keys [i]);
     }
+    zsys_info ("SIGHUP: configuration read again, %d key(s) changed", changes);
+    zhashx_destroy (running_p);
+    *running_p = fresh;
+    *fresh_p = NULL;
     return changes;
 }
 

@@ -157,15 +157,17 @@ typedef struct {
 int
     dtx_config_seen_apply (void *arg, const char *key, const char *value);
 
-//  SIGHUP: compare the configuration in effect (running) with the one
-//  just read (fresh), both dtx_config_seen_t values, key by key.  Logs
-//  one line per key that changed: those in live (NULL-terminated) as
-//  applied; the others as needing a restart, and their old values are
-//  put back in fresh (which then says what runs).  Returns the number of
-//  keys that changed.
+//  SIGHUP, once the configuration just read has been applied: compare it
+//  (*fresh_p) with the one in effect (*running_p), both dtx_config_seen_t
+//  values, key by key.  Logs one line per key that changed: those in live
+//  (NULL-terminated) as applied; the others as needing a restart, and
+//  their old values are put back in fresh; then the count.  fresh becomes
+//  the configuration in effect: *running_p is replaced by it, and takes
+//  ownership of *fresh_p (NULLed).  Returns the number of keys that
+//  changed.
 int
-    dtx_config_changes (const char *const *keys, const char *const *live,
-                        zhashx_t *running, zhashx_t *fresh);
+    dtx_config_adopt (const char *const *keys, const char *const *live,
+                      zhashx_t **running_p, zhashx_t **fresh_p);
 
 //  Parse a whole decimal number in [min, max]; 0 or -1
 int

@@ -112,12 +112,7 @@ s_reload (void *arg)
     else {
         dtx_participant_reload (self->participant, &fresh);
         dtx_logging_set (fresh.log_format, s_log_level (&fresh));
-        int changes = dtx_config_changes (dtx_participant_config_keys, s_live_keys,
-                                          self->values, seen.values);
-        zsys_info ("SIGHUP: configuration read again, %d key(s) changed", changes);
-        zhashx_destroy (&self->values);
-        self->values = seen.values;
-        seen.values = NULL;
+        dtx_config_adopt (dtx_participant_config_keys, s_live_keys, &self->values, &seen.values);
     }
     zhashx_destroy (&seen.values);
     dtx_participant_config_free (&fresh);
