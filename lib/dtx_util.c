@@ -246,6 +246,21 @@ dtx_parse_long (const char *text, long min, long max, long *value)
     return 0;
 }
 
+//  The long name of getopt's answer opt ("?" if none), and whether it
+//  takes an argument
+static const char *
+s_option_key (const struct option *options, int opt, bool *has_argument)
+{
+    const char *key = "?";
+    *has_argument = true;
+    for (int i = 0; options [i].name; i++)
+        if (options [i].val == opt) {
+            key = options [i].name;
+            *has_argument = options [i].has_arg != no_argument;
+        }
+    return key;
+}
+
 int
 dtx_options_parse (int argc, char *argv [], const char *shortopts,
                    const struct option *options, const char *section,
@@ -278,13 +293,8 @@ dtx_options_parse (int argc, char *argv [], const char *shortopts,
     while ((opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
         if (opt == 'f')
             continue;
-        const char *key = "?";
-        bool has_argument = true;
-        for (int i = 0; options [i].name; i++)
-            if (options [i].val == opt) {
-                key = options [i].name;
-                has_argument = options [i].has_arg != no_argument;
-            }
+        bool has_argument;
+        const char *key = s_option_key (options, opt, &has_argument);
         if (fn (arg, key, has_argument? optarg: "1")) {
             fprintf (stderr, "%s: bad value for --%s: '%s'\n", program, key,
                      has_argument? optarg: "");
@@ -311,13 +321,8 @@ dtx_options_reload (int argc, char *argv [], const char *shortopts,
     while (rc == 0 && (opt = getopt_long (argc, argv, shortopts, options, NULL)) != -1) {
         if (opt == 'f' || opt == 'h' || opt == '?')
             continue;           //  (all seen at start)
-        const char *key = "?";
-        bool has_argument = true;
-        for (int i = 0; options [i].name; i++)
-            if (options [i].val == opt) {
-                key = options [i].name;
-                has_argument = options [i].has_arg != no_argument;
-            }
+        bool has_argument;
+        const char *key = s_option_key (options, opt, &has_argument);
         if (fn (arg, key, has_argument? optarg: "1")) {
             snprintf (errbuf, errlen, "bad value for --%s: '%s'", key, has_argument? optarg: "");
             rc = -1;
