@@ -30,17 +30,13 @@ s_suite_setup (void)
 static void
 s_case_setup (void)
 {
-    harness_case_setup ();
-    client = dtx_client_new (harness.client_endpoint, 20000);
-    ck_assert_ptr_nonnull (client);
+    client = harness_case_client (20000);
 }
 
 static void
 s_case_teardown (void)
 {
-    dtx_client_destroy (&client);
-    ck_assert_msg (harness_wait_no_prepared (10000),
-                   "dtx prepared transactions left behind: %d", harness_prepared_dtx ());
+    harness_case_client_end (&client);
 }
 
 //  One series of participant index's (its db label filled in, after the

@@ -25,17 +25,13 @@ static dtx_client_t *client;
 static void
 s_case_setup (void)
 {
-    harness_case_setup ();
-    client = dtx_client_new (harness.client_endpoint, REQUEST_MS);
-    ck_assert_ptr_nonnull (client);
+    client = harness_case_client (REQUEST_MS);
 }
 
 static void
 s_case_teardown (void)
 {
-    dtx_client_destroy (&client);
-    ck_assert_msg (harness_wait_no_prepared (10000),
-                   "dtx prepared transactions left behind: %d", harness_prepared_dtx ());
+    harness_case_client_end (&client);
 }
 
 static void

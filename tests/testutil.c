@@ -753,3 +753,20 @@ harness_case_setup (void)
     zsys_init ();
     zsys_set_logstream (NULL);
 }
+
+dtx_client_t *
+harness_case_client (int request_ms)
+{
+    harness_case_setup ();
+    dtx_client_t *client = dtx_client_new (harness.client_endpoint, request_ms);
+    ck_assert_ptr_nonnull (client);
+    return client;
+}
+
+void
+harness_case_client_end (dtx_client_t **client_p)
+{
+    dtx_client_destroy (client_p);
+    ck_assert_msg (harness_wait_no_prepared (10000),
+                   "dtx prepared transactions left behind: %d", harness_prepared_dtx ());
+}

@@ -5,6 +5,7 @@
 #define TESTUTIL_H_INCLUDED
 
 #include <check.h>
+#include "dtx.h"
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -155,5 +156,11 @@ int harness_run (Suite *suite);
 //  A checked fixture's start, in each case's forked child: CZMQ set up,
 //  its log lines off (the processes under test log to their files)
 void harness_case_setup (void);
+
+//  A case's client: harness_case_setup, then a client of the harness's
+//  coordinator (request timeout request_ms).  Its end: destroyed, and no
+//  dtx prepared transaction left behind (asserted, 10 s)
+dtx_client_t *harness_case_client (int request_ms);
+void harness_case_client_end (dtx_client_t **client_p);
 
 #endif
